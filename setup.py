@@ -1,0 +1,105 @@
+"""Build the zenws.fast Cython extensions and the C kernels in ext/.
+
+Build switches are environment variables so they work through pip, build and
+cibuildwheel alike:
+
+- ``ZENWS_DEBUG=1``     compile with ``-O0 -g`` and enable the debug counters macro.
+- ``ZENWS_COVERAGE=1``  Cython line tracing (for coverage of .pyx files).
+- ``ZENWS_SANITIZE=1``  AddressSanitizer + UBSan (run with ``LD_PRELOAD`` of libasan).
+- ``ZENWS_ONLY=a,b``    build only these fast modules (developer convenience).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from setuptools import Extension, setup
+
+ROOT = Path(__file__).parent
+FAST = ROOT / "src" / "zenws" / "fast"
+
+# Hand-written C that each Cython module links in (ext/zenws_*.c).
+C_SOURCES: dict[str, list[str]] = {
+    "frame": ["ext/zenws_mask.c", "ext/zenws_utf8.c"],
+    "jsonrpc": ["ext/zenws_scan.c"],
+    "latency": ["ext/zenws_quantile.c"],
+}
+
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": False,
+    "wraparound": False,
+    "initializedcheck": False,
+    "cdivision": True,
+    "embedsignature": True,
+    "freethreading_compatible": False,
+}
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "0") not in ("", "0", "false", "no")
+
+
+def _picows_include() -> list[str]:
+    # fast/listener.pyx does `from picows.picows cimport ...`; Cython finds the
+    # .pxd through the folder that contains the installed picows package.
+    try:
+        import picows
+    except ImportError:  # pragma: no cover - picows is a build requirement
+        return []
+    return [str(Path(picows.__file__).resolve().parent.parent)]
+
+
+def extensions() -> list[Extension]:
+    only = {m for m in os.environ.get("ZENWS_ONLY", "").split(",") if m}
+    debug, sanitize = _flag("ZENWS_DEBUG"), _flag("ZENWS_SANITIZE")
+    compile_args: list[str] = []
+    link_args: list[str] = []
+    macros: list[tuple[str, str | None]] = []
+    if sys.platform != "win32":
+        compile_args += ["-O0", "-g"] if debug else ["-O3"]
+        compile_args += ["-fno-strict-aliasing", "-Wno-unused-function"]
+        if sanitize:
+            san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
+            compile_args += san
+            link_args += san
+    if debug:
+        macros.append(("ZENWS_DEBUG", "1"))
+    if _flag("ZENWS_COVERAGE"):
+        macros.append(("CYTHON_TRACE_NOGIL", "1"))
+    exts = []
+    for pyx in sorted(FAST.glob("*.pyx")):
+        name = pyx.stem
+        if only and name not in only:
+            continue
+        exts.append(
+            Extension(
+                f"zenws.fast.{name}",
+                [str(pyx.relative_to(ROOT)), *C_SOURCES.get(name, [])],
+                include_dirs=["ext", "src/zenws/fast"],
+                define_macros=macros,
+                extra_compile_args=compile_args,
+                extra_link_args=link_args,
+            )
+        )
+    return exts
+
+
+def cythonized() -> list[Extension]:
+    from Cython.Build import cythonize
+
+    directives = dict(DIRECTIVES)
+    if _flag("ZENWS_COVERAGE"):
+        directives["linetrace"] = True
+    return cythonize(
+        extensions(),
+        compiler_directives=directives,
+        include_path=["src", *_picows_include()],
+        annotate=_flag("ZENWS_ANNOTATE"),
+        nthreads=0,
+    )
+
+
+setup(ext_modules=cythonized())

@@ -1,0 +1,10 @@
+# Shared C-level declarations for the zenws.fast modules (cimport-able by users).
+from libc.stdint cimport int64_t, uint16_t, uint64_t
+
+
+cdef extern from "zenws_compat.h" nogil:
+    int64_t zenws_monotonic_ns() noexcept
+    uint16_t zenws_load_be16(const unsigned char* p) noexcept
+    uint64_t zenws_load_be64(const unsigned char* p) noexcept
+    void zenws_store_be16(unsigned char* p, uint16_t v) noexcept
+    void zenws_store_be64(unsigned char* p, uint64_t v) noexcept
