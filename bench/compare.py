@@ -1,0 +1,186 @@
+"""Side-by-side loopback comparison: ``python -m bench.compare [options]``.
+
+One server process (bench/server.py, raw picows) serves every client.  Each
+client run is its own process (bench/client.py) so CPU time is the client's
+alone.  Repetitions are interleaved (rep 1 of every client, then rep 2, ...) and
+medians are reported with their spread, plus ratios against the raw picows
+clients measured in the same run.
+
+Topologies (Linux, ``os.sched_setaffinity``):
+    same      client and server pinned to the same core (no cross-core wake-ups)
+    separate  server on core 1, client on core 0
+
+Example:
+    python -m bench.compare --sizes 512 --count 20000 --reps 3 --topology same
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ECHO_KINDS = {"picows_echo"}
+DEFAULT_KINDS = [
+    "picows_echo",
+    "picows_rpc",
+    "zenws_rpc",
+    "picows_ws_rpc",
+    "aiohttp_rpc",
+    "websockets_rpc",
+]
+
+
+def _pin(cores: list[int] | None) -> Any:
+    if cores is None or not hasattr(os, "sched_setaffinity"):
+        return None
+    return lambda: os.sched_setaffinity(0, set(cores))
+
+
+def start_server(core: list[int] | None) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.server", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_pin(core),
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise RuntimeError(f"benchmark server did not start: {line!r}")
+    return proc, int(line.split()[1])
+
+
+def run_client(kind: str, url: str, size: int, count: int, core: list[int] | None) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.client", kind, url, str(size), str(count)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        preexec_fn=_pin(core),
+        timeout=600,
+        check=False,
+    )
+    if out.returncode != 0:
+        return {"kind": kind, "error": out.stderr.strip().splitlines()[-1:] or ["failed"]}
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return {"error": runs[0].get("error")}
+    out: dict[str, Any] = {}
+    for key in ("rps", "cpu_us", "p50_us", "p99_us", "p999_us"):
+        vals = [r[key] for r in ok]
+        out[key] = statistics.median(vals)
+        out[key + "_spread"] = (min(vals), max(vals))
+    out["reps"] = len(ok)
+    return out
+
+
+def compare(args: argparse.Namespace) -> dict[str, Any]:
+    topologies = {"same": ([0], [0]), "separate": ([1], [0])}
+    results: dict[str, Any] = {
+        "machine": {
+            "cpu": _cpu_model(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "command": " ".join([os.path.basename(sys.executable), "-m", "bench.compare", *sys.argv[1:]]),
+        "runs": {},
+    }
+    for topo in args.topology:
+        server_core, client_core = topologies[topo]
+        server, port = start_server(server_core)
+        try:
+            for size in args.sizes:
+                raw: dict[str, list[dict[str, Any]]] = {k: [] for k in args.kinds}
+                for _ in range(args.reps):
+                    for kind in args.kinds:
+                        path = "echo" if kind in ECHO_KINDS else "rpc"
+                        url = f"ws://127.0.0.1:{port}/{path}"
+                        raw[kind].append(run_client(kind, url, size, args.count, client_core))
+                results["runs"][f"{topo}/{size}"] = {k: summarize(v) for k, v in raw.items()}
+        finally:
+            server.kill()
+            server.wait()
+    return results
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = []
+    for key, runs in results["runs"].items():
+        base_rpc = runs.get("picows_rpc", {})
+        base_echo = runs.get("picows_echo", {})
+        lines.append(f"\n### {key} (topology/payload bytes)\n")
+        lines.append(
+            "| client | RPS | x picows_rpc | CPU us/rt | p50 us | p99 us | p99.9 us | "
+            "RPS spread |"
+        )
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---|")
+        for kind, r in runs.items():
+            if "error" in r:
+                lines.append(f"| {kind} | error: {r['error']} | | | | | | |")
+                continue
+            ratio = r["rps"] / base_rpc["rps"] if base_rpc.get("rps") else float("nan")
+            lo, hi = r["rps_spread"]
+            lines.append(
+                f"| {kind} | {r['rps']:,.0f} | {ratio:.2f} | {r['cpu_us']:.1f} | "
+                f"{r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['p999_us']:.1f} | "
+                f"{lo:,.0f}-{hi:,.0f} |"
+            )
+        z, a, w = runs.get("zenws_rpc", {}), runs.get("aiohttp_rpc", {}), runs.get("websockets_rpc", {})
+        if all("cpu_us" in d for d in (z, a, w)) and base_echo.get("p99_us"):
+            lines.append(
+                f"\nzenws CPU/rt vs aiohttp: {z['cpu_us'] / a['cpu_us']:.2f}x (target <= 0.55); "
+                f"vs websockets: {z['cpu_us'] / w['cpu_us']:.2f}x (target <= 0.37); "
+                f"zenws RPS vs picows_rpc: {z['rps'] / base_rpc['rps']:.2f}x (target >= 1.1); "
+                f"zenws p99 - picows echo p99: {z['p99_us'] - base_echo['p99_us']:.1f} us "
+                f"(target <= 10)"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="zenws loopback comparison")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 512, 8192])
+    parser.add_argument("--count", type=int, default=20000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--kinds", nargs="+", default=DEFAULT_KINDS)
+    parser.add_argument(
+        "--topology", nargs="+", choices=["same", "separate"], default=["same", "separate"]
+    )
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args(argv)
+    results = compare(args)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    print(f"machine: {results['machine']}\ncommand: {results['command']}\ndate: {results['date']}")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
