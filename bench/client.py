@@ -113,7 +113,9 @@ async def picows_client(url: str, size: int, count: int, rpc: bool) -> dict[str,
 
 
 async def _generic_rpc(
-    send: Callable[[bytes], Awaitable[None]], recv: Callable[[], Awaitable[Any]], size: int,
+    send: Callable[[bytes], Awaitable[None]],
+    recv: Callable[[], Awaitable[Any]],
+    size: int,
     count: int,
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
@@ -172,9 +174,10 @@ async def picows_ws_client(url: str, size: int, count: int) -> dict[str, Any]:
 async def aiohttp_client(url: str, size: int, count: int) -> dict[str, Any]:
     import aiohttp
 
-    async with aiohttp.ClientSession() as session, session.ws_connect(
-        url, max_msg_size=0, autoping=True
-    ) as ws:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, max_msg_size=0, autoping=True) as ws,
+    ):
 
         async def send(b: bytes) -> None:
             await ws.send_str(b.decode())

@@ -61,7 +61,9 @@ def start_server(core: list[int] | None) -> tuple[subprocess.Popen[str], int]:
     return proc, int(line.split()[1])
 
 
-def run_client(kind: str, url: str, size: int, count: int, core: list[int] | None) -> dict[str, Any]:
+def run_client(
+    kind: str, url: str, size: int, count: int, core: list[int] | None
+) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "bench.client", kind, url, str(size), str(count)],
         cwd=ROOT,
@@ -99,7 +101,9 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             "platform": platform.platform(),
         },
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "command": " ".join([os.path.basename(sys.executable), "-m", "bench.compare", *sys.argv[1:]]),
+        "command": " ".join(
+            [os.path.basename(sys.executable), "-m", "bench.compare", *sys.argv[1:]]
+        ),
         "runs": {},
     }
     for topo in args.topology:
@@ -137,8 +141,7 @@ def table(results: dict[str, Any]) -> str:
         base_echo = runs.get("picows_echo", {})
         lines.append(f"\n### {key} (topology/payload bytes)\n")
         lines.append(
-            "| client | RPS | x picows_rpc | CPU us/rt | p50 us | p99 us | p99.9 us | "
-            "RPS spread |"
+            "| client | RPS | x picows_rpc | CPU us/rt | p50 us | p99 us | p99.9 us | RPS spread |"
         )
         lines.append("|---|---:|---:|---:|---:|---:|---:|---|")
         for kind, r in runs.items():
@@ -152,7 +155,11 @@ def table(results: dict[str, Any]) -> str:
                 f"{r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['p999_us']:.1f} | "
                 f"{lo:,.0f}-{hi:,.0f} |"
             )
-        z, a, w = runs.get("zenws_rpc", {}), runs.get("aiohttp_rpc", {}), runs.get("websockets_rpc", {})
+        z, a, w = (
+            runs.get("zenws_rpc", {}),
+            runs.get("aiohttp_rpc", {}),
+            runs.get("websockets_rpc", {}),
+        )
         if all("cpu_us" in d for d in (z, a, w)) and base_echo.get("p99_us"):
             lines.append(
                 f"\nzenws CPU/rt vs aiohttp: {z['cpu_us'] / a['cpu_us']:.2f}x (target <= 0.55); "

@@ -19,7 +19,15 @@ import sys
 from urllib.parse import parse_qs, urlparse
 
 import orjson
-from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
+from picows import (
+    WSCloseCode,
+    WSFrame,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    WSUpgradeRequest,
+    ws_create_server,
+)
 
 
 class _Echo(WSListener):  # type: ignore[misc]
@@ -62,9 +70,6 @@ class _Stream(WSListener):  # type: ignore[misc]
         elif frame.msg_type == WSMsgType.CLOSE:
             transport.send_close(WSCloseCode.OK)
             transport.disconnect()
-
-
-
 
 
 def _factory(request: WSUpgradeRequest) -> WSListener:
