@@ -1,0 +1,82 @@
+# C-level API of zenws.fast.frame: RFC 6455 frame codec, masking, UTF-8,
+# message reassembly and permessage-deflate (RFC 7692).  cimport-able:
+#     from zenws.fast.frame cimport MessageAssembler, parse_header, FrameHeader
+cimport cython
+from libc.stdint cimport int64_t, uint32_t
+
+
+cdef extern from "zenws_mask.h" nogil:
+    void zenws_mask(unsigned char* data, size_t n, const unsigned char* key,
+                    size_t phase) noexcept
+    void zenws_mask_with(int kernel, unsigned char* data, size_t n,
+                         const unsigned char* key, size_t phase) noexcept
+    int zenws_mask_init(const char* forced) noexcept
+    int zenws_mask_available(int kernel) noexcept
+    const char* zenws_mask_kernel_name(int kernel) noexcept
+    int zenws_mask_current() noexcept
+    enum:
+        ZENWS_MASK_NKERNELS
+
+
+cdef extern from "zenws_utf8.h" nogil:
+    enum:
+        ZENWS_UTF8_ACCEPT
+        ZENWS_UTF8_REJECT
+    uint32_t zenws_utf8_feed(uint32_t state, const unsigned char* p, size_t n,
+                             size_t* bad) noexcept
+    int zenws_utf8_valid(const unsigned char* p, size_t n) noexcept
+
+
+# Opcodes at C level (RFC 6455 §5.2); the Python constants are OP_CONT, ...
+cdef enum:
+    OPCODE_CONT = 0
+    OPCODE_TEXT = 1
+    OPCODE_BINARY = 2
+    OPCODE_CLOSE = 8
+    OPCODE_PING = 9
+    OPCODE_PONG = 10
+
+# parse_header() flags
+cdef enum:
+    HDR_ALLOW_RSV1 = 1       # permessage-deflate negotiated: RSV1 is legal
+    HDR_REQUIRE_MASK = 2     # server side: client frames must be masked (§5.1)
+    HDR_REQUIRE_UNMASKED = 4  # client side: server frames must not be masked (§5.1)
+
+
+cdef struct FrameHeader:
+    int opcode
+    bint fin
+    bint rsv1
+    bint rsv2
+    bint rsv3
+    bint masked
+    unsigned char key[4]
+    Py_ssize_t header_len       # bytes before the payload
+    Py_ssize_t payload_len
+
+
+# Parses and validates one frame header at p[0..n).  Returns the total frame
+# length (header + payload), -1 when more bytes are needed (the payload may
+# still be incomplete when the return value > n); raises ProtocolError.
+cdef Py_ssize_t parse_header(const unsigned char* p, Py_ssize_t n, FrameHeader* h,
+                             int64_t max_size, int flags) except -2
+
+# Frame bytes; rsv_bits = 0x40 (RSV1) | 0x20 | 0x10; key NULL = unmasked.
+cdef bytes encode_c(int opcode, const unsigned char* data, Py_ssize_t n, bint fin,
+                    int rsv_bits, const unsigned char* key)
+
+# RFC 6455 §5.5.1/§7.4: raises ProtocolError 1002 (bad length/code) or 1007.
+cdef int check_close_payload(const unsigned char* p, Py_ssize_t n) except -1
+
+cdef bint close_code_valid(int code) noexcept
+
+
+@cython.final
+cdef class Frame:
+    cdef readonly int opcode     #: int
+    cdef readonly bint fin       #: bool
+    cdef readonly bint rsv1      #: bool
+    cdef readonly bint rsv2      #: bool
+    cdef readonly bint rsv3      #: bool
+    cdef readonly bint masked    #: bool
+    cdef readonly bytes payload  #: bytes (unmasked)

@@ -1,0 +1,535 @@
+# RFC 6455 frame codec: encode/decode, masking (SIMD, ext/zenws_mask.c), UTF-8
+# validation (ext/zenws_utf8.c), close payloads, message reassembly and
+# permessage-deflate (RFC 7692).  The per-frame paths stay in C; Python objects
+# are created only for what is handed to the caller (payload bytes, Frame).
+cimport cython
+from cpython.buffer cimport (PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release,
+                             PyObject_GetBuffer)
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+
+from zenws.fast.common cimport zenws_load_be16, zenws_load_be64, zenws_store_be16, zenws_store_be64
+
+import os
+
+from zenws.errors import ProtocolError
+
+OP_CONT = 0
+OP_TEXT = 1
+OP_BINARY = 2
+OP_CLOSE = 8
+OP_PING = 9
+OP_PONG = 10
+
+# RFC 6455 §7.4.1 close codes used by the codec.
+CLOSE_NORMAL = 1000
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_INVALID_DATA = 1007
+CLOSE_TOO_BIG = 1009
+
+_OPNAMES = {0: "CONT", 1: "TEXT", 2: "BINARY", 8: "CLOSE", 9: "PING", 10: "PONG"}
+
+# ZENWS_MASK_KERNEL=scalar64|sse2|avx2|neon forces a kernel (tests, benchmarks);
+# an unknown or unsupported name keeps the best one (mask_kernel() tells which).
+cdef int _init_mask_kernel() except -1:
+    cdef bytes forced = os.environ.get("ZENWS_MASK_KERNEL", "").encode()
+    zenws_mask_init(forced)
+    return 0
+
+
+_init_mask_kernel()
+
+
+# ---------------------------------------------------------------- helpers
+
+cdef inline bint _is_control(int opcode) noexcept:
+    return opcode >= 8
+
+
+cdef inline bint _opcode_known(int opcode) noexcept:
+    return opcode <= 2 or 8 <= opcode <= 10
+
+
+cdef bint close_code_valid(int code) noexcept:
+    # RFC 6455 §7.4.1-7.4.2: 1004/1005/1006/1015 must never be on the wire,
+    # 1016-2999 are reserved for future RFCs, 3000-4999 are registered/private.
+    if 3000 <= code <= 4999:
+        return True
+    return 1000 <= code <= 1014 and code != 1004 and code != 1005 and code != 1006
+
+
+cdef int _raise(str message, int close_code) except -1:
+    raise ProtocolError(message, close_code)
+
+
+cdef int check_close_payload(const unsigned char* p, Py_ssize_t n) except -1:
+    cdef int code
+    if n == 0:
+        return 0
+    if n == 1:
+        _raise("close frame payload of 1 byte (RFC 6455 §5.5.1)", 1002)
+    if n > 125:
+        _raise("close frame payload over 125 bytes", 1002)
+    code = zenws_load_be16(p)
+    if not close_code_valid(code):
+        _raise(f"invalid close code {code} (RFC 6455 §7.4)", 1002)
+    if not zenws_utf8_valid(p + 2, <size_t>(n - 2)):
+        _raise("close reason is not valid UTF-8", 1007)
+    return 0
+
+
+cdef inline int _get_buf(object obj, Py_buffer* view, int flags) except -1:
+    # Normalises "not a buffer" into a clear TypeError naming the type.
+    try:
+        PyObject_GetBuffer(obj, view, flags)
+    except TypeError:
+        raise TypeError(f"expected a bytes-like object, got {type(obj).__name__}") from None
+    return 0
+
+
+# ---------------------------------------------------------------- Frame
+
+@cython.final
+@cython.freelist(16)
+cdef class Frame:
+    """One WebSocket frame (RFC 6455 §5.2); `payload` is already unmasked."""
+
+    def __init__(self, int opcode, bytes payload=b"", bint fin=True, bint rsv1=False,
+                 bint rsv2=False, bint rsv3=False, bint masked=False):
+        self.opcode = opcode
+        self.payload = payload
+        self.fin = fin
+        self.rsv1 = rsv1
+        self.rsv2 = rsv2
+        self.rsv3 = rsv3
+        self.masked = masked
+
+    def __repr__(self):
+        name = _OPNAMES.get(self.opcode, str(self.opcode))
+        data = self.payload if len(self.payload) <= 32 else self.payload[:32] + b"..."
+        flags = "".join(f for f, on in (("fin ", self.fin), ("rsv1 ", self.rsv1),
+                                        ("rsv2 ", self.rsv2), ("rsv3 ", self.rsv3),
+                                        ("masked ", self.masked)) if on)
+        return f"<Frame {name} {flags}len={len(self.payload)} {data!r}>"
+
+    def __eq__(self, other):
+        if not isinstance(other, Frame):
+            return NotImplemented
+        cdef Frame o = <Frame>other
+        return (self.opcode == o.opcode and self.fin == o.fin and self.rsv1 == o.rsv1
+                and self.rsv2 == o.rsv2 and self.rsv3 == o.rsv3 and self.masked == o.masked
+                and self.payload == o.payload)
+
+    __hash__ = None
+
+
+# ---------------------------------------------------------------- decode
+
+cdef Py_ssize_t parse_header(const unsigned char* p, Py_ssize_t n, FrameHeader* h,
+                             int64_t max_size, int flags) except -2:
+    cdef unsigned char b0, b1
+    cdef uint64_t length
+    cdef Py_ssize_t pos = 2
+    if n < 2:
+        return -1
+    b0 = p[0]
+    b1 = p[1]
+    h.fin = (b0 & 0x80) != 0
+    h.rsv1 = (b0 & 0x40) != 0
+    h.rsv2 = (b0 & 0x20) != 0
+    h.rsv3 = (b0 & 0x10) != 0
+    h.opcode = b0 & 0x0F
+    h.masked = (b1 & 0x80) != 0
+    length = b1 & 0x7F
+    # RFC 6455 §5.2: reserved bits must be 0 unless an extension defines them;
+    # RFC 7692 §6 gives RSV1 to permessage-deflate (flag HDR_ALLOW_RSV1).
+    if h.rsv2 or h.rsv3 or (h.rsv1 and not (flags & HDR_ALLOW_RSV1)):
+        _raise("reserved bits set without a negotiated extension", 1002)
+    if not _opcode_known(h.opcode):
+        _raise(f"unknown opcode {h.opcode}", 1002)
+    if _is_control(h.opcode):
+        # RFC 6455 §5.5: control frames <= 125 bytes and never fragmented.
+        if length > 125:
+            _raise("control frame payload over 125 bytes", 1002)
+        if not h.fin:
+            _raise("fragmented control frame", 1002)
+    if h.masked:
+        if flags & HDR_REQUIRE_UNMASKED:
+            _raise("masked frame from the server (RFC 6455 §5.1)", 1002)
+    elif flags & HDR_REQUIRE_MASK:
+        _raise("unmasked frame from the client (RFC 6455 §5.1)", 1002)
+    # Extended lengths: non-minimal encodings (e.g. 5 in the 16-bit form) are
+    # accepted; §5.2 requires the minimal form from senders, not receivers.
+    if length == 126:
+        if n < 4:
+            return -1
+        length = zenws_load_be16(p + 2)
+        pos = 4
+    elif length == 127:
+        if n < 10:
+            return -1
+        length = zenws_load_be64(p + 2)
+        pos = 10
+        if length >> 63:
+            _raise("64-bit payload length with the most significant bit set", 1002)
+    if max_size >= 0 and length > <uint64_t>max_size:
+        _raise(f"frame payload of {length} bytes exceeds max_size {max_size}", 1009)
+    if length > <uint64_t>(0x7FFFFFFFFFFFFFFF - 14):
+        _raise("frame length does not fit in memory", 1009)
+    if h.masked:
+        if n < pos + 4:
+            return -1
+        memcpy(h.key, p + pos, 4)
+        pos += 4
+    h.header_len = pos
+    h.payload_len = <Py_ssize_t>length
+    return pos + <Py_ssize_t>length
+
+
+cdef inline int64_t _max_size_arg(object max_size) except -2:
+    if max_size is None:
+        return -1
+    cdef int64_t m = max_size
+    if m < 0:
+        raise ValueError("max_size must be >= 0 or None")
+    return m
+
+
+cdef bytes _payload_bytes(const unsigned char* p, FrameHeader* h):
+    # Copy (and unmask, RFC 6455 §5.3) the payload into a new bytes object.
+    # Allocated with NULL data so it is never one of CPython's shared 1-byte
+    # singletons, which must not be written to.
+    cdef bytes payload
+    cdef unsigned char* out
+    if not h.masked:
+        return PyBytes_FromStringAndSize(<const char*>p, h.payload_len)
+    payload = PyBytes_FromStringAndSize(NULL, h.payload_len)
+    out = <unsigned char*>PyBytes_AS_STRING(payload)
+    memcpy(out, p, <size_t>h.payload_len)
+    zenws_mask(out, <size_t>h.payload_len, h.key, 0)
+    return payload
+
+
+def decode(object buf, *, object max_size=None, bint allow_rsv1=False,
+           object expect_masked=None):
+    """Decode one frame from the start of `buf`.
+
+    Args:
+        buf: bytes-like object holding zero or more frames.
+        max_size: largest accepted payload in bytes (None = unlimited).
+        allow_rsv1: True when permessage-deflate was negotiated (RFC 7692).
+        expect_masked: True on a server (client frames must be masked), False on a
+            client (server frames must not be), None to accept both.
+
+    Returns:
+        ``(frame, consumed)`` or None when `buf` does not hold a whole frame yet.
+
+    Raises:
+        ProtocolError: invalid frame; ``close_code`` is the RFC 6455 code
+            (1002 protocol error, 1007 bad UTF-8 close reason, 1009 too big).
+    """
+    cdef Py_buffer view
+    cdef FrameHeader h
+    cdef Py_ssize_t total
+    cdef int flags = HDR_ALLOW_RSV1 if allow_rsv1 else 0
+    cdef int64_t limit = _max_size_arg(max_size)
+    cdef bytes payload
+    cdef Frame frame
+    if expect_masked is not None:
+        flags |= HDR_REQUIRE_MASK if expect_masked else HDR_REQUIRE_UNMASKED
+    _get_buf(buf, &view, PyBUF_SIMPLE)
+    try:
+        total = parse_header(<const unsigned char*>view.buf, view.len, &h, limit, flags)
+        if total < 0 or total > view.len:
+            return None
+        payload = _payload_bytes(<const unsigned char*>view.buf + h.header_len, &h)
+    finally:
+        PyBuffer_Release(&view)
+    if h.opcode == OPCODE_CLOSE:
+        check_close_payload(<const unsigned char*>PyBytes_AS_STRING(payload), h.payload_len)
+    frame = Frame.__new__(Frame)
+    frame.opcode = h.opcode
+    frame.fin = h.fin
+    frame.rsv1 = h.rsv1
+    frame.rsv2 = h.rsv2
+    frame.rsv3 = h.rsv3
+    frame.masked = h.masked
+    frame.payload = payload
+    return frame, total
+
+
+# ---------------------------------------------------------------- encode
+
+cdef bytes _rand_pool = b""
+cdef Py_ssize_t _rand_pos = 0
+
+
+cdef const unsigned char* _random_key() except NULL:
+    # RFC 6455 §5.3: keys must be unpredictable; os.urandom in 4 KiB batches.
+    global _rand_pool, _rand_pos
+    if _rand_pos + 4 > PyBytes_GET_SIZE(_rand_pool):
+        _rand_pool = os.urandom(4096)
+        _rand_pos = 0
+    cdef const unsigned char* k = <const unsigned char*>PyBytes_AS_STRING(_rand_pool) + _rand_pos
+    _rand_pos += 4
+    return k
+
+
+cdef bytes encode_c(int opcode, const unsigned char* data, Py_ssize_t n, bint fin,
+                    int rsv_bits, const unsigned char* key):
+    cdef Py_ssize_t hlen = 2
+    cdef unsigned char* out
+    cdef bytes frame
+    if n > 65535:
+        hlen = 10
+    elif n > 125:
+        hlen = 4
+    if key != NULL:
+        hlen += 4
+    frame = PyBytes_FromStringAndSize(NULL, hlen + n)
+    out = <unsigned char*>PyBytes_AS_STRING(frame)
+    out[0] = (0x80 if fin else 0) | (rsv_bits & 0x70) | (opcode & 0x0F)
+    cdef unsigned char mbit = 0x80 if key != NULL else 0
+    if n > 65535:
+        out[1] = mbit | 127
+        zenws_store_be64(out + 2, <uint64_t>n)
+    elif n > 125:
+        out[1] = mbit | 126
+        zenws_store_be16(out + 2, <unsigned short>n)
+    else:
+        out[1] = mbit | <unsigned char>n
+    if n:
+        memcpy(out + hlen, data, <size_t>n)
+    if key != NULL:
+        memcpy(out + hlen - 4, key, 4)
+        zenws_mask(out + hlen, <size_t>n, key, 0)
+    return frame
+
+
+def encode(int opcode, object payload=b"", *, bint fin=True, bint rsv1=False,
+           bint rsv2=False, bint rsv3=False, object mask=None, bint strict=True):
+    """Encode one frame (RFC 6455 §5.2).
+
+    Args:
+        opcode: 0..15; OP_TEXT, OP_BINARY, OP_CONT, OP_CLOSE, OP_PING, OP_PONG.
+        payload: bytes-like, or str (encoded as UTF-8).
+        fin: final fragment bit.
+        rsv1: RSV1 (permessage-deflate "compressed"); rsv2, rsv3: reserved bits.
+        mask: None/False = unmasked (server), True = random key (client), or the
+            4-byte key to use.
+        strict: reject frames a conforming peer must not send (unknown opcode,
+            RSV2/RSV3, RSV1 on a control or continuation frame, control frame
+            over 125 bytes or fragmented).  Test servers pass False to build
+            invalid frames on purpose.
+
+    Returns:
+        The frame as bytes.
+
+    Raises:
+        ValueError: opcode outside 0..15, bad key length, or (strict) an invalid frame.
+        TypeError: payload or key is not bytes-like.
+    """
+    cdef Py_buffer view
+    cdef Py_buffer kview
+    cdef const unsigned char* key = NULL
+    cdef unsigned char keybuf[4]
+    cdef int rsv_bits = (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0)
+    if not 0 <= opcode <= 15:
+        raise ValueError(f"opcode must be in 0..15, got {opcode}")
+    if isinstance(payload, str):
+        payload = PyUnicode_AsUTF8String(payload)
+    if mask is None or mask is False:
+        pass
+    elif mask is True:
+        key = _random_key()
+    else:
+        _get_buf(mask, &kview, PyBUF_SIMPLE)
+        try:
+            if kview.len != 4:
+                raise ValueError(f"mask key must be 4 bytes, got {kview.len}")
+            memcpy(keybuf, kview.buf, 4)
+        finally:
+            PyBuffer_Release(&kview)
+        key = keybuf
+    _get_buf(payload, &view, PyBUF_SIMPLE)
+    try:
+        if strict:
+            _check_encodable(opcode, view.len, fin, rsv_bits)
+        return encode_c(opcode, <const unsigned char*>view.buf, view.len, fin, rsv_bits, key)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef int _check_encodable(int opcode, Py_ssize_t n, bint fin, int rsv_bits) except -1:
+    if not _opcode_known(opcode):
+        raise ValueError(f"unknown opcode {opcode} (pass strict=False to send it anyway)")
+    if rsv_bits & 0x30:
+        raise ValueError("RSV2/RSV3 are not defined by any supported extension")
+    if _is_control(opcode):
+        if n > 125:
+            raise ValueError("control frame payload over 125 bytes (RFC 6455 §5.5)")
+        if not fin:
+            raise ValueError("control frames cannot be fragmented (RFC 6455 §5.5)")
+        if rsv_bits:
+            raise ValueError("RSV1 on a control frame (RFC 7692 §6.1)")
+    elif opcode == OPCODE_CONT and rsv_bits:
+        raise ValueError("RSV1 on a continuation frame (RFC 7692 §6.1)")
+    return 0
+
+
+# ---------------------------------------------------------------- masking
+
+def apply_mask(object buf, object key, Py_ssize_t offset=0):
+    """XOR a writable buffer in place with a 4-byte masking key (RFC 6455 §5.3).
+
+    Args:
+        buf: writable bytes-like object (bytearray, memoryview, numpy array...).
+        key: the 4-byte masking key.
+        offset: position of buf[0] inside the payload (for masking in pieces):
+            buf[0] is XORed with key[offset % 4].
+
+    Raises:
+        TypeError: buf is read-only or not a buffer.
+        ValueError: key is not 4 bytes or offset < 0.
+    """
+    _mask_buffer(-1, buf, key, offset)
+
+
+def _apply_mask_kernel(str kernel, object buf, object key, Py_ssize_t offset=0):
+    """apply_mask() through a named kernel (tests and benchmarks)."""
+    cdef int k
+    for k in range(ZENWS_MASK_NKERNELS):
+        if zenws_mask_kernel_name(k).decode() == kernel:
+            if not zenws_mask_available(k):
+                raise ValueError(f"mask kernel {kernel!r} is not available on this CPU")
+            _mask_buffer(k, buf, key, offset)
+            return
+    raise ValueError(f"unknown mask kernel {kernel!r}")
+
+
+cdef int _mask_buffer(int kernel, object buf, object key, Py_ssize_t offset) except -1:
+    cdef Py_buffer view
+    cdef Py_buffer kview
+    cdef unsigned char keybuf[4]
+    if offset < 0:
+        raise ValueError("offset must be >= 0")
+    _get_buf(key, &kview, PyBUF_SIMPLE)
+    try:
+        if kview.len != 4:
+            raise ValueError(f"mask key must be 4 bytes, got {kview.len}")
+        memcpy(keybuf, kview.buf, 4)
+    finally:
+        PyBuffer_Release(&kview)
+    try:
+        PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE)
+    except (TypeError, BufferError):
+        raise TypeError(f"apply_mask needs a writable buffer, got {type(buf).__name__}") from None
+    try:
+        with nogil:
+            if kernel < 0:
+                zenws_mask(<unsigned char*>view.buf, <size_t>view.len, keybuf, <size_t>offset)
+            else:
+                zenws_mask_with(kernel, <unsigned char*>view.buf, <size_t>view.len, keybuf,
+                                <size_t>offset)
+    finally:
+        PyBuffer_Release(&view)
+    return 0
+
+
+def mask_kernel():
+    """Name of the masking kernel chosen at run time ("avx2", "sse2", "neon", "scalar64")."""
+    return zenws_mask_kernel_name(zenws_mask_current()).decode()
+
+
+def mask_kernels():
+    """Names of every masking kernel this CPU and build can run, best last."""
+    cdef int k
+    return tuple(zenws_mask_kernel_name(k).decode() for k in range(ZENWS_MASK_NKERNELS)
+                 if zenws_mask_available(k))
+
+
+# ---------------------------------------------------------------- UTF-8
+
+def utf8_valid(object data):
+    """True if `data` (bytes-like) is complete, valid UTF-8 (RFC 3629)."""
+    cdef Py_buffer view
+    _get_buf(data, &view, PyBUF_SIMPLE)
+    try:
+        return zenws_utf8_valid(<const unsigned char*>view.buf, <size_t>view.len) != 0
+    finally:
+        PyBuffer_Release(&view)
+
+
+def utf8_first_invalid(object data):
+    """Index of the first byte that makes `data` invalid UTF-8.
+
+    Returns:
+        -1 when `data` is valid, the index of the first byte that can never be
+        part of valid UTF-8, or ``len(data)`` when `data` only ends inside an
+        unfinished sequence (it may continue in the next fragment).
+    """
+    cdef Py_buffer view
+    cdef size_t bad = 0
+    cdef uint32_t state
+    _get_buf(data, &view, PyBUF_SIMPLE)
+    try:
+        state = zenws_utf8_feed(ZENWS_UTF8_ACCEPT, <const unsigned char*>view.buf,
+                                <size_t>view.len, &bad)
+        if state == ZENWS_UTF8_REJECT:
+            return <Py_ssize_t>bad
+        return -1 if state == ZENWS_UTF8_ACCEPT else view.len
+    finally:
+        PyBuffer_Release(&view)
+
+
+# ---------------------------------------------------------------- close payloads
+
+def encode_close_payload(int code, str reason=""):
+    """Build a close frame payload: 2-byte code + UTF-8 reason (RFC 6455 §5.5.1).
+
+    Args:
+        code: a close code valid on the wire (1000-1003, 1007-1014, 3000-4999).
+        reason: text, at most 123 bytes once UTF-8 encoded.
+
+    Returns:
+        The payload bytes.
+
+    Raises:
+        ValueError: the code may not be sent, or the reason is too long.
+    """
+    if not close_code_valid(code):
+        raise ValueError(f"close code {code} may not be sent (RFC 6455 §7.4)")
+    cdef bytes r = PyUnicode_AsUTF8String(reason)
+    if len(r) > 123:
+        raise ValueError(f"close reason is {len(r)} bytes once encoded; the limit is 123")
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, 2 + len(r))
+    zenws_store_be16(<unsigned char*>PyBytes_AS_STRING(out), <unsigned short>code)
+    memcpy(PyBytes_AS_STRING(out) + 2, PyBytes_AS_STRING(r), len(r))
+    return out
+
+
+def parse_close_payload(object payload):
+    """Parse and validate a close frame payload (RFC 6455 §5.5.1, §7.4).
+
+    Args:
+        payload: the (unmasked) close frame payload.
+
+    Returns:
+        ``(code, reason)``; ``(None, "")`` for an empty payload.
+
+    Raises:
+        ProtocolError: 1002 for a 1-byte payload, over 125 bytes or an invalid
+            code; 1007 when the reason is not UTF-8.
+    """
+    cdef Py_buffer view
+    _get_buf(payload, &view, PyBUF_SIMPLE)
+    try:
+        check_close_payload(<const unsigned char*>view.buf, view.len)
+        if view.len == 0:
+            return None, ""
+        return (zenws_load_be16(<const unsigned char*>view.buf),
+                PyUnicode_DecodeUTF8(<const char*>view.buf + 2, view.len - 2, NULL))
+    finally:
+        PyBuffer_Release(&view)
