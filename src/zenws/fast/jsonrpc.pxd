@@ -1,0 +1,87 @@
+# C-level API of zenws.fast.jsonrpc (cimport-able from user Cython code).
+#
+# The scanner itself is plain C (ext/zenws_scan.c): call zenws_scan() on a
+# message to get the kind, the id and the offsets of method / params.channel
+# without building any Python object.  Offsets point at the raw string
+# content between the quotes; *_escaped says whether a backslash occurs (then
+# decode with zenws_unescape or the ScanResult properties).
+cimport cython
+from libc.stdint cimport int64_t
+
+
+cdef extern from "zenws_scan.h" nogil:
+    enum:
+        ZENWS_KIND_INVALID
+        ZENWS_KIND_OTHER
+        ZENWS_KIND_RESPONSE
+        ZENWS_KIND_NOTIFICATION
+        ZENWS_KIND_REQUEST
+        ZENWS_KIND_ERROR_NO_ID
+        ZENWS_ID_NONE
+        ZENWS_ID_INT
+        ZENWS_ID_STRING
+        ZENWS_SCAN_MAX_DEPTH
+
+    ctypedef struct zenws_scan_t:
+        int kind
+        int id_type                 # 0 none, 1 int, 2 string
+        int64_t id_int
+        Py_ssize_t id_off, id_len, method_off, method_len, channel_off, channel_len
+        int id_escaped, method_escaped, channel_escaped, has_result, has_error
+
+    int zenws_scan(const char* buf, Py_ssize_t len, zenws_scan_t* out) noexcept
+    Py_ssize_t zenws_unescape(const char* src, Py_ssize_t len, char* dst) noexcept
+    Py_ssize_t zenws_format_i64(int64_t v, char* dst) noexcept
+    int zenws_json_plain(const char* s, Py_ssize_t len) noexcept
+
+
+@cython.final
+cdef class ScanResult:
+    cdef zenws_scan_t s            #: the raw C result (offsets into ``buf``)
+    cdef readonly bytes buf        #: the scanned message (kept alive for the offsets)
+    cdef object _id                # lazily built Python values (see _have)
+    cdef object _method
+    cdef object _channel
+    cdef int _have
+
+
+cdef ScanResult scan_c(bytes buf)
+    # Scan ``buf`` into a fresh ScanResult (from a freelist).
+
+
+# One open-addressing slot of the Correlator's int64 id table.
+ctypedef struct _Slot:
+    int64_t id
+    int64_t sent_ns
+    int64_t deadline_ns
+    int state                      # 0 empty, 1 asyncio.Future, 2 callable
+
+
+@cython.final
+cdef class Correlator:
+    cdef _Slot* _slots
+    cdef list _waiters             # waiter of slot i at index i (keeps GC aware)
+    cdef Py_ssize_t _mask          # capacity - 1 (capacity is a power of two)
+    cdef int _shift                # 64 - log2(capacity), for the hash
+    cdef Py_ssize_t _count         # int ids in flight
+    cdef dict _str_entries         # str id -> (waiter, state, sent_ns, deadline_ns)
+    cdef int64_t _min_deadline     # lower bound of every pending deadline
+    cdef bint _min_stale           # True when _min_deadline may be too low
+
+    cdef Py_ssize_t _home(self, int64_t id) noexcept
+    cdef Py_ssize_t _find(self, int64_t id) noexcept
+    cdef void _remove_at(self, Py_ssize_t i) noexcept
+    cdef int _grow(self) except -1
+    cdef int _refresh_min(self) except -1
+
+    cdef int track_c(self, int64_t id, object waiter, int64_t sent_ns,
+                     int64_t deadline_ns) except -1
+        # Start tracking ``id``; ValueError if it is already in flight.
+    cdef int64_t resolve_c(self, int64_t id, object payload, int64_t recv_ns) except -2
+        # Deliver ``payload`` to the waiter of ``id``; returns RTT ns, -1 if unknown.
+    cdef bint discard_c(self, int64_t id) noexcept
+        # Forget ``id`` without delivering anything; False if unknown.
+
+
+cdef bytes encode_request_c(int64_t id, str method, object params)
+    # b'{"jsonrpc":"2.0","id":<id>,"method":"<method>","params":<params>}'

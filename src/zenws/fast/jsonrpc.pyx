@@ -1,0 +1,637 @@
+"""JSON-RPC 2.0 hot path: top-level member scan, request encoding, correlation.
+
+``scan`` reads only what routing needs (kind, id, method, params.channel) in one
+C pass over the bytes (ext/zenws_scan.c) and builds Python objects lazily.
+``encode_request`` writes the request envelope in C and lets orjson encode the
+params.  ``Correlator`` maps in-flight request ids to their waiters with an
+open-addressing int64 table, so tracking and resolving a request costs no
+Python int or dict operations.
+
+Specification: https://www.jsonrpc.org/specification (JSON-RPC 2.0), RFC 8259.
+"""
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
+from libc.stdint cimport INT64_MAX, int64_t, uint64_t
+from libc.string cimport memcpy, memset
+
+from zenws.fast.common cimport zenws_monotonic_ns
+
+import asyncio
+
+import orjson
+
+cdef object _Future = asyncio.Future
+cdef object _dumps = orjson.dumps
+
+KIND_INVALID = ZENWS_KIND_INVALID
+KIND_OTHER = ZENWS_KIND_OTHER
+KIND_RESPONSE = ZENWS_KIND_RESPONSE
+KIND_NOTIFICATION = ZENWS_KIND_NOTIFICATION
+KIND_REQUEST = ZENWS_KIND_REQUEST
+KIND_ERROR_NO_ID = ZENWS_KIND_ERROR_NO_ID
+MAX_DEPTH = ZENWS_SCAN_MAX_DEPTH
+
+cdef dict _KIND_NAMES = {
+    ZENWS_KIND_INVALID: "INVALID",
+    ZENWS_KIND_OTHER: "OTHER",
+    ZENWS_KIND_RESPONSE: "RESPONSE",
+    ZENWS_KIND_NOTIFICATION: "NOTIFICATION",
+    ZENWS_KIND_REQUEST: "REQUEST",
+    ZENWS_KIND_ERROR_NO_ID: "ERROR_NO_ID",
+}
+
+# ScanResult._have bits: which lazy attribute has been built.
+cdef enum:
+    _HAVE_ID = 1
+    _HAVE_METHOD = 2
+    _HAVE_CHANNEL = 4
+
+
+cdef str _decode(bytes buf, Py_ssize_t off, Py_ssize_t size, int escaped):
+    """Python str of a string span checked by zenws_scan (same as json.loads)."""
+    cdef const char* src = PyBytes_AS_STRING(buf) + off
+    cdef char* tmp
+    cdef Py_ssize_t n
+    if not escaped:
+        # "surrogatepass" because json.loads decodes bytes that way.
+        return PyUnicode_DecodeUTF8(src, size, "surrogatepass")
+    tmp = <char*>PyMem_Malloc(size + 1)
+    if tmp == NULL:
+        raise MemoryError()
+    try:
+        n = zenws_unescape(src, size, tmp)
+        return PyUnicode_DecodeUTF8(tmp, n, "surrogatepass")
+    finally:
+        PyMem_Free(tmp)
+
+
+@cython.final
+@cython.freelist(16)
+cdef class ScanResult:
+    """What :func:`scan` found at the top level of one message.
+
+    Attributes:
+        kind: one of the ``KIND_*`` constants.
+        id: int, str or None (absent or ``null``).
+        method: the top-level ``"method"`` string, or None.
+        channel: ``params.channel`` of a notification, or None.
+        has_result: a top-level ``"result"`` key is present.
+        has_error: a top-level ``"error"`` key is present.
+        buf: the scanned bytes.
+    """
+
+    def __init__(self) -> None:
+        raise TypeError("ScanResult objects are created by zenws.fast.jsonrpc.scan()")
+
+    @property
+    def kind(self) -> int:
+        return self.s.kind
+
+    @property
+    def has_result(self) -> bool:
+        return self.s.has_result != 0
+
+    @property
+    def has_error(self) -> bool:
+        return self.s.has_error != 0
+
+    @property
+    def id(self):
+        if self.s.id_type == ZENWS_ID_INT:
+            return self.s.id_int
+        if self.s.id_type != ZENWS_ID_STRING:
+            return None
+        if not self._have & _HAVE_ID:
+            self._id = _decode(self.buf, self.s.id_off, self.s.id_len, self.s.id_escaped)
+            self._have |= _HAVE_ID
+        return self._id
+
+    @property
+    def method(self):
+        if self.s.method_len == 0 and self.s.method_off == 0:
+            return None
+        if not self._have & _HAVE_METHOD:
+            self._method = _decode(self.buf, self.s.method_off, self.s.method_len,
+                                   self.s.method_escaped)
+            self._have |= _HAVE_METHOD
+        return self._method
+
+    @property
+    def channel(self):
+        if self.s.channel_len == 0 and self.s.channel_off == 0:
+            return None
+        if not self._have & _HAVE_CHANNEL:
+            self._channel = _decode(self.buf, self.s.channel_off, self.s.channel_len,
+                                    self.s.channel_escaped)
+            self._have |= _HAVE_CHANNEL
+        return self._channel
+
+    def __repr__(self) -> str:
+        return (
+            f"ScanResult(kind={_KIND_NAMES[self.s.kind]}, id={self.id!r}, "
+            f"method={self.method!r}, channel={self.channel!r}, "
+            f"has_result={self.has_result}, has_error={self.has_error})"
+        )
+
+
+cdef ScanResult scan_c(bytes buf):
+    cdef ScanResult r = ScanResult.__new__(ScanResult)
+    r.buf = buf
+    zenws_scan(PyBytes_AS_STRING(buf), PyBytes_GET_SIZE(buf), &r.s)
+    return r
+
+
+cdef inline bytes _as_bytes(object buf):
+    if type(buf) is bytes:
+        return <bytes>buf
+    if isinstance(buf, (bytearray, memoryview)):
+        return bytes(buf)  # a copy: the result's offsets must stay valid
+    raise TypeError(f"expected bytes, bytearray or memoryview, got {type(buf).__name__}")
+
+
+def scan(buf) -> ScanResult:
+    """Scan the top level of a JSON-RPC message without parsing it.
+
+    Args:
+        buf: the message (bytes; bytearray/memoryview are copied first).
+
+    Returns:
+        A :class:`ScanResult`; ``kind`` is ``KIND_INVALID`` for malformed JSON.
+
+    Raises:
+        TypeError: ``buf`` is not a bytes-like object.
+    """
+    return scan_c(_as_bytes(buf))
+
+
+def scan_id(buf):
+    """Return the top-level ``"id"`` of a message: int, str or None.
+
+    Args:
+        buf: the message (bytes, bytearray or memoryview).
+
+    Returns:
+        The id; None when it is absent, ``null`` or the message is invalid.
+
+    Raises:
+        TypeError: ``buf`` is not a bytes-like object.
+    """
+    cdef zenws_scan_t s
+    cdef bytes b = _as_bytes(buf)
+    zenws_scan(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), &s)
+    if s.id_type == ZENWS_ID_INT:
+        return s.id_int
+    if s.id_type == ZENWS_ID_STRING:
+        return _decode(b, s.id_off, s.id_len, s.id_escaped)
+    return None
+
+
+# ---------------------------------------------------------------- encoding
+
+cdef bytes _PREFIX = b'{"jsonrpc":"2.0","id":'
+cdef bytes _METHOD = b',"method":'
+cdef bytes _PARAMS = b',"params":'
+cdef bytes _EMPTY_PARAMS = b"{}"
+
+
+cdef bytes _json_str(str s):
+    """The JSON string literal of ``s`` (quotes included)."""
+    cdef Py_ssize_t n
+    cdef const char* p = PyUnicode_AsUTF8AndSize(s, &n)
+    cdef bytes out
+    cdef char* o
+    if not zenws_json_plain(p, n):
+        return _dumps(s)  # escapes '"', '\\' and control characters (RFC 8259 §7)
+    out = PyBytes_FromStringAndSize(NULL, n + 2)
+    o = PyBytes_AS_STRING(out)
+    o[0] = b'"'
+    memcpy(o + 1, p, n)
+    o[n + 1] = b'"'
+    return out
+
+
+cdef bytes _params_json(object params):
+    cdef bytes out
+    if params is None:
+        return _EMPTY_PARAMS  # Deribit's documented requests always carry params
+    out = _dumps(params)
+    # JSON-RPC 2.0 §4.2: params is a structured value (object or array).
+    if PyBytes_GET_SIZE(out) == 0 or PyBytes_AS_STRING(out)[0] not in (b"{", b"["):
+        raise TypeError(
+            f"params must encode to a JSON object or array, got {type(params).__name__}"
+        )
+    return out
+
+
+cdef bytes _envelope(const char* id_p, Py_ssize_t id_n, str method, object params):
+    cdef Py_ssize_t mn, pn, total, pos = 0
+    cdef const char* mp = PyUnicode_AsUTF8AndSize(method, &mn)
+    cdef bytes mq = None
+    cdef bytes pj = _params_json(params)
+    cdef bytes out
+    cdef char* o
+    if not zenws_json_plain(mp, mn):
+        mq = _dumps(method)
+        mp = PyBytes_AS_STRING(mq)
+        mn = PyBytes_GET_SIZE(mq) - 2  # copied below without its own quotes
+        mp += 1
+    pn = PyBytes_GET_SIZE(pj)
+    total = 22 + id_n + 10 + mn + 2 + 10 + pn + 1
+    out = PyBytes_FromStringAndSize(NULL, total)
+    o = PyBytes_AS_STRING(out)
+    memcpy(o, PyBytes_AS_STRING(_PREFIX), 22)
+    pos = 22
+    memcpy(o + pos, id_p, id_n)
+    pos += id_n
+    memcpy(o + pos, PyBytes_AS_STRING(_METHOD), 10)
+    pos += 10
+    o[pos] = b'"'
+    memcpy(o + pos + 1, mp, mn)
+    pos += mn + 1
+    o[pos] = b'"'
+    pos += 1
+    memcpy(o + pos, PyBytes_AS_STRING(_PARAMS), 10)
+    pos += 10
+    memcpy(o + pos, PyBytes_AS_STRING(pj), pn)
+    pos += pn
+    o[pos] = b"}"
+    return out
+
+
+cdef bytes encode_request_c(int64_t id, str method, object params):
+    cdef char id_buf[24]
+    cdef Py_ssize_t n = zenws_format_i64(id, id_buf)
+    return _envelope(id_buf, n, method, params)
+
+
+def encode_request(id, str method, params=None) -> bytes:
+    """Encode a JSON-RPC 2.0 request.
+
+    Args:
+        id: int (int64 range) or str request id.
+        method: the method name (JSON-escaped as needed).
+        params: anything orjson encodes to an object or array; None sends ``{}``.
+
+    Returns:
+        ``b'{"jsonrpc":"2.0","id":..,"method":"..","params":{..}}'``.
+
+    Raises:
+        TypeError: bad id/method type, or params not encodable to an object/array.
+        OverflowError: an int id outside the int64 range.
+    """
+    cdef bytes id_json
+    if type(id) is int:
+        return encode_request_c(id, method, params)
+    if isinstance(id, str):
+        id_json = _json_str(id)
+        return _envelope(PyBytes_AS_STRING(id_json), PyBytes_GET_SIZE(id_json), method, params)
+    if isinstance(id, int) and not isinstance(id, bool):
+        return encode_request_c(int(id), method, params)
+    raise TypeError(f"request id must be int or str, got {type(id).__name__}")
+
+
+# ---------------------------------------------------------------- correlator
+
+cdef enum:
+    _EMPTY = 0
+    _FUTURE = 1
+    _CALLABLE = 2
+    _MIN_CAPACITY_BITS = 6
+
+
+cdef inline int _waiter_state(object waiter) except -1:
+    if isinstance(waiter, _Future):
+        return _FUTURE
+    if callable(waiter):
+        return _CALLABLE
+    raise TypeError(f"waiter must be an asyncio.Future or a callable, got {type(waiter).__name__}")
+
+
+cdef inline int _deliver(object waiter, int state, object payload) except -1:
+    if state == _FUTURE:
+        # A cancelled (or otherwise finished) future is left alone: the
+        # caller gave up on the answer, which is not an error.
+        if not waiter.done():
+            waiter.set_result(payload)
+    else:
+        waiter(payload)
+    return 0
+
+
+@cython.final
+cdef class Correlator:
+    """In-flight JSON-RPC requests: id -> waiter, send time and deadline.
+
+    Int ids (int64) live in a C open-addressing table with linear probing and
+    backward-shift deletion; str ids in a dict.  A waiter is an
+    ``asyncio.Future`` (gets ``set_result``/``set_exception`` unless already
+    done) or a callable (called with the payload or the exception).
+    """
+
+    def __cinit__(self):
+        cdef Py_ssize_t cap = 1 << _MIN_CAPACITY_BITS
+        self._slots = <_Slot*>PyMem_Malloc(cap * sizeof(_Slot))
+        if self._slots == NULL:
+            raise MemoryError()
+        memset(self._slots, 0, cap * sizeof(_Slot))
+        self._waiters = [None] * cap
+        self._mask = cap - 1
+        self._shift = 64 - _MIN_CAPACITY_BITS
+        self._count = 0
+        self._str_entries = {}
+        self._min_deadline = INT64_MAX
+        self._min_stale = False
+
+    def __dealloc__(self):
+        PyMem_Free(self._slots)
+
+    # --- C table -------------------------------------------------------
+
+    cdef Py_ssize_t _home(self, int64_t id) noexcept:
+        # Fibonacci hashing: sequential ids spread over the whole table.
+        return <Py_ssize_t>((<uint64_t>id * <uint64_t>0x9E3779B97F4A7C15) >> self._shift)
+
+    cdef Py_ssize_t _find(self, int64_t id) noexcept:
+        cdef Py_ssize_t i = self._home(id)
+        while self._slots[i].state != _EMPTY:
+            if self._slots[i].id == id:
+                return i
+            i = (i + 1) & self._mask
+        return -1
+
+    cdef void _remove_at(self, Py_ssize_t i) noexcept:
+        # Backward-shift deletion keeps every probe chain unbroken without
+        # tombstones (Knuth vol. 3, 6.4, Algorithm R).
+        cdef Py_ssize_t j = i, k
+        cdef list waiters = self._waiters
+        cdef _Slot* slots = self._slots
+        if slots[i].deadline_ns == self._min_deadline:
+            self._min_stale = True
+        while True:
+            j = (j + 1) & self._mask
+            if slots[j].state == _EMPTY:
+                break
+            k = self._home(slots[j].id)
+            if (i <= j and i < k <= j) or (i > j and (k > i or k <= j)):
+                continue  # slot j is still reachable from its home
+            slots[i] = slots[j]
+            waiters[i] = waiters[j]
+            i = j
+        slots[i].state = _EMPTY
+        waiters[i] = None
+        self._count -= 1
+
+    cdef int _grow(self) except -1:
+        cdef Py_ssize_t old_cap = self._mask + 1, cap = old_cap * 2, i, j
+        cdef _Slot* old = self._slots
+        cdef _Slot* slots = <_Slot*>PyMem_Malloc(cap * sizeof(_Slot))
+        cdef list old_waiters = self._waiters
+        cdef list waiters
+        if slots == NULL:
+            raise MemoryError()
+        memset(slots, 0, cap * sizeof(_Slot))
+        waiters = [None] * cap
+        self._slots = slots
+        self._waiters = waiters
+        self._mask = cap - 1
+        self._shift -= 1
+        for i in range(old_cap):
+            if old[i].state != _EMPTY:
+                j = self._home(old[i].id)
+                while slots[j].state != _EMPTY:
+                    j = (j + 1) & self._mask
+                slots[j] = old[i]
+                waiters[j] = old_waiters[i]
+        PyMem_Free(old)
+        return 0
+
+    cdef int track_c(self, int64_t id, object waiter, int64_t sent_ns,
+                     int64_t deadline_ns) except -1:
+        cdef int state = _waiter_state(waiter)
+        cdef Py_ssize_t i
+        if (self._count + 1) * 2 > self._mask + 1:
+            self._grow()  # keep the load factor <= 1/2: short probe chains
+        i = self._home(id)
+        while self._slots[i].state != _EMPTY:
+            if self._slots[i].id == id:
+                raise ValueError(f"request id {id} is already in flight")
+            i = (i + 1) & self._mask
+        self._slots[i].id = id
+        self._slots[i].sent_ns = sent_ns
+        self._slots[i].deadline_ns = deadline_ns
+        self._slots[i].state = state
+        self._waiters[i] = waiter
+        self._count += 1
+        if deadline_ns < self._min_deadline:
+            self._min_deadline = deadline_ns
+        return 0
+
+    cdef int64_t resolve_c(self, int64_t id, object payload, int64_t recv_ns) except -2:
+        cdef Py_ssize_t i = self._find(id)
+        cdef int state
+        cdef int64_t sent
+        cdef object waiter
+        if i < 0:
+            return -1
+        waiter = self._waiters[i]
+        state = self._slots[i].state
+        sent = self._slots[i].sent_ns
+        self._remove_at(i)  # before delivery: the waiter may track/resolve again
+        _deliver(waiter, state, payload)
+        return recv_ns - sent
+
+    cdef bint discard_c(self, int64_t id) noexcept:
+        cdef Py_ssize_t i = self._find(id)
+        if i < 0:
+            return False
+        self._remove_at(i)
+        return True
+
+    # --- Python API ----------------------------------------------------
+
+    def track(self, id, waiter, int64_t deadline_ns, sent_ns=None) -> None:
+        """Start tracking a request.
+
+        Args:
+            id: int (int64) or str request id.
+            waiter: an ``asyncio.Future`` or a callable taking one argument.
+            deadline_ns: monotonic ns after which :meth:`expire` returns it.
+            sent_ns: monotonic ns the request left; None reads the clock now.
+
+        Raises:
+            ValueError: ``id`` is already in flight.
+            TypeError: bad id or waiter type.
+            OverflowError: an int id outside the int64 range.
+        """
+        cdef int64_t sent = zenws_monotonic_ns() if sent_ns is None else <int64_t>sent_ns
+        cdef int state
+        if isinstance(id, int) and not isinstance(id, bool):
+            self.track_c(id, waiter, sent, deadline_ns)
+        elif isinstance(id, str):
+            state = _waiter_state(waiter)
+            if id in self._str_entries:
+                raise ValueError(f"request id {id!r} is already in flight")
+            self._str_entries[id] = (waiter, state, sent, deadline_ns)
+            if deadline_ns < self._min_deadline:
+                self._min_deadline = deadline_ns
+        else:
+            raise TypeError(f"request id must be int or str, got {type(id).__name__}")
+
+    def resolve(self, id, payload, int64_t recv_ns) -> int:
+        """Deliver ``payload`` to the waiter of ``id`` and forget the request.
+
+        Args:
+            id: the response id (int or str).
+            payload: what the waiter receives (the raw message, the result...).
+            recv_ns: monotonic ns the response arrived.
+
+        Returns:
+            The round-trip time ``recv_ns - sent_ns``, or -1 for an unknown id.
+
+        Raises:
+            Exception: whatever a callable waiter raises (the entry is gone).
+        """
+        cdef tuple entry
+        if type(id) is int:
+            if -(1 << 63) <= id < (1 << 63):
+                return self.resolve_c(id, payload, recv_ns)
+            return -1
+        if type(id) is str or isinstance(id, str):
+            entry = self._str_entries.pop(id, None)
+            if entry is None:
+                return -1
+            if <int64_t>entry[3] == self._min_deadline:
+                self._min_stale = True
+            _deliver(entry[0], entry[1], payload)
+            return recv_ns - <int64_t>entry[2]
+        if isinstance(id, int) and not isinstance(id, bool):
+            return self.resolve(int(id), payload, recv_ns)
+        return -1
+
+    def discard(self, id) -> bool:
+        """Forget a request without delivering anything.
+
+        Returns:
+            True if ``id`` was in flight.
+        """
+        cdef tuple entry
+        if isinstance(id, int) and not isinstance(id, bool):
+            return -(1 << 63) <= id < (1 << 63) and self.discard_c(id)
+        if isinstance(id, str):
+            entry = self._str_entries.pop(id, None)
+            if entry is None:
+                return False
+            if <int64_t>entry[3] == self._min_deadline:
+                self._min_stale = True
+            return True
+        return False
+
+    def __contains__(self, id) -> bool:
+        if isinstance(id, int) and not isinstance(id, bool):
+            return -(1 << 63) <= id < (1 << 63) and self._find(id) >= 0
+        return id in self._str_entries
+
+    def __len__(self) -> int:
+        return self._count + len(self._str_entries)
+
+    @property
+    def pending(self) -> int:
+        """Number of requests in flight."""
+        return self._count + len(self._str_entries)
+
+    cdef int _refresh_min(self) except -1:
+        cdef int64_t m = INT64_MAX
+        cdef Py_ssize_t i
+        cdef tuple entry
+        for i in range(self._mask + 1):
+            if self._slots[i].state != _EMPTY and self._slots[i].deadline_ns < m:
+                m = self._slots[i].deadline_ns
+        for entry in self._str_entries.values():
+            if <int64_t>entry[3] < m:
+                m = entry[3]
+        self._min_deadline = m
+        self._min_stale = False
+        return 0
+
+    def next_deadline(self):
+        """The earliest pending deadline (monotonic ns), or None when idle."""
+        if self._count == 0 and not self._str_entries:
+            return None
+        if self._min_stale:
+            self._refresh_min()
+        return self._min_deadline
+
+    def expire(self, int64_t now_ns) -> list:
+        """Remove and return the requests whose deadline is ``<= now_ns``.
+
+        O(1) while nothing is due (a lower bound of every deadline is kept);
+        the caller fails the returned waiters (e.g. with RequestTimeout).
+
+        Returns:
+            ``[(id, waiter), ...]`` in no particular order.
+        """
+        cdef list due = []
+        cdef list ids = []
+        cdef Py_ssize_t i
+        cdef object key
+        cdef tuple entry
+        if now_ns < self._min_deadline:
+            return due
+        for i in range(self._mask + 1):
+            if self._slots[i].state != _EMPTY and self._slots[i].deadline_ns <= now_ns:
+                ids.append(self._slots[i].id)
+        for key in ids:
+            i = self._find(key)
+            due.append((key, self._waiters[i]))
+            self._remove_at(i)
+        if self._str_entries:
+            for key, entry in list(self._str_entries.items()):
+                if <int64_t>entry[3] <= now_ns:
+                    del self._str_entries[key]
+                    due.append((key, entry[0]))
+        self._refresh_min()
+        return due
+
+    def fail_all(self, exc) -> int:
+        """Fail every pending request with ``exc`` and clear the table.
+
+        Futures that are not done get ``set_exception(exc)``; callables are
+        called with ``exc``.  Every waiter is reached even if a callable
+        raises; the first such error is re-raised at the end.
+
+        Returns:
+            The number of requests that were pending.
+        """
+        cdef list items = []
+        cdef Py_ssize_t i, cap = self._mask + 1
+        cdef tuple entry
+        cdef object first_error = None
+        for i in range(cap):
+            if self._slots[i].state != _EMPTY:
+                items.append((self._waiters[i], self._slots[i].state))
+        for entry in self._str_entries.values():
+            items.append((entry[0], entry[1]))
+        memset(self._slots, 0, cap * sizeof(_Slot))
+        self._waiters = [None] * cap
+        self._count = 0
+        self._str_entries = {}
+        self._min_deadline = INT64_MAX
+        self._min_stale = False
+        for waiter, state in items:
+            try:
+                if state == _FUTURE:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+                else:
+                    waiter(exc)
+            except Exception as e:  # isolate: the others must still fail
+                if first_error is None:
+                    first_error = e
+        if first_error is not None:
+            raise first_error
+        return len(items)
+
+    def __repr__(self) -> str:
+        return f"<Correlator pending={self.pending} capacity={self._mask + 1}>"
