@@ -7,18 +7,30 @@ can branch on data.  :func:`categorize` and :func:`explain` live here too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import enum
+import socket
+import ssl
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
+
+from ._error_texts import CLOSE_TEXT as _CLOSE
+from ._error_texts import HTTP_TEXT as _HTTP
+from ._error_texts import RPC_TEXT as _RPC
 
 __all__ = [
+    "Category",
     "ConfigError",
     "ConnectError",
     "ConnectionLost",
+    "Explanation",
     "ProtocolError",
     "RateLimited",
     "RequestTimeout",
     "RpcError",
     "ZenwsError",
+    "categorize",
+    "explain",
+    "retry_after",
 ]
 
 
@@ -77,8 +89,12 @@ class ConnectionLost(ZenwsError, ConnectionError):
     """
 
     def __init__(
-        self, message: str = "connection lost", *, epoch: int = 0,
-        code: int | None = None, reason: str = "",
+        self,
+        message: str = "connection lost",
+        *,
+        epoch: int = 0,
+        code: int | None = None,
+        reason: str = "",
     ) -> None:
         super().__init__(message)
         self.epoch = epoch
@@ -95,8 +111,9 @@ class RequestTimeout(ZenwsError, TimeoutError):
         timeout: the deadline in seconds.
     """
 
-    def __init__(self, message: str, *, method: str = "", request_id: Any = None,
-                 timeout: float = 0.0) -> None:
+    def __init__(
+        self, message: str, *, method: str = "", request_id: Any = None, timeout: float = 0.0
+    ) -> None:
         super().__init__(message)
         self.method = method
         self.request_id = request_id
@@ -146,3 +163,318 @@ class ProtocolError(ZenwsError):
     def __init__(self, message: str, close_code: int = 1002) -> None:
         super().__init__(message)
         self.close_code = close_code
+
+
+# ---------------------------------------------------------------------------------------
+# categorize(): should the connection be retried?
+# ---------------------------------------------------------------------------------------
+
+DOCS = "docs/errors.md"
+
+
+class Category(enum.Enum):
+    """What an error means for the connection.
+
+    ``RECOVERABLE``: reconnect (or retry) with backoff, honouring :func:`retry_after`.
+    ``FATAL``: retrying cannot help until something is changed (credentials, URL, config,
+    certificates); the client gives up and surfaces the error.
+    """
+
+    RECOVERABLE = "recoverable"
+    FATAL = "fatal"
+
+
+class Explanation(NamedTuple):
+    """A human explanation of an error (never contains secrets).
+
+    Attributes:
+        message: what happened.
+        suggestion: what to do about it.
+        docs: anchor in ``docs/errors.md``, e.g. ``"docs/errors.md#close-1006"``.
+    """
+
+    message: str
+    suggestion: str
+    docs: str
+
+
+# Deribit / JSON-RPC codes (shared/deribit README).  Auth and malformed-request codes are
+# fatal: resending the same request gives the same answer.  Unknown codes are fatal too,
+# because a blind retry of an order is worse than surfacing the error.
+_RPC_RECOVERABLE = frozenset({10028, 10040, 10041, 10047, 11051, 13028, 13888, -32603})
+# Close codes after which reconnecting is the right move.  1002/1003/1007/1009/1010 condemn
+# one message, not the endpoint: the connection is re-established with backoff and the
+# offending payload is never resent.  1008 (policy violation), 3000 (unauthorized) and
+# 3003 (forbidden) are fatal: the server rejects *us*, and a reconnect loop risks a ban.
+_CLOSE_FATAL = frozenset({1008, 1015, 3000, 3003})
+_HTTP_RECOVERABLE = frozenset({408, 425, 429})
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """Yield ``exc`` then its causes/contexts (bounded, cycle-safe)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen and len(seen) < 16:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
+
+
+def _find(exc: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]) -> Any:
+    # ConnectError/ConnectionLost are OSErrors too: look only at the underlying causes.
+    return next(
+        (e for e in _chain(exc) if isinstance(e, kind) and not isinstance(e, ZenwsError)), None
+    )
+
+
+def _is_timeout(e: BaseException) -> bool:
+    import asyncio  # local: keep import of errors cheap
+
+    return isinstance(e, (TimeoutError, asyncio.TimeoutError))
+
+
+def _http_category(status: int) -> Category:
+    if status >= 500 or status in _HTTP_RECOVERABLE:
+        return Category.RECOVERABLE
+    return Category.FATAL  # 3xx (redirects are not followed), 400, 401, 403, 404, 426, ...
+
+
+def _close_category(code: int | None) -> Category:
+    return Category.FATAL if code in _CLOSE_FATAL else Category.RECOVERABLE
+
+
+def categorize(exc: BaseException) -> Category:
+    """Classify an error as recoverable (reconnect/retry with backoff) or fatal.
+
+    Decisions (see ``docs/errors.md#categories``): refused upgrade 401/403/other 4xx fatal,
+    408/429/5xx recoverable; DNS failures recoverable (transient resolver outages happen;
+    backoff bounds the cost of a misspelt host); TLS certificate failures fatal; ConfigError
+    fatal; RpcError by code; close codes recoverable except 1008/1015/3000/3003.
+
+    Args:
+        exc: any exception raised by zenws (or by the network layer beneath it).
+
+    Returns:
+        The category.
+    """
+    if any(isinstance(e, ConfigError) for e in _chain(exc)):
+        return Category.FATAL
+    if isinstance(exc, ConnectError) and exc.status is not None:
+        return _http_category(exc.status)
+    if isinstance(exc, RpcError):
+        return Category.RECOVERABLE if exc.code in _RPC_RECOVERABLE else Category.FATAL
+    if isinstance(exc, ConnectionLost):
+        return _close_category(exc.code)
+    if isinstance(exc, ProtocolError):
+        return _close_category(exc.close_code)
+    if isinstance(exc, (RateLimited, RequestTimeout)):
+        return Category.RECOVERABLE
+    if _find(exc, ssl.SSLCertVerificationError) is not None:
+        return Category.FATAL
+    if isinstance(exc, ConnectError) or any(
+        isinstance(e, OSError) or _is_timeout(e) for e in _chain(exc)
+    ):
+        return Category.RECOVERABLE
+    return Category.FATAL
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """Seconds the server (or the local limiter) asked us to wait, if any.
+
+    Args:
+        exc: the error.
+
+    Returns:
+        ``Retry-After`` of a refused upgrade, ``RateLimited.retry_after``, else ``None``.
+    """
+    if isinstance(exc, ConnectError) and exc.retry_after is not None:
+        return exc.retry_after
+    if isinstance(exc, RateLimited):
+        return exc.retry_after
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# explain(): what happened and what to do
+# ---------------------------------------------------------------------------------------
+
+
+def _scrub(text: str) -> str:
+    """Redact URLs and bearer tokens that might hide inside free text."""
+    import re
+
+    from ._redact import redact_url
+
+    text = re.sub(r"\bwss?://\S+", lambda m: redact_url(m.group(0)), text)
+    return re.sub(r"(?i)\b(bearer|basic)\s+\S+", r"\1 ***", text)
+
+
+def _close_anchor(code: int | None) -> str:
+    if code is None:
+        return "connection-lost"
+    if 3000 <= code <= 3999:
+        return "close-3000-3999"
+    if 4000 <= code <= 4999:
+        return "close-4000-4999"
+    return f"close-{code}" if code in _CLOSE else "close-other"
+
+
+def _explain_close(code: int | None, reason: str, lead: str) -> Explanation:
+    if code in _CLOSE:
+        what, todo = _CLOSE[code]
+    elif code is not None and 3000 <= code <= 3999:
+        what = "a registered library/framework close code (3000 unauthorized, 3003 forbidden)"
+        todo = "look the code up in the IANA registry and the server's documentation"
+    elif code is not None and 4000 <= code <= 4999:
+        what = "an application-defined close code"
+        todo = "see the server's API documentation for this code"
+    elif code is None:
+        what, todo = "no close code", "zenws reconnects with backoff"
+    else:
+        what, todo = "an invalid close code", "a misbehaving peer; report it"
+    tail = f" (reason: {_scrub(reason)!r})" if reason else ""
+    code_text = f", close {code}" if code is not None else ""
+    return Explanation(f"{lead}{code_text}: {what}{tail}", todo, f"{DOCS}#{_close_anchor(code)}")
+
+
+def _explain_network(exc: BaseException, lead: str) -> Explanation | None:
+    import errno
+
+    cert = _find(exc, ssl.SSLCertVerificationError)
+    if cert is not None:
+        detail = str(getattr(cert, "verify_message", "") or cert)
+        if getattr(cert, "verify_code", 0) == 62 or "hostname" in detail.lower():
+            return Explanation(
+                f"{lead}: the TLS certificate does not match the host name ({detail})",
+                "connect with the host name the certificate was issued for",
+                f"{DOCS}#tls-hostname",
+            )
+        return Explanation(
+            f"{lead}: TLS certificate verification failed ({detail})",
+            "install the CA bundle (certifi) or pass ssl=<SSLContext> that trusts the server's CA",
+            f"{DOCS}#tls-cert",
+        )
+    if _find(exc, ssl.SSLError) is not None:
+        return Explanation(
+            f"{lead}: the TLS handshake failed",
+            "check that the port speaks TLS (wss://) and the TLS versions/ciphers match",
+            f"{DOCS}#tls-handshake",
+        )
+    if _find(exc, socket.gaierror) is not None:
+        return Explanation(
+            f"{lead}: the host name could not be resolved (DNS)",
+            "check the host in the URL; zenws retries in case the resolver is down",
+            f"{DOCS}#dns",
+        )
+    if _find(exc, ConnectionRefusedError) is not None:
+        return Explanation(
+            f"{lead}: connection refused (nothing listens on that port)",
+            "check host and port, and that the server is running",
+            f"{DOCS}#network-refused",
+        )
+    if _find(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)) is not None:
+        return Explanation(
+            f"{lead}: the connection was reset by the peer or a middlebox",
+            "zenws reconnects with backoff; check proxies/firewalls if it repeats",
+            f"{DOCS}#network-reset",
+        )
+    os_err = _find(exc, OSError)
+    if os_err is not None and os_err.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return Explanation(
+            f"{lead}: the network or host is unreachable",
+            "check connectivity, routes and VPN; zenws retries with backoff",
+            f"{DOCS}#network-unreachable",
+        )
+    if any(_is_timeout(e) for e in _chain(exc)):
+        return Explanation(
+            f"{lead}: timed out",
+            "the server is slow or unreachable; raise connect_timeout if the link is slow",
+            f"{DOCS}#timeout-connect",
+        )
+    if os_err is not None:
+        return Explanation(
+            f"{lead}: network error ({type(os_err).__name__}, errno {os_err.errno})",
+            "zenws retries with backoff",
+            f"{DOCS}#network",
+        )
+    return None
+
+
+def _explain_http(exc: ConnectError) -> Explanation:
+    status = exc.status or 0
+    title, todo = _HTTP.get(status, ("", ""))
+    if not title:
+        family = f"{status // 100}xx"
+        title = {"3xx": "redirect", "4xx": "client error", "5xx": "server error"}.get(family, "")
+        todo = (
+            "redirects are not followed: use the final URL"
+            if family == "3xx"
+            else "zenws retries with backoff"
+            if family == "5xx"
+            else "check the URL, headers and credentials"
+        )
+        anchor = f"http-{family}" if family in ("3xx", "4xx", "5xx") else "http-other"
+    else:
+        anchor = f"http-{status}"
+    msg = f"the server refused the WebSocket upgrade with HTTP {status} {title}".rstrip()
+    if exc.url:
+        msg += f" ({_scrub(exc.url)})"
+    if exc.retry_after is not None:
+        msg += f"; Retry-After {exc.retry_after:g} s"
+    return Explanation(msg, todo, f"{DOCS}#{anchor}")
+
+
+def explain(exc: BaseException) -> Explanation:
+    """Explain an error for humans: what happened, what to do, where to read more.
+
+    Args:
+        exc: any exception (zenws errors get specific answers).
+
+    Returns:
+        An :class:`Explanation`; its text never contains secrets.
+    """
+    if isinstance(exc, ConfigError):
+        where = f"option {exc.field!r}" if exc.field else "the configuration"
+        return Explanation(
+            f"invalid configuration: {_scrub(str(exc))}",
+            f"fix {where}; every option is listed in docs/config.md",
+            f"{DOCS}#config",
+        )
+    if isinstance(exc, ConnectError):
+        if exc.status is not None:
+            return _explain_http(exc)
+        lead = f"could not connect to {_scrub(exc.url)}" if exc.url else "could not connect"
+        return _explain_network(exc, lead) or Explanation(
+            f"{lead}: {_scrub(str(exc))}", "zenws retries with backoff", f"{DOCS}#connect"
+        )
+    if isinstance(exc, RpcError):
+        what, todo = _RPC.get(exc.code, (_scrub(exc.message), "see the server's error codes"))
+        anchor = f"rpc-{exc.code}" if exc.code in _RPC else "rpc-other"
+        method = f" to {exc.method}" if exc.method else ""
+        return Explanation(f"RPC error {exc.code}{method}: {what}", todo, f"{DOCS}#{anchor}")
+    if isinstance(exc, RequestTimeout):
+        return Explanation(
+            f"request {exc.method or '?'} got no response within {exc.timeout:g} s",
+            "raise request_timeout (or timeout=) or check server load; orders are never resent: "
+            "query open orders before retrying",
+            f"{DOCS}#request-timeout",
+        )
+    if isinstance(exc, RateLimited):
+        bucket = f" ({exc.bucket})" if exc.bucket else ""
+        return Explanation(
+            f"rate limit{bucket}: the wait queue is full, the request was not sent",
+            f"retry after {exc.retry_after:g} s, or send less",
+            f"{DOCS}#rate-limited",
+        )
+    if isinstance(exc, ConnectionLost):
+        return _explain_close(exc.code, exc.reason, f"connection lost (epoch {exc.epoch})")
+    if isinstance(exc, ProtocolError):
+        return _explain_close(exc.close_code, "", f"protocol error ({_scrub(str(exc))})")
+    found = _explain_network(exc, "network error")
+    if found is not None:
+        return found
+    return Explanation(
+        f"{type(exc).__name__}: {_scrub(str(exc))}",
+        "unexpected error; enable debug=True and report it with the traceback",
+        f"{DOCS}#other",
+    )
