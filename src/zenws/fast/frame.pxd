@@ -80,3 +80,69 @@ cdef class Frame:
     cdef readonly bint rsv3      #: bool
     cdef readonly bint masked    #: bool
     cdef readonly bytes payload  #: bytes (unmasked)
+
+
+cdef struct _ByteBuf:
+    char* data
+    Py_ssize_t size
+    Py_ssize_t cap
+
+
+@cython.final
+cdef class Inflater:
+    cdef readonly int max_window_bits       #: int
+    cdef readonly bint no_context_takeover  #: bool
+    cdef object _d
+    cdef int _new(self) except -1
+    cpdef void reset(self) noexcept
+    # Decompress one fragment; at most `budget` bytes out (else ProtocolError 1009).
+    cdef bytes feed_c(self, const unsigned char* data, Py_ssize_t size, Py_ssize_t budget)
+    # End of message: flush with 00 00 ff ff (RFC 7692 §7.2.2), reset if no takeover.
+    cdef bytes finish_c(self, Py_ssize_t budget)
+    cdef bytes _run(self, object data, Py_ssize_t budget)
+
+
+@cython.final
+cdef class Deflater:
+    cdef readonly int max_window_bits       #: int
+    cdef readonly bint no_context_takeover  #: bool
+    cdef readonly int level                 #: int
+    cdef readonly int mem_level             #: int
+    cdef object _c
+    cdef int _new(self) except -1
+    cpdef bytes compress(self, object data)
+
+
+@cython.final
+cdef class DeflateParams:
+    cdef public bint server_no_context_takeover  #: bool
+    cdef public bint client_no_context_takeover  #: bool
+    cdef public int server_max_window_bits       #: int
+    cdef public int client_max_window_bits       #: int
+
+
+@cython.final
+cdef class MessageAssembler:
+    cdef readonly int msg_opcode           #: opcode of the last completed message
+    cdef readonly object msg_payload       #: bytes of the last completed message
+    cdef readonly Py_ssize_t max_message_size  #: int
+    cdef readonly Inflater inflater        #: Inflater | None
+    cdef int _opcode                       # opcode of the open message, -1 = none
+    cdef bint _compressed
+    cdef uint32_t _utf8
+    cdef _ByteBuf _buf
+    # Returns 0 = need more frames, 1 = message complete (read msg_opcode and
+    # msg_payload); raises ProtocolError(close_code=1002/1007/1009).
+    cdef int feed_c(self, int opcode, bint fin, bint rsv1,
+                    const unsigned char* data, Py_ssize_t size) except -1
+    # Same with the payload as a bytes object (handed out as is when possible).
+    cdef int feed_obj(self, int opcode, bint fin, bint rsv1, bytes payload) except -1
+    cpdef void reset(self) noexcept
+    cdef int _fail(self, str message, int close_code) except -1
+    cdef int _feed(self, int opcode, bint fin, bint rsv1, const unsigned char* data,
+                   Py_ssize_t size, object obj) except -1
+    cdef int _single(self, int opcode, const unsigned char* data, Py_ssize_t size,
+                     object obj) except -1
+    cdef int _check_utf8(self, const unsigned char* data, Py_ssize_t size) except -1
+    cdef int _inflate_part(self, const unsigned char* data, Py_ssize_t size,
+                           bint fin) except -1

@@ -6,13 +6,20 @@ cimport cython
 from cpython.buffer cimport (PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release,
                              PyObject_GetBuffer)
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
+
+cdef extern from "Python.h":
+    object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
+    int PyBUF_READ
+
 from zenws.fast.common cimport zenws_load_be16, zenws_load_be64, zenws_store_be16, zenws_store_be64
 
 import os
+import zlib as _zlib
 
 from zenws.errors import ProtocolError
 
@@ -28,6 +35,9 @@ CLOSE_NORMAL = 1000
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_INVALID_DATA = 1007
 CLOSE_TOO_BIG = 1009
+
+# A fragment buffer larger than this is released after its message.
+cdef Py_ssize_t _KEEP_BUFFER = 1 << 20
 
 _OPNAMES = {0: "CONT", 1: "TEXT", 2: "BINARY", 8: "CLOSE", 9: "PING", 10: "PONG"}
 
@@ -533,3 +543,492 @@ def parse_close_payload(object payload):
                 PyUnicode_DecodeUTF8(<const char*>view.buf + 2, view.len - 2, NULL))
     finally:
         PyBuffer_Release(&view)
+
+
+# ---------------------------------------------------------------- reassembly
+
+cdef int _grow(_ByteBuf* b, Py_ssize_t need) except -1:
+    # Geometric growth of the fragment buffer; `need` is already bounded by
+    # max_message_size, so this never allocates past the configured limit.
+    cdef Py_ssize_t cap = b.cap * 2 if b.cap else 4096
+    cdef char* p
+    if cap < need:
+        cap = need
+    p = <char*>PyMem_Realloc(b.data, <size_t>cap)
+    if p == NULL:
+        raise MemoryError()
+    b.data = p
+    b.cap = cap
+    return 0
+
+
+cdef inline int _append(_ByteBuf* b, const void* p, Py_ssize_t n) except -1:
+    if b.size + n > b.cap:
+        _grow(b, b.size + n)
+    memcpy(b.data + b.size, p, <size_t>n)
+    b.size += n
+    return 0
+
+
+@cython.final
+cdef class MessageAssembler:
+    """Reassembles data frames into messages (RFC 6455 §5.4), validating as it goes.
+
+    Checks the fragmentation sequence (1002), UTF-8 of text messages
+    incrementally across fragments (1007 at the first bad byte), the message
+    size (1009, decompressed size when inflating) and RSV1 (RFC 7692 §6.1:
+    only on the first frame of a message and only with an inflater).
+    Control frames are not fed here; they may arrive between fragments.
+    """
+
+    def __cinit__(self, Py_ssize_t max_message_size=16 * 1024 * 1024, *, Inflater inflater=None):
+        if max_message_size < 0:
+            raise ValueError("max_message_size must be >= 0")
+        self.max_message_size = max_message_size
+        self.inflater = inflater
+        self.msg_opcode = -1
+        self.msg_payload = None
+        self._opcode = -1
+
+    def __dealloc__(self):
+        PyMem_Free(self._buf.data)
+
+    cpdef void reset(self) noexcept:
+        """Forget any partial message (e.g. after a reconnect)."""
+        self._opcode = -1
+        self._compressed = False
+        self._utf8 = ZENWS_UTF8_ACCEPT
+        self._buf.size = 0
+        if self._buf.cap > _KEEP_BUFFER:
+            # Do not pin a huge buffer after one large message.
+            PyMem_Free(self._buf.data)
+            self._buf.data = NULL
+            self._buf.cap = 0
+        if self.inflater is not None:
+            self.inflater.reset()
+
+    @property
+    def in_message(self):
+        """True while a fragmented message is open."""
+        return self._opcode >= 0
+
+    cdef int feed_c(self, int opcode, bint fin, bint rsv1,
+                    const unsigned char* data, Py_ssize_t size) except -1:
+        return self._feed(opcode, fin, rsv1, data, size, None)
+
+    cdef int feed_obj(self, int opcode, bint fin, bint rsv1, bytes payload) except -1:
+        return self._feed(opcode, fin, rsv1, <const unsigned char*>PyBytes_AS_STRING(payload),
+                          PyBytes_GET_SIZE(payload), payload)
+
+    def feed(self, int opcode, object payload, bint fin=True, bint rsv1=False):
+        """Feed one data frame (opcode 0, 1 or 2) with its unmasked payload.
+
+        Args:
+            opcode: OP_CONT, OP_TEXT or OP_BINARY.
+            payload: the frame payload (bytes-like; a bytes object of a
+                single-frame uncompressed message is returned as is, no copy).
+            fin: the frame's FIN bit.
+            rsv1: the frame's RSV1 bit (compressed message, RFC 7692).
+
+        Returns:
+            ``(opcode, payload_bytes)`` when a message is complete, else None.
+
+        Raises:
+            ProtocolError: 1002 bad sequence/RSV1, 1007 invalid UTF-8, 1009 too big.
+            ValueError: opcode is not a data opcode.
+        """
+        cdef Py_buffer view
+        cdef int done
+        if type(payload) is bytes:
+            done = self.feed_obj(opcode, fin, rsv1, <bytes>payload)
+        else:
+            _get_buf(payload, &view, PyBUF_SIMPLE)
+            try:
+                done = self._feed(opcode, fin, rsv1, <const unsigned char*>view.buf,
+                                  view.len, None)
+            finally:
+                PyBuffer_Release(&view)
+        if done:
+            return self.msg_opcode, self.msg_payload
+        return None
+
+    cdef int _fail(self, str message, int close_code) except -1:
+        self.reset()
+        raise ProtocolError(message, close_code)
+
+    cdef int _feed(self, int opcode, bint fin, bint rsv1, const unsigned char* data,
+                   Py_ssize_t size, object obj) except -1:
+        cdef size_t bad = 0
+        if opcode == OPCODE_CONT:
+            if self._opcode < 0:
+                return self._fail("continuation frame without a message to continue", 1002)
+            if rsv1:
+                return self._fail("RSV1 set on a continuation frame (RFC 7692 §6.1)", 1002)
+        elif opcode == OPCODE_TEXT or opcode == OPCODE_BINARY:
+            if self._opcode >= 0:
+                return self._fail("new data frame while a fragmented message is open", 1002)
+            if rsv1 and self.inflater is None:
+                return self._fail("RSV1 set but permessage-deflate was not negotiated", 1002)
+            self._opcode = opcode
+            self._compressed = rsv1
+            self._utf8 = ZENWS_UTF8_ACCEPT
+            # Fast path: a whole uncompressed message in one frame, no copy.
+            if fin and not rsv1:
+                return self._single(opcode, data, size, obj)
+        else:
+            raise ValueError(f"MessageAssembler takes data frames only, got opcode {opcode}")
+        if self._compressed:
+            self._inflate_part(data, size, fin)
+        else:
+            if self._buf.size + size > self.max_message_size:
+                return self._fail(f"message over max_message_size {self.max_message_size}",
+                                  1009)
+            if self._opcode == OPCODE_TEXT:
+                self._check_utf8(data, size)
+            _append(&self._buf, data, size)
+        if not fin:
+            return 0
+        if self._opcode == OPCODE_TEXT and self._utf8 != ZENWS_UTF8_ACCEPT:
+            return self._fail("text message ends inside a UTF-8 sequence", 1007)
+        self.msg_opcode = self._opcode
+        self.msg_payload = PyBytes_FromStringAndSize(self._buf.data, self._buf.size)
+        self._opcode = -1
+        self._buf.size = 0
+        if self._buf.cap > _KEEP_BUFFER:
+            self.reset()
+        return 1
+
+    cdef int _single(self, int opcode, const unsigned char* data, Py_ssize_t size,
+                     object obj) except -1:
+        self._opcode = -1
+        if size > self.max_message_size:
+            return self._fail(f"message over max_message_size {self.max_message_size}", 1009)
+        if opcode == OPCODE_TEXT and not zenws_utf8_valid(data, <size_t>size):
+            return self._fail("text message is not valid UTF-8", 1007)
+        self.msg_opcode = opcode
+        self.msg_payload = obj if obj is not None else PyBytes_FromStringAndSize(
+            <const char*>data, size)
+        return 1
+
+    cdef int _check_utf8(self, const unsigned char* data, Py_ssize_t size) except -1:
+        cdef size_t bad = 0
+        self._utf8 = zenws_utf8_feed(self._utf8, data, <size_t>size, &bad)
+        if self._utf8 == ZENWS_UTF8_REJECT:
+            self._fail(f"invalid UTF-8 in text message at fragment byte {bad}", 1007)
+        return 0
+
+    cdef int _inflate_part(self, const unsigned char* data, Py_ssize_t size,
+                           bint fin) except -1:
+        cdef Py_ssize_t budget = self.max_message_size - self._buf.size
+        cdef bytes out
+        try:
+            out = self.inflater.feed_c(data, size, budget)
+            if fin:
+                out = out + self.inflater.finish_c(budget - PyBytes_GET_SIZE(out))
+        except ProtocolError:
+            self.reset()
+            raise
+        if self._opcode == OPCODE_TEXT:
+            self._check_utf8(<const unsigned char*>PyBytes_AS_STRING(out),
+                             PyBytes_GET_SIZE(out))
+        _append(&self._buf, PyBytes_AS_STRING(out), PyBytes_GET_SIZE(out))
+        return 0
+
+
+# ---------------------------------------------------------------- permessage-deflate
+
+_EMPTY_BLOCK = b"\x00\x00\xff\xff"  # RFC 7692 §7.2.2: appended before inflating
+
+
+@cython.final
+cdef class Inflater:
+    """Per-connection decompressor for incoming messages (RFC 7692 §7.2.2).
+
+    Output is bounded: `inflate` never produces (or allocates) more than
+    ``max_size + 1`` bytes, so a zip bomb fails with ProtocolError 1009 early.
+    """
+
+    def __cinit__(self, int max_window_bits=15, bint no_context_takeover=False):
+        if not 8 <= max_window_bits <= 15:
+            raise ValueError("max_window_bits must be in 8..15")
+        self.max_window_bits = max_window_bits
+        self.no_context_takeover = no_context_takeover
+        self._new()
+
+    cdef int _new(self) except -1:
+        # Raw deflate stream: negative wbits (no zlib header, RFC 7692 §7.2.1).
+        self._d = _zlib.decompressobj(-self.max_window_bits)
+        return 0
+
+    cpdef void reset(self) noexcept:
+        """Drop the LZ77 window (start of a connection, or no_context_takeover)."""
+        try:
+            self._new()
+        except Exception:
+            pass
+
+    cdef bytes feed_c(self, const unsigned char* data, Py_ssize_t size, Py_ssize_t budget):
+        cdef object mv = PyMemoryView_FromMemory(<char*>data, size, PyBUF_READ)
+        return self._run(mv, budget)
+
+    cdef bytes finish_c(self, Py_ssize_t budget):
+        cdef bytes out = self._run(_EMPTY_BLOCK, budget)
+        if self.no_context_takeover or self._d.eof:
+            # RFC 7692 §7.1.1: the peer resets its window for every message.
+            self._new()
+        return out
+
+    cdef bytes _run(self, object data, Py_ssize_t budget):
+        cdef bytes out
+        if budget < 0:
+            budget = 0
+        try:
+            # max_length = budget + 1: producing one byte more than allowed
+            # proves the message is too big without inflating the rest.
+            out = self._d.decompress(data, budget + 1)
+        except _zlib.error as exc:
+            self._new()
+            raise ProtocolError(f"invalid compressed data: {exc}", 1002) from None
+        if PyBytes_GET_SIZE(out) > budget:
+            self._new()
+            raise ProtocolError(f"decompressed message over the {budget} byte limit", 1009)
+        if self._d.unused_data:
+            self._new()
+            raise ProtocolError("data after the end of the deflate stream", 1002)
+        return out
+
+    def inflate(self, object data, Py_ssize_t max_size):
+        """Decompress one whole message payload.
+
+        Args:
+            data: the compressed payload (all fragments joined, RFC 7692 §7.2.2).
+            max_size: largest allowed decompressed size in bytes.
+
+        Returns:
+            The decompressed message.
+
+        Raises:
+            ProtocolError: 1009 when the output would exceed max_size, 1002 on
+                corrupt data.
+        """
+        cdef Py_buffer view
+        cdef bytes head
+        _get_buf(data, &view, PyBUF_SIMPLE)
+        try:
+            head = self.feed_c(<const unsigned char*>view.buf, view.len, max_size)
+        finally:
+            PyBuffer_Release(&view)
+        return head + self.finish_c(max_size - PyBytes_GET_SIZE(head))
+
+
+@cython.final
+cdef class Deflater:
+    """Per-connection compressor for outgoing messages (RFC 7692 §7.2.1)."""
+
+    def __cinit__(self, int max_window_bits=15, bint no_context_takeover=False, *,
+                  int level=6, int mem_level=8):
+        if not 8 <= max_window_bits <= 15:
+            raise ValueError("max_window_bits must be in 8..15")
+        self.max_window_bits = max_window_bits
+        self.no_context_takeover = no_context_takeover
+        self.level = level
+        self.mem_level = mem_level
+        self._new()
+
+    cdef int _new(self) except -1:
+        if self.max_window_bits == 8:
+            # zlib cannot deflate with a 256-byte window (wbits -8 is rejected).
+            # Stored blocks (level 0) have no back-references, so the output
+            # is valid for a peer whose window is 8 bits.
+            self._c = _zlib.compressobj(0, _zlib.DEFLATED, -9, self.mem_level)
+        else:
+            self._c = _zlib.compressobj(self.level, _zlib.DEFLATED, -self.max_window_bits,
+                                        self.mem_level)
+        return 0
+
+    def reset(self):
+        """Drop the LZ77 window."""
+        self._new()
+
+    cpdef bytes compress(self, object data):
+        """Compress one whole message.
+
+        Args:
+            data: the message payload (bytes-like; str is UTF-8 encoded).
+
+        Returns:
+            The payload to send with RSV1 set on the first frame.
+        """
+        if isinstance(data, str):
+            data = PyUnicode_AsUTF8String(data)
+        cdef bytes out = self._c.compress(data) + self._c.flush(_zlib.Z_SYNC_FLUSH)
+        # RFC 7692 §7.2.1: remove the 00 00 ff ff tail of the sync flush.
+        if self.no_context_takeover:
+            self._new()
+        return out[:PyBytes_GET_SIZE(out) - 4]
+
+
+@cython.final
+cdef class DeflateParams:
+    """Negotiated permessage-deflate parameters (RFC 7692 §7.1)."""
+
+    def __init__(self, bint server_no_context_takeover=False,
+                 bint client_no_context_takeover=False, int server_max_window_bits=15,
+                 int client_max_window_bits=15):
+        self.server_no_context_takeover = server_no_context_takeover
+        self.client_no_context_takeover = client_no_context_takeover
+        self.server_max_window_bits = server_max_window_bits
+        self.client_max_window_bits = client_max_window_bits
+
+    def make_inflater(self):
+        """Inflater for messages received by the client (server's parameters)."""
+        return Inflater(self.server_max_window_bits, self.server_no_context_takeover)
+
+    def make_deflater(self, *, int level=6):
+        """Deflater for messages sent by the client (client's parameters)."""
+        return Deflater(self.client_max_window_bits, self.client_no_context_takeover,
+                        level=level)
+
+    def __repr__(self):
+        return (f"DeflateParams(server_no_context_takeover={self.server_no_context_takeover}, "
+                f"client_no_context_takeover={self.client_no_context_takeover}, "
+                f"server_max_window_bits={self.server_max_window_bits}, "
+                f"client_max_window_bits={self.client_max_window_bits})")
+
+    def __eq__(self, other):
+        if not isinstance(other, DeflateParams):
+            return NotImplemented
+        return repr(self) == repr(other)
+
+    __hash__ = None
+
+
+_PARAM_NAMES = ("server_no_context_takeover", "client_no_context_takeover",
+                "server_max_window_bits", "client_max_window_bits")
+
+
+def deflate_offer(object client_max_window_bits=True, object server_max_window_bits=None,
+                  bint client_no_context_takeover=False, bint server_no_context_takeover=False):
+    """Sec-WebSocket-Extensions value a client sends to offer permessage-deflate.
+
+    Args:
+        client_max_window_bits: True = offer the parameter without a value (the
+            server may pick 8..15), an int 9..15 = that limit, None = omit.
+        server_max_window_bits: None, or 8..15 to ask the server for a smaller window.
+        client_no_context_takeover: promise to reset our window per message.
+        server_no_context_takeover: ask the server to reset its window per message.
+
+    Returns:
+        e.g. ``"permessage-deflate; client_max_window_bits"``.
+
+    Raises:
+        ValueError: a window size out of range.
+    """
+    parts = ["permessage-deflate"]
+    if server_no_context_takeover:
+        parts.append("server_no_context_takeover")
+    if client_no_context_takeover:
+        parts.append("client_no_context_takeover")
+    if server_max_window_bits is not None:
+        if not 8 <= server_max_window_bits <= 15:
+            raise ValueError("server_max_window_bits must be in 8..15")
+        parts.append(f"server_max_window_bits={server_max_window_bits}")
+    if client_max_window_bits is True:
+        parts.append("client_max_window_bits")
+    elif client_max_window_bits is not None and client_max_window_bits is not False:
+        if not 9 <= client_max_window_bits <= 15:
+            raise ValueError("client_max_window_bits must be in 9..15")
+        parts.append(f"client_max_window_bits={client_max_window_bits}")
+    return "; ".join(parts)
+
+
+cdef int _window_bits(str name, object value) except -1:
+    if value is None:
+        raise ProtocolError(f"permessage-deflate: {name} needs a value", 1002)
+    if not (value.isdigit() and value.isascii() and len(value) <= 2):
+        raise ProtocolError(f"permessage-deflate: invalid {name}={value!r}", 1002)
+    cdef int bits = int(value)
+    if not 8 <= bits <= 15:
+        raise ProtocolError(f"permessage-deflate: {name}={bits} not in 8..15", 1002)
+    return bits
+
+
+def _split_params(str extension):
+    # RFC 6455 §9.1 grammar: name *( ";" param [ "=" (token | quoted-string) ] )
+    out = []
+    for item in extension.split(";")[1:]:
+        name, eq, value = item.partition("=")
+        name = name.strip().lower()
+        value = value.strip() if eq else None
+        if value is not None and len(value) >= 2 and value[0] == '"' == value[len(value) - 1]:
+            value = value[1:len(value) - 1]
+        out.append((name, value))
+    return out
+
+
+def parse_deflate_response(str header_value, *, object client_max_window_bits=True,
+                           object server_max_window_bits=None,
+                           bint client_no_context_takeover=False,
+                           bint server_no_context_takeover=False):
+    """Validate the server's Sec-WebSocket-Extensions answer (RFC 7692 §7.1).
+
+    Pass the same keyword arguments as to `deflate_offer` so the answer is
+    checked against what was offered.
+
+    Args:
+        header_value: the response header value.
+        client_max_window_bits: as offered (True, an int, or None).
+        server_max_window_bits: as offered (None or an int).
+        client_no_context_takeover: as offered.
+        server_no_context_takeover: as offered.
+
+    Returns:
+        The DeflateParams to use for this connection.
+
+    Raises:
+        ProtocolError: (close code 1002) an extension that was not offered, an
+            unknown or duplicate parameter, a bad or out-of-range window size,
+            or an answer that contradicts the offer.
+    """
+    extensions = [e.strip() for e in header_value.split(",") if e.strip()]
+    if len(extensions) != 1:
+        raise ProtocolError(f"expected exactly one extension, got {header_value!r}", 1002)
+    name = extensions[0].split(";", 1)[0].strip().lower()
+    if name != "permessage-deflate":
+        raise ProtocolError(f"server accepted an extension we did not offer: {name!r}", 1002)
+    seen = {}
+    for pname, value in _split_params(extensions[0]):
+        if pname not in _PARAM_NAMES:
+            raise ProtocolError(f"permessage-deflate: unknown parameter {pname!r}", 1002)
+        if pname in seen:
+            raise ProtocolError(f"permessage-deflate: duplicate parameter {pname!r}", 1002)
+        if pname.endswith("takeover") and value is not None:
+            raise ProtocolError(f"permessage-deflate: {pname} takes no value", 1002)
+        seen[pname] = value
+    params = DeflateParams(
+        server_no_context_takeover="server_no_context_takeover" in seen,
+        client_no_context_takeover=("client_no_context_takeover" in seen
+                                    or client_no_context_takeover))
+    if server_no_context_takeover and not params.server_no_context_takeover:
+        raise ProtocolError("permessage-deflate: server_no_context_takeover was required", 1002)
+    if "server_max_window_bits" in seen:
+        params.server_max_window_bits = _window_bits(
+            "server_max_window_bits", seen["server_max_window_bits"])
+        if (server_max_window_bits is not None
+                and params.server_max_window_bits > server_max_window_bits):
+            raise ProtocolError("permessage-deflate: server_max_window_bits above the offer",
+                                1002)
+    elif server_max_window_bits is not None:
+        raise ProtocolError("permessage-deflate: server_max_window_bits missing", 1002)
+    if "client_max_window_bits" in seen:
+        if client_max_window_bits is None or client_max_window_bits is False:
+            raise ProtocolError("permessage-deflate: client_max_window_bits not offered", 1002)
+        params.client_max_window_bits = _window_bits(
+            "client_max_window_bits", seen["client_max_window_bits"])
+        if (client_max_window_bits is not True
+                and params.client_max_window_bits > client_max_window_bits):
+            raise ProtocolError("permessage-deflate: client_max_window_bits above the offer",
+                                1002)
+    elif client_max_window_bits not in (None, True, False):
+        params.client_max_window_bits = client_max_window_bits
+    return params
