@@ -48,6 +48,7 @@ __all__ = [
     "PingPong",
     "Text",
     "create",
+    "from_config",
 ]
 
 _log = logging.getLogger("zenws.heartbeat")
@@ -659,3 +660,27 @@ class Liveness:
         self.stop()
         if host.epoch == epoch:
             host.force_reconnect(reason)
+
+
+def from_config(config: Any) -> tuple[Heartbeat | None, Liveness | None]:
+    """The heartbeat strategy and liveness timers a :class:`zenws.Config` asks for.
+
+    The dead-peer window is ``heartbeat_timeout``, or ``2 * heartbeat_interval`` when a
+    heartbeat is configured without a timeout (``Config.effective_heartbeat_timeout``); with
+    neither a heartbeat nor a timeout it is off, so a quiet connection is not cut.
+
+    Args:
+        config: reads ``heartbeat``, ``heartbeat_interval``, ``heartbeat_timeout`` and
+            ``idle_timeout``.
+
+    Returns:
+        ``(heartbeat or None, liveness or None)``; both stopped.
+    """
+    spec = getattr(config, "heartbeat", None)
+    interval = getattr(config, "heartbeat_interval", 15.0)
+    timeout = getattr(config, "heartbeat_timeout", None)
+    idle = getattr(config, "idle_timeout", None)
+    hb = create(spec, interval, timeout)
+    dead = timeout if timeout is not None else (2.0 * interval if hb is not None else None)
+    live = Liveness(dead, idle)
+    return hb, (live if live.enabled else None)

@@ -39,6 +39,7 @@ __all__ = [
     "SubState",
     "SubscriptionRegistry",
     "dialect",
+    "dialect_from_config",
     "restore",
     "subscribe",
     "unsubscribe",
@@ -287,6 +288,22 @@ def dialect(spec: str | Dialect, **kw: Any) -> Dialect:
             f"max_per_request must be an int >= 1, got {mpr!r}", field="dialect"
         )
     return obj
+
+
+def dialect_from_config(config: Any) -> Dialect:
+    """``dialect(config.dialect)`` with ``max_per_request = config.subscribe_chunk`` for names.
+
+    Args:
+        config: reads ``dialect`` (default ``"jsonrpc"``) and ``subscribe_chunk``.
+
+    Returns:
+        The dialect.
+    """
+    spec = getattr(config, "dialect", "jsonrpc")
+    chunk = getattr(config, "subscribe_chunk", None)
+    if isinstance(spec, str) and chunk is not None:
+        return dialect(spec, max_per_request=chunk)
+    return dialect(spec)
 
 
 # ---------------------------------------------------------------------------------------------
