@@ -348,3 +348,71 @@ def test_masked_one_byte_payload_does_not_corrupt_shared_bytes(value: int) -> No
         res = fr.decode(raw)
         assert res is not None and res[0].payload == single
     assert bytes([value]) == single and single[0] == value
+
+
+# ---- UTF-8 validation (ext/zenws_utf8.c) against CPython's strict decoder
+
+
+def ref_first_invalid(data: bytes) -> int:
+    """First byte index that no valid UTF-8 continuation can rescue (reference)."""
+    try:
+        data.decode("utf-8")
+        return -1
+    except UnicodeDecodeError:
+        pass
+    for i in range(len(data)):
+        try:
+            data[: i + 1].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.reason != "unexpected end of data":
+                return i
+    return len(data)  # only truncated at the end
+
+
+UTF8_CASES = [
+    (b"", -1),
+    (b"plain ascii " * 5, -1),
+    ("κόσμε €𝄞 ✓".encode(), -1),
+    (b"\xc0\xaf", 0),  # overlong '/', C0 can never start a sequence
+    (b"\xc1\xbf", 0),
+    (b"abc\xf5\x80\x80\x80", 3),  # > U+10FFFF lead byte
+    (b"\xff", 0),
+    (b"\xe0\x80\xaf", 1),  # overlong 3-byte: fails at the second byte
+    (b"\xed\xa0\x80", 1),  # UTF-16 surrogate D800
+    (b"\xf0\x8f\xbf\xbf", 1),  # overlong 4-byte
+    (b"\xf4\x90\x80\x80", 1),  # U+110000
+    (b"\x80", 0),  # lone continuation
+    (b"\xe2\x82", 2),  # truncated euro sign: valid so far
+    (b"\xe2\x82x", 2),
+    (b"a" * 40 + b"\xce", 41),
+    (b"a" * 33 + b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80" + b"z" * 20, 45),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), UTF8_CASES)
+def test_utf8_fail_fast_positions(data: bytes, expected: int) -> None:
+    assert ref_first_invalid(data) == expected  # the table itself is right
+    assert fr.utf8_first_invalid(data) == expected
+    assert fr.utf8_valid(data) is (expected == -1)
+
+
+utf8ish = st.lists(
+    st.one_of(
+        st.text(max_size=20).map(lambda s: s.encode("utf-8", "surrogatepass")),
+        st.binary(max_size=4),
+        st.sampled_from([b"\xed\xa0\x80", b"\xf4\x8f\xbf\xbf", b"\xe0\xa0\x80", b"\xc2\x80"]),
+    ),
+    max_size=12,
+).map(b"".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=utf8ish)
+def test_utf8_matches_cpython(data: bytes) -> None:
+    assert fr.utf8_first_invalid(data) == ref_first_invalid(data)
+    try:
+        data.decode("utf-8")
+        ok = True
+    except UnicodeDecodeError:
+        ok = False
+    assert fr.utf8_valid(data) is ok
