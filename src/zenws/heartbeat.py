@@ -307,8 +307,11 @@ class _ClientDriven(Heartbeat):
     def _on_stop(self) -> None:
         self._outstanding.clear()
 
-    def _send(self, host: HeartbeatHost) -> Any:
-        """Send one heartbeat; return the key its answer will be matched by."""
+    def _next(self) -> tuple[Any, Any]:
+        """Build the next heartbeat: ``(key its answer is matched by, payload)``."""
+        raise NotImplementedError
+
+    def _transmit(self, host: HeartbeatHost, payload: Any) -> None:
         raise NotImplementedError
 
     def _tick(self) -> None:
@@ -316,14 +319,17 @@ class _ClientDriven(Heartbeat):
         if not self._running or host is None:
             return
         self._arm("tick", self.interval, self._tick)
+        key, payload = self._next()
+        # Registered before sending: an answer can never precede its bookkeeping.
+        self._outstanding[key] = _now_ns()
         try:
-            key = self._send(host)
+            self._transmit(host, payload)
         except Exception as exc:  # transport closing: the disconnect path stops us
+            self._outstanding.pop(key, None)
             _log.debug("heartbeat %s send failed: %r", self.kind, exc)
             return
-        self._outstanding[key] = _now_ns()
         _emit("heartbeat.sent", {}, {"kind": self.kind, "epoch": self._epoch})
-        if "deadline" not in self._timers:
+        if "deadline" not in self._timers and self._outstanding:
             self._arm("deadline", self.timeout, self._check_deadline)
 
     def _check_deadline(self) -> None:
@@ -362,11 +368,13 @@ class PingPong(_ClientDriven):
 
     kind = "ping_pong"
 
-    def _send(self, host: HeartbeatHost) -> Any:
+    def _next(self) -> tuple[Any, Any]:
         self._seq += 1
         payload = _PING_STRUCT.pack(self._seq)
+        return payload, payload
+
+    def _transmit(self, host: HeartbeatHost, payload: Any) -> None:
         host.send_ping(payload)
-        return payload
 
     def on_pong(self, payload: bytes, recv_ns: int) -> None:
         """Match the pong to its ping (unknown payloads are unsolicited pongs: ignored)."""
@@ -418,11 +426,12 @@ class Text(_ClientDriven):
                 f"text heartbeat pong matcher invalid: {pong!r}", field="heartbeat"
             )
 
-    def _send(self, host: HeartbeatHost) -> Any:
-        payload = self.ping() if callable(self.ping) else self.ping
-        host.send_text(payload)
+    def _next(self) -> tuple[Any, Any]:
         self._seq += 1
-        return self._seq
+        return self._seq, (self.ping() if callable(self.ping) else self.ping)
+
+    def _transmit(self, host: HeartbeatHost, payload: Any) -> None:
+        host.send_text(payload)
 
     def on_text(self, data: bytes, recv_ns: int) -> bool:
         """Consume ``data`` if it is a pong; RTT is taken against the oldest ping in flight."""
