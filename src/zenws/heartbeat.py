@@ -30,12 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from . import errors
-
-try:  # zenws.telemetry lands separately; heartbeats work without it.
-    from . import telemetry as _telemetry
-except ImportError:  # pragma: no cover
-    _telemetry = None  # type: ignore[assignment]
+from . import errors, telemetry
 
 __all__ = [
     "DERIBIT_MIN_INTERVAL",
@@ -62,9 +57,8 @@ _PING_STRUCT: Final = struct.Struct(">Q")
 
 
 def _emit(event: str, measurements: dict[str, Any], metadata: dict[str, Any]) -> None:
-    tel = _telemetry
-    if tel is not None and tel.active:
-        tel.emit(event, measurements, metadata)
+    if telemetry.active:
+        telemetry.emit(event, measurements, metadata)
 
 
 def _now_ns() -> int:

@@ -23,12 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, runtime_checkable
 
-from . import errors
-
-try:  # zenws.telemetry lands separately.
-    from . import telemetry as _telemetry
-except ImportError:  # pragma: no cover
-    _telemetry = None  # type: ignore[assignment]
+from . import errors, telemetry
 
 __all__ = [
     "DERIBIT_MAX_PER_REQUEST",
@@ -62,9 +57,8 @@ RequestFn = Callable[[str, Any], Awaitable[Any]]
 
 
 def _emit(event: str, measurements: dict[str, Any], metadata: dict[str, Any]) -> None:
-    tel = _telemetry
-    if tel is not None and tel.active:
-        tel.emit(event, measurements, metadata)
+    if telemetry.active:
+        telemetry.emit(event, measurements, metadata)
 
 
 def _channels(channels: str | Iterable[str]) -> list[str]:

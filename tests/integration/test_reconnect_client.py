@@ -1,0 +1,163 @@
+"""Reconnect policy through the real client: backoff, jitter, stability window, retry limit,
+HTTP status classification (401 fatal, 429 Retry-After), and the reconnected event.
+
+Every test runs against ``zenws.testing.MockServer`` on loopback (upgrade refusals, resets and
+restarts are real), on both asyncio and uvloop (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import zenws.client
+from zenws import errors, telemetry
+from zenws.state import State
+from zenws.testing import MockServer
+
+Event = tuple[int, str, dict[str, Any], dict[str, Any]]
+
+
+@pytest.fixture
+def events() -> Iterator[list[Event]]:
+    """Every telemetry event, stamped with time.monotonic_ns() on arrival."""
+    got: list[Event] = []
+    handle = telemetry.attach("", lambda e, m, md: got.append((time.monotonic_ns(), e, m, md)))
+    yield got
+    telemetry.detach(handle)
+
+
+def named(events: list[Event], name: str) -> list[Event]:
+    return [ev for ev in events if ev[1] == name]
+
+
+async def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
+
+
+async def wait_open(client: zenws.client.Client, epoch: int, timeout: float = 5.0) -> None:
+    await wait_until(lambda: client.epoch >= epoch and client.state is State.OPEN, timeout)
+
+
+async def test_jittered_backoff_between_refused_attempts(events: list[Event]) -> None:
+    async with MockServer() as srv:
+        client = await zenws.client.connect(
+            srv.url, retry_delay=0.04, max_backoff=0.16, backoff_jitter="full"
+        )
+        try:
+            srv.refuse_next(None, 503)
+            srv.abort()
+            await wait_until(lambda: len(named(events, "connection.reconnecting")) >= 6)
+            srv.clear_refusals()
+            await wait_open(client, 2)
+        finally:
+            await client.close()
+    recon = named(events, "connection.reconnecting")
+    attempts = [m["attempt"] for _, _, m, _ in recon]
+    assert attempts == list(range(1, len(recon) + 1))
+    delays = [m["delay"] for _, _, m, _ in recon]
+    for n, d in enumerate(delays):
+        assert 0.0 <= d <= min(0.16, 0.04 * 2**n) + 1e-9, (n, d)
+    assert len(set(delays)) == len(delays), "full jitter gives distinct delays"
+    # The server saw each attempt no earlier than the announced delay after the previous one.
+    upgrades = [u.mono_ns for u in srv.upgrade_requests[1:]]
+    assert len(upgrades) == len(recon)
+    starts = [recon[0][0], *upgrades[:-1]]
+    for start, at, d in zip(starts, upgrades, delays, strict=True):
+        assert at - start >= d * 1e9 - 5e6, (at - start, d)
+
+
+async def test_attempt_counter_resets_only_after_stable_uptime(events: list[Event]) -> None:
+    async with MockServer() as srv:
+        client = await zenws.client.connect(
+            srv.url, retry_delay=0.02, max_backoff=1.0, backoff_jitter="none", stable_after=0.5
+        )
+        try:
+            for epoch in (2, 3, 4):  # flapping: dropped right after every open
+                srv.abort()
+                await wait_open(client, epoch)
+            await asyncio.sleep(0.7)  # now stable
+            srv.abort()
+            await wait_open(client, 5)
+        finally:
+            await client.close()
+    recon = named(events, "connection.reconnecting")
+    assert [m["attempt"] for _, _, m, _ in recon] == [1, 2, 3, 1]
+    assert [round(m["delay"], 6) for _, _, m, _ in recon] == [0.02, 0.04, 0.08, 0.02]
+
+
+async def test_retry_count_limit_gives_up(events: list[Event]) -> None:
+    async with MockServer() as srv:
+        client = await zenws.client.connect(
+            srv.url, retry_count=2, retry_delay=0.02, max_backoff=0.05
+        )
+        srv.refuse_next(None, 503)
+        srv.abort()
+        await wait_until(lambda: bool(named(events, "connection.gave_up")))
+        await asyncio.sleep(0.2)  # nothing else is attempted
+        assert client.state is State.CLOSED
+        assert len(srv.upgrade_requests) == 1 + 2
+        assert len(named(events, "connection.reconnecting")) == 2
+        with pytest.raises(errors.ConnectionLost):
+            await client.request("public/test")
+        await client.close()
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_auth_refusal_is_not_retried(events: list[Event], status: int) -> None:
+    async with MockServer() as srv:
+        srv.refuse_next(1, status)
+        with pytest.raises(errors.ConnectError) as info:
+            await zenws.client.connect(srv.url, retry_delay=0.01)
+        assert info.value.status == status
+        assert len(srv.upgrade_requests) == 1
+
+        client = await zenws.client.connect(srv.url, retry_delay=0.01, max_backoff=0.02)
+        srv.refuse_next(None, status, body=b"bad credentials")
+        srv.abort()
+        await wait_until(lambda: bool(named(events, "connection.gave_up")))
+        await asyncio.sleep(0.3)
+        assert len(srv.upgrade_requests) == 3  # refused, accepted, exactly one reconnect try
+        assert client.state is State.CLOSED
+        assert named(events, "connection.reconnecting")[0][2]["attempt"] == 1
+        await client.close()
+
+
+async def test_429_retry_after_is_honoured(events: list[Event]) -> None:
+    async with MockServer() as srv:
+        client = await zenws.client.connect(srv.url, retry_delay=0.01, max_backoff=0.02)
+        try:
+            srv.refuse_next(1, 429, headers={"Retry-After": "1"})
+            srv.abort()
+            await wait_open(client, 2, timeout=10)
+        finally:
+            await client.close()
+    first, second = srv.upgrade_requests[1:]
+    assert second.mono_ns - first.mono_ns >= 0.99e9
+    delays = [m["delay"] for _, _, m, _ in named(events, "connection.reconnecting")]
+    assert len(delays) == 2 and delays[0] <= 0.02 and delays[1] >= 1.0
+
+
+async def test_reconnected_event_carries_the_gap(events: list[Event]) -> None:
+    async with MockServer() as srv:
+        client = await zenws.client.connect(srv.url, retry_delay=0.01, max_backoff=0.02)
+        try:
+            before = time.time()
+            await srv.restart(downtime=0.3)
+            await wait_open(client, 2)
+            await wait_until(lambda: bool(named(events, "connection.reconnected")))
+        finally:
+            await client.close()
+    _, _, m, md = named(events, "connection.reconnected")[0]
+    assert md["epoch"] == 2 and md["previous_epoch"] == 1
+    assert before - 1.0 <= md["down_at"] <= md["up_at"] <= time.time()
+    assert md["up_at"] - md["down_at"] >= 0.25  # the server was down for 0.3 s
+    assert m["gap_s"] == pytest.approx(md["up_at"] - md["down_at"])
