@@ -1,0 +1,202 @@
+"""Opening one connection epoch: the picows handshake and its failure modes.
+
+:func:`open_transport` runs picows' ``ws_connect`` with the options of a
+:class:`~zenws.config.Config` (TLS, extra headers, subprotocols, proxy, handshake
+timeout, permessage-deflate offer), configures the :class:`FastListener` from the
+server's 101 response (negotiated deflate parameters) and maps every failure to a
+:class:`~zenws.errors.ConnectError` that carries the cause: HTTP status, headers, a body
+excerpt and ``Retry-After`` for a refused upgrade, the ``OSError`` for DNS / refused TCP,
+the ``ssl.SSLError`` for TLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl as _ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from picows import WSError, WSHandshakeError, ws_connect
+
+from ._redact import redact_url
+from .config import Config
+from .errors import ConnectError
+from .fast.listener import FastListener
+
+__all__ = ["BODY_EXCERPT", "Negotiated", "open_transport", "ssl_context_for"]
+
+#: Bytes of a refused upgrade's body kept in ConnectError.body.
+BODY_EXCERPT = 512
+
+
+@dataclass(frozen=True)
+class Negotiated:
+    """What the server's 101 response agreed to.
+
+    Attributes:
+        subprotocol: the ``Sec-WebSocket-Protocol`` the server chose, or ``None``.
+        deflate: the permessage-deflate parameters (``DeflateParams``), or ``None``.
+        headers: the response headers (lower-cased names).
+    """
+
+    subprotocol: str | None
+    deflate: Any
+    headers: dict[str, str]
+
+
+def ssl_context_for(config: Config) -> _ssl.SSLContext | None:
+    """Return the SSLContext for a wss URL (verification on unless ``ssl=False``).
+
+    Args:
+        config: the client configuration.
+
+    Returns:
+        ``None`` for ws:// URLs; the user's context; a default verifying context; or, for
+        ``ssl=False``, a context with certificate verification disabled.
+    """
+    if not config.url.startswith("wss:"):
+        return None
+    if isinstance(config.ssl, _ssl.SSLContext):
+        return config.ssl
+    ctx = _ssl.create_default_context()
+    if config.ssl is False:
+        ctx.check_hostname = False
+        ctx.verify_mode = _ssl.CERT_NONE
+    return ctx
+
+
+def _request_headers(config: Config) -> list[tuple[str, str]]:
+    headers = list(config.headers)
+    if config.subprotocols:
+        headers.append(("Sec-WebSocket-Protocol", ", ".join(config.subprotocols)))
+    if config.compression == "deflate":
+        from .fast.frame import deflate_offer
+
+        headers.append(("Sec-WebSocket-Extensions", deflate_offer()))
+    return headers
+
+
+def _negotiate(config: Config, response: Any) -> Negotiated:
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    proto = headers.get("sec-websocket-protocol")
+    if proto is not None and proto not in config.subprotocols:
+        # RFC 6455 §4.1 (client requirement 6): fail on a subprotocol we did not offer.
+        raise ConnectError(
+            f"server selected subprotocol {proto!r} that was not offered",
+            url=redact_url(config.url), status=101, headers=headers,
+        )
+    ext = headers.get("sec-websocket-extensions")
+    deflate = None
+    if ext:
+        if config.compression != "deflate":
+            # RFC 6455 §9.1: an extension the client did not request fails the connection.
+            raise ConnectError(
+                f"server enabled extensions that were not offered: {ext!r}",
+                url=redact_url(config.url), status=101, headers=headers,
+            )
+        from .fast.frame import parse_deflate_response
+
+        try:
+            deflate = parse_deflate_response(ext)
+        except Exception as exc:
+            raise ConnectError(
+                f"invalid permessage-deflate response {ext!r}: {exc}",
+                url=redact_url(config.url), status=101, headers=headers,
+            ) from exc
+    return Negotiated(proto, deflate, headers)
+
+
+def _connect_error(config: Config, exc: BaseException) -> ConnectError:
+    url = redact_url(config.url)
+    if isinstance(exc, ConnectError):
+        return exc
+    if isinstance(exc, WSHandshakeError):
+        resp = exc.response
+        if resp is None:
+            return ConnectError(f"WebSocket handshake with {url} failed: {exc}", url=url)
+        from .reconnect import parse_retry_after
+
+        headers = {k.lower(): v for k, v in resp.headers.items()}
+        body = (resp.body or exc.raw_body or b"")[:BODY_EXCERPT]
+        status = int(resp.status)
+        excerpt = body[:120].decode("utf-8", "replace")
+        return ConnectError(
+            f"{url} refused the WebSocket upgrade: HTTP {status}"
+            + (f" ({excerpt!r})" if excerpt else ""),
+            url=url, status=status, headers=headers, body=body,
+            retry_after=parse_retry_after(headers.get("retry-after")),
+        )
+    if isinstance(exc, socket.gaierror):
+        return ConnectError(f"cannot resolve the host of {url}: {exc}", url=url)
+    if isinstance(exc, _ssl.SSLError):
+        return ConnectError(f"TLS handshake with {url} failed: {exc}", url=url)
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnectError(f"connection to {url} refused: {exc}", url=url)
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return ConnectError(
+            f"opening {url} timed out after {config.connect_timeout} s", url=url
+        )
+    if isinstance(exc, (OSError, WSError)):
+        return ConnectError(f"cannot connect to {url}: {exc}", url=url)
+    return ConnectError(f"cannot connect to {url}: {exc!r}", url=url)
+
+
+async def open_transport(
+    config: Config, make_listener: Callable[[Negotiated], FastListener]
+) -> tuple[Any, FastListener, Negotiated]:
+    """Open the WebSocket and return ``(transport, listener, negotiated)``.
+
+    Args:
+        config: the client configuration.
+        make_listener: builds the epoch's listener once the 101 response is known.
+
+    Returns:
+        The picows transport, the listener it feeds and what was negotiated.
+
+    Raises:
+        ConnectError: any failure, with ``__cause__`` set to the underlying error.
+    """
+    negotiated: list[Negotiated] = []
+    failure: list[BaseException] = []
+
+    def factory(request: Any, response: Any) -> FastListener | None:
+        try:
+            neg = _negotiate(config, response)
+        except ConnectError as exc:
+            failure.append(exc)
+            raise
+        negotiated.append(neg)
+        return make_listener(neg)
+
+    kwargs: dict[str, Any] = {}
+    if config.proxy is not None:
+        kwargs["proxy"] = config.proxy
+    try:
+        transport, listener = await asyncio.wait_for(
+            ws_connect(
+                factory,
+                config.url,
+                ssl_context=ssl_context_for(config),
+                websocket_handshake_timeout=config.connect_timeout,
+                enable_auto_pong=False,  # the hot path answers pings (they feed liveness)
+                max_frame_size=max(config.max_message_size, 1024) + 16,
+                extra_headers=_request_headers(config) or None,
+                logger_name="zenws.picows",
+                **kwargs,
+            ),
+            timeout=config.connect_timeout,
+        )
+    except BaseException as exc:
+        if isinstance(exc, asyncio.CancelledError) and not isinstance(exc, TimeoutError):
+            raise
+        if failure:
+            raise failure[0] from None
+        err = _connect_error(config, exc)
+        if err is exc:
+            raise
+        raise err from exc
+    if not negotiated:  # pragma: no cover - picows always calls the factory
+        raise ConnectError("handshake completed without a response", url=redact_url(config.url))
+    return transport, listener, negotiated[0]

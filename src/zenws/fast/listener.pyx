@@ -1,0 +1,711 @@
+# zenws.fast.listener: the per-frame hot path.
+#
+# FastListener subclasses picows' WSListener in Cython (the pattern of picows'
+# examples/echo_client_cython.pyx), so every frame reaches on_ws_frame through a
+# C vtable call.  From there one C call chain does: RFC 6455 checks ->
+# MessageAssembler.feed_c (continuations, UTF-8, size limit, inflate) ->
+# zenws_scan -> either Correlator.resolve_c (responses: no Message object) or
+# the Deribit test_request answer or routing of a notification by channel.
+# Only messages that reach user code become zenws.Message objects.
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_GetItem
+from cpython.ref cimport PyObject
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memcmp
+
+from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType, WSCloseCode
+from zenws.fast.common cimport zenws_monotonic_ns, zenws_load_be16
+from zenws.fast.frame cimport MessageAssembler, close_code_valid
+from zenws.fast.jsonrpc cimport (
+    Correlator, encode_request_c, zenws_scan_t, zenws_scan, zenws_unescape,
+    ZENWS_KIND_INVALID, ZENWS_KIND_RESPONSE, ZENWS_KIND_NOTIFICATION, ZENWS_KIND_ERROR_NO_ID,
+)
+from zenws.fast.latency cimport LatencyBuffer
+
+import collections
+import enum
+import json as _stdjson
+
+import orjson
+import simdjson
+
+from zenws.errors import ConnectionLost, ProtocolError
+
+
+# The scanner is plain C in ext/zenws_scan.c.  Compiling it into this module
+# (unity build) lets the hot path call zenws_scan() directly, with no
+# cross-module indirection and no extra setup.py source list entry.
+cdef extern from "zenws_scan.c":
+    pass
+
+
+cdef extern from "string.h" nogil:
+    void* memmem(const void* haystack, size_t hlen, const void* needle, size_t nlen)
+
+
+class MessageKind(enum.IntEnum):
+    """What a delivered :class:`Message` is (values match the C enum)."""
+
+    OTHER = KIND_OTHER
+    RESPONSE = KIND_RESPONSE
+    NOTIFICATION = KIND_NOTIFICATION
+    HEARTBEAT = KIND_HEARTBEAT
+    BINARY = KIND_BINARY
+
+
+cdef tuple _KINDS = (MessageKind.OTHER, MessageKind.RESPONSE, MessageKind.NOTIFICATION,
+                     MessageKind.HEARTBEAT, MessageKind.BINARY)
+_DECODERS = {"simdjson": DECODER_SIMDJSON, "orjson": DECODER_ORJSON, "json": DECODER_JSON}
+_POLICIES = {"drop_oldest": OVERFLOW_DROP_OLDEST, "drop_newest": OVERFLOW_DROP_NEWEST,
+             "pause_reading": OVERFLOW_PAUSE_READING, "disconnect": OVERFLOW_DISCONNECT}
+
+# One simdjson parser for the whole module: Message.json() materializes the
+# document (as_dict/as_list) before the next parse, so no proxy outlives it
+# (a simdjson Parser holds one live document; DESIGN §6).
+cdef object _simd_parser = simdjson.Parser()
+cdef object _orjson_loads = orjson.loads
+cdef object _json_loads = _stdjson.loads
+cdef object _SimdObject = simdjson.Object
+cdef object _SimdArray = simdjson.Array
+cdef bytes _TEST_REQUEST = b'"test_request"'
+cdef str _PUBLIC_TEST = "public/test"
+
+
+cdef object _simd_loads(bytes raw):
+    doc = _simd_parser.parse(raw)
+    if isinstance(doc, _SimdObject):
+        return doc.as_dict()
+    if isinstance(doc, _SimdArray):
+        return doc.as_list()
+    return doc
+
+
+def decoder_id(str name):
+    """Return the C decoder id for ``"simdjson"``, ``"orjson"`` or ``"json"``."""
+    try:
+        return _DECODERS[name]
+    except KeyError:
+        raise ValueError(f"unknown decoder {name!r}; use one of {sorted(_DECODERS)}") from None
+
+
+def overflow_policy_id(str name):
+    """Return the C policy id for an overflow policy name."""
+    try:
+        return _POLICIES[name]
+    except KeyError:
+        raise ValueError(f"unknown overflow policy {name!r}; use one of {sorted(_POLICIES)}") \
+            from None
+
+
+@cython.final
+@cython.freelist(64)
+cdef class Message:
+    """One complete message delivered to user code.
+
+    Created once per delivered message by the hot path; ``json()`` parses the
+    payload on first use and caches the result.
+    """
+
+    def __init__(self):
+        raise TypeError("zenws.Message objects are created by the client")
+
+    @property
+    def kind(self):
+        """MessageKind: RESPONSE, NOTIFICATION, HEARTBEAT, OTHER or BINARY."""
+        return _KINDS[self._kind]
+
+    @property
+    def text(self):
+        """str: the payload of a text message, decoded (validated UTF-8 on receipt)."""
+        if self._kind == KIND_BINARY:
+            raise TypeError("a binary message has no text; use .raw")
+        return PyUnicode_DecodeUTF8(PyBytes_AS_STRING(self.raw),
+                                    PyBytes_GET_SIZE(self.raw), NULL)
+
+    def json(self):
+        """Parse the payload as JSON once (simdjson, orjson or json) and cache it.
+
+        Returns:
+            The decoded document (dict for JSON-RPC messages).
+
+        Raises:
+            ValueError: the payload is not valid JSON.
+        """
+        if not self._parsed:
+            if self._decoder == DECODER_ORJSON:
+                self._json = _orjson_loads(self.raw)
+            elif self._decoder == DECODER_SIMDJSON:
+                self._json = _simd_loads(self.raw)
+            else:
+                self._json = _json_loads(self.raw)
+            self._parsed = True
+        return self._json
+
+    def __len__(self):
+        return PyBytes_GET_SIZE(self.raw)
+
+    def __repr__(self):
+        # The payload is never shown: it may carry tokens (DESIGN §3, secrets).
+        return (f"<zenws.Message {_KINDS[self._kind].name} channel={self.channel!r} "
+                f"id={self.id!r} bytes={PyBytes_GET_SIZE(self.raw)} epoch={self.epoch}>")
+
+
+cdef Message make_message(int kind, bytes raw, object channel, object msg_id,
+                          int64_t recv_ns, int64_t epoch, int decoder):
+    cdef Message m = Message.__new__(Message)
+    m._kind = kind
+    m.raw = raw
+    m.channel = channel
+    m.id = msg_id
+    m.recv_ns = recv_ns
+    m.epoch = epoch
+    m._decoder = decoder
+    return m
+
+
+def _make_message(int kind, bytes raw, object channel=None, object msg_id=None,
+                  int64_t recv_ns=0, int64_t epoch=0, str decoder="simdjson"):
+    """Build a Message outside the hot path (tests, replay)."""
+    return make_message(kind, raw, channel, msg_id, recv_ns, epoch, decoder_id(decoder))
+
+
+@cython.final
+cdef class MessageQueue:
+    """Bounded FIFO between the hot path and ``async for msg in client``.
+
+    Args:
+        capacity: maximum number of queued messages.
+        policy: "drop_oldest", "drop_newest", "pause_reading" or "disconnect".
+    """
+
+    def __cinit__(self, Py_ssize_t capacity=4096, str policy="drop_oldest"):
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self._items = collections.deque()
+        self.capacity = capacity
+        self.policy = overflow_policy_id(policy)
+        self._waiter = None
+        self.on_overflow = None
+
+    cdef int put_c(self, Message msg) except -1:
+        if self._closed:
+            self.dropped += 1
+            return 0
+        if len(self._items) >= self.capacity:
+            self.overflows += 1
+            if self.policy == OVERFLOW_DROP_OLDEST:
+                self._items.popleft()
+                self.dropped += 1
+                self._items.append(msg)
+                self._notify("drop_oldest")
+            elif self.policy == OVERFLOW_DROP_NEWEST:
+                self.dropped += 1
+                self._notify("drop_newest")
+                return 0
+            elif self.policy == OVERFLOW_PAUSE_READING:
+                # Nothing is lost: the transport stops reading; frames already
+                # read ahead are still queued (bounded by picows' read buffer).
+                self._items.append(msg)
+                if not self.paused:
+                    self.paused = True
+                    self._notify("pause")
+            else:
+                self.dropped += 1
+                self._notify("disconnect")
+                return 0
+        else:
+            self._items.append(msg)
+        if self._waiter is not None:
+            if not self._waiter.done():
+                self._waiter.set_result(None)
+            self._waiter = None
+        return 0
+
+    cdef _notify(self, str what):
+        if self.on_overflow is not None:
+            self.on_overflow(what)
+
+    def put_nowait(self, Message msg):
+        """Queue ``msg`` applying the overflow policy (what the hot path does)."""
+        self.put_c(msg)
+
+    def get_nowait(self):
+        """Return the oldest message or ``None`` when the queue is empty."""
+        if not self._items:
+            return None
+        return self._pop()
+
+    cdef Message _pop(self):
+        cdef Message msg = self._items.popleft()
+        if self.paused and len(self._items) <= self.capacity // 2:
+            self.paused = False
+            self._notify("resume")
+        return msg
+
+    async def get(self, loop):
+        """Wait for the next message.
+
+        Raises:
+            StopAsyncIteration: the queue was closed (client closed) and is empty.
+        """
+        while not self._items:
+            if self._closed:
+                if self._close_exc is not None:
+                    raise self._close_exc
+                raise StopAsyncIteration
+            if self._waiter is None or self._waiter.done():
+                self._waiter = loop.create_future()
+            await self._waiter
+        return self._pop()
+
+    def close(self, exc=None):
+        """Stop accepting messages; waiters wake and drain what is left."""
+        self._closed = True
+        self._close_exc = exc
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        self._waiter = None
+
+    def clear(self):
+        """Drop everything queued (counted in ``dropped``)."""
+        self.dropped += len(self._items)
+        self._items.clear()
+
+    @property
+    def closed(self):
+        """bool: close() was called."""
+        return self._closed
+
+    def __len__(self):
+        return len(self._items)
+
+
+@cython.final
+cdef class _TestReply:
+    # Correlator waiter of a hot-path public/test answer: its RTT becomes the
+    # heartbeat RTT (a real request/response round trip, DESIGN §3).
+    cdef FastListener listener
+    cdef int64_t sent_ns
+
+    def __call__(self, payload):
+        cdef object hb = self.listener.heartbeat
+        if hb is None or isinstance(payload, BaseException):
+            return
+        hb.on_test_reply(zenws_monotonic_ns() - self.sent_ns)
+
+
+cdef inline object _json_str(const char* buf, Py_ssize_t off, Py_ssize_t n, int escaped):
+    if not escaped:
+        return PyUnicode_DecodeUTF8(buf + off, n, "surrogatepass")
+    cdef bytes tmp = PyBytes_FromStringAndSize(NULL, n)
+    cdef Py_ssize_t m = zenws_unescape(buf + off, n, PyBytes_AS_STRING(tmp))
+    return PyUnicode_DecodeUTF8(PyBytes_AS_STRING(tmp), m, "surrogatepass")
+
+
+cdef class FastListener(WSListener):
+    """picows listener running zenws' per-frame hot path in C.
+
+    Subclass it in Cython and override ``on_message_c`` to receive complete
+    messages with no Python dispatch (see listener.pxd).
+
+    Args:
+        epoch: connection epoch stamped on every Message.
+        correlator: the client's Correlator (responses resolve in C).
+        latency: LatencyBuffer receiving the RTT of every resolved request.
+        max_message_size: limit of a reassembled message (1009 beyond it).
+        inflater: zenws.fast.frame.Inflater when permessage-deflate was negotiated.
+        deflater: zenws.fast.frame.Deflater for outgoing messages (same condition).
+        decoder: "simdjson", "orjson" or "json" for Message.json().
+        first_id: first JSON-RPC id this listener hands out.
+    """
+
+    def __cinit__(self, *args, **kwargs):
+        self.handlers = {}
+        self.close_code = -1
+        self.sent_close_code = -1
+        self.close_reason = ""
+        self.answer_test_request = True
+        self.test_timeout = 10.0
+        self._next_id = 1
+
+    def __init__(self, *, int64_t epoch=0, Correlator correlator=None,
+                 LatencyBuffer latency=None, Py_ssize_t max_message_size=16 * 1024 * 1024,
+                 inflater=None, deflater=None, str decoder="simdjson", int64_t first_id=1):
+        self.epoch = epoch
+        self.correlator = correlator if correlator is not None else Correlator()
+        self.latency = latency if latency is not None else LatencyBuffer(1024)
+        self.assembler = MessageAssembler(max_message_size, inflater=inflater)
+        self.deflater = deflater
+        self.deflate = inflater is not None
+        self.decoder = decoder_id(decoder)
+        self._next_id = first_id
+
+    # ---- picows callbacks -------------------------------------------------
+
+    cpdef on_ws_connected(self, WSTransport transport):
+        self.transport = transport
+
+    cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
+        cdef int64_t now = zenws_monotonic_ns()
+        cdef int opcode = <int>frame.msg_type
+        cdef int rc
+        # After our CLOSE or a failure only the peer's CLOSE still matters
+        # (picows reads ahead: frames behind a violation must be ignored).
+        if self.closed and opcode != 8:
+            return
+        self.frames_in += 1
+        self.bytes_in += <uint64_t>frame.payload_size
+        self.last_frame_ns = now
+        if opcode <= 2:
+            self.last_data_ns = now
+            # RFC 6455 §5.2: RSV2/RSV3 have no meaning without an extension;
+            # RSV1 only with permessage-deflate (RFC 7692 §6).
+            if frame.rsv2 or frame.rsv3 or (frame.rsv1 and not self.deflate):
+                self.fail_c(1002, "reserved bit set")
+                return
+            try:
+                rc = self.assembler.feed_c(opcode, frame.fin, frame.rsv1,
+                                           <const unsigned char*>frame.payload_ptr,
+                                           frame.payload_size)
+            except ProtocolError as exc:
+                self.fail_c(exc.close_code, str(exc))
+                return
+            if rc == 1:
+                self.messages_in += 1
+                if self.recorder is not None:
+                    self._record("in", self.assembler.msg_opcode, self.assembler.msg_payload,
+                                 now)
+                self.on_message_c(self.assembler.msg_opcode, self.assembler.msg_payload, now)
+            return
+        if opcode == 10:
+            self._on_control(frame, "pong", now)
+        elif opcode == 9:
+            # Auto-pong is off so that pings count as frames for the dead-peer
+            # timer; RFC 6455 §5.5.3: answer with the same payload.
+            payload = frame.get_payload_as_bytes()
+            if self.recorder is not None:
+                self._record("in", 9, payload, now)
+            transport.send_pong(payload)
+            self.frames_out += 1
+            self.bytes_out += <uint64_t>PyBytes_GET_SIZE(payload)
+            if self.heartbeat is not None:
+                self._safe_call(self.heartbeat.on_ping, payload, now)
+        elif opcode == 8:
+            self.on_close_frame_c(frame, now)
+
+    cpdef on_ws_disconnected(self, WSTransport transport):
+        self.closed = True
+        if self.client is not None:
+            self.client._on_ws_disconnected(self)
+
+    cpdef pause_writing(self):
+        self.write_paused = True
+        if self.client is not None:
+            self.client._on_write_paused(True)
+
+    cpdef resume_writing(self):
+        self.write_paused = False
+        if self.client is not None:
+            self.client._on_write_paused(False)
+
+    # ---- the message path -------------------------------------------------
+
+    cdef int on_message_c(self, int opcode, object payload, int64_t recv_ns) except -1:
+        """Called for every complete data message; the default routes it."""
+        return self.dispatch_c(opcode, <bytes>payload, recv_ns)
+
+    cdef int dispatch_c(self, int opcode, bytes payload, int64_t recv_ns) except -1:
+        cdef zenws_scan_t sc
+        cdef const char* buf
+        cdef Py_ssize_t n
+        cdef int kind
+        cdef int64_t rtt
+        cdef object channel
+        cdef PyObject* handler
+        if opcode == 2:
+            return self.deliver_c(None, make_message(KIND_BINARY, payload, None, None,
+                                                     recv_ns, self.epoch, self.decoder))
+        buf = PyBytes_AS_STRING(payload)
+        n = PyBytes_GET_SIZE(payload)
+        kind = zenws_scan(buf, n, &sc)
+        if kind == ZENWS_KIND_RESPONSE:
+            if sc.id_type == 1:
+                rtt = self.correlator.resolve_c(sc.id_int, payload, recv_ns)
+                if rtt >= 0:
+                    self.responses += 1
+                    self.latency.add_c(rtt)
+                    return 0
+                msg_id = sc.id_int
+            else:
+                msg_id = _json_str(buf, sc.id_off, sc.id_len, sc.id_escaped)
+            self.unknown_responses += 1
+            return self.deliver_c(None, make_message(KIND_RESPONSE, payload, None, msg_id,
+                                                     recv_ns, self.epoch, self.decoder))
+        if kind == ZENWS_KIND_NOTIFICATION:
+            if sc.channel_len > 0:
+                self.notifications += 1
+                channel = _json_str(buf, sc.channel_off, sc.channel_len, sc.channel_escaped)
+                handler = PyDict_GetItem(self.handlers, channel)
+                return self.deliver_c(<object>handler if handler != NULL else None,
+                                      make_message(KIND_NOTIFICATION, payload, channel, None,
+                                                   recv_ns, self.epoch, self.decoder))
+            if sc.method_len == 9 and memcmp(buf + sc.method_off, b"heartbeat", 9) == 0:
+                return self._on_server_heartbeat(payload, buf, n, recv_ns)
+            self.notifications += 1
+            return self._route_slow(KIND_NOTIFICATION, payload, recv_ns)
+        elif kind == ZENWS_KIND_ERROR_NO_ID:
+            # e.g. Deribit -32600 "request entity too large" (no id to correlate).
+            self.errors += 1
+            if self.client is not None:
+                self._safe_call(self.client._on_error_no_id, payload, recv_ns)
+        elif kind == ZENWS_KIND_INVALID:
+            self.invalid_json += 1
+            return self.deliver_c(None, make_message(KIND_OTHER, payload, None, None,
+                                                     recv_ns, self.epoch, self.decoder))
+        return self._route_slow(KIND_OTHER, payload, recv_ns)
+
+    cdef int _route_slow(self, int kind, bytes payload, int64_t recv_ns) except -1:
+        # Messages the C scan cannot attach a channel to (e.g. Binance stream
+        # envelopes): the dialect's channel_of() decides, only when there are
+        # channel handlers to route to.
+        cdef Message msg = make_message(kind, payload, None, None, recv_ns, self.epoch,
+                                        self.decoder)
+        cdef object handler = None
+        if self.channel_of is not None and self.handlers:
+            if self._text_hb is not None and self._text_hb_check(payload, recv_ns):
+                return 0
+            try:
+                ch = self.channel_of(msg.json())
+            except Exception:
+                ch = None
+            if ch is not None:
+                msg.channel = ch
+                handler = self.handlers.get(ch)
+        elif self._text_hb is not None and self._text_hb_check(payload, recv_ns):
+            return 0
+        return self.deliver_c(handler, msg)
+
+    cdef bint _text_hb_check(self, bytes payload, int64_t recv_ns) except -1:
+        # Text heartbeat answers ("pong") are consumed here, never delivered.
+        if self._text_pong is not None and payload != self._text_pong:
+            return False
+        try:
+            return bool(self._text_hb.on_text(payload, recv_ns))
+        except Exception:
+            return False
+
+    def set_heartbeat(self, hb):
+        """Attach the heartbeat strategy that receives pings/pongs/server heartbeats."""
+        self.heartbeat = hb
+        self._text_hb = hb if getattr(hb, "kind", None) == "text" else None
+        self._text_pong = getattr(hb, "pong_bytes", None) if self._text_hb is not None else None
+
+    cdef int _on_server_heartbeat(self, bytes payload, const char* buf, Py_ssize_t n,
+                                  int64_t recv_ns) except -1:
+        # Deribit: {"method":"heartbeat","params":{"type":"test_request"}} must be
+        # answered with public/test before any user code runs.
+        cdef bint test = memmem(buf, <size_t>n, PyBytes_AS_STRING(_TEST_REQUEST),
+                                <size_t>PyBytes_GET_SIZE(_TEST_REQUEST)) != NULL
+        if test and self.answer_test_request:
+            self.answer_test_request_c(recv_ns)
+        if self.heartbeat is not None:
+            self._safe_call(self.heartbeat.on_server_heartbeat,
+                            "test_request" if test else "heartbeat", recv_ns)
+        return self.deliver_c(None, make_message(KIND_HEARTBEAT, payload, None, None,
+                                                 recv_ns, self.epoch, self.decoder))
+
+    cdef int answer_test_request_c(self, int64_t recv_ns) except -1:
+        cdef int64_t rid = self._next_id
+        cdef _TestReply waiter = _TestReply.__new__(_TestReply)
+        cdef int64_t now = zenws_monotonic_ns()
+        self._next_id += 1
+        waiter.listener = self
+        waiter.sent_ns = now
+        self.correlator.track_c(rid, waiter, now, now + <int64_t>(self.test_timeout * 1e9))
+        self.send_c(1, encode_request_c(rid, _PUBLIC_TEST, None))
+        self.test_requests += 1
+        return 0
+
+    cdef int deliver_c(self, object handler, Message msg) except -1:
+        if handler is None:
+            handler = self.on_message
+        if handler is not None:
+            try:
+                handler(msg)
+            except Exception as exc:
+                # A raising user callback never kills the connection (DESIGN §3).
+                self.callback_errors += 1
+                if self.client is not None:
+                    self._safe_call(self.client._on_callback_error, exc, msg)
+            return 0
+        if self.queue is not None:
+            self.queue.put_c(msg)
+        return 0
+
+    cdef _safe_call(self, object fn, object a, object b):
+        try:
+            fn(a, b)
+        except Exception as exc:
+            self.callback_errors += 1
+            if self.client is not None and fn is not self.client._on_callback_error:
+                try:
+                    self.client._on_callback_error(exc, None)
+                except Exception:
+                    pass
+
+    cdef _on_control(self, WSFrame frame, str kind, int64_t now):
+        payload = frame.get_payload_as_bytes()
+        if self.recorder is not None:
+            self._record("in", 10, payload, now)
+        if self.heartbeat is not None:
+            self._safe_call(self.heartbeat.on_pong, payload, now)
+
+    cdef _record(self, str direction, int opcode, object payload, int64_t now,
+                 int code=-1, str reason=""):
+        kind = ("text" if opcode == 1 else "binary" if opcode == 2 else "ping" if opcode == 9
+                else "pong" if opcode == 10 else "close")
+        try:
+            if opcode == 8:
+                self.recorder.write(direction, kind, payload, self.epoch, now,
+                                    code=code if code >= 0 else None, reason=reason)
+            else:
+                self.recorder.write(direction, kind, payload, self.epoch, now)
+        except Exception as exc:
+            self._safe_call(self.client._on_callback_error, exc, None) \
+                if self.client is not None else None
+
+    # ---- close handling -----------------------------------------------------
+
+    cdef int on_close_frame_c(self, WSFrame frame, int64_t recv_ns) except -1:
+        cdef Py_ssize_t n = frame.payload_size
+        cdef const unsigned char* p = <const unsigned char*>frame.payload_ptr
+        cdef int code = 1005
+        cdef str reason = ""
+        cdef bint was_closed = self.closed
+        # RFC 6455 §5.5.1 / §7.4: a body is empty or a valid 2-byte code + UTF-8.
+        if n == 1:
+            return self.fail_c(1002, "close frame with a 1-byte body")
+        if n >= 2:
+            code = zenws_load_be16(p)
+            if not close_code_valid(code):
+                return self.fail_c(1002, f"invalid close code {code}")
+            try:
+                reason = PyUnicode_DecodeUTF8(<const char*>p + 2, n - 2, NULL)
+            except UnicodeDecodeError:
+                return self.fail_c(1007, "close reason is not valid UTF-8")
+        self.close_code = code
+        self.close_reason = reason
+        self.closed = True
+        self.assembler.reset()
+        if self.recorder is not None:
+            self._record("in", 8, frame.get_payload_as_bytes(), recv_ns, code, reason)
+        if not was_closed and not self.transport.is_close_frame_sent:
+            # §5.5.1: echo the code; an empty close is answered with 1000.
+            self._send_close(1000 if code == 1005 else code, "")
+        if self.client is not None:
+            self.client._on_peer_close(self, code, reason)
+        return 0
+
+    cdef int fail_c(self, int code, str reason) except -1:
+        """Fail the connection (RFC 6455 §7.1.7): CLOSE with ``code``, then drop TCP."""
+        if self.closed:
+            return 0
+        self.closed = True
+        self.errors += 1
+        self.assembler.reset()
+        if self.transport is not None:
+            self._send_close(code, reason)
+            self.transport.disconnect(True)
+        if self.client is not None:
+            self._safe_call(self.client._on_protocol_error, code, reason)
+        return 0
+
+    cdef _send_close(self, int code, str reason):
+        cdef bytes r = reason.encode("utf-8")[:120]
+        # Never the default argument: picows would put code 0 on the wire (DESIGN §6).
+        self.transport.send_close(<WSCloseCode>code, r)
+        self.sent_close_code = code
+        if self.recorder is not None:
+            self._record("out", 8, b"", zenws_monotonic_ns(), code, reason)
+
+    # ---- sending --------------------------------------------------------------
+
+    cdef int send_c(self, int opcode, object data) except -1:
+        cdef bint rsv1 = False
+        if self.transport is None or self.closed:
+            raise ConnectionLost("connection is not open", epoch=self.epoch)
+        if self.recorder is not None:
+            self._record("out", opcode, data, zenws_monotonic_ns())
+        if self.deflater is not None:
+            data = self.deflater.compress(data)
+            rsv1 = True
+        self.transport.send(<WSMsgType>opcode, data, True, rsv1)
+        self.frames_out += 1
+        self.bytes_out += <uint64_t>len(data)
+        return 0
+
+    cpdef int64_t new_id(self):
+        """Return a fresh JSON-RPC id (unique on this client across epochs)."""
+        cdef int64_t rid = self._next_id
+        self._next_id += 1
+        return rid
+
+    def send_text(self, data):
+        """Send a text frame (str or UTF-8 bytes); compressed when deflate is on."""
+        if isinstance(data, str):
+            data = (<str>data).encode("utf-8")
+        self.send_c(1, data)
+
+    def send_binary(self, data):
+        """Send a binary frame."""
+        self.send_c(2, data)
+
+    def send_ping(self, bytes payload=b""):
+        """Send a PING control frame (RFC 6455 §5.5.2, payload <= 125 bytes)."""
+        if self.transport is None or self.closed:
+            raise ConnectionLost("connection is not open", epoch=self.epoch)
+        if self.recorder is not None:
+            self._record("out", 9, payload, zenws_monotonic_ns())
+        self.transport.send_ping(payload)
+        self.frames_out += 1
+        self.bytes_out += <uint64_t>len(payload)
+
+    def close(self, int code=1000, str reason=""):
+        """Start the closing handshake with an explicit code; no-op when closed."""
+        if self.closed or self.transport is None:
+            return False
+        self.closed = True
+        self._send_close(code, reason)
+        return True
+
+    def fail(self, int code, str reason):
+        """Fail the connection with ``code`` (sends CLOSE, then disconnects)."""
+        self.fail_c(code, reason)
+
+    def abort(self):
+        """Drop the TCP connection at once (no CLOSE frame)."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.disconnect(False)
+
+    def feed_message(self, int opcode, bytes payload, int64_t recv_ns=0):
+        """Run the message path on a complete message (tests, replay)."""
+        self.on_message_c(opcode, payload, recv_ns or zenws_monotonic_ns())
+
+    def counters(self):
+        """Return the C counters as a dict (read by Client.metrics())."""
+        return {
+            "frames_in": self.frames_in, "frames_out": self.frames_out,
+            "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
+            "messages_in": self.messages_in, "responses": self.responses,
+            "notifications": self.notifications, "errors": self.errors,
+            "invalid_json": self.invalid_json, "unknown_responses": self.unknown_responses,
+            "callback_errors": self.callback_errors, "test_requests": self.test_requests,
+        }
+
+    @property
+    def next_id(self):
+        """int: the id new_id() returns next."""
+        return self._next_id
