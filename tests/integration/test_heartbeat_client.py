@@ -1,0 +1,446 @@
+"""Heartbeats and liveness timers through the real client, on loopback servers.
+
+Servers: ``zenws.testing.MockServer`` (stall = half-open peer, ignore_pings, restart), a raw
+picows server that answers pings late (RTT), a python-websockets server (independent
+implementation), and small MockServer handlers speaking the Deribit and Binance heartbeat
+protocols.  Every test runs on asyncio and on uvloop (tests/conftest.py).
+
+Client hook still needed for the text strategy (not tested here until it exists): the hot
+path should call ``heartbeat.on_text(payload, recv_ns)`` for each text message when
+``heartbeat.kind == "text"`` (or only when ``payload == heartbeat.pong_bytes`` if that is not
+None) and drop the message when it returns True.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import websockets.asyncio.server
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
+
+import zenws.client
+from zenws import telemetry
+from zenws.heartbeat import Deribit
+from zenws.state import State
+from zenws.testing import Handler, MockServer
+from zenws.testing.connection import Connection
+from zenws.testing.handler import Received
+
+Event = tuple[int, str, dict[str, Any], dict[str, Any]]
+
+
+@pytest.fixture
+def events() -> Iterator[list[Event]]:
+    """Every telemetry event, stamped with time.monotonic_ns() on arrival."""
+    got: list[Event] = []
+    handle = telemetry.attach("", lambda e, m, md: got.append((time.monotonic_ns(), e, m, md)))
+    yield got
+    telemetry.detach(handle)
+
+
+def named(events: list[Event], name: str) -> list[Event]:
+    return [ev for ev in events if ev[1] == name]
+
+
+async def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
+
+
+async def wait_open(client: zenws.client.Client, epoch: int, timeout: float = 5.0) -> None:
+    await wait_until(lambda: client.epoch >= epoch and client.state is State.OPEN, timeout)
+
+
+async def pump(srv: MockServer, period: float = 0.03) -> None:
+    """Push a data message to every open connection forever (a live market-data feed)."""
+    n = 0
+    while True:
+        n += 1
+        with contextlib.suppress(LookupError):
+            await srv.inject({"jsonrpc": "2.0", "method": "tick", "params": {"n": n}})
+        await asyncio.sleep(period)
+
+
+# -- dead peer -------------------------------------------------------------------------------
+
+
+async def test_stalled_half_open_server_detected_within_timeout_every_time(
+    events: list[Event],
+) -> None:
+    interval, timeout = 0.05, 0.25
+    async with MockServer() as srv:
+        client = await zenws.client.connect(
+            srv.url,
+            heartbeat="ping_pong",
+            heartbeat_interval=interval,
+            heartbeat_timeout=timeout,
+            retry_delay=0.01,
+            max_backoff=0.02,
+        )
+        try:
+            for epoch in (1, 2, 3):
+                await wait_open(client, epoch)
+                await srv.wait_for_connections(1)
+                await asyncio.sleep(2 * timeout)  # pongs keep it alive: no false alarm
+                assert client.epoch == epoch and client.state is State.OPEN
+                stalled_at = time.monotonic_ns()
+                srv.stall()
+                await wait_until(lambda: len(named(events, "connection.closed")) >= epoch)
+                closed_at = named(events, "connection.closed")[epoch - 1][0]
+                took = (closed_at - stalled_at) / 1e9
+                assert timeout - interval - 0.05 <= took <= timeout + 1.0, took
+            await wait_open(client, 4)
+        finally:
+            await client.close()
+    missed = named(events, "heartbeat.missed")
+    assert [md["epoch"] for _, _, _, md in missed] == [1, 2, 3]
+
+
+async def test_dead_peer_without_heartbeat_strategy(events: list[Event]) -> None:
+    timeout = 0.2
+    async with MockServer() as srv:
+        feed = asyncio.get_running_loop().create_task(pump(srv))
+        client = await zenws.client.connect(
+            srv.url, heartbeat_timeout=timeout, retry_delay=0.01, max_backoff=0.02
+        )
+        try:
+            await asyncio.sleep(4 * timeout)  # data keeps it alive
+            assert client.epoch == 1
+            stalled_at = time.monotonic_ns()
+            srv.stall()
+            await wait_open(client, 2)
+            closed_at = named(events, "connection.closed")[0][0]
+            assert (closed_at - stalled_at) / 1e9 <= timeout + 1.0
+            kinds = [md["kind"] for _, _, _, md in named(events, "heartbeat.missed")]
+            assert kinds == ["dead_peer"]
+            assert client.heartbeat_health().kind == "none"
+        finally:
+            feed.cancel()
+            await client.close()
+
+
+# -- ping_pong -------------------------------------------------------------------------------
+
+
+class LatePongs(WSListener):  # type: ignore[misc]
+    """picows server connection answering every ping ``DELAY`` seconds late."""
+
+    DELAY = 0.08
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type == WSMsgType.PING:
+            payload = frame.get_payload_as_bytes()
+            asyncio.get_running_loop().call_later(self.DELAY, transport.send_pong, payload)
+        elif frame.msg_type == WSMsgType.CLOSE:
+            transport.send_close(1000)
+            transport.disconnect()
+
+
+async def test_ping_pong_rtt_reflects_server_delay(events: list[Event]) -> None:
+    server = await ws_create_server(lambda req: LatePongs(), "127.0.0.1", 0, enable_auto_pong=False)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        client = await zenws.client.connect(
+            f"ws://127.0.0.1:{port}/",
+            heartbeat="ping_pong",
+            heartbeat_interval=0.05,
+            heartbeat_timeout=1.0,
+        )
+        try:
+            await wait_until(lambda: len(named(events, "heartbeat.received")) >= 4)
+            health = client.heartbeat_health()
+        finally:
+            await client.close()
+    finally:
+        server.close()
+    rtts = [m["rtt_ns"] for _, _, m, _ in named(events, "heartbeat.received")]
+    assert all(r >= LatePongs.DELAY * 0.95e9 for r in rtts), rtts
+    assert health.kind == "ping_pong" and health.healthy and health.misses == 0
+    assert health.rtt is not None and LatePongs.DELAY * 0.95 <= health.rtt < 2.0
+    assert health.last_seen is not None and abs(time.monotonic() - health.last_seen) < 5.0
+
+
+async def test_ping_pong_against_python_websockets_server(events: list[Event]) -> None:
+    async def handler(ws: Any) -> None:
+        await ws.wait_closed()
+
+    async with websockets.asyncio.server.serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = await zenws.client.connect(
+            f"ws://127.0.0.1:{port}/",
+            heartbeat="ping_pong",
+            heartbeat_interval=0.04,
+            heartbeat_timeout=0.3,
+        )
+        try:
+            await asyncio.sleep(0.5)  # > timeout: only the pongs keep it open
+            assert client.epoch == 1 and client.state is State.OPEN
+            assert len(named(events, "heartbeat.received")) >= 3
+            assert client.heartbeat_health().rtt is not None
+        finally:
+            await client.close()
+
+
+async def test_server_that_stops_answering_pings_triggers_reconnect(events: list[Event]) -> None:
+    async with MockServer() as srv:
+        feed = asyncio.get_running_loop().create_task(pump(srv))  # data keeps flowing
+        client = await zenws.client.connect(
+            srv.url,
+            heartbeat="ping_pong",
+            heartbeat_interval=0.05,
+            heartbeat_timeout=0.2,
+            retry_delay=0.01,
+            max_backoff=0.02,
+        )
+        try:
+            await asyncio.sleep(0.3)
+            assert client.epoch == 1
+            (conn,) = await srv.wait_for_connections(1)
+            conn.ignore_pings()
+            await wait_open(client, 2)
+            await asyncio.sleep(0.3)  # the new connection answers pings: stays up
+            assert client.epoch == 2
+        finally:
+            feed.cancel()
+            await client.close()
+    missed = named(events, "heartbeat.missed")
+    assert [md["kind"] for _, _, _, md in missed] == ["ping_pong"]
+    assert client.heartbeat_health().misses == 1
+
+
+# -- data idle -------------------------------------------------------------------------------
+
+
+async def test_data_idle_timer(events: list[Event]) -> None:
+    idle = 0.3
+    async with MockServer() as srv:
+        client = await zenws.client.connect(
+            srv.url,
+            heartbeat="ping_pong",  # pongs keep arriving: the dead-peer timer stays quiet
+            heartbeat_interval=0.05,
+            heartbeat_timeout=0.25,
+            idle_timeout=idle,
+            retry_delay=0.01,
+            max_backoff=0.02,
+        )
+        feed = asyncio.get_running_loop().create_task(pump(srv, 0.05))
+        try:
+            await asyncio.sleep(3 * idle)  # data flows: no reconnect
+            assert client.epoch == 1
+            feed.cancel()
+            stopped_at = time.monotonic_ns()
+            await wait_open(client, 2)
+            closed_at = named(events, "connection.closed")[0][0]
+            assert idle - 0.06 <= (closed_at - stopped_at) / 1e9 <= idle + 1.0
+        finally:
+            feed.cancel()
+            await client.close()
+    kinds = [md["kind"] for _, _, _, md in named(events, "heartbeat.missed")]
+    assert kinds[0] == "data_idle"
+
+
+# -- deribit ---------------------------------------------------------------------------------
+
+
+class DeribitHeartbeats(Handler):
+    """The Deribit heartbeat protocol (shared/deribit/README.md) on a MockServer.
+
+    After ``public/set_heartbeat`` it sends a ``test_request`` every interval and, like
+    Deribit, closes the connection when the previous one was not answered with
+    ``public/test``.  ``public/test`` answers are delayed by ``test_delay``.
+    """
+
+    def __init__(self, test_delay: float = 0.0) -> None:
+        self.test_delay = test_delay
+        self.set_calls: list[tuple[int, Any]] = []
+        self.tests: list[tuple[int, Any]] = []
+        self.sent: dict[int, int] = {}
+        self.closed_unanswered = 0
+        self.paused = False
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+
+    def on_message(self, connection: Connection, message: Received) -> None:
+        doc = message.json(None)
+        if not isinstance(doc, dict):
+            return
+        method, rid = doc.get("method"), doc.get("id")
+        reply: dict[str, Any] = {"jsonrpc": "2.0", "id": rid, "result": "ok"}
+        if method == "public/set_heartbeat":
+            self.set_calls.append((connection.id, doc.get("params")))
+            interval = float(doc["params"]["interval"])
+            old = self._tasks.pop(connection.id, None)
+            if old is not None:
+                old.cancel()
+            task = asyncio.get_running_loop().create_task(self._beat(connection, interval))
+            self._tasks[connection.id] = task
+        elif method == "public/test":
+            self.tests.append((connection.id, rid))
+            reply["result"] = {"version": "1.2.26"}
+            if self.test_delay:
+                asyncio.get_running_loop().call_later(self.test_delay, connection.send, reply)
+                return
+        connection.send(reply)
+
+    async def _beat(self, connection: Connection, interval: float) -> None:
+        while connection.open:
+            await asyncio.sleep(interval)
+            if self.paused:
+                continue
+            sent = self.sent.get(connection.id, 0)
+            answered = sum(1 for cid, _ in self.tests if cid == connection.id)
+            if answered < sent:
+                self.closed_unanswered += 1
+                await connection.close(1000, "test_request not answered")
+                return
+            self.sent[connection.id] = sent + 1
+            connection.send(
+                {"jsonrpc": "2.0", "method": "heartbeat", "params": {"type": "test_request"}}
+            )
+
+    def on_disconnect(self, connection: Connection) -> None:
+        task = self._tasks.pop(connection.id, None)
+        if task is not None:
+            task.cancel()
+
+    async def on_stop(self, server: MockServer) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        self._tasks.clear()
+
+
+async def test_deribit_test_requests_answered_and_set_heartbeat_on_every_connect(
+    events: list[Event],
+) -> None:
+    sim = DeribitHeartbeats(test_delay=0.03)
+    async with MockServer(sim) as srv:
+        client = await zenws.client.connect(
+            srv.url,
+            heartbeat=Deribit(interval=0.08, timeout=0.3, min_interval=0),
+            retry_delay=0.01,
+            max_backoff=0.02,
+        )
+        try:
+            await wait_until(lambda: len(sim.tests) >= 4)
+            assert sim.closed_unanswered == 0 and client.epoch == 1
+            health = client.heartbeat_health()
+            assert health.kind == "deribit" and health.healthy
+            assert health.rtt is not None and health.rtt >= 0.03 * 0.95  # public/test round trip
+            for epoch in (2, 3):
+                await srv.restart()
+                await wait_open(client, epoch)
+                await wait_until(lambda: len(sim.set_calls) >= epoch)
+            await asyncio.sleep(0.3)
+            assert sim.closed_unanswered == 0 and client.epoch == 3
+        finally:
+            await client.close()
+    assert [params for _, params in sim.set_calls] == [{"interval": 0.08}] * 3
+    assert len({cid for cid, _ in sim.set_calls}) == 3  # one per connection
+    assert all(rid is not None for _, rid in sim.tests)
+    assert len({rid for _, rid in sim.tests}) == len(sim.tests)
+    rtts = [m["rtt_ns"] for _, _, m, _ in named(events, "heartbeat.received")]
+    assert rtts and min(rtts) >= 0.03 * 0.95e9
+
+
+async def test_deribit_silence_forces_reconnect(events: list[Event]) -> None:
+    sim = DeribitHeartbeats()
+    interval, grace = 0.06, 0.12
+    async with MockServer(sim) as srv:
+        client = await zenws.client.connect(
+            srv.url,
+            heartbeat=Deribit(interval=interval, timeout=grace, min_interval=0),
+            retry_delay=0.01,
+            max_backoff=0.02,
+        )
+        try:
+            await wait_until(lambda: len(sim.tests) >= 3)
+            sim.paused = True
+            paused_at = time.monotonic_ns()
+            await wait_until(lambda: bool(named(events, "heartbeat.missed")))
+            took = (named(events, "heartbeat.missed")[0][0] - paused_at) / 1e9
+            assert took <= interval + grace + 1.0
+            sim.paused = False
+            await wait_open(client, 2)
+            await wait_until(lambda: len(sim.set_calls) >= 2)
+        finally:
+            await client.close()
+    _, _, m, md = named(events, "heartbeat.missed")[0]
+    assert md["kind"] == "deribit" and md["epoch"] == 1 and m["misses"] == 1
+
+
+def test_deribit_interval_below_minimum_is_a_config_error() -> None:
+    from zenws.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        zenws.client.connect("ws://127.0.0.1:9/", heartbeat="deribit", heartbeat_interval=1)
+    assert info.value.field == "heartbeat_interval"
+
+
+# -- binance ---------------------------------------------------------------------------------
+
+
+class BinancePings(Handler):
+    """Server pings every ``interval`` (Binance: 20 s) and counts the client's pongs."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.pongs = 0
+        self.paused = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def on_connect(self, connection: Connection) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(self._ping(connection)))
+
+    async def _ping(self, connection: Connection) -> None:
+        while connection.open:
+            await asyncio.sleep(self.interval)
+            if not self.paused:
+                connection.send_ping(b"binance")
+
+    def on_pong(self, connection: Connection, payload: bytes) -> None:
+        if payload == b"binance":
+            self.pongs += 1
+
+    async def on_stop(self, server: MockServer) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+
+async def test_binance_server_pings_are_ponged_and_silence_reconnects(
+    events: list[Event],
+) -> None:
+    sim = BinancePings(interval=0.05)
+    async with MockServer(sim) as srv:
+        # Data keeps flowing, so only the missing server pings can trigger the reconnect.
+        feed = asyncio.get_running_loop().create_task(pump(srv))
+        client = await zenws.client.connect(
+            srv.url,
+            heartbeat="binance",
+            heartbeat_interval=0.05,
+            heartbeat_timeout=0.15,
+            retry_delay=0.01,
+            max_backoff=0.02,
+        )
+        try:
+            await asyncio.sleep(0.4)  # > interval + timeout: pings keep it alive
+            assert client.epoch == 1 and sim.pongs >= 4
+            assert client.heartbeat_health().last_seen is not None
+            sim.paused = True
+            paused_at = time.monotonic_ns()
+            await wait_until(lambda: bool(named(events, "heartbeat.missed")))
+            took = (named(events, "heartbeat.missed")[0][0] - paused_at) / 1e9
+            assert took <= 0.05 + 0.15 + 1.0
+            sim.paused = False
+            await wait_open(client, 2)
+        finally:
+            feed.cancel()
+            await client.close()
+    kinds = [md["kind"] for _, _, _, md in named(events, "heartbeat.missed")]
+    assert kinds == ["binance"]
