@@ -93,7 +93,7 @@ async def test_stalled_half_open_server_detected_within_timeout_every_time(
                 assert client.epoch == epoch and client.state is State.OPEN
                 stalled_at = time.monotonic_ns()
                 srv.stall()
-                await wait_until(lambda: len(named(events, "connection.closed")) >= epoch)
+                await wait_until(lambda n=epoch: len(named(events, "connection.closed")) >= n)
                 closed_at = named(events, "connection.closed")[epoch - 1][0]
                 took = (closed_at - stalled_at) / 1e9
                 assert timeout - interval - 0.05 <= took <= timeout + 1.0, took
@@ -336,7 +336,7 @@ async def test_deribit_test_requests_answered_and_set_heartbeat_on_every_connect
             for epoch in (2, 3):
                 await srv.restart()
                 await wait_open(client, epoch)
-                await wait_until(lambda: len(sim.set_calls) >= epoch)
+                await wait_until(lambda n=epoch: len(sim.set_calls) >= n)
             await asyncio.sleep(0.3)
             assert sim.closed_unanswered == 0 and client.epoch == 3
         finally:
