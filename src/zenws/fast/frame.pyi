@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final, Literal, final
 
 from typing_extensions import Buffer
 
@@ -17,6 +17,7 @@ CLOSE_PROTOCOL_ERROR: Final = 1002
 CLOSE_INVALID_DATA: Final = 1007
 CLOSE_TOO_BIG: Final = 1009
 
+@final
 class Frame:
     """One WebSocket frame; `payload` is unmasked."""
 
@@ -71,3 +72,93 @@ def utf8_valid(data: Buffer) -> bool: ...
 def utf8_first_invalid(data: Buffer) -> int: ...
 def encode_close_payload(code: int, reason: str = "") -> bytes: ...
 def parse_close_payload(payload: Buffer) -> tuple[int | None, str]: ...
+
+@final
+class Inflater:
+    """Bounded permessage-deflate decompressor (RFC 7692 §7.2.2)."""
+
+    @property
+    def max_window_bits(self) -> int: ...
+    @property
+    def no_context_takeover(self) -> bool: ...
+    def __init__(self, max_window_bits: int = 15, no_context_takeover: bool = False) -> None: ...
+    def inflate(self, data: Buffer, max_size: int) -> bytes: ...
+    def reset(self) -> None: ...
+
+@final
+class Deflater:
+    """permessage-deflate compressor (RFC 7692 §7.2.1)."""
+
+    @property
+    def max_window_bits(self) -> int: ...
+    @property
+    def no_context_takeover(self) -> bool: ...
+    @property
+    def level(self) -> int: ...
+    @property
+    def mem_level(self) -> int: ...
+    def __init__(
+        self,
+        max_window_bits: int = 15,
+        no_context_takeover: bool = False,
+        *,
+        level: int = 6,
+        mem_level: int = 8,
+    ) -> None: ...
+    def compress(self, data: Buffer | str) -> bytes: ...
+    def reset(self) -> None: ...
+
+@final
+class DeflateParams:
+    """Negotiated permessage-deflate parameters (RFC 7692 §7.1)."""
+
+    server_no_context_takeover: bool
+    client_no_context_takeover: bool
+    server_max_window_bits: int
+    client_max_window_bits: int
+    def __init__(
+        self,
+        server_no_context_takeover: bool = False,
+        client_no_context_takeover: bool = False,
+        server_max_window_bits: int = 15,
+        client_max_window_bits: int = 15,
+    ) -> None: ...
+    def make_inflater(self) -> Inflater: ...
+    def make_deflater(self, *, level: int = 6) -> Deflater: ...
+
+@final
+class MessageAssembler:
+    """Reassembles data frames into messages with RFC 6455/7692 checks."""
+
+    @property
+    def msg_opcode(self) -> int: ...
+    @property
+    def msg_payload(self) -> bytes | None: ...
+    @property
+    def max_message_size(self) -> int: ...
+    @property
+    def inflater(self) -> Inflater | None: ...
+    @property
+    def in_message(self) -> bool: ...
+    def __init__(
+        self, max_message_size: int = 16 * 1024 * 1024, *, inflater: Inflater | None = None
+    ) -> None: ...
+    def feed(
+        self, opcode: int, payload: Buffer, fin: bool = True, rsv1: bool = False
+    ) -> tuple[int, bytes] | None: ...
+    def reset(self) -> None: ...
+
+def deflate_offer(
+    client_max_window_bits: int | bool | None = True,
+    server_max_window_bits: int | None = None,
+    client_no_context_takeover: bool = False,
+    server_no_context_takeover: bool = False,
+) -> str: ...
+def parse_deflate_response(
+    header_value: str,
+    *,
+    client_max_window_bits: int | bool | None = True,
+    server_max_window_bits: int | None = None,
+    client_no_context_takeover: bool = False,
+    server_no_context_takeover: bool = False,
+) -> DeflateParams: ...

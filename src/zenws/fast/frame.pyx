@@ -658,7 +658,6 @@ cdef class MessageAssembler:
 
     cdef int _feed(self, int opcode, bint fin, bint rsv1, const unsigned char* data,
                    Py_ssize_t size, object obj) except -1:
-        cdef size_t bad = 0
         if opcode == OPCODE_CONT:
             if self._opcode < 0:
                 return self._fail("continuation frame without a message to continue", 1002)
