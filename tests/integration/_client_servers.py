@@ -29,7 +29,7 @@ class Behaviour:
         self.subscribed: list[str] = []
         self.connections = 0
         self.test_answers: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
+        self.headers: list[Any] = []
 
     async def handle(self, text: str, send: Any, close: Any, abort: Any) -> None:
         msg = json.loads(text)
@@ -114,7 +114,7 @@ class WebsocketsServer(Behaviour):
     async def _handler(self, ws: Any) -> None:
         self.connections += 1
         self.live.add(ws)
-        self.headers.append(dict(ws.request.headers))
+        self.headers.append(ws.request.headers)  # case-insensitive Headers
 
         def abort() -> None:
             ws.transport.abort()

@@ -1,0 +1,240 @@
+"""zenws.Client against independent loopback servers: connect, request, send, close, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from typing import Any
+
+import pytest
+from _client_servers import AiohttpServer, WebsocketsServer
+
+import zenws
+from zenws import ConnectError, ConnectionLost, RequestTimeout, RpcError, State
+from zenws.testing import MockServer
+
+SERVERS = [WebsocketsServer, AiohttpServer]
+
+
+def rpc_handler(conn: Any, msg: Any) -> None:
+    """MockServer handler: echo-RPC (result = params)."""
+    req = json.loads(msg.data)
+    conn.send(json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": req.get("params")}))
+
+
+@pytest.mark.parametrize("server_cls", SERVERS)
+async def test_request_send_close(server_cls: Any) -> None:
+    async with server_cls() as srv:
+        client = await zenws.connect(srv.url)
+        assert client.state is State.OPEN and client.epoch == 1
+        assert await client.request("echo", {"a": [1, 2]}) == {"a": [1, 2]}
+        assert await client.request("echo", [1, "x"]) == [1, "x"]
+        client.send({"jsonrpc": "2.0", "id": "s1", "method": "echo", "params": {"b": 1}})
+        msg = await asyncio.wait_for(client.__anext__(), 2)
+        assert msg.kind is zenws.MessageKind.RESPONSE and msg.id == "s1"
+        assert msg.json()["result"] == {"b": 1}
+        m = client.metrics()
+        assert m.responses == 2 and m.unknown_responses == 1 and m.pending == 0
+        assert m.frames_out == 3 and m.bytes_in > 0
+        assert client.latency_stats().count == 2
+        assert client.latency.to_numpy().shape == (2,)
+        await client.close()
+        assert client.state is State.CLOSED
+        with pytest.raises(ConnectionLost):
+            await client.request("echo", [1])
+        with pytest.raises(ConnectionLost):
+            client.send("x")
+
+
+async def test_mock_server_requests_and_context_manager() -> None:
+    async with MockServer(rpc_handler) as srv:
+        async with zenws.connect(srv.url) as client:
+            results = await asyncio.gather(*(client.request("echo", [i]) for i in range(100)))
+            assert results == [[i] for i in range(100)]
+        assert client.state is State.CLOSED
+
+
+@pytest.mark.parametrize("server_cls", SERVERS)
+async def test_rpc_error_and_timeout_clean_the_correlator(server_cls: Any) -> None:
+    async with server_cls() as srv:
+        client = await zenws.connect(srv.url)
+        with pytest.raises(RpcError) as ei:
+            await client.request("fail", {"code": 10028, "data": {"why": "x"}})
+        assert ei.value.code == 10028 and ei.value.message == "boom"
+        assert ei.value.data == {"why": "x"} and ei.value.method == "fail"
+        t0 = time.monotonic()
+        with pytest.raises(RequestTimeout) as te:
+            await client.request("never", [], timeout=0.2)
+        assert time.monotonic() - t0 < 2.0
+        assert te.value.method == "never" and te.value.timeout == 0.2
+        assert client.metrics().pending == 0
+        await client.close()
+
+
+async def test_cancellation_removes_pending_entry() -> None:
+    async with WebsocketsServer() as srv:
+        client = await zenws.connect(srv.url)
+        task = asyncio.ensure_future(client.request("never", []))
+        await asyncio.sleep(0.05)
+        assert client.metrics().pending == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert client.metrics().pending == 0
+        with pytest.raises((asyncio.TimeoutError, TimeoutError)):
+            await asyncio.wait_for(client.request("never", []), 0.1)
+        assert client.metrics().pending == 0
+        # the connection is still fine
+        assert await client.request("echo", [7]) == [7]
+        await client.close()
+
+
+@pytest.mark.parametrize("server_cls", SERVERS)
+async def test_pending_fail_at_once_on_abort(server_cls: Any) -> None:
+    async with server_cls() as srv:
+        client = await zenws.connect(srv.url, reconnect_on_error=False)
+        waiting = [asyncio.ensure_future(client.request("never", [])) for _ in range(50)]
+        await asyncio.sleep(0.05)
+        t0 = time.monotonic()
+        client.send(json.dumps({"jsonrpc": "2.0", "id": "a", "method": "abort"}))
+        done, _ = await asyncio.wait(waiting, timeout=1.0)
+        assert len(done) == 50, "every pending request must fail within 1 s of the abort"
+        assert time.monotonic() - t0 < 1.0
+        for t in done:
+            exc = t.exception()
+            assert isinstance(exc, ConnectionLost) and exc.epoch == 1
+        assert client.metrics().pending == 0
+        assert client.state is State.CLOSED
+
+
+async def test_server_close_code_and_reason_surface() -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    handle = zenws.telemetry.attach("connection", lambda e, m, md: events.append((e, m)))
+    try:
+        async with WebsocketsServer() as srv:
+            client = await zenws.connect(srv.url, reconnect_on_error=False)
+            pending = asyncio.ensure_future(client.request("never", []))
+            await asyncio.sleep(0.02)
+            client.send(json.dumps({"jsonrpc": "2.0", "id": "c", "method": "close",
+                                    "params": {"code": 4001, "reason": "maintenance"}}))
+            with pytest.raises(ConnectionLost) as ei:
+                await asyncio.wait_for(pending, 2)
+            assert ei.value.code == 4001 and ei.value.reason == "maintenance"
+            for _ in range(100):
+                if client.state is State.CLOSED:
+                    break
+                await asyncio.sleep(0.02)
+            m = client.metrics()
+            assert m.close_code == 4001 and m.close_reason == "maintenance"
+            assert client.state is State.CLOSED
+    finally:
+        zenws.telemetry.detach(handle)
+    closed = [m for e, m in events if e == "connection.closed"]
+    assert closed and closed[-1]["code"] == 4001 and closed[-1]["reason"] == "maintenance"
+
+
+async def test_client_close_sends_explicit_code() -> None:
+    async with MockServer(rpc_handler) as srv:
+        client = await zenws.connect(srv.url)
+        await client.request("echo", [1])
+        conn = srv.connections[0]
+        await client.close(4000, "bye")
+        for _ in range(100):
+            if not conn.open:
+                break
+            await asyncio.sleep(0.02)
+        assert not conn.open
+        assert conn.close_code == 4000 and conn.close_reason == "bye"
+
+
+async def test_concurrent_10k_requests_resolve_to_their_callers() -> None:
+    async with MockServer(rpc_handler) as srv:
+        client = await zenws.connect(srv.url)
+        n = 10_000
+        results = await asyncio.wait_for(
+            asyncio.gather(*(client.request("echo", [i]) for i in range(n))), 60
+        )
+        assert results == [[i] for i in range(n)]
+        assert client.metrics().pending == 0 and client.metrics().responses == n
+        await client.close()
+
+
+async def test_refused_upgrade_carries_status_headers_body() -> None:
+    async with MockServer(rpc_handler) as srv:
+        srv.refuse_next(1, 429, headers={"Retry-After": "3"}, body="slow down")
+        with pytest.raises(ConnectError) as ei:
+            await zenws.connect(srv.url)
+        e = ei.value
+        assert e.status == 429 and e.retry_after == 3.0
+        assert e.headers.get("retry-after") == "3" and b"slow down" in e.body
+        srv.refuse_next(1, 401, body="no")
+        with pytest.raises(ConnectError) as ei:
+            await zenws.connect(srv.url)
+        assert ei.value.status == 401
+
+
+async def test_connection_refused_and_dns_fail_fast() -> None:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    t0 = time.monotonic()
+    with pytest.raises(ConnectError) as ei:
+        await zenws.connect(f"ws://127.0.0.1:{port}/", connect_timeout=5)
+    assert time.monotonic() - t0 < 2.0
+    assert isinstance(ei.value.__cause__, OSError)
+    with pytest.raises(ConnectError) as ei:
+        await zenws.connect("ws://name-that-does-not-resolve.invalid/", connect_timeout=5)
+    assert isinstance(ei.value.__cause__, OSError)
+
+
+async def test_extra_headers_subprotocol_and_redacted_repr() -> None:
+    async with WebsocketsServer() as srv:
+        client = await zenws.connect(
+            srv.url + "?token=SECRET123", headers=(("Authorization", "Bearer SECRET123"),
+                                                   ("X-App", "zen")),
+        )
+        hdrs = srv.headers[-1]
+        assert hdrs["X-App"] == "zen" and hdrs["Authorization"] == "Bearer SECRET123"
+        assert "SECRET123" not in repr(client)
+        assert "SECRET123" not in repr(client.config)
+        await client.close()
+
+
+async def test_tls_verification_on_by_default() -> None:
+    async with MockServer(rpc_handler, ssl=True) as srv:
+        assert srv.url.startswith("wss://")
+        with pytest.raises(ConnectError) as ei:
+            await zenws.connect(srv.url)
+        assert "TLS" in str(ei.value) or "certificate" in str(ei.value).lower()
+        client = await zenws.connect(srv.url, ssl=srv.ssl_context)
+        assert await client.request("echo", [1]) == [1]
+        await client.close()
+
+
+async def test_reconnect_after_abort_gives_new_epoch() -> None:
+    async with WebsocketsServer() as srv:
+        client = await zenws.connect(srv.url, retry_delay=0.01, max_backoff=0.05)
+        assert client.epoch == 1
+        await client.reconnect()
+        assert client.state is State.OPEN and client.epoch == 2
+        assert await client.request("echo", [2]) == [2]
+        srv_ws = next(iter(srv.live))
+        srv_ws.transport.abort()
+        for _ in range(200):
+            if client.epoch == 3 and client.state is State.OPEN:
+                break
+            await asyncio.sleep(0.02)
+        assert client.epoch == 3 and client.metrics().reconnects == 2
+        assert await client.request("echo", [3]) == [3]
+        await client.close()
+
+
+def test_run_helper_uses_a_loop() -> None:
+    async def main() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    mod = zenws.run(main())
+    assert mod.startswith("uvloop") or mod.startswith("asyncio")
