@@ -200,7 +200,7 @@ def test_extend_is_all_or_nothing() -> None:
     buf = LatencyBuffer(4)
     buf.add(1)
     with pytest.raises(TypeError):
-        buf.extend([2, 3, 4.5])
+        buf.extend([2, 3, 4.5])  # type: ignore[list-item]
     with pytest.raises(OverflowError):
         buf.extend([2, 2**64])
     with pytest.raises(TypeError):

@@ -22,7 +22,8 @@ class LatencySummary(NamedTuple):
     max: int
     mean: float
     last: int
-    count: int
+    # The field shadows tuple.count(); the name is part of the public contract.
+    count: int  # type: ignore[assignment]
 
 class LatencyBuffer:
     """Ring buffer of the last `capacity` int64 nanosecond samples."""
