@@ -33,6 +33,7 @@ __all__ = [
     "JsonRpcDialect",
     "SubState",
     "SubscriptionRegistry",
+    "channels_in",
     "dialect",
     "dialect_from_config",
     "restore",
@@ -505,7 +506,7 @@ async def _send_chunks(
 ) -> Outcome:
     out = Outcome()
     for method, params in dia.subscribe_requests(channels):
-        chunk = params if isinstance(params, list) else _chunk_channels(params, channels)
+        chunk = channels_in(params, channels)
         try:
             result = await request(method, params)
         except errors.RpcError as exc:
@@ -544,13 +545,27 @@ def _transient(exc: errors.RpcError) -> bool:
     return str(getattr(categorize(exc), "value", "")).lower() == "recoverable"
 
 
-def _chunk_channels(params: Any, channels: list[str]) -> list[str]:
-    """Recover the channel list a dialect put into ``params`` (dict with one list value)."""
+def channels_in(params: Any, default: Sequence[str] = ()) -> list[str]:
+    """The channel list inside the params of one (un)subscribe request.
+
+    A dialect may split a chunk into several requests (Deribit: public and private), so a
+    result must be checked against the channels of *its* request:
+    ``dia.confirmed(channels_in(params), result)``.
+
+    Args:
+        params: the params a dialect built: a list of channels, or a mapping holding one.
+        default: returned when no channel list is found.
+
+    Returns:
+        The channels of that request.
+    """
+    if isinstance(params, list) and all(isinstance(v, str) for v in params):
+        return list(params)
     if isinstance(params, Mapping):
         for value in params.values():
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
                 return list(value)
-    return channels
+    return list(default)
 
 
 async def subscribe(
@@ -604,7 +619,7 @@ async def unsubscribe(
     names = registry.begin_unsubscribe(channels)
     out = Outcome()
     for method, params in dia.unsubscribe_requests(names):
-        chunk = params if isinstance(params, list) else _chunk_channels(params, names)
+        chunk = channels_in(params, names)
         try:
             await request(method, params)
         except errors.ConnectionLost as exc:

@@ -16,6 +16,7 @@ from zenws.subscriptions import (
     JsonRpcDialect,
     SubscriptionRegistry,
     SubState,
+    channels_in,
     dialect,
     dialect_from_config,
     restore,
@@ -321,3 +322,18 @@ async def test_unsubscribe_failure_keeps_subscription() -> None:
     srv.fail_with = errors.ConnectionLost(epoch=1)
     out = await unsubscribe(reg, d, srv.request, ["b"], epoch=1)
     assert out.ok == ["b"] and "b" not in reg
+
+
+def test_channels_in_request_params() -> None:
+    assert channels_in({"channels": ["a", "b"]}) == ["a", "b"]
+    assert channels_in(["x"]) == ["x"]
+    assert channels_in({"other": 1}, ["d"]) == ["d"]
+    assert channels_in(None) == []
+
+
+async def test_mixed_public_private_subscribe_confirms_each_request_separately() -> None:
+    reg, srv, d = SubscriptionRegistry(), Server(refuse=frozenset({"user.bad"})), DeribitDialect()
+    out = await subscribe(reg, d, srv.request, ["ticker.x", "user.orders.x", "user.bad"], epoch=1)
+    assert [m for m, _ in srv.calls] == ["public/subscribe", "private/subscribe"]
+    assert out.ok == ["ticker.x", "user.orders.x"] and out.rejected == ["user.bad"]
+    assert reg.to_restore() == ["ticker.x", "user.orders.x"]
