@@ -26,6 +26,18 @@ __all__ = ["Limiter", "Route", "TokenBucket"]
 cdef double _EPS = 1e-12
 
 
+cdef int64_t _py_clock(TokenBucket b) noexcept:
+    # An injected clock that raises is reported as unraisable (C callers have
+    # no way to see an exception) and reads as 0, which earns no refill.
+    return b.now_c()
+
+
+cdef inline int64_t _now(TokenBucket b) noexcept:
+    if b._clock is None:
+        return zenws_monotonic_ns()
+    return _py_clock(b)
+
+
 cdef inline bint _take(TokenBucket b, double cost) noexcept:
     if b._tokens + b._eps >= cost:
         b._tokens -= cost
@@ -123,22 +135,19 @@ cdef class TokenBucket:
     cdef bint try_acquire_c(self, double cost) noexcept:
         if not (cost >= 0.0 and cost <= self._capacity):
             return False
-        if self._clock is None:
-            self.refill_c(zenws_monotonic_ns())
-        else:
-            self.refill_c(self.now_c())
+        self.refill_c(_now(self))
         return _take(self, cost)
 
     cdef double time_until_c(self, double cost) noexcept:
         if not (cost >= 0.0):
             return INFINITY
-        self.refill_c(self.now_c())
+        self.refill_c(_now(self))
         return _wait(self, cost)
 
     cdef void refund_c(self, double cost) noexcept:
         if not (cost > 0.0):
             return
-        self.refill_c(self.now_c())
+        self.refill_c(_now(self))
         self._tokens += cost
         if self._tokens > self._capacity:
             self._tokens = self._capacity
