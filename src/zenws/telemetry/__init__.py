@@ -77,6 +77,7 @@ EVENTS: frozenset[str] = frozenset(
         "deribit.refresh",
         "deribit.gap",
         "deribit.cancel_on_disconnect",
+        "deribit.rate_limit",
     }
 )
 

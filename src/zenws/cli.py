@@ -1,0 +1,304 @@
+"""The ``zenws`` command: ``demo``, ``connect``, ``replay``, ``bench``.
+
+Exit codes (also in ``docs/cli.md``): 0 success; 1 runtime failure (connection refused or
+lost, server error); 2 usage error (bad arguments, bad option values); 3 fatal error that
+retrying will not fix (authentication, TLS certificate, refused upgrade 4xx); 4 missing
+optional dependency; 130 interrupted (Ctrl-C).  Errors are explained
+(:func:`zenws.errors.explain`), never shown as tracebacks (``ZENWS_DEBUG=1`` shows them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TextIO
+
+__all__ = ["EXIT_ERROR", "EXIT_FATAL", "EXIT_MISSING", "EXIT_OK", "EXIT_USAGE", "main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_FATAL = 3
+EXIT_MISSING = 4
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """A user-facing failure with an exit code (message already explained)."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR, hint: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.hint = hint
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME:VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``zenws`` command."""
+    from . import __version__
+
+    p = argparse.ArgumentParser(
+        prog="zenws",
+        description="zenws: low-latency WebSocket client for trading.",
+        epilog="Run 'zenws demo' to see it work against an embedded exchange simulator.",
+    )
+    p.add_argument("--version", action="version", version=f"zenws {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    d = sub.add_parser(
+        "demo",
+        help="run a Deribit session against the embedded simulator (no network)",
+        description="Start the embedded DeribitSimulator on loopback, connect a DeribitClient, "
+        "subscribe to ticker/book/trades, place and cancel orders, and show live stats.",
+    )
+    d.add_argument(
+        "--duration", type=_positive, default=10.0, metavar="S", help="seconds to run (default 10)"
+    )
+    d.add_argument(
+        "--chaos",
+        action="store_true",
+        help="inject disconnects, a stall and a book gap to show recovery",
+    )
+    d.add_argument("--plain", action="store_true", help="plain text output even with rich")
+
+    c = sub.add_parser(
+        "connect",
+        help="interactive WebSocket client (like wscat)",
+        description="Connect to URL, print every message with a timestamp, send each stdin "
+        "line. With stdin not a terminal, sends the lines and exits after --wait seconds.",
+    )
+    c.add_argument("url")
+    c.add_argument(
+        "--send",
+        action="append",
+        default=[],
+        metavar="MSG",
+        help="send MSG after connecting (repeatable)",
+    )
+    c.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        type=_header,
+        metavar="K:V",
+        help="extra handshake header (repeatable)",
+    )
+    c.add_argument(
+        "--heartbeat",
+        choices=["ping_pong", "deribit", "binance", "text"],
+        help="heartbeat strategy",
+    )
+    c.add_argument("--heartbeat-interval", type=_positive, metavar="S")
+    c.add_argument("--record", metavar="FILE", help="record the session to a JSONL file")
+    c.add_argument(
+        "--wait",
+        type=_positive,
+        default=1.0,
+        metavar="S",
+        help="non-interactive: seconds to wait for replies after stdin ends",
+    )
+    c.add_argument(
+        "--count", type=int, default=0, metavar="N", help="exit after receiving N messages"
+    )
+    c.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    c.add_argument("--connect-timeout", type=_positive, default=5.0, metavar="S")
+
+    r = sub.add_parser(
+        "replay",
+        help="replay or summarise a recording",
+        description="Print the frames of a JSONL recording (zenws connect --record / "
+        "record_to=) with their timing, or summarise it.",
+    )
+    r.add_argument("file")
+    r.add_argument(
+        "--speed",
+        type=_positive,
+        default=None,
+        metavar="X",
+        help="1 = recorded timing, 2 = twice as fast (default: no delays)",
+    )
+    r.add_argument(
+        "--stats", action="store_true", help="print counts, duration, rates and latency percentiles"
+    )
+    r.add_argument(
+        "--plot", metavar="OUT.png", help="write a latency histogram + CDF (needs matplotlib)"
+    )
+    r.add_argument("--quiet", action="store_true", help="do not print frames")
+
+    b = sub.add_parser(
+        "bench",
+        help="loopback round-trip benchmark vs raw picows (and websockets/aiohttp)",
+        description="JSON-RPC round trips over loopback against one echo server: zenws vs a "
+        "hand-written picows client, plus websockets and aiohttp when installed.",
+    )
+    b.add_argument(
+        "--seconds", type=_positive, default=2.0, metavar="S", help="seconds per client (default 2)"
+    )
+    b.add_argument("--size", type=int, default=512, metavar="BYTES", help="payload size")
+    b.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only these clients (zenws, picows, websockets, aiohttp)",
+    )
+    return p
+
+
+# ----------------------------------------------------------------------------------------------
+# shared plumbing
+
+
+def _use_rich(stream: TextIO, plain: bool = False) -> bool:
+    if plain or os.environ.get("NO_COLOR") or not stream.isatty():
+        return False
+    try:
+        import rich  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        return asyncio.new_event_loop()
+
+
+def run_async(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """Run a command coroutine on uvloop (when available) and return its exit code."""
+    loop = _new_loop()
+    try:
+        return loop.run_until_complete(coro_fn())
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """Map an exception to the command's exit code."""
+    from .errors import Category, ConfigError, categorize
+
+    if isinstance(exc, CliError):
+        return exc.code
+    if isinstance(exc, ConfigError):
+        return EXIT_USAGE
+    if isinstance(exc, ImportError):
+        return EXIT_MISSING
+    return EXIT_FATAL if categorize(exc) is Category.FATAL else EXIT_ERROR
+
+
+def report_error(exc: BaseException, stream: TextIO) -> int:
+    """Print an explained error (no traceback unless ZENWS_DEBUG is set); return the code."""
+    from .errors import explain
+
+    if isinstance(exc, CliError):
+        print(f"zenws: error: {exc}", file=stream)
+        if exc.hint:
+            print(f"  hint: {exc.hint}", file=stream)
+    else:
+        why = explain(exc)
+        print(f"zenws: error: {why.message}", file=stream)
+        print(f"  hint: {why.suggestion}", file=stream)
+        print(f"  docs: {why.docs}", file=stream)
+    if os.environ.get("ZENWS_DEBUG", "0") not in ("", "0"):
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=stream)
+    return exit_code_for(exc)
+
+
+# ----------------------------------------------------------------------------------------------
+# commands
+
+
+def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
+    """``zenws replay FILE``."""
+    from ._cli_replay import replay_command
+
+    return replay_command(
+        args.file, speed=args.speed, stats=args.stats, plot=args.plot, quiet=args.quiet, out=out
+    )
+
+
+def cmd_connect(args: argparse.Namespace, out: TextIO) -> int:
+    """``zenws connect URL``."""
+    from ._cli_connect import connect_command
+
+    return run_async(lambda: connect_command(args, out))
+
+
+def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    """``zenws demo``."""
+    from ._cli_demo import demo_command
+
+    rich_ok = _use_rich(out, args.plain)
+    return run_async(lambda: demo_command(args.duration, args.chaos, rich_ok, out))
+
+
+def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
+    """``zenws bench``."""
+    from ._bench import bench_command
+
+    if args.size < 16:
+        raise CliError("--size must be at least 16 bytes", EXIT_USAGE)
+    return run_async(lambda: bench_command(args.seconds, args.size, args.only, out))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+    "demo": cmd_demo,
+    "connect": cmd_connect,
+    "replay": cmd_replay,
+    "bench": cmd_bench,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``zenws`` console script and ``python -m zenws``.
+
+    Args:
+        argv: arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns:
+        The process exit code.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args, sys.stdout)
+    except KeyboardInterrupt:
+        print("zenws: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `zenws replay f | head`
+        with contextlib.suppress(OSError):
+            sys.stdout.close()
+        return EXIT_OK
+    except Exception as exc:
+        return report_error(exc, sys.stderr)
