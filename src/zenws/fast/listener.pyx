@@ -296,6 +296,11 @@ cdef class _TestReply:
         hb.on_test_reply(zenws_monotonic_ns() - self.sent_ns)
 
 
+def _retrieve(fut):
+    if not fut.cancelled():
+        fut.exception()
+
+
 cdef inline object _json_str(const char* buf, Py_ssize_t off, Py_ssize_t n, int escaped):
     if not escaped:
         return PyUnicode_DecodeUTF8(buf + off, n, "surrogatepass")
@@ -346,6 +351,10 @@ cdef class FastListener(WSListener):
 
     cpdef on_ws_connected(self, WSTransport transport):
         self.transport = transport
+        self.last_frame_ns = self.last_data_ns = zenws_monotonic_ns()
+        # picows stores the error that failed the connection in this future;
+        # the client reports it through its own events, so mark it retrieved.
+        transport.disconnected_future.add_done_callback(_retrieve)
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
         cdef int64_t now = zenws_monotonic_ns()
