@@ -416,3 +416,19 @@ def test_utf8_matches_cpython(data: bytes) -> None:
     except UnicodeDecodeError:
         ok = False
     assert fr.utf8_valid(data) is ok
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.binary(max_size=64), max_size=st.none() | st.integers(0, 100))
+def test_decode_garbage_never_crashes(data: bytes, max_size: int | None) -> None:
+    # Any input gives a frame, "incomplete", or a ProtocolError with a valid code.
+    try:
+        res = fr.decode(data, max_size=max_size, allow_rsv1=True)
+    except ProtocolError as exc:
+        assert exc.close_code in (1002, 1007, 1009)
+        return
+    if res is not None:
+        f, used = res
+        assert 2 <= used <= len(data)
+        assert len(f.payload) <= used - 2
+        assert fr.decode(data[: used - 1], max_size=max_size, allow_rsv1=True) is None

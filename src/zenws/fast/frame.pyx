@@ -563,6 +563,8 @@ cdef int _grow(_ByteBuf* b, Py_ssize_t need) except -1:
 
 
 cdef inline int _append(_ByteBuf* b, const void* p, Py_ssize_t n) except -1:
+    if n <= 0:
+        return 0  # also keeps memcpy away from a NULL (never allocated) buffer
     if b.size + n > b.cap:
         _grow(b, b.size + n)
     memcpy(b.data + b.size, p, <size_t>n)
