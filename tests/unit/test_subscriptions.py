@@ -6,6 +6,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from zenws import errors, telemetry
 from zenws.subscriptions import (
@@ -337,3 +340,83 @@ async def test_mixed_public_private_subscribe_confirms_each_request_separately()
     assert [m for m, _ in srv.calls] == ["public/subscribe", "private/subscribe"]
     assert out.ok == ["ticker.x", "user.orders.x"] and out.rejected == ["user.bad"]
     assert reg.to_restore() == ["ticker.x", "user.orders.x"]
+
+
+# -- model-based check of the registry ------------------------------------------------------
+
+CHANNELS = ["a", "b", "c", "d"]
+
+
+class RegistryModel(RuleBasedStateMachine):
+    """Random operation sequences against a dict model of the documented semantics."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reg = SubscriptionRegistry()
+        self.model: dict[str, SubState] = {}  # insertion-ordered like the registry
+        self.handled: set[str] = set()
+
+    @rule(chs=st.lists(st.sampled_from(CHANNELS), max_size=3), with_handler=st.booleans())
+    def add(self, chs: list[str], with_handler: bool) -> None:
+        new = self.reg.add_pending(chs, print if with_handler else None)
+        expect = []
+        for ch in dict.fromkeys(chs):
+            state = self.model.get(ch)
+            if state is None or state is SubState.PENDING_UNSUBSCRIBE:
+                expect.append(ch)
+                self.model[ch] = SubState.PENDING
+            if with_handler:
+                self.handled.add(ch)
+        assert new == expect
+
+    @rule(chs=st.lists(st.sampled_from(CHANNELS), max_size=3))
+    def confirm(self, chs: list[str]) -> None:
+        self.reg.confirm(chs)
+        for ch in chs:
+            if self.model.get(ch) is SubState.PENDING:
+                self.model[ch] = SubState.CONFIRMED
+
+    @rule(chs=st.lists(st.sampled_from(CHANNELS), max_size=3))
+    def reject(self, chs: list[str]) -> None:
+        self.reg.reject(chs)
+        for ch in chs:
+            if self.model.get(ch) is SubState.PENDING:
+                del self.model[ch]
+                self.handled.discard(ch)
+
+    @rule(chs=st.lists(st.sampled_from(CHANNELS), max_size=3))
+    def begin_unsubscribe(self, chs: list[str]) -> None:
+        self.reg.begin_unsubscribe(chs)
+        for ch in chs:
+            if ch in self.model:
+                self.model[ch] = SubState.PENDING_UNSUBSCRIBE
+
+    @rule(chs=st.lists(st.sampled_from(CHANNELS), max_size=3))
+    def remove(self, chs: list[str]) -> None:
+        self.reg.remove(chs)
+        for ch in chs:
+            if ch in self.model and self.model[ch] is not SubState.PENDING:
+                del self.model[ch]
+                self.handled.discard(ch)
+
+    @rule()
+    def disconnect(self) -> None:
+        self.reg.mark_all_pending()
+        for ch in [c for c, s in self.model.items() if s is SubState.PENDING_UNSUBSCRIBE]:
+            del self.model[ch]
+            self.handled.discard(ch)
+        for ch in self.model:
+            self.model[ch] = SubState.PENDING
+
+    @invariant()
+    def matches_model(self) -> None:
+        assert {c: self.reg.state_of(c) for c in CHANNELS if c in self.reg} == self.model
+        restore = [c for c, s in self.model.items() if s is not SubState.PENDING_UNSUBSCRIBE]
+        assert self.reg.to_restore() == restore  # insertion order
+        assert len(set(self.reg.to_restore())) == len(self.reg.to_restore())
+        assert set(self.reg.handlers) == self.handled
+        assert len(self.reg) == len(self.model)
+
+
+TestRegistryModel = RegistryModel.TestCase
+TestRegistryModel.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
