@@ -309,7 +309,9 @@ def _url(value: Any) -> str:
     if parts.fragment or value.endswith("#"):
         # RFC 6455 §3: fragment identifiers are meaningless in WebSocket URIs.
         raise _fail("url", "must not contain a #fragment", redact_url(value))
-    return value
+    # Schemes are case-insensitive (RFC 3986 §3.1); store them lower-case so that
+    # lower layers can test ``url.startswith("wss:")``.
+    return parts.scheme.lower() + value[len(parts.scheme) :]
 
 
 def _headers(value: Any) -> tuple[tuple[str, str], ...]:

@@ -132,6 +132,11 @@ def test_heartbeat_timeout_derivation_follows_interval() -> None:
     assert cfg.replace(heartbeat_timeout=1.5).effective_heartbeat_timeout == 1.5
 
 
+def test_scheme_is_stored_lower_case() -> None:
+    assert Config.new("WSS://Host.Example/Path").url == "wss://Host.Example/Path"
+    assert Config.new("Ws://h").is_secure is False
+
+
 def test_replace_revalidates() -> None:
     cfg = Config.new(URL)
     with pytest.raises(ConfigError) as ei:
