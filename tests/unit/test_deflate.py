@@ -10,6 +10,8 @@ import tracemalloc
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory,
@@ -340,3 +342,31 @@ async def test_real_websockets_server(window: int, no_takeover: bool) -> None:
         assert got == (fr.OP_TEXT, text.encode())
         writer.write(fr.encode(fr.OP_CLOSE, fr.encode_close_payload(1000), mask=True))
         writer.close()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    text=st.text(max_size=400),
+    cuts=st.lists(st.integers(min_value=0, max_value=1000), max_size=5),
+    no_takeover=st.booleans(),
+)
+def test_compressed_any_fragmentation(text: str, cuts: list[int], no_takeover: bool) -> None:
+    deflater = fr.Deflater(no_context_takeover=no_takeover)
+    asm = fr.MessageAssembler(1 << 16, inflater=fr.Inflater(no_context_takeover=no_takeover))
+    for msg in (text.encode(), (text * 2).encode()):
+        data = deflater.compress(msg)
+        points = sorted({c % (len(data) + 1) for c in cuts})
+        pieces = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+        res = None
+        for i, piece in enumerate(pieces):
+            last = i == len(pieces) - 1
+            res = asm.feed(fr.OP_TEXT if i == 0 else fr.OP_CONT, piece, last, i == 0)
+            assert (res is None) is not last
+        assert res == (fr.OP_TEXT, msg)
+
+
+def test_unbounded_sizes_do_not_overflow() -> None:
+    data = fr.Deflater().compress(b"z" * 5000)
+    assert fr.Inflater().inflate(data, (1 << 63) - 1) == b"z" * 5000
+    asm = fr.MessageAssembler((1 << 63) - 1, inflater=fr.Inflater())
+    assert asm.feed(fr.OP_BINARY, data, True, True) == (fr.OP_BINARY, b"z" * 5000)

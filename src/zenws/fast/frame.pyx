@@ -739,6 +739,7 @@ cdef class MessageAssembler:
 # ---------------------------------------------------------------- permessage-deflate
 
 _EMPTY_BLOCK = b"\x00\x00\xff\xff"  # RFC 7692 §7.2.2: appended before inflating
+cdef Py_ssize_t _MAX_BUDGET = 1 << 62  # keeps budget + 1 from overflowing
 
 
 @cython.final
@@ -783,6 +784,8 @@ cdef class Inflater:
         cdef bytes out
         if budget < 0:
             budget = 0
+        elif budget > _MAX_BUDGET:
+            budget = _MAX_BUDGET
         try:
             # max_length = budget + 1: producing one byte more than allowed
             # proves the message is too big without inflating the rest.
