@@ -34,7 +34,7 @@ from ._connection import open_transport
 from ._redact import redact_url
 from .config import Config
 from .errors import ConnectError, ConnectionLost, RequestTimeout, RpcError, ZenwsError
-from .fast.jsonrpc import Correlator, encode_request
+from .fast.jsonrpc import Correlator
 from .fast.latency import LatencyBuffer, LatencySummary
 from .fast.listener import FastListener, Message, MessageQueue
 from .heartbeat import HeartbeatHealth
@@ -268,7 +268,9 @@ class Client:
             ConnectionLost: not open, or the connection dropped while waiting.
             RateLimited: the rate limiter's queue is full.
         """
-        lst = self._open_listener()
+        lst = self._listener
+        if lst is None or lst.closed or self._state is not State.OPEN:
+            lst = self._open_listener()  # raises ConnectionLost
         if self._limiter is not None:
             await self._limiter.acquire(method)
             lst = self._open_listener()
@@ -276,21 +278,16 @@ class Client:
             await self._wait_writable()
             lst = self._open_listener()
         t = self._timeout if timeout is None else timeout
-        rid = lst.new_id()
+        sent = 0
         fut = self._loop.create_future()  # type: ignore[union-attr]
-        sent = time.monotonic_ns()
-        deadline = sent + int(t * 1e9)
-        self._correlator.track(rid, fut, deadline, sent)
+        rid = lst.send_request(method, params, fut, int(t * 1e9))
+        deadline = lst.last_deadline_ns
         if deadline < self._sweep_at or self._sweep is None:
-            self._arm_sweep(deadline, sent)
-        try:
-            lst.send_text(encode_request(rid, method, params))
-        except BaseException:
-            self._correlator.discard(rid)
-            raise
+            self._arm_sweep(deadline, time.monotonic_ns())
         if self._debug:
             self._log.debug("request %s id=%d epoch=%d", method, rid, self.epoch)
         if _tm.active:
+            sent = time.monotonic_ns()
             _tm.emit("request.sent", {}, {"method": method, "id": rid, "epoch": self.epoch})
         try:
             payload = await fut
@@ -319,9 +316,8 @@ class Client:
                 )
             raise RpcError(0, str(err), None, method=method)
         if _tm.active:
-            _tm.emit(
-                "request.resolved", {"rtt_ns": time.monotonic_ns() - sent}, {"method": method}
-            )
+            _tm.emit("request.resolved", {"rtt_ns": time.monotonic_ns() - sent} if sent else {},
+                     {"method": method})
         return doc.get("result")
 
     async def _wait_writable(self) -> None:

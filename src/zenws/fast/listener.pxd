@@ -98,6 +98,7 @@ cdef class FastListener(WSListener):
     cdef readonly bint write_paused      #: bool
     cdef readonly bint deflate           #: bool: permessage-deflate negotiated
     cdef int64_t _next_id
+    cdef int64_t _last_deadline
     cdef readonly uint64_t frames_in     #: int
     cdef readonly uint64_t frames_out    #: int
     cdef readonly uint64_t bytes_in      #: int
@@ -133,3 +134,5 @@ cdef class FastListener(WSListener):
     cdef int fail_c(self, int code, str reason) except -1
     cdef int send_c(self, int opcode, object data) except -1
     cpdef int64_t new_id(self)
+    cpdef int64_t send_request(self, str method, object params, object waiter,
+                               int64_t timeout_ns) except -1

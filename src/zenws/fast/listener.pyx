@@ -655,6 +655,34 @@ cdef class FastListener(WSListener):
         self.bytes_out += <uint64_t>len(data)
         return 0
 
+    cpdef int64_t send_request(self, str method, object params, object waiter,
+                               int64_t timeout_ns) except -1:
+        """Encode, track (deadline = now + timeout_ns) and send one JSON-RPC request.
+
+        One C call for what request() needs per call; returns the id used.
+        """
+        cdef int64_t rid = self._next_id
+        cdef int64_t now
+        cdef bytes data
+        if self.transport is None or self.closed:
+            raise ConnectionLost("connection is not open", epoch=self.epoch)
+        data = encode_request_c(rid, method, params)
+        self._next_id += 1
+        now = zenws_monotonic_ns()
+        self._last_deadline = now + timeout_ns
+        self.correlator.track_c(rid, waiter, now, self._last_deadline)
+        try:
+            self.send_c(1, data)
+        except BaseException:
+            self.correlator.discard_c(rid)
+            raise
+        return rid
+
+    @property
+    def last_deadline_ns(self):
+        """int: deadline of the last send_request() (monotonic ns)."""
+        return self._last_deadline
+
     cpdef int64_t new_id(self):
         """Return a fresh JSON-RPC id (unique on this client across epochs)."""
         cdef int64_t rid = self._next_id
