@@ -11,11 +11,9 @@
  * (the constant from Floyd & Rivest's paper); below it the pivot is a[k]. */
 #define FR_SAMPLE_CUTOFF 600
 
-/* Extra partition rounds allowed per range before heap_select takes over
- * (overridable so a test build can force the fallback with -D...=-1000). */
-#ifndef ZENWS_FR_BUDGET_EXTRA
-#define ZENWS_FR_BUDGET_EXTRA 8
-#endif
+/* Extra partition rounds allowed per range before heap_select takes over.
+ * A variable, not a constant, so tests can force the fallback at run time. */
+int zenws_quantile_budget_extra = 8;
 
 /* Stack space for rank bookkeeping in zenws_quantiles_i64; more q's malloc. */
 #define Q_STACK 32
@@ -136,7 +134,7 @@ static idx_t partition_block(int64_t *a, idx_t left, idx_t right, int le) {
 static void fr_select(int64_t *a, idx_t left, idx_t right, idx_t k) {
     /* Each round normally shrinks the range by a large factor; a range that
      * keeps not shrinking (adversarial order) goes to heap_select. */
-    int budget = 2 * (int)ilog2((size_t)(right - left + 1)) + ZENWS_FR_BUDGET_EXTRA;
+    int budget = 2 * (int)ilog2((size_t)(right - left + 1)) + zenws_quantile_budget_extra;
     int have_prev = 0;
     int64_t prev = 0;
     while (right > left) {

@@ -28,6 +28,11 @@ extern "C" {
 #define ZENWS_Q_EINVAL (-1) /* a q is NaN or outside [0, 100], or n == 0 */
 #define ZENWS_Q_ENOMEM (-2)
 
+/* Partition rounds a range may take beyond 2*log2(n) before the O(n log k)
+ * heap-select fallback takes over (default 8).  Tests set it negative to run
+ * the fallback on every range; not meant to be changed otherwise. */
+extern int zenws_quantile_budget_extra;
+
 /* 0-based index into the sorted samples that quantile q (percent) picks,
  * for n >= 1 samples.  q must be within [0, 100] (checked by the callers). */
 size_t zenws_quantile_rank(size_t n, double q);

@@ -6,6 +6,7 @@ import importlib.machinery
 import math
 import pickle
 from array import array
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -123,6 +124,39 @@ def test_percentiles_match_numpy_with_wraparound(
 def test_percentiles_with_heavy_duplicates(values: list[int]) -> None:
     qs = [0, 12.5, 50, 87.5, 99, 100]
     assert filled(values).percentiles(qs) == ref(values, qs)
+
+
+@pytest.fixture
+def heap_fallback() -> Iterator[None]:
+    """Run the O(n log k) heap-select fallback on every range (normally only for
+    inputs that defeat Floyd-Rivest partitioning)."""
+    latency._force_selection_fallback(True)
+    try:
+        yield
+    finally:
+        latency._force_selection_fallback(False)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 601, 5000])
+def test_heap_select_fallback_matches_numpy(heap_fallback: None, n: int) -> None:
+    rng = np.random.default_rng(n)
+    qs = [0, 0.1, 10, 50, 50, 90, 99, 99.9, 100]
+    for values in (rng.integers(-(10**9), 10**9, n), rng.integers(0, 4, n), np.arange(n)[::-1]):
+        assert filled(values).percentiles(qs) == ref(values, qs)
+    values = rng.integers(0, 10**6, n)
+    buf = filled(values)
+    s = buf.summary()
+    assert (s.p50, s.p90, s.p99, s.p999) == ref(values, [50, 90, 99, 99.9])
+
+
+@settings(max_examples=50, deadline=None)
+@given(values=st.lists(INT64, min_size=1, max_size=700), qs=st.lists(st.floats(0, 100)))
+def test_heap_select_fallback_property(values: list[int], qs: list[float]) -> None:
+    latency._force_selection_fallback(True)
+    try:
+        assert filled(values).percentiles(qs) == ref(values, qs)
+    finally:
+        latency._force_selection_fallback(False)
 
 
 def test_percentiles_keep_request_order_and_duplicates() -> None:

@@ -10,6 +10,7 @@ cdef extern from "zenws_quantile.h" nogil:
         ZENWS_Q_OK
         ZENWS_Q_EINVAL
         ZENWS_Q_ENOMEM
+    int zenws_quantile_budget_extra
     size_t zenws_quantile_rank(size_t n, double q) noexcept
     void zenws_select_i64(int64_t* a, size_t n, size_t k) noexcept
     void zenws_multiselect_i64(int64_t* a, size_t n, const size_t* ranks,

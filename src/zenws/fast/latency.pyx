@@ -64,6 +64,12 @@ Attributes:
 """
 
 
+def _force_selection_fallback(bint on):
+    """Test hook: run the heap-select fallback on every range (True) or restore (False)."""
+    global zenws_quantile_budget_extra
+    zenws_quantile_budget_extra = -1_000_000 if on else 8
+
+
 @cython.final
 cdef class LatencyBuffer:
     """Ring buffer of int64 nanosecond latency samples.
