@@ -1,0 +1,297 @@
+"""Rate-limit presets: exchange numbers and cost tables for :func:`zenws.ratelimit.preset`.
+
+Public names are re-exported by :mod:`zenws.ratelimit`; import them from there.
+Every number comes from the exchange's documentation (cited next to it) and can
+be overridden per call, because limits differ by account tier.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from zenws.errors import ConfigError
+from zenws.fast.ratelimit import Limiter, TokenBucket
+
+__all__ = [
+    "BINANCE_WEIGHTS",
+    "DERIBIT_MATCHING_ENGINE_METHODS",
+    "DERIBIT_SUBSCRIBE_METHODS",
+    "preset",
+]
+
+# ---- Deribit ---------------------------------------------------------------
+# Credit system, https://docs.deribit.com/articles/rate-limits: every request
+# costs credits from a pool that refills continuously (a token bucket).
+# Defaults are the documented ones for a default-tier sub-account; every number
+# is a preset() keyword because tiers differ.
+
+#: Requests executed by the matching engine (orders, edits, cancels); Deribit
+#: limits them separately (default tier 5 requests/s, burst 20).  Mass quotes
+#: (private/mass_quote, private/cancel_quotes) follow their own documented
+#: limits and are not in this table; add them with ``costs=`` when used.
+DERIBIT_MATCHING_ENGINE_METHODS: tuple[str, ...] = (
+    "private/buy",
+    "private/sell",
+    "private/edit",
+    "private/edit_by_label",
+    "private/cancel",
+    "private/cancel_by_label",
+    "private/cancel_all",
+    "private/cancel_all_by_instrument",
+    "private/cancel_all_by_currency",
+    "private/cancel_all_by_currency_pair",
+    "private/cancel_all_by_kind_or_type",
+    "private/close_position",
+    "private/verify_block_trade",
+    "private/execute_block_trade",
+    "private/move_positions",
+)
+
+#: Subscription management draws from its own, more expensive pool.
+DERIBIT_SUBSCRIBE_METHODS: tuple[str, ...] = (
+    "public/subscribe",
+    "private/subscribe",
+    "public/unsubscribe",
+    "private/unsubscribe",
+    "public/unsubscribe_all",
+    "private/unsubscribe_all",
+)
+
+_DERIBIT_DEFAULTS: dict[str, float] = {
+    "request_cost": 500,  # non-matching-engine request
+    "credits_pool": 50_000,  # -> burst of 100 requests
+    "credits_refill": 10_000,  # credits/s -> 20 requests/s sustained
+    "subscribe_cost": 3_000,
+    "subscribe_pool": 30_000,  # -> burst of 10 subscribe calls
+    "subscribe_refill": 10_000,  # credits/s -> ~3.3 subscribe calls/s
+    "matching_engine_rate": 5,  # requests/s (testnet / default tier)
+    "matching_engine_burst": 20,
+}
+
+# ---- Binance ---------------------------------------------------------------
+# Spot WebSocket API, https://developers.binance.com/docs/binance-spot-api-docs/
+# web-socket-api (sections "Rate limits" and each method's "Weight"): requests
+# share a REQUEST_WEIGHT limit of 6000 per 1-minute interval per IP.  Weights
+# that depend on parameters are given for the default parameters (one symbol,
+# default limit); override with ``costs=`` for heavier calls.
+
+#: Weight of common Binance Spot WebSocket API methods (unlisted methods: 1).
+BINANCE_WEIGHTS: dict[str, float] = {
+    "ping": 1,
+    "time": 1,
+    "exchangeInfo": 20,
+    "depth": 5,  # limit 1-100 (default 100); 101-500: 25, 501-1000: 50, 1001-5000: 250
+    "trades.recent": 25,
+    "trades.historical": 25,
+    "trades.aggregate": 4,
+    "klines": 2,
+    "uiKlines": 2,
+    "avgPrice": 2,
+    "ticker.24hr": 2,  # 1-20 symbols; 21-100: 40, more or all: 80
+    "ticker.tradingDay": 4,  # per symbol
+    "ticker": 4,  # per symbol (rolling window)
+    "ticker.price": 2,  # one symbol; several or all: 4
+    "ticker.book": 2,  # one symbol; several or all: 4
+    "session.logon": 2,
+    "session.status": 2,
+    "session.logout": 2,
+    "order.test": 1,  # 20 with computeCommissionRates
+    "order.place": 1,
+    "order.status": 4,
+    "order.cancel": 1,
+    "order.cancelReplace": 1,
+    "openOrders.status": 6,  # one symbol; all symbols: 80
+    "openOrders.cancelAll": 1,
+    "orderList.place": 1,
+    "orderList.place.oco": 1,
+    "orderList.place.oto": 1,
+    "orderList.place.otoco": 1,
+    "orderList.status": 4,
+    "orderList.cancel": 1,
+    "openOrderLists.status": 6,
+    "sor.order.place": 1,
+    "sor.order.test": 1,
+    "account.status": 20,
+    "account.rateLimits.orders": 40,
+    "account.commission": 20,
+    "allOrders": 20,
+    "allOrderLists": 20,
+    "myTrades": 20,
+    "myPreventedMatches": 20,
+    "myAllocations": 20,
+    "userDataStream.start": 2,
+    "userDataStream.ping": 2,
+    "userDataStream.stop": 2,
+    "userDataStream.subscribe": 2,
+    "userDataStream.unsubscribe": 2,
+}
+
+_BINANCE_DEFAULTS: dict[str, float] = {
+    "weight_per_minute": 6000,
+    # Binance counts per calendar minute, a bucket over any 60 s: with
+    # burst + 60 * refill == weight_per_minute no minute can exceed the limit.
+    "burst": 1200,
+    "default_weight": 1,
+}
+
+_SIMPLE_DEFAULTS: dict[str, float] = {"rate": 10.0, "burst": 10.0}
+
+
+def _number(preset_name: str, key: str, value: object, *, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(
+            f"rate_limit preset {preset_name!r}: {key} must be a finite number, got {value!r}",
+            field="rate_limit",
+        )
+    if value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ConfigError(
+            f"rate_limit preset {preset_name!r}: {key} must be {bound}, got {value!r}",
+            field="rate_limit",
+        )
+    return float(value)
+
+
+def _split(
+    name: str, defaults: Mapping[str, float], overrides: dict[str, Any], extra: Iterable[str]
+) -> dict[str, float]:
+    allowed = {*defaults, *extra}
+    unknown = sorted(set(overrides) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"rate_limit preset {name!r} has no option(s) {', '.join(unknown)}; "
+            f"options: {', '.join(sorted(allowed))}",
+            field="rate_limit",
+        )
+    values = {}
+    for key, default in defaults.items():
+        value = overrides.get(key, default)
+        values[key] = _number(name, key, value, positive=key != "default_weight")
+    return values
+
+
+def _costs(name: str, value: object) -> dict[str, tuple[str, float]]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"rate_limit preset {name!r}: costs must map method -> (bucket, cost)",
+            field="rate_limit",
+        )
+    return dict(value)
+
+
+def _methods(name: str, key: str, value: object, default: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return default
+    methods = tuple(value) if isinstance(value, Iterable) and not isinstance(value, str) else None
+    if methods is None or not all(isinstance(m, str) for m in methods):
+        raise ConfigError(
+            f"rate_limit preset {name!r}: {key} must be an iterable of method names",
+            field="rate_limit",
+        )
+    return methods
+
+
+def _deribit(clock: Callable[[], int] | None, overrides: dict[str, Any]) -> Limiter:
+    extra = ("costs", "matching_engine_methods", "subscribe_methods")
+    v = _split("deribit", _DERIBIT_DEFAULTS, overrides, extra)
+    buckets = {
+        "non_matching": TokenBucket(v["credits_pool"], v["credits_refill"], clock=clock),
+        "subscribe": TokenBucket(v["subscribe_pool"], v["subscribe_refill"], clock=clock),
+        "matching_engine": TokenBucket(
+            v["matching_engine_burst"], v["matching_engine_rate"], clock=clock
+        ),
+    }
+    costs: dict[str, tuple[str, float]] = {}
+    me = _methods(
+        "deribit",
+        "matching_engine_methods",
+        overrides.get("matching_engine_methods"),
+        DERIBIT_MATCHING_ENGINE_METHODS,
+    )
+    subs = _methods(
+        "deribit",
+        "subscribe_methods",
+        overrides.get("subscribe_methods"),
+        DERIBIT_SUBSCRIBE_METHODS,
+    )
+    costs.update((m, ("matching_engine", 1.0)) for m in me)
+    costs.update((m, ("subscribe", v["subscribe_cost"])) for m in subs)
+    costs.update(_costs("deribit", overrides.get("costs")))
+    return Limiter(buckets, costs, ("non_matching", v["request_cost"]))
+
+
+def _binance(clock: Callable[[], int] | None, overrides: dict[str, Any]) -> Limiter:
+    v = _split("binance", _BINANCE_DEFAULTS, overrides, ("costs",))
+    per_minute, burst = v["weight_per_minute"], v["burst"]
+    if burst > per_minute:
+        raise ConfigError(
+            f"rate_limit preset 'binance': burst ({burst:g}) cannot exceed "
+            f"weight_per_minute ({per_minute:g})",
+            field="rate_limit",
+        )
+    bucket = TokenBucket(burst, (per_minute - burst) / 60.0, clock=clock)
+    costs = {m: ("weight", float(w)) for m, w in BINANCE_WEIGHTS.items()}
+    costs.update(_costs("binance", overrides.get("costs")))
+    return Limiter({"weight": bucket}, costs, ("weight", v["default_weight"]))
+
+
+def _simple(clock: Callable[[], int] | None, overrides: dict[str, Any]) -> Limiter:
+    defaults = dict(_SIMPLE_DEFAULTS)
+    if "rate" in overrides and "burst" not in overrides:
+        rate = _number("simple", "rate", overrides["rate"], positive=True)
+        defaults["burst"] = max(1.0, rate)  # burst follows the rate
+    v = _split("simple", defaults, overrides, ("costs",))
+    if v["burst"] < 1:
+        raise ConfigError(
+            f"rate_limit preset 'simple': burst must be >= 1 (one request), got {v['burst']:g}",
+            field="rate_limit",
+        )
+    bucket = TokenBucket(v["burst"], v["rate"], clock=clock)
+    return Limiter({"default": bucket}, _costs("simple", overrides.get("costs")), ("default", 1.0))
+
+
+_PRESETS = {"deribit": _deribit, "binance": _binance, "simple": _simple}
+
+
+def preset(name: str, *, clock: Callable[[], int] | None = None, **overrides: Any) -> Limiter:
+    """Build the :class:`Limiter` of a named exchange preset.
+
+    Presets and their options (every number can be overridden):
+
+    * ``"deribit"`` (buckets ``non_matching``, ``subscribe``, ``matching_engine``):
+      ``request_cost=500``, ``credits_pool=50_000``, ``credits_refill=10_000`` (per s);
+      ``subscribe_cost=3_000``, ``subscribe_pool=30_000``, ``subscribe_refill=10_000``;
+      ``matching_engine_rate=5`` (requests/s), ``matching_engine_burst=20``;
+      ``matching_engine_methods`` and ``subscribe_methods`` replace the method lists.
+    * ``"binance"`` (bucket ``weight``): ``weight_per_minute=6000``, ``burst=1200``
+      (refill is ``(weight_per_minute - burst) / 60`` per s, so no calendar minute
+      exceeds the limit), ``default_weight=1``; method weights from
+      :data:`BINANCE_WEIGHTS`.
+    * ``"simple"`` (bucket ``default``): one token per request, ``rate=10`` per s,
+      ``burst`` (default ``max(1, rate)``).
+
+    Every preset also takes ``costs={method: (bucket, cost)}`` to add or replace
+    table entries, and ``clock`` (a callable returning int ns; tests use it).
+
+    Args:
+        name: ``"deribit"``, ``"binance"`` or ``"simple"``.
+        clock: the buckets' clock (default the C monotonic clock).
+        **overrides: the preset's options above.
+
+    Returns:
+        A new :class:`Limiter` (buckets start full).
+
+    Raises:
+        ConfigError: an unknown preset or option, or a bad value (``field="rate_limit"``).
+    """
+    build = _PRESETS.get(name) if isinstance(name, str) else None
+    if build is None:
+        raise ConfigError(
+            f"unknown rate_limit preset {name!r}; choose one of {', '.join(sorted(_PRESETS))}",
+            field="rate_limit",
+        )
+    return build(clock, overrides)
