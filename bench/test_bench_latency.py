@@ -60,7 +60,7 @@ def test_percentiles_50_99_of_100k(benchmark: Any) -> None:
 
 
 @pytest.mark.parametrize("method", ["inverted_cdf", "linear"])
-def test_numpy_percentile_50_99_of_100k(benchmark: Any, method: str) -> None:
+def test_numpy_percentile_50_99_of_100k(benchmark: Any, method: Any) -> None:
     percentile = np.percentile
 
     def run() -> None:
