@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple, SupportsIndex
+from typing import NamedTuple, SupportsIndex, final
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,7 @@ class LatencySummary(NamedTuple):
     # The field shadows tuple.count(); the name is part of the public contract.
     count: int  # type: ignore[assignment]
 
+@final
 class LatencyBuffer:
     """Ring buffer of the last `capacity` int64 nanosecond samples."""
 

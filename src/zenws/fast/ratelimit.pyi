@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import final
 
 __all__ = ["Limiter", "Route", "TokenBucket"]
 
+@final
 class TokenBucket:
     """Token bucket with lazy continuous refill; starts full."""
 
@@ -27,6 +29,7 @@ class TokenBucket:
     @property
     def refill_per_s(self) -> float: ...
 
+@final
 class Route:
     """Where a method's requests draw from."""
 
@@ -38,6 +41,7 @@ class Route:
     @property
     def cost(self) -> float: ...
 
+@final
 class Limiter:
     """Maps request methods to (bucket, cost)."""
 
