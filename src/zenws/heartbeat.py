@@ -22,15 +22,14 @@ import asyncio
 import collections
 import copy
 import logging
-import math
 import re
 import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
-from . import errors, telemetry
+from . import errors
+from ._liveness import _MIN_REARM, HeartbeatHost, Liveness, _check_positive, _emit, _now_ns
 
 __all__ = [
     "DERIBIT_MIN_INTERVAL",
@@ -51,32 +50,7 @@ _log = logging.getLogger("zenws.heartbeat")
 #: Deribit rejects ``public/set_heartbeat`` intervals below 10 s
 #: (https://docs.deribit.com/#public-set_heartbeat).  Simulators may go lower.
 DERIBIT_MIN_INTERVAL: Final = 10.0
-# Shortest re-arm delay: uvloop timers have millisecond resolution and may fire a hair early.
-_MIN_REARM: Final = 0.001
 _PING_STRUCT: Final = struct.Struct(">Q")
-
-
-def _emit(event: str, measurements: dict[str, Any], metadata: dict[str, Any]) -> None:
-    if telemetry.active:
-        telemetry.emit(event, measurements, metadata)
-
-
-def _now_ns() -> int:
-    # Same clock as zenws_monotonic_ns() in ext/zenws_compat.h (CLOCK_MONOTONIC on Linux).
-    return time.monotonic_ns()
-
-
-def _check_positive(field: str, value: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise errors.ConfigError(
-            f"{field} must be a finite number of seconds > 0, got {value!r}", field=field
-        )
-    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,21 +77,6 @@ class HeartbeatHealth:
     def disabled(cls) -> HeartbeatHealth:
         """Health of a client configured without a heartbeat (nothing can be missed)."""
         return cls("none", None, None, 0, True)
-
-
-class HeartbeatHost(Protocol):
-    """What a heartbeat needs from the connection; implemented by the client."""
-
-    epoch: int
-
-    def send_ping(self, payload: bytes) -> None: ...
-    def send_text(self, data: str | bytes) -> None: ...
-    async def request(
-        self, method: str, params: Any = None, *, timeout: float | None = None
-    ) -> Any: ...
-    def force_reconnect(self, reason: str) -> None: ...
-    def last_frame_ns(self) -> int: ...
-    def last_data_ns(self) -> int: ...
 
 
 class Heartbeat:
@@ -584,85 +543,6 @@ def create(
         f"or a Heartbeat, got {spec!r}",
         field="heartbeat",
     )
-
-
-class Liveness:
-    """Two traffic watchdogs per connection, each ending in ``host.force_reconnect``.
-
-    * dead-peer: no frame of any kind (data, ping, pong) within ``heartbeat_timeout``;
-    * data-idle: no data frame within ``idle_timeout`` (a feed that silently stopped while
-      the server still answers pings).
-
-    Each timer is re-armed exactly at ``last_frame + timeout`` so detection never takes more
-    than the timeout (plus one loop iteration), and costs one timer wakeup per timeout period
-    on a busy connection.
-
-    Args:
-        heartbeat_timeout: dead-peer window in seconds, ``None`` = disabled.
-        idle_timeout: data-idle window in seconds, ``None`` = disabled.
-    """
-
-    def __init__(self, heartbeat_timeout: float | None, idle_timeout: float | None) -> None:
-        self.heartbeat_timeout = (
-            None
-            if heartbeat_timeout is None
-            else _check_positive("heartbeat_timeout", heartbeat_timeout)
-        )
-        self.idle_timeout = (
-            None if idle_timeout is None else _check_positive("idle_timeout", idle_timeout)
-        )
-        self._host: HeartbeatHost | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._epoch = -1
-        self._started_ns = 0
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self.fired = 0
-
-    @property
-    def enabled(self) -> bool:
-        """True if at least one timer is configured."""
-        return self.heartbeat_timeout is not None or self.idle_timeout is not None
-
-    def start(self, host: HeartbeatHost) -> None:
-        """Arm the timers for a freshly opened connection."""
-        self.stop()
-        self._host = host
-        self._loop = asyncio.get_running_loop()
-        self._epoch = host.epoch
-        self._started_ns = _now_ns()
-        if self.heartbeat_timeout is not None:
-            self._check("dead_peer", int(self.heartbeat_timeout * 1e9), host.last_frame_ns)
-        if self.idle_timeout is not None:
-            self._check("data_idle", int(self.idle_timeout * 1e9), host.last_data_ns)
-
-    def stop(self) -> None:
-        """Cancel both timers; idempotent."""
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
-        self._host = None
-
-    def _check(self, name: str, window_ns: int, last_ns: Callable[[], int]) -> None:
-        self._timers.pop(name, None)
-        host, loop = self._host, self._loop
-        if host is None or loop is None:
-            return
-        base = max(last_ns(), self._started_ns)
-        remaining = base + window_ns - _now_ns()
-        if remaining > 0:
-            self._timers[name] = loop.call_later(
-                max(remaining / 1e9, _MIN_REARM), self._check, name, window_ns, last_ns
-            )
-            return
-        what = "no frame" if name == "dead_peer" else "no data frame"
-        reason = f"{name.replace('_', '-')}: {what} for {window_ns / 1e9:.3f} s"
-        epoch = self._epoch
-        self.fired += 1
-        _log.warning("liveness timer expired (epoch %d): %s", epoch, reason)
-        _emit("heartbeat.missed", {}, {"kind": name, "epoch": epoch, "reason": reason})
-        self.stop()
-        if host.epoch == epoch:
-            host.force_reconnect(reason)
 
 
 def from_config(config: Any) -> tuple[Heartbeat | None, Liveness | None]:
