@@ -24,6 +24,7 @@ import asyncio
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Literal, NoReturn
 
 from zenws import telemetry
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 Pressure = Literal["none", "low", "medium", "high"]
+
+_MAX_CACHED_METHODS = 4096
 
 
 # ---- the async queue ------------------------------------------------------------
@@ -137,6 +140,8 @@ class RateLimiter:
         self._lanes = {name: _Lane(name, b) for name, b in limiter.buckets.items()}
         self._depth = 0
         self._pressure: Pressure = "none"
+        # method -> (lane, bound try_acquire, cost): saves the table lookup on the fast path.
+        self._entries: dict[str, tuple[_Lane, Callable[[float], bool], float]] = {}
 
     # ---- state ------------------------------------------------------------------
 
@@ -169,10 +174,13 @@ class RateLimiter:
             True when the request may be sent now; False when it must wait
             (bucket empty, or earlier requests are queued on the same bucket).
         """
-        route = self._limiter.route(method)
-        if self._lanes[route.bucket_name].waiters:
+        entry = self._entries.get(method)
+        if entry is None:
+            entry = self._entry(method)
+        lane, try_acquire, cost = entry
+        if lane.waiters:
             return False
-        return route.bucket.try_acquire(route.cost)
+        return try_acquire(cost)
 
     async def acquire(self, method: str) -> None:
         """Wait until ``method`` may be sent, in FIFO order within its bucket.
@@ -241,6 +249,13 @@ class RateLimiter:
         self._update_pressure()
 
     # ---- internals ---------------------------------------------------------------
+
+    def _entry(self, method: str) -> tuple[_Lane, Callable[[float], bool], float]:
+        route = self._limiter.route(method)
+        entry = (self._lanes[route.bucket_name], route.bucket.try_acquire, route.cost)
+        if len(self._entries) < _MAX_CACHED_METHODS:  # bounded: method names may be dynamic
+            self._entries[method] = entry
+        return entry
 
     def _reject(self, method: str, lane: _Lane, retry_after: float, reason: str) -> NoReturn:
         if telemetry.active:

@@ -456,3 +456,12 @@ def test_constructor_validation() -> None:
     rl = RateLimiter(one_bucket(1, 1), max_queue=7)
     assert rl.max_queue == 7
     assert repr(rl) == "RateLimiter(queue_depth=0, max_queue=7, pressure='none')"
+
+
+def test_many_distinct_method_names_stay_correct() -> None:
+    clock = FakeClock()
+    lim = preset("deribit", clock=clock)
+    rl = RateLimiter(lim)
+    passed = sum(rl.acquire_nowait(f"public/m{i}") for i in range(5000))
+    assert passed == 100  # one shared 50,000-credit pool at 500 per call
+    assert sum(rl.acquire_nowait("private/buy") for _ in range(30)) == 20
