@@ -558,12 +558,24 @@ def from_config(config: Any) -> tuple[Heartbeat | None, Liveness | None]:
 
     Returns:
         ``(heartbeat or None, liveness or None)``; both stopped.
+
+    Raises:
+        ConfigError: a heartbeat with ``heartbeat_timeout <= heartbeat_interval``: a healthy
+            but quiet server is silent for up to one interval, so the dead-peer timer would
+            cut it.
     """
     spec = getattr(config, "heartbeat", None)
     interval = getattr(config, "heartbeat_interval", 15.0)
     timeout = getattr(config, "heartbeat_timeout", None)
     idle = getattr(config, "idle_timeout", None)
     hb = create(spec, interval, timeout)
-    dead = timeout if timeout is not None else (2.0 * interval if hb is not None else None)
+    if hb is not None and timeout is not None and timeout <= hb.interval:
+        raise errors.ConfigError(
+            f"heartbeat_timeout ({timeout} s) must be greater than heartbeat_interval "
+            f"({hb.interval} s): it is the longest silence tolerated, and a healthy server "
+            "may send nothing for a whole interval",
+            field="heartbeat_timeout",
+        )
+    dead = timeout if timeout is not None else (2.0 * hb.interval if hb is not None else None)
     live = Liveness(dead, idle)
     return hb, (live if live.enabled else None)

@@ -387,6 +387,17 @@ def test_from_config() -> None:
     assert hb is None and live is None
     hb, live = from_config(SimpleNamespace(heartbeat=None, idle_timeout=3.0))
     assert live is not None and live.heartbeat_timeout is None and live.idle_timeout == 3.0
+    hb, live = from_config(
+        SimpleNamespace(heartbeat="binance", heartbeat_interval=20.0, heartbeat_timeout=30.0)
+    )
+    assert isinstance(hb, Binance) and live is not None and live.heartbeat_timeout == 30.0
+    hb, live = from_config(SimpleNamespace(heartbeat=None, heartbeat_timeout=1.0))
+    assert hb is None and live is not None and live.heartbeat_timeout == 1.0
+    with pytest.raises(errors.ConfigError) as info:
+        from_config(
+            SimpleNamespace(heartbeat="deribit", heartbeat_interval=10.0, heartbeat_timeout=5.0)
+        )
+    assert info.value.field == "heartbeat_timeout"
 
 
 def test_health_snapshot() -> None:
