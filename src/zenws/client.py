@@ -96,7 +96,7 @@ class Client:
         self._queue = MessageQueue(config.queue_size, config.overflow)
         self._queue.on_overflow = self._on_overflow
         self._on_message: Handler | None = None
-        self._dialect = _subs.dialect(config.dialect)
+        self._dialect = _subs.dialect_from_config(config)
         self._subs = _subs.SubscriptionRegistry()
         self._heartbeat = _hb.create(
             config.heartbeat, config.heartbeat_interval, config.heartbeat_timeout
@@ -398,9 +398,11 @@ class Client:
         chs = _channel_list(channels)
         new = self._subs.add_pending(chs, handler)
         confirmed = [c for c in chs if c not in new]
+        # claim(): a subscribe racing the post-reconnect restore never doubles a request
+        to_send = self._subs.claim(new, self.epoch)
         size = self._chunk_size()
-        for i in range(0, len(new), size):
-            confirmed += await self._subscribe_chunk(new[i : i + size])
+        for i in range(0, len(to_send), size):
+            confirmed += await self._subscribe_chunk(to_send[i : i + size])
         if _tm.active:
             _tm.emit("subscription.add", {"count": len(confirmed)}, {"epoch": self.epoch})
         return confirmed
@@ -408,14 +410,17 @@ class Client:
     async def _subscribe_chunk(self, chunk: list[str]) -> list[str]:
         ok_all: list[str] = []
         for method, params in self._dialect.subscribe_requests(chunk):
+            # a dialect may split a chunk (Deribit: public/private): check each request
+            # against its own channels
+            requested = _subs.channels_in(params, chunk)
             try:
                 result = await self.request(method, params)
             except ConnectionLost:
-                raise
+                raise  # stays pending: restored on the next connection
             except BaseException:
-                self._subs.reject(chunk)
+                self._subs.reject(requested)
                 raise
-            ok, rejected = self._dialect.confirmed(chunk, result)
+            ok, rejected = self._dialect.confirmed(requested, result)
             self._subs.confirm(ok)
             if rejected:
                 self._subs.reject(rejected)
@@ -458,7 +463,7 @@ class Client:
         self._hooks.append(hook)
 
     async def _restore(self) -> None:
-        chs = self._subs.to_restore()
+        chs = self._subs.claim(self._subs.to_restore(), self.epoch)
         size = self._chunk_size()
         n = 0
         for i in range(0, len(chs), size):
@@ -491,6 +496,7 @@ class Client:
             epoch=lst.epoch, code=code, reason=reason,
         )
         self._correlator.fail_all(exc)
+        self._subs.mark_all_pending()  # the server forgot them with the connection
         if self._writable is not None:
             self._writable.set()
         self._backoff.on_disconnected(time.monotonic())
