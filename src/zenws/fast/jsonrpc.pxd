@@ -21,6 +21,7 @@ cdef extern from "zenws_scan.h" nogil:
         ZENWS_ID_INT
         ZENWS_ID_STRING
         ZENWS_SCAN_MAX_DEPTH
+        ZENWS_SCAN_STRICT_BELOW
 
     ctypedef struct zenws_scan_t:
         int kind
@@ -30,12 +31,14 @@ cdef extern from "zenws_scan.h" nogil:
         int id_escaped, method_escaped, channel_escaped, has_result, has_error
 
     int zenws_scan(const char* buf, Py_ssize_t len, zenws_scan_t* out) noexcept
+    int zenws_scan_strict(const char* buf, Py_ssize_t len, zenws_scan_t* out) noexcept
     Py_ssize_t zenws_unescape(const char* src, Py_ssize_t len, char* dst) noexcept
     Py_ssize_t zenws_format_i64(int64_t v, char* dst) noexcept
     int zenws_json_plain(const char* s, Py_ssize_t len) noexcept
 
 
 @cython.final
+@cython.no_gc
 cdef class ScanResult:
     cdef zenws_scan_t s            #: the raw C result (offsets into ``buf``)
     cdef readonly bytes buf        #: the scanned message (kept alive for the offsets)
@@ -45,7 +48,7 @@ cdef class ScanResult:
     cdef int _have
 
 
-cdef ScanResult scan_c(bytes buf)
+cdef ScanResult scan_c(bytes buf, bint strict=*)
     # Scan ``buf`` into a fresh ScanResult (from a freelist).
 
 

@@ -32,6 +32,7 @@ KIND_NOTIFICATION = ZENWS_KIND_NOTIFICATION
 KIND_REQUEST = ZENWS_KIND_REQUEST
 KIND_ERROR_NO_ID = ZENWS_KIND_ERROR_NO_ID
 MAX_DEPTH = ZENWS_SCAN_MAX_DEPTH
+STRICT_BELOW = ZENWS_SCAN_STRICT_BELOW
 
 cdef dict _KIND_NAMES = {
     ZENWS_KIND_INVALID: "INVALID",
@@ -68,7 +69,9 @@ cdef str _decode(bytes buf, Py_ssize_t off, Py_ssize_t size, int escaped):
 
 
 @cython.final
+@cython.no_gc
 @cython.freelist(16)
+@cython.auto_pickle(False)
 cdef class ScanResult:
     """What :func:`scan` found at the top level of one message.
 
@@ -136,10 +139,13 @@ cdef class ScanResult:
         )
 
 
-cdef ScanResult scan_c(bytes buf):
+cdef ScanResult scan_c(bytes buf, bint strict=False):
     cdef ScanResult r = ScanResult.__new__(ScanResult)
     r.buf = buf
-    zenws_scan(PyBytes_AS_STRING(buf), PyBytes_GET_SIZE(buf), &r.s)
+    if strict:
+        zenws_scan_strict(PyBytes_AS_STRING(buf), PyBytes_GET_SIZE(buf), &r.s)
+    else:
+        zenws_scan(PyBytes_AS_STRING(buf), PyBytes_GET_SIZE(buf), &r.s)
     return r
 
 
@@ -151,6 +157,10 @@ cdef inline bytes _as_bytes(object buf):
     raise TypeError(f"expected bytes, bytearray or memoryview, got {type(buf).__name__}")
 
 
+# binding(False) + always_allow_keywords(False): a plain METH_O builtin, the
+# cheapest call CPython has (no argument parsing, no CyFunction layer).
+@cython.binding(False)
+@cython.always_allow_keywords(False)
 def scan(buf) -> ScanResult:
     """Scan the top level of a JSON-RPC message without parsing it.
 
@@ -158,14 +168,35 @@ def scan(buf) -> ScanResult:
         buf: the message (bytes; bytearray/memoryview are copied first).
 
     Returns:
-        A :class:`ScanResult`; ``kind`` is ``KIND_INVALID`` for malformed JSON.
+        A :class:`ScanResult`; ``kind`` is ``KIND_INVALID`` for malformed JSON
+        (nested payloads of messages >= 128 bytes are checked by structure
+        only: see :func:`scan_strict`).
 
     Raises:
         TypeError: ``buf`` is not a bytes-like object.
     """
-    return scan_c(_as_bytes(buf))
+    return scan_c(_as_bytes(buf), False)
 
 
+@cython.binding(False)
+@cython.always_allow_keywords(False)
+def scan_strict(buf) -> ScanResult:
+    """Like :func:`scan`, but every nested value is checked against RFC 8259.
+
+    Args:
+        buf: the message (bytes; bytearray/memoryview are copied first).
+
+    Returns:
+        A :class:`ScanResult`; ``KIND_INVALID`` unless ``buf`` is valid JSON.
+
+    Raises:
+        TypeError: ``buf`` is not a bytes-like object.
+    """
+    return scan_c(_as_bytes(buf), True)
+
+
+@cython.binding(False)
+@cython.always_allow_keywords(False)
 def scan_id(buf):
     """Return the top-level ``"id"`` of a message: int, str or None.
 
@@ -321,6 +352,7 @@ cdef inline int _deliver(object waiter, int state, object payload) except -1:
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class Correlator:
     """In-flight JSON-RPC requests: id -> waiter, send time and deadline.
 
