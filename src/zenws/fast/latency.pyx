@@ -18,6 +18,7 @@ were added in total.
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.number cimport PyNumber_Index
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 
@@ -33,8 +34,9 @@ cdef double[4] _SUMMARY_QS = [50.0, 90.0, 99.0, 99.9]
 # Requests for up to this many percentiles need no heap allocation.
 cdef enum:
     _STACK_QS = 16
-# Slots are 16 bytes (ring + scratch); refuse sizes whose byte count overflows.
-cdef size_t _MAX_CAPACITY = (<size_t>1 << 40)
+# Slots are 16 bytes (ring + scratch): refuse sizes whose byte count would
+# overflow Py_ssize_t (32-bit builds) and absurd ones (over 2**40 samples).
+cdef uint64_t _MAX_CAPACITY = min(<uint64_t>1 << 40, <uint64_t>(PY_SSIZE_T_MAX // 16))
 
 LatencySummary = NamedTuple(
     "LatencySummary",
