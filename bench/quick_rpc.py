@@ -116,8 +116,10 @@ def main() -> None:
     try:
         port = q.get(timeout=20)
         url = f"ws://127.0.0.1:{port}/"
-        print(f"pid {os.getpid()} affinity {sorted(os.sched_getaffinity(0))} "
-              f"loop {'uvloop' if args.uvloop else 'asyncio'} size {args.size} B n {args.n}")
+        print(
+            f"pid {os.getpid()} affinity {sorted(os.sched_getaffinity(0))} "
+            f"loop {'uvloop' if args.uvloop else 'asyncio'} size {args.size} B n {args.n}"
+        )
         if args.uvloop:
             import uvloop
 

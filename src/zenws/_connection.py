@@ -85,7 +85,9 @@ def _negotiate(config: Config, response: Any) -> Negotiated:
         # RFC 6455 §4.1 (client requirement 6): fail on a subprotocol we did not offer.
         raise ConnectError(
             f"server selected subprotocol {proto!r} that was not offered",
-            url=redact_url(config.url), status=101, headers=headers,
+            url=redact_url(config.url),
+            status=101,
+            headers=headers,
         )
     ext = headers.get("sec-websocket-extensions")
     deflate = None
@@ -94,7 +96,9 @@ def _negotiate(config: Config, response: Any) -> Negotiated:
             # RFC 6455 §9.1: an extension the client did not request fails the connection.
             raise ConnectError(
                 f"server enabled extensions that were not offered: {ext!r}",
-                url=redact_url(config.url), status=101, headers=headers,
+                url=redact_url(config.url),
+                status=101,
+                headers=headers,
             )
         from .fast.frame import parse_deflate_response
 
@@ -103,7 +107,9 @@ def _negotiate(config: Config, response: Any) -> Negotiated:
         except Exception as exc:
             raise ConnectError(
                 f"invalid permessage-deflate response {ext!r}: {exc}",
-                url=redact_url(config.url), status=101, headers=headers,
+                url=redact_url(config.url),
+                status=101,
+                headers=headers,
             ) from exc
     return Negotiated(proto, deflate, headers)
 
@@ -125,7 +131,10 @@ def _connect_error(config: Config, exc: BaseException) -> ConnectError:
         return ConnectError(
             f"{url} refused the WebSocket upgrade: HTTP {status}"
             + (f" ({excerpt!r})" if excerpt else ""),
-            url=url, status=status, headers=headers, body=body,
+            url=url,
+            status=status,
+            headers=headers,
+            body=body,
             retry_after=parse_retry_after(headers.get("retry-after")),
         )
     if isinstance(exc, socket.gaierror):
@@ -135,9 +144,7 @@ def _connect_error(config: Config, exc: BaseException) -> ConnectError:
     if isinstance(exc, ConnectionRefusedError):
         return ConnectError(f"connection to {url} refused: {exc}", url=url)
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return ConnectError(
-            f"opening {url} timed out after {config.connect_timeout} s", url=url
-        )
+        return ConnectError(f"opening {url} timed out after {config.connect_timeout} s", url=url)
     if isinstance(exc, (OSError, WSError)):
         return ConnectError(f"cannot connect to {url}: {exc}", url=url)
     return ConnectError(f"cannot connect to {url}: {exc!r}", url=url)
@@ -161,7 +168,7 @@ async def open_transport(
     negotiated: list[Negotiated] = []
     failure: list[BaseException] = []
 
-    def factory(request: Any, response: Any) -> FastListener | None:
+    def factory(request: Any, response: Any) -> FastListener:
         try:
             neg = _negotiate(config, response)
         except ConnectError as exc:
@@ -199,4 +206,5 @@ async def open_transport(
         raise err from exc
     if not negotiated:  # pragma: no cover - picows always calls the factory
         raise ConnectError("handshake completed without a response", url=redact_url(config.url))
+    assert isinstance(listener, FastListener)
     return transport, listener, negotiated[0]

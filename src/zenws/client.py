@@ -48,8 +48,17 @@ Handler = Callable[[Message], Any]
 ReconnectHook = Callable[["Client"], Awaitable[Any]]
 
 _COUNTERS = (
-    "frames_in", "frames_out", "bytes_in", "bytes_out", "messages_in", "responses",
-    "notifications", "errors", "invalid_json", "unknown_responses", "callback_errors",
+    "frames_in",
+    "frames_out",
+    "bytes_in",
+    "bytes_out",
+    "messages_in",
+    "responses",
+    "notifications",
+    "errors",
+    "invalid_json",
+    "unknown_responses",
+    "callback_errors",
 )
 
 
@@ -130,6 +139,11 @@ class Client:
         """State: CONNECTING, OPEN, RECONNECTING, CLOSING or CLOSED."""
         return self._state
 
+    @property
+    def closed(self) -> bool:
+        """True once the client reached CLOSED (closed, or gave up reconnecting)."""
+        return self._state is State.CLOSED
+
     def _set_state(self, new: State) -> None:
         old = self._state
         self._state = transition(old, new)
@@ -181,9 +195,14 @@ class Client:
             if neg.deflate is not None:
                 inflater, deflater = neg.deflate.make_inflater(), neg.deflate.make_deflater()
             lst = self._listener_class(
-                epoch=epoch, correlator=self._correlator, latency=self.latency,
-                max_message_size=cfg.max_message_size, inflater=inflater, deflater=deflater,
-                decoder=cfg.decoder, first_id=self._next_id,
+                epoch=epoch,
+                correlator=self._correlator,
+                latency=self.latency,
+                max_message_size=cfg.max_message_size,
+                inflater=inflater,
+                deflater=deflater,
+                decoder=cfg.decoder,
+                first_id=self._next_id,
             )
             self._wire(lst)
             return lst
@@ -216,7 +235,8 @@ class Client:
             self._log.debug("open %s epoch=%d", redact_url(cfg.url), epoch)
         if _tm.active:
             _tm.emit(
-                "connection.open", {"connect_ns": time.monotonic_ns() - t0},
+                "connection.open",
+                {"connect_ns": time.monotonic_ns() - t0},
                 {"url": redact_url(cfg.url), "epoch": epoch},
             )
 
@@ -226,8 +246,10 @@ class Client:
         lst = self._listener
         if lst is None or self._state is not State.OPEN or lst.closed:
             raise ConnectionLost(
-                f"connection is {self._state.name.lower()}", epoch=self.epoch,
-                code=self._close_code, reason=self._close_reason,
+                f"connection is {self._state.name.lower()}",
+                epoch=self.epoch,
+                code=self._close_code,
+                reason=self._close_reason,
             )
         return lst
 
@@ -251,7 +273,9 @@ class Client:
         else:
             raise TypeError(f"send() takes str, bytes, dict or list, not {type(data).__name__}")
 
-    async def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
+    async def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None
+    ) -> Any:
         """Send a JSON-RPC 2.0 request and return its ``result``.
 
         Args:
@@ -299,7 +323,9 @@ class Client:
                 _tm.emit("request.timeout", {"timeout": t}, {"method": method, "id": rid})
             raise RequestTimeout(
                 f"{method} (id {rid}) got no response within {t} s",
-                method=method, request_id=rid, timeout=t,
+                method=method,
+                request_id=rid,
+                timeout=t,
             ) from None
         except ConnectionLost:
             if _tm.active:
@@ -316,8 +342,11 @@ class Client:
                 )
             raise RpcError(0, str(err), None, method=method)
         if _tm.active:
-            _tm.emit("request.resolved", {"rtt_ns": time.monotonic_ns() - sent} if sent else {},
-                     {"method": method})
+            _tm.emit(
+                "request.resolved",
+                {"rtt_ns": time.monotonic_ns() - sent} if sent else {},
+                {"method": method},
+            )
         return doc.get("result")
 
     async def _wait_writable(self) -> None:
@@ -493,7 +522,9 @@ class Client:
             f"connection lost (epoch {lst.epoch}"
             + (f", close code {code}" if code is not None else "")
             + ")",
-            epoch=lst.epoch, code=code, reason=reason,
+            epoch=lst.epoch,
+            code=code,
+            reason=reason,
         )
         self._correlator.fail_all(exc)
         self._subs.mark_all_pending()  # the server forgot them with the connection
@@ -503,8 +534,11 @@ class Client:
         if self._disconnected is not None and not self._disconnected.done():
             self._disconnected.set_result(None)
         if _tm.active:
-            _tm.emit("connection.closed", {"code": code, "reason": reason},
-                     {"epoch": lst.epoch, "url": redact_url(self.config.url)})
+            _tm.emit(
+                "connection.closed",
+                {"code": code, "reason": reason},
+                {"epoch": lst.epoch, "url": redact_url(self.config.url)},
+            )
         self._log.info("disconnected (epoch %d, code %s)", lst.epoch, code)
         if self._state in (State.CLOSING, State.CLOSED, State.CONNECTING):
             return
@@ -520,8 +554,9 @@ class Client:
         self._close_code, self._close_reason = code, reason
         self._log.info("server closed the connection: %d %r", code, reason[:120])
         self._correlator.fail_all(
-            ConnectionLost(f"server closed the connection ({code})", epoch=lst.epoch,
-                           code=code, reason=reason)
+            ConnectionLost(
+                f"server closed the connection ({code})", epoch=lst.epoch, code=code, reason=reason
+            )
         )
         self._abort_later(lst)
 
@@ -535,14 +570,24 @@ class Client:
 
     def _on_error_no_id(self, payload: bytes, recv_ns: int) -> None:
         if _tm.active:
-            _tm.emit("protocol.error", {"bytes": len(payload)},
-                     {"reason": "error response without id", "epoch": self.epoch})
+            _tm.emit(
+                "protocol.error",
+                {"bytes": len(payload)},
+                {"reason": "error response without id", "epoch": self.epoch},
+            )
 
     def _on_callback_error(self, exc: BaseException, msg: Message | None) -> None:
         self._log.error("user callback raised %s (isolated)", type(exc).__name__, exc_info=exc)
         if _tm.active:
-            _tm.emit("handler.error", {}, {"error": repr(exc)[:200], "epoch": self.epoch,
-                                           "channel": getattr(msg, "channel", None)})
+            _tm.emit(
+                "handler.error",
+                {},
+                {
+                    "error": repr(exc)[:200],
+                    "epoch": self.epoch,
+                    "channel": getattr(msg, "channel", None),
+                },
+            )
 
     def _on_write_paused(self, paused: bool) -> None:
         if self._writable is not None:
@@ -613,8 +658,11 @@ class Client:
                 self._give_up(cause)
                 return
             if _tm.active:
-                _tm.emit("connection.reconnecting", {"attempt": self._backoff.attempt,
-                                                      "delay": delay}, {"epoch": old_epoch})
+                _tm.emit(
+                    "connection.reconnecting",
+                    {"attempt": self._backoff.attempt, "delay": delay},
+                    {"epoch": old_epoch},
+                )
             await asyncio.sleep(delay)
             if self._state is not State.RECONNECTING:
                 return
@@ -634,9 +682,16 @@ class Client:
                 return  # a new disconnect started its own reconnect
             if _tm.active:
                 up_at = time.time()
-                _tm.emit("connection.reconnected", {"gap_s": up_at - down_at},
-                         {"down_at": down_at, "up_at": up_at, "epoch": self.epoch,
-                          "previous_epoch": old_epoch})
+                _tm.emit(
+                    "connection.reconnected",
+                    {"gap_s": up_at - down_at},
+                    {
+                        "down_at": down_at,
+                        "up_at": up_at,
+                        "epoch": self.epoch,
+                        "previous_epoch": old_epoch,
+                    },
+                )
             return
 
     async def _after_reconnect(self) -> None:
@@ -653,8 +708,11 @@ class Client:
     def _give_up(self, cause: BaseException) -> None:
         self._log.error("giving up reconnecting: %s", cause)
         if _tm.active:
-            _tm.emit("connection.gave_up", {"attempts": self._backoff.attempt},
-                     {"error": str(cause)[:200], "epoch": self.epoch})
+            _tm.emit(
+                "connection.gave_up",
+                {"attempts": self._backoff.attempt},
+                {"error": str(cause)[:200], "epoch": self.epoch},
+            )
         self._finish_closed(cause)
 
     async def reconnect(self) -> None:
@@ -687,7 +745,7 @@ class Client:
         if self._state is State.CLOSED:
             return
         if self._state is State.CLOSING:
-            while self._state is not State.CLOSED:
+            while not self.closed:
                 await asyncio.sleep(0.01)
             return
         self._set_state(State.CLOSING)
@@ -711,8 +769,9 @@ class Client:
         if self._heartbeat is not None:
             self._heartbeat.stop()
         self._liveness.stop()
-        lost = ConnectionLost("client closed", epoch=self.epoch,
-                              code=self._close_code, reason=self._close_reason)
+        lost = ConnectionLost(
+            "client closed", epoch=self.epoch, code=self._close_code, reason=self._close_reason
+        )
         self._correlator.fail_all(lost)
         if self._sweep is not None:
             self._sweep.cancel()
@@ -750,14 +809,20 @@ class Client:
                     tot[k] += v
         lim = self._limiter
         return StateMetrics(
-            state=self._state, epoch=self.epoch, pending=self._correlator.pending,
-            subscriptions=len(self._subs.to_restore()), reconnects=self._reconnects,
-            dropped=self._queue.dropped, queue_depth=len(self._queue),
+            state=self._state,
+            epoch=self.epoch,
+            pending=self._correlator.pending,
+            subscriptions=len(self._subs.to_restore()),
+            reconnects=self._reconnects,
+            dropped=self._queue.dropped,
+            queue_depth=len(self._queue),
             rate_limit_pressure=lim.pressure if lim is not None else "none",
             rate_limit_queue=lim.queue_depth if lim is not None else 0,
             write_paused=bool(lst is not None and lst.write_paused),
-            close_code=self._close_code, close_reason=self._close_reason,
-            last_error=self._last_error, **tot,
+            close_code=self._close_code,
+            close_reason=self._close_reason,
+            last_error=self._last_error,
+            **tot,
         )
 
     def latency_stats(self) -> LatencySummary:

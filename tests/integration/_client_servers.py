@@ -30,6 +30,13 @@ class Behaviour:
         self.connections = 0
         self.test_answers: list[dict[str, Any]] = []
         self.headers: list[Any] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Any) -> None:
+        """Run one request handler in its own task (slow methods do not block others)."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def handle(self, text: str, send: Any, close: Any, abort: Any) -> None:
         msg = json.loads(text)
@@ -54,8 +61,15 @@ class Behaviour:
             await send(json.dumps({"jsonrpc": "2.0", "id": rid, "error": err}))
         elif m == "push":
             for i in range(p["n"]):
-                await send(json.dumps({"jsonrpc": "2.0", "method": "subscription",
-                                       "params": {"channel": p["channel"], "data": {"i": i}}}))
+                await send(
+                    json.dumps(
+                        {
+                            "jsonrpc": "2.0",
+                            "method": "subscription",
+                            "params": {"channel": p["channel"], "data": {"i": i}},
+                        }
+                    )
+                )
             await answer("ok")
         elif m == "close":
             await close(p.get("code", 1000), p.get("reason", ""))
@@ -78,8 +92,11 @@ class Behaviour:
         elif m == "public/set_heartbeat":
             await answer("ok")
         elif m == "heartbeat":
-            await send(json.dumps({"jsonrpc": "2.0", "method": "heartbeat",
-                                   "params": {"type": "test_request"}}))
+            await send(
+                json.dumps(
+                    {"jsonrpc": "2.0", "method": "heartbeat", "params": {"type": "test_request"}}
+                )
+            )
             await answer("ok")
         else:
             err = {"code": -32601, "message": "Method not found"}
@@ -97,7 +114,11 @@ class WebsocketsServer(Behaviour):
 
     async def __aenter__(self) -> WebsocketsServer:
         self._server = await websockets.serve(
-            self._handler, "127.0.0.1", 0, compression=self._compression, max_size=None,
+            self._handler,
+            "127.0.0.1",
+            0,
+            compression=self._compression,
+            max_size=None,
             ping_interval=None,
         )
         return self
@@ -122,7 +143,7 @@ class WebsocketsServer(Behaviour):
         try:
             async for text in ws:
                 # Each request is handled in its own task so slow methods do not block.
-                asyncio.ensure_future(self.handle(text, ws.send, ws.close, abort))
+                self.spawn(self.handle(text, ws.send, ws.close, abort))
         except websockets.ConnectionClosed:
             pass
         finally:
@@ -168,5 +189,5 @@ class AiohttpServer(Behaviour):
 
         async for m in ws:
             if m.type == aiohttp.WSMsgType.TEXT:
-                asyncio.ensure_future(self.handle(m.data, ws.send_str, close, abort))
+                self.spawn(self.handle(m.data, ws.send_str, close, abort))
         return ws

@@ -117,8 +117,16 @@ async def test_server_close_code_and_reason_surface() -> None:
             client = await zenws.connect(srv.url, reconnect_on_error=False)
             pending = asyncio.ensure_future(client.request("never", []))
             await asyncio.sleep(0.02)
-            client.send(json.dumps({"jsonrpc": "2.0", "id": "c", "method": "close",
-                                    "params": {"code": 4001, "reason": "maintenance"}}))
+            client.send(
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": "c",
+                        "method": "close",
+                        "params": {"code": 4001, "reason": "maintenance"},
+                    }
+                )
+            )
             with pytest.raises(ConnectionLost) as ei:
                 await asyncio.wait_for(pending, 2)
             assert ei.value.code == 4001 and ei.value.reason == "maintenance"
@@ -193,8 +201,8 @@ async def test_connection_refused_and_dns_fail_fast() -> None:
 async def test_extra_headers_subprotocol_and_redacted_repr() -> None:
     async with WebsocketsServer() as srv:
         client = await zenws.connect(
-            srv.url + "?token=SECRET123", headers=(("Authorization", "Bearer SECRET123"),
-                                                   ("X-App", "zen")),
+            srv.url + "?token=SECRET123",
+            headers=(("Authorization", "Bearer SECRET123"), ("X-App", "zen")),
         )
         hdrs = srv.headers[-1]
         assert hdrs["X-App"] == "zen" and hdrs["Authorization"] == "Bearer SECRET123"

@@ -10,8 +10,7 @@ from _client_servers import AiohttpServer, WebsocketsServer
 import zenws
 
 
-@pytest.mark.parametrize("make", [lambda: WebsocketsServer(compression="deflate"),
-                                  AiohttpServer])
+@pytest.mark.parametrize("make", [lambda: WebsocketsServer(compression="deflate"), AiohttpServer])
 async def test_deflate_round_trips(make: Any) -> None:
     async with make() as srv:
         client = await zenws.connect(srv.url, compression="deflate")

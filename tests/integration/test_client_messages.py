@@ -15,15 +15,22 @@ from zenws.testing import MockServer
 
 
 def note(channel: str, i: int) -> str:
-    return json.dumps({"jsonrpc": "2.0", "method": "subscription",
-                       "params": {"channel": channel, "data": {"i": i}}}, separators=(",", ":"))
+    return json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "method": "subscription",
+            "params": {"channel": channel, "data": {"i": i}},
+        },
+        separators=(",", ":"),
+    )
 
 
 def rpc_handler(conn: Any, msg: Any) -> None:
     req = json.loads(msg.data)
     if req.get("method") == "public/subscribe":
-        conn.send(json.dumps({"jsonrpc": "2.0", "id": req["id"],
-                              "result": req["params"]["channels"]}))
+        conn.send(
+            json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": req["params"]["channels"]})
+        )
     elif "id" in req and "method" in req:
         conn.send(json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": req.get("params")}))
 
@@ -126,7 +133,9 @@ async def test_overflow_pause_reading_loses_nothing() -> None:
             await srv.inject(note("c", i))
         got = []
         for _ in range(40):
-            got.append((await asyncio.wait_for(client.__anext__(), 2)).json()["params"]["data"]["i"])
+            got.append(
+                (await asyncio.wait_for(client.__anext__(), 2)).json()["params"]["data"]["i"]
+            )
         assert got == list(range(40))
         assert client.metrics().dropped == 0
         await client.close()
@@ -134,8 +143,9 @@ async def test_overflow_pause_reading_loses_nothing() -> None:
 
 async def test_overflow_disconnect() -> None:
     async with MockServer(rpc_handler) as srv:
-        client = await zenws.connect(srv.url, queue_size=2, overflow="disconnect",
-                                     reconnect_on_error=False)
+        client = await zenws.connect(
+            srv.url, queue_size=2, overflow="disconnect", reconnect_on_error=False
+        )
         for i in range(3):
             await srv.inject(note("c", i))
         await wait_until(lambda: client.state is State.CLOSED)
@@ -179,11 +189,11 @@ async def test_large_fragmented_message_and_limit() -> None:
 @pytest.mark.parametrize(
     ("frames", "code"),
     [
-        ([(1, b"\xff\xfe", True, {})], 1007),                    # invalid UTF-8 text
-        ([(1, b"x", True, {"rsv2": True})], 1002),              # reserved bit
-        ([(1, b"x", True, {"rsv1": True})], 1002),              # RSV1 without deflate
-        ([(0, b"x", True, {})], 1002),                          # continuation w/o start
-        ([(1, b"a", False, {}), (1, b"b", True, {})], 1002),    # new message mid-fragment
+        ([(1, b"\xff\xfe", True, {})], 1007),  # invalid UTF-8 text
+        ([(1, b"x", True, {"rsv2": True})], 1002),  # reserved bit
+        ([(1, b"x", True, {"rsv1": True})], 1002),  # RSV1 without deflate
+        ([(0, b"x", True, {})], 1002),  # continuation w/o start
+        ([(1, b"a", False, {}), (1, b"b", True, {})], 1002),  # new message mid-fragment
     ],
 )
 async def test_protocol_violations_close_with_the_right_code(frames: Any, code: int) -> None:

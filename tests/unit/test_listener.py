@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from zenws.fast.jsonrpc import Correlator
 
 import zenws
-from zenws.fast.jsonrpc import Correlator
 from zenws.fast.latency import LatencyBuffer
 from zenws.fast.listener import FastListener, MessageKind, MessageQueue, _make_message
 
@@ -28,8 +28,13 @@ def test_compiled_module_loaded() -> None:
 
 
 def notification(channel: str, i: int = 0) -> bytes:
-    return json.dumps({"jsonrpc": "2.0", "method": "subscription",
-                       "params": {"channel": channel, "data": {"i": i}}}).encode()
+    return json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "method": "subscription",
+            "params": {"channel": channel, "data": {"i": i}},
+        }
+    ).encode()
 
 
 async def test_response_resolves_in_c_without_a_message() -> None:
@@ -165,16 +170,23 @@ def _build_user_module(tmp: Path) -> None:
     src = tmp / "strategy.pyx"
     src.write_text((Path(__file__).parent / "cython_user" / "strategy.pyx").read_text())
     setup = tmp / "setup.py"
-    setup.write_text(textwrap.dedent(f"""
+    setup.write_text(
+        textwrap.dedent(f"""
         from setuptools import Extension, setup
         from Cython.Build import cythonize
         ext = Extension("strategy", ["strategy.pyx"],
                         include_dirs={[str(ROOT / "ext"), str(ROOT / "src/zenws/fast")]!r})
         setup(ext_modules=cythonize([ext], language_level=3,
               include_path={[str(ROOT / "src"), str(Path(picows.__file__).parent.parent)]!r}))
-    """))
-    subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace", "-q"], cwd=tmp,
-                   check=True, capture_output=True, env={**os.environ, "CFLAGS": "-O0"})
+    """)
+    )
+    subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace", "-q"],
+        cwd=tmp,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "CFLAGS": "-O0"},
+    )
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,22 @@ import zenws
 from zenws import Message, MessageKind
 from zenws.fast.listener import _make_message
 
-DOC = {"jsonrpc": "2.0", "method": "subscription",
-       "params": {"channel": "ticker.BTC", "data": {"p": 1.5, "s": "é", "l": [1, None, True]}}}
+DOC = {
+    "jsonrpc": "2.0",
+    "method": "subscription",
+    "params": {"channel": "ticker.BTC", "data": {"p": 1.5, "s": "é", "l": [1, None, True]}},
+}
 
 
 def test_public_names() -> None:
     assert zenws.Message is Message and zenws.MessageKind is MessageKind
     assert [k.name for k in MessageKind] == [
-        "OTHER", "RESPONSE", "NOTIFICATION", "HEARTBEAT", "BINARY"]
+        "OTHER",
+        "RESPONSE",
+        "NOTIFICATION",
+        "HEARTBEAT",
+        "BINARY",
+    ]
     with pytest.raises(TypeError):
         Message()
 
@@ -38,12 +46,15 @@ def test_json_parsed_once_and_cached(decoder: str) -> None:
 @pytest.mark.parametrize("decoder", ["simdjson", "orjson", "json"])
 def test_json_documents_survive_later_parses(decoder: str) -> None:
     # a simdjson Parser holds one live document: cached results must be plain objects
-    msgs = [_make_message(0, json.dumps({"i": i, "a": [i]}).encode(), decoder=decoder)
-            for i in range(5)]
+    msgs = [
+        _make_message(0, json.dumps({"i": i, "a": [i]}).encode(), decoder=decoder) for i in range(5)
+    ]
     docs = [m.json() for m in msgs]
     assert docs == [{"i": i, "a": [i]} for i in range(5)]
-    assert [_make_message(0, b"[1,2]", decoder=decoder).json(),
-            _make_message(0, b"3", decoder=decoder).json()] == [[1, 2], 3]
+    assert [
+        _make_message(0, b"[1,2]", decoder=decoder).json(),
+        _make_message(0, b"3", decoder=decoder).json(),
+    ] == [[1, 2], 3]
 
 
 @pytest.mark.parametrize("decoder", ["simdjson", "orjson", "json"])
@@ -66,11 +77,13 @@ def test_binary_has_no_text_and_repr_hides_payload() -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
-    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(), c, max_size=4),
-    max_leaves=20,
-))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
+        lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(), c, max_size=4),
+        max_leaves=20,
+    )
+)
 def test_decoders_agree_with_json(value: object) -> None:
     raw = json.dumps(value).encode()
     for decoder in ("simdjson", "orjson", "json"):
