@@ -5,10 +5,11 @@ picows server that answers pings late (RTT), a python-websockets server (indepen
 implementation), and small MockServer handlers speaking the Deribit and Binance heartbeat
 protocols.  Every test runs on asyncio and on uvloop (tests/conftest.py).
 
-Client hook still needed for the text strategy (not tested here until it exists): the hot
-path should call ``heartbeat.on_text(payload, recv_ns)`` for each text message when
-``heartbeat.kind == "text"`` (or only when ``payload == heartbeat.pong_bytes`` if that is not
-None) and drop the message when it returns True.
+Client change needed (test_text_heartbeat_...[plain] fails until then): in
+``FastListener.dispatch_c`` the ``ZENWS_KIND_INVALID`` branch delivers non-JSON text before
+the text-heartbeat check, so a plain ``pong`` never reaches ``Heartbeat.on_text``; it should
+run ``if self._text_hb is not None and self._text_hb_check(payload, recv_ns): return 0``
+first (as ``_route_slow`` already does for JSON pongs).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
 
 import zenws.client
 from zenws import telemetry
-from zenws.heartbeat import Deribit
+from zenws.heartbeat import Deribit, Text
 from zenws.state import State
 from zenws.testing import Handler, MockServer
 from zenws.testing.connection import Connection
@@ -444,3 +445,57 @@ async def test_binance_server_pings_are_ponged_and_silence_reconnects(
             await client.close()
     kinds = [md["kind"] for _, _, _, md in named(events, "heartbeat.missed")]
     assert kinds == ["binance"]
+
+
+# -- text ------------------------------------------------------------------------------------
+
+
+class TextPongs(Handler):
+    """Answers the text message ``ping`` with ``pong`` after ``delay`` (unless ``silent``)."""
+
+    def __init__(self, ping: str, pong: str, delay: float) -> None:
+        self.ping, self.pong, self.delay = ping, pong, delay
+        self.silent = False
+        self.pings = 0
+
+    def on_message(self, connection: Connection, message: Received) -> None:
+        if message.data == self.ping:
+            self.pings += 1
+            if not self.silent:
+                asyncio.get_running_loop().call_later(self.delay, connection.send, self.pong)
+
+
+@pytest.mark.parametrize(
+    ("ping", "pong"),
+    [("ping", "pong"), ('{"op":"ping"}', '{"op":"pong"}')],
+    ids=["plain", "json"],
+)
+async def test_text_heartbeat_consumes_pongs_and_reconnects_when_they_stop(
+    events: list[Event], ping: str, pong: str
+) -> None:
+    sim = TextPongs(ping, pong, delay=0.03)
+    seen: list[Any] = []
+    async with MockServer(sim) as srv:
+        client = await zenws.client.connect(
+            srv.url,
+            heartbeat=Text(ping=ping, pong=pong, interval=0.05, timeout=0.3),
+            retry_delay=0.01,
+            max_backoff=0.02,
+        )
+        client.on_message = seen.append
+        try:
+            await wait_until(lambda: len(named(events, "heartbeat.received")) >= 3)
+            await srv.inject("market data")
+            await wait_until(lambda: bool(seen))
+            assert client.epoch == 1
+            health = client.heartbeat_health()
+            assert health.kind == "text" and health.rtt is not None and health.rtt >= 0.028
+            sim.silent = True
+            await wait_open(client, 2)
+        finally:
+            await client.close()
+    assert [m.raw for m in seen] == [b"market data"]  # pongs never reach user code
+    rtts = [m["rtt_ns"] for _, _, m, _ in named(events, "heartbeat.received")]
+    assert min(rtts) >= 0.028e9
+    kinds = [md["kind"] for _, _, _, md in named(events, "heartbeat.missed")]
+    assert kinds == ["text"]

@@ -5,12 +5,6 @@ per-channel handlers, Deribit public/private routing and the Binance dialect.
 The exchange is a small ``zenws.testing.Handler`` on a ``MockServer`` that logs every
 (un)subscribe request per connection; restarts are real (same port, new TCP connection).
 Every test runs on asyncio and on uvloop (tests/conftest.py).
-
-Client change needed (test_private_channels_use_private_subscribe fails until then): a dialect
-may split one chunk into several requests (Deribit: public/ and private/subscribe), so
-``Client._subscribe_chunk`` must check each result against the channels of its own request:
-``ok, rejected = self._dialect.confirmed(zenws.subscriptions.channels_in(params, chunk), result)``
-(today it passes the whole chunk, so each answer "rejects" the other request's channels).
 """
 
 from __future__ import annotations
