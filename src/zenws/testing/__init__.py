@@ -1,0 +1,62 @@
+"""Test utilities shipped with zenws: a real mock server, exchange simulators, pytest fixtures.
+
+- :class:`MockServer`: a picows WebSocket server on loopback with capture and fault injection.
+- :class:`Scenario`: scripted server behaviour (``server.scenario()``).
+- :class:`DeribitSimulator`: Deribit JSON-RPC (auth, heartbeats, subscriptions, orders, limits).
+- :class:`BinanceSimulator`: the Binance WebSocket API shape (id/status/result, ping/pong).
+- The pytest plugin (:mod:`zenws.testing.plugin`): fixtures ``zenws_server`` and ``deribit_sim``.
+
+Names are imported lazily so that loading the pytest plugin stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .binance import BinanceSimulator
+    from .connection import Connection
+    from .deribit import DeribitSimulator
+    from .handler import EchoHandler, Handler, Received, UpgradeRequest
+    from .scenario import Scenario
+    from .server import MockServer, Refusal
+
+__all__ = [
+    "BinanceSimulator",
+    "Connection",
+    "DeribitSimulator",
+    "EchoHandler",
+    "Handler",
+    "MockServer",
+    "Received",
+    "Refusal",
+    "Scenario",
+    "UpgradeRequest",
+]
+
+_WHERE = {
+    "BinanceSimulator": ".binance",
+    "Connection": ".connection",
+    "DeribitSimulator": ".deribit",
+    "EchoHandler": ".handler",
+    "Handler": ".handler",
+    "MockServer": ".server",
+    "Received": ".handler",
+    "Refusal": ".server",
+    "Scenario": ".scenario",
+    "UpgradeRequest": ".handler",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'zenws.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
