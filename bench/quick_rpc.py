@@ -92,16 +92,23 @@ async def _bench(name: str, call: Any, n: int, params: Any) -> tuple[float, floa
     return rps, us
 
 
-async def _run(url: str, n: int, size: int) -> None:
+async def _run(url: str, n: int, size: int, rounds: int) -> None:
     params = {"data": "x" * max(0, size - 60)}
     _, raw = await ws_connect(RawCorrelator, url)
-    raw_rps, raw_us = await _bench("picows+orjson (hand)", raw.request, n, params)
+    client = await zenws.connect(url, request_timeout=30)
+    best: dict[str, tuple[float, float]] = {}
+    clients = (("picows+orjson (hand)", raw.request), ("zenws request()", client.request))
+    for _ in range(rounds):  # interleaved rounds; keep the best (least disturbed) of each
+        for name, call in clients:
+            rps, us = await _bench(name, call, n, params)
+            if name not in best or rps > best[name][0]:
+                best[name] = (rps, us)
     raw.transport.send_close(1000)
     raw.transport.disconnect()
-    client = await zenws.connect(url, request_timeout=30)
-    z_rps, z_us = await _bench("zenws request()", client.request, n, params)
     await client.close()
-    print(f"ratio zenws/hand: {z_rps / raw_rps:.2f}x req/s, {z_us / raw_us:.2f}x CPU")
+    (h_rps, h_us), (z_rps, z_us) = best["picows+orjson (hand)"], best["zenws request()"]
+    print(f"best: hand {h_rps:.0f} req/s {h_us:.1f} us | zenws {z_rps:.0f} req/s {z_us:.1f} us")
+    print(f"ratio zenws/hand: {z_rps / h_rps:.2f}x req/s, {z_us / h_us:.2f}x CPU")
 
 
 def main() -> None:
@@ -109,6 +116,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--uvloop", action="store_true", help="client on uvloop (default asyncio)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per client")
     args = ap.parse_args()
     q: Any = mp.get_context("spawn").Queue()
     proc = mp.get_context("spawn").Process(target=_server, args=(q,), daemon=True)
@@ -123,9 +131,9 @@ def main() -> None:
         if args.uvloop:
             import uvloop
 
-            uvloop.run(_run(url, args.n, args.size))
+            uvloop.run(_run(url, args.n, args.size, args.rounds))
         else:
-            asyncio.run(_run(url, args.n, args.size))
+            asyncio.run(_run(url, args.n, args.size, args.rounds))
     finally:
         proc.kill()
 
