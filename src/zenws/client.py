@@ -31,7 +31,7 @@ from . import heartbeat as _hb
 from . import subscriptions as _subs
 from . import telemetry as _tm
 from ._connection import open_transport
-from ._redact import redact_url
+from ._redact import redact_mapping, redact_url
 from .config import Config
 from .errors import ConnectError, ConnectionLost, RequestTimeout, RpcError, ZenwsError
 from .fast.jsonrpc import Correlator
@@ -160,7 +160,7 @@ class Client:
 
     async def _start(self) -> Client:
         self._loop = asyncio.get_running_loop()
-        self._debug = self._log.isEnabledFor(logging.DEBUG)
+        self._debug = self.config.debug or self._log.isEnabledFor(logging.DEBUG)
         if self.config.record_to:
             from .recorder import Recorder
 
@@ -309,7 +309,13 @@ class Client:
         if deadline < self._sweep_at or self._sweep is None:
             self._arm_sweep(deadline, time.monotonic_ns())
         if self._debug:
-            self._log.debug("request %s id=%d epoch=%d", method, rid, self.epoch)
+            self._log.debug(
+                "request %s id=%d params=%s epoch=%d",
+                method,
+                rid,
+                redact_mapping(params),
+                self.epoch,
+            )
         if _tm.active:
             sent = time.monotonic_ns()
             _tm.emit("request.sent", {}, {"method": method, "id": rid, "epoch": self.epoch})

@@ -106,9 +106,12 @@ class Behaviour:
 class WebsocketsServer(Behaviour):
     """``websockets`` (python-websockets) server on 127.0.0.1."""
 
-    def __init__(self, *, compression: str | None = None) -> None:
+    def __init__(
+        self, *, compression: str | None = None, subprotocols: list[str] | None = None
+    ) -> None:
         super().__init__()
         self._compression = compression
+        self._subprotocols = subprotocols
         self._server: Any = None
         self.live: set[Any] = set()
 
@@ -120,6 +123,7 @@ class WebsocketsServer(Behaviour):
             compression=self._compression,
             max_size=None,
             ping_interval=None,
+            subprotocols=self._subprotocols,
         )
         return self
 

@@ -246,3 +246,40 @@ def test_run_helper_uses_a_loop() -> None:
 
     mod = zenws.run(main())
     assert mod.startswith("uvloop") or mod.startswith("asyncio")
+
+
+async def test_debug_logging_redacts_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    async with WebsocketsServer() as srv:
+        with caplog.at_level("DEBUG", logger="zenws"):
+            client = await zenws.connect(srv.url + "?access_token=TOK123")
+            await client.request("echo", {"client_secret": "S3CRET", "n": 1})
+            await client.close()
+    text = caplog.text
+    assert "echo" in text
+    assert "S3CRET" not in text and "TOK123" not in text
+
+
+async def test_subprotocol_negotiated() -> None:
+    async with WebsocketsServer(subprotocols=["v2.json", "v1.json"]) as srv:
+        client = await zenws.connect(srv.url, subprotocols=("v1.json",))
+        assert client.subprotocol == "v1.json"
+        assert await client.request("echo", [1]) == [1]
+        await client.close()
+
+
+async def test_handshake_timeout() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)  # accept, read the upgrade, never answer
+        await reader.read()  # until the client gives up and closes
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(ConnectError) as ei:
+            await zenws.connect(f"ws://127.0.0.1:{port}/", connect_timeout=0.3)
+        assert time.monotonic() - t0 < 3.0
+        assert "timed out" in str(ei.value) or "handshake" in str(ei.value)
+    finally:
+        server.close()

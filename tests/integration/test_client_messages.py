@@ -206,3 +206,24 @@ async def test_protocol_violations_close_with_the_right_code(frames: Any, code: 
         assert conn.close_code == code
         await wait_until(lambda: client.state is State.CLOSED)
         assert client.metrics().errors >= 1
+
+
+async def test_send_never_blocks_and_request_waits_for_resume_writing() -> None:
+    async with MockServer(rpc_handler) as srv:
+        client = await zenws.connect(srv.url, reconnect_on_error=False)
+        conn = srv.connections[0]
+        conn.stall()  # the server stops reading: the client's write buffer fills up
+        chunk = b"x" * (256 * 1024)
+        for _ in range(200):
+            client.send(chunk)  # never blocks, never raises while open
+            if client.metrics().write_paused:
+                break
+            await asyncio.sleep(0)
+        assert client.metrics().write_paused
+        with pytest.raises((asyncio.TimeoutError, TimeoutError)):
+            await asyncio.wait_for(client.request("echo", [1]), 0.3)
+        assert client.metrics().pending == 0
+        conn.resume()
+        assert await asyncio.wait_for(client.request("echo", [2]), 10) == [2]
+        assert not client.metrics().write_paused
+        await client.close()
