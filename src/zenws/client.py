@@ -21,7 +21,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -36,7 +36,7 @@ from .config import Config
 from .errors import ConnectError, ConnectionLost, RequestTimeout, RpcError, ZenwsError
 from .fast.jsonrpc import Correlator
 from .fast.latency import LatencyBuffer, LatencySummary
-from .fast.listener import FastListener, Message, MessageQueue
+from .fast.listener import FastListener, Message, MessageQueue, result_of
 from .heartbeat import HeartbeatHealth
 from .metrics import StateMetrics
 from .reconnect import Backoff, retry_decision
@@ -131,6 +131,7 @@ class Client:
         self._closed_exc: BaseException | None = None
         self._debug = False
         self._timeout = config.request_timeout
+        self._timeout_ns = int(config.request_timeout * 1e9)
 
     # ------------------------------------------------------------------ state
 
@@ -273,10 +274,14 @@ class Client:
         else:
             raise TypeError(f"send() takes str, bytes, dict or list, not {type(data).__name__}")
 
-    async def request(
+    def request(
         self, method: str, params: Any = None, *, timeout: float | None = None
-    ) -> Any:
-        """Send a JSON-RPC 2.0 request and return its ``result``.
+    ) -> Coroutine[Any, Any, Any]:
+        """Send a JSON-RPC 2.0 request and return its ``result`` (``await`` it).
+
+        A plain method returning the coroutine: in the common case (default deadline,
+        no rate limiter, no back-pressure, no telemetry handler) that is the compiled
+        fast path itself, with no Python coroutine frame in between.
 
         Args:
             method: the JSON-RPC method.
@@ -292,6 +297,24 @@ class Client:
             ConnectionLost: not open, or the connection dropped while waiting.
             RateLimited: the rate limiter's queue is full.
         """
+        lst = self._listener
+        if (
+            timeout is None
+            and self._sweep is not None
+            and lst is not None
+            and not lst.closed
+            and self._state is State.OPEN
+            and self._limiter is None
+            and not lst.write_paused
+            and not self._debug
+            and not _tm.active
+        ):
+            # Fast path (compiled): default deadline (later than the armed sweep), no
+            # limiter, no back-pressure, nothing observing.
+            return lst.call(method, params, self._timeout_ns, self._loop)
+        return self._request(method, params, timeout)
+
+    async def _request(self, method: str, params: Any, timeout: float | None) -> Any:
         lst = self._listener
         if lst is None or lst.closed or self._state is not State.OPEN:
             lst = self._open_listener()  # raises ConnectionLost
@@ -337,23 +360,16 @@ class Client:
             if _tm.active:
                 _tm.emit("request.failed", {}, {"method": method, "id": rid, "epoch": self.epoch})
             raise
-        doc = orjson.loads(payload)
-        err = doc.get("error")
-        if err is not None:
+        try:
+            result = result_of(payload, method)
+        except RpcError:
             if _tm.active:
                 _tm.emit("request.failed", {}, {"method": method, "id": rid})
-            if isinstance(err, dict):
-                raise RpcError(
-                    err.get("code", 0), str(err.get("message", "")), err.get("data"), method=method
-                )
-            raise RpcError(0, str(err), None, method=method)
+            raise
         if _tm.active:
-            _tm.emit(
-                "request.resolved",
-                {"rtt_ns": time.monotonic_ns() - sent} if sent else {},
-                {"method": method},
-            )
-        return doc.get("result")
+            rtt = {"rtt_ns": time.monotonic_ns() - sent} if sent else {}
+            _tm.emit("request.resolved", rtt, {"method": method})
+        return result
 
     async def _wait_writable(self) -> None:
         ev = self._writable

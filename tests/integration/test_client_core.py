@@ -283,3 +283,20 @@ async def test_handshake_timeout() -> None:
         assert "timed out" in str(ei.value) or "handshake" in str(ei.value)
     finally:
         server.close()
+
+
+async def test_default_deadline_on_the_compiled_path() -> None:
+    async with WebsocketsServer() as srv:
+        client = await zenws.connect(srv.url, request_timeout=0.2)
+        assert await client.request("echo", [1]) == [1]  # arms the deadline timer
+        assert await client.request("echo", [2]) == [2]  # compiled fast path
+        with pytest.raises(RpcError) as re_:
+            await client.request("fail", {"code": 7})
+        assert re_.value.code == 7 and re_.value.method == "fail"
+        t0 = time.monotonic()
+        with pytest.raises(RequestTimeout) as ei:
+            await client.request("never", [])
+        assert time.monotonic() - t0 < 2.0
+        assert ei.value.method == "never" and ei.value.timeout == 0.2
+        assert client.metrics().pending == 0
+        await client.close()

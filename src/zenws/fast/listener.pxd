@@ -53,6 +53,9 @@ cdef class Message:
     cdef object _json
 
 
+cpdef object result_of(bytes payload, str method)
+
+
 cdef Message make_message(int kind, bytes raw, object channel, object msg_id,
                           int64_t recv_ns, int64_t epoch, int decoder)
 

@@ -31,7 +31,9 @@ import json as _stdjson
 import orjson
 import simdjson
 
-from zenws.errors import ConnectionLost, ProtocolError
+from asyncio import CancelledError
+
+from zenws.errors import ConnectionLost, ProtocolError, RequestTimeout, RpcError
 
 
 # The scanner is plain C in ext/zenws_scan.c.  Compiling it into this module
@@ -80,6 +82,21 @@ cdef object _simd_loads(bytes raw):
     if isinstance(doc, _SimdArray):
         return doc.as_list()
     return doc
+
+
+cpdef object result_of(bytes payload, str method):
+    """Return the ``result`` of a JSON-RPC response, or raise its ``error`` as RpcError."""
+    cdef object doc = _orjson_loads(payload)
+    cdef object err
+    if type(doc) is not dict:
+        raise RpcError(-32700, "response is not a JSON object", None, method=method)
+    err = (<dict>doc).get("error")
+    if err is not None:
+        if isinstance(err, dict):
+            raise RpcError((<dict>err).get("code", 0), str((<dict>err).get("message", "")),
+                           (<dict>err).get("data"), method=method)
+        raise RpcError(0, str(err), None, method=method)
+    return (<dict>doc).get("result")
 
 
 def decoder_id(str name):
@@ -677,6 +694,25 @@ cdef class FastListener(WSListener):
             self.correlator.discard_c(rid)
             raise
         return rid
+
+    async def call(self, str method, object params, int64_t timeout_ns, object loop):
+        """request() fast path, compiled: send, await the C-resolved future, parse.
+
+        The caller (Client.request) handles rate limiting, back-pressure, telemetry
+        and the deadline timer; this coroutine only does the per-request work.
+        """
+        fut = loop.create_future()
+        rid = self.send_request(method, params, fut, timeout_ns)
+        try:
+            payload = await fut
+        except CancelledError:
+            self.correlator.discard_c(rid)
+            raise
+        except RequestTimeout:
+            t = timeout_ns / 1e9
+            raise RequestTimeout(f"{method} (id {rid}) got no response within {t} s",
+                                 method=method, request_id=rid, timeout=t) from None
+        return result_of(payload, method)
 
     @property
     def last_deadline_ns(self):
