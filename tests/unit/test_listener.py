@@ -219,3 +219,17 @@ async def test_user_cython_subclass_cimports_the_pxd(user_module: Any) -> None:
         assert isinstance(lst, user_module.CountingStrategy)
         assert [op for op, _ in lst.seen] == [1, 1] and lst.last_ns > 0
         await client.close()
+
+
+def test_text_heartbeat_pong_is_consumed() -> None:
+    from zenws.heartbeat import Text
+
+    hb = Text(ping="ping", pong="pong", interval=10)
+    lst = FastListener()
+    lst.set_heartbeat(hb)
+    got: list[Any] = []
+    lst.on_message = got.append
+    lst.feed_message(1, b"pong")
+    lst.feed_message(1, b'{"not":"pong"}')
+    assert len(got) == 1 and got[0].raw == b'{"not":"pong"}'
+    assert lst.invalid_json == 0

@@ -487,6 +487,9 @@ cdef class FastListener(WSListener):
             if self.client is not None:
                 self._safe_call(self.client._on_error_no_id, payload, recv_ns)
         elif kind == ZENWS_KIND_INVALID:
+            # Not JSON: maybe a text heartbeat answer ("pong"), else counted + delivered.
+            if self._text_hb is not None and self._text_hb_check(payload, recv_ns):
+                return 0
             self.invalid_json += 1
             return self.deliver_c(None, make_message(KIND_OTHER, payload, None, None,
                                                      recv_ns, self.epoch, self.decoder))
