@@ -132,6 +132,7 @@ class Client:
         self._debug = False
         self._timeout = config.request_timeout
         self._timeout_ns = int(config.request_timeout * 1e9)
+        self._idempotent = frozenset(config.idempotent_methods)
 
     # ------------------------------------------------------------------ state
 
@@ -308,6 +309,7 @@ class Client:
             and not lst.write_paused
             and not self._debug
             and not _tm.active
+            and (not self._idempotent or method not in self._idempotent)
         ):
             # Fast path (compiled): default deadline (later than the armed sweep), no
             # limiter, no back-pressure, nothing observing.
@@ -315,6 +317,37 @@ class Client:
         return self._request(method, params, timeout)
 
     async def _request(self, method: str, params: Any, timeout: float | None) -> Any:
+        if method in self._idempotent:
+            return await self._request_idempotent(method, params, timeout)
+        return await self._request_once(method, params, timeout)
+
+    async def _request_idempotent(self, method: str, params: Any, timeout: float | None) -> Any:
+        # Config.idempotent_methods opt in: a read lost with its connection is sent again
+        # on the next one, within the same overall deadline.  Orders never are.
+        t = self._timeout if timeout is None else timeout
+        deadline = time.monotonic() + t
+        while True:
+            try:
+                return await self._request_once(method, params, max(deadline - time.monotonic(), 0))
+            except ConnectionLost:
+                left = deadline - time.monotonic()
+                if self._state in (State.CLOSING, State.CLOSED) or left <= 0:
+                    raise
+                try:
+                    await self._wait_open(left)
+                except (asyncio.TimeoutError, TimeoutError):
+                    raise ConnectionLost(
+                        f"{method}: not reconnected within its {t} s deadline", epoch=self.epoch
+                    ) from None
+
+    async def _wait_open(self, timeout: float) -> None:
+        if self._state is State.OPEN:
+            return
+        waiter = (self._loop or asyncio.get_running_loop()).create_future()
+        self._open_waiters.append(waiter)
+        await asyncio.wait_for(waiter, timeout)
+
+    async def _request_once(self, method: str, params: Any, timeout: float | None) -> Any:
         lst = self._listener
         if lst is None or lst.closed or self._state is not State.OPEN:
             lst = self._open_listener()  # raises ConnectionLost

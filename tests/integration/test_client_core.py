@@ -300,3 +300,20 @@ async def test_default_deadline_on_the_compiled_path() -> None:
         assert ei.value.method == "never" and ei.value.timeout == 0.2
         assert client.metrics().pending == 0
         await client.close()
+
+
+async def test_idempotent_methods_are_retried_after_reconnect() -> None:
+    async with WebsocketsServer() as srv:
+        client = await zenws.connect(
+            srv.url, retry_delay=0.01, max_backoff=0.05, idempotent_methods=("delay",)
+        )
+        read = asyncio.ensure_future(client.request("delay", {"s": 0.3}, timeout=5))
+        order = asyncio.ensure_future(client.request("never", [], timeout=5))
+        await asyncio.sleep(0.1)
+        next(iter(srv.live)).transport.abort()
+        assert await asyncio.wait_for(read, 5) == {"s": 0.3}  # sent again on epoch 2
+        with pytest.raises(ConnectionLost):
+            await order  # not idempotent: never resent
+        assert client.epoch == 2
+        assert [r["method"] for r in srv.requests].count("delay") == 2
+        await client.close()
