@@ -1,0 +1,93 @@
+"""Shared state declarations of :class:`zenws.Client` and its parts.
+
+The client is split by responsibility: requests (:mod:`zenws._client_requests`),
+subscriptions (:mod:`zenws._client_subs`), connection lifecycle (:mod:`zenws._client_life`)
+and the public class (:mod:`zenws.client`).  This base only declares the attributes they
+share (set in ``Client.__init__``) and the methods one part calls on another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from . import subscriptions as _subs
+from .config import Config
+from .fast.jsonrpc import Correlator
+from .fast.latency import LatencyBuffer
+from .fast.listener import FastListener, Message, MessageQueue
+from .heartbeat import Heartbeat, Liveness
+from .reconnect import Backoff
+from .state import State
+
+Handler = Callable[[Message], Any]
+ReconnectHook = Callable[[Any], Awaitable[Any]]
+
+
+class ClientBase:
+    """Attributes and cross-part methods of a client (see ``Client.__init__``)."""
+
+    config: Config
+    epoch: int
+    transport: Any
+    subprotocol: str | None
+    latency: LatencyBuffer
+    _listener_class: type[FastListener]
+    _listener: FastListener | None
+    _state: State
+    _log: logging.Logger
+    _loop: asyncio.AbstractEventLoop | None
+    _correlator: Correlator
+    _queue: MessageQueue
+    _on_message: Handler | None
+    _dialect: Any
+    _subs: _subs.SubscriptionRegistry
+    _heartbeat: Heartbeat | None
+    _liveness: Liveness
+    _limiter: Any
+    _backoff: Backoff
+    _recorder: Any
+    _hooks: list[ReconnectHook]
+    _next_id: int
+    _totals: dict[str, int]
+    _reconnects: int
+    _sweep: asyncio.TimerHandle | None
+    _sweep_at: int
+    _writable: asyncio.Event | None
+    _disconnected: asyncio.Future[None] | None
+    _open_waiters: list[asyncio.Future[None]]
+    _reconnect_task: asyncio.Task[None] | None
+    _close_code: int | None
+    _close_reason: str
+    _last_error: str | None
+    _manual_reconnect: bool
+    _closed_exc: BaseException | None
+    _debug: bool
+    _timeout: float
+    _timeout_ns: int
+    _idempotent: frozenset[str]
+
+    def _set_state(self, new: State) -> None:
+        raise NotImplementedError
+
+    async def _open(self) -> None:
+        raise NotImplementedError
+
+    def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None
+    ) -> Coroutine[Any, Any, Any]:
+        raise NotImplementedError
+
+    async def _restore(self) -> None:
+        raise NotImplementedError
+
+    def _open_listener(self) -> FastListener:
+        raise NotImplementedError
+
+    def _on_callback_error(self, exc: BaseException, msg: Message | None) -> None:
+        raise NotImplementedError
+
+    def _finish_closed(self, exc: BaseException | None) -> None:
+        raise NotImplementedError

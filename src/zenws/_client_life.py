@@ -1,0 +1,313 @@
+"""Connection lifecycle of :class:`zenws.Client`: events from the hot path, liveness host,
+reconnect loop, closing handshake."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from . import telemetry as _tm
+from ._client_base import ClientBase
+from ._redact import redact_url
+from .errors import ConnectError, ConnectionLost, ZenwsError
+from .fast.listener import FastListener, Message
+from .reconnect import retry_decision
+from .state import State
+
+
+class LifecycleMixin(ClientBase):
+    """Disconnects, reconnects and close; also the HeartbeatHost side of the client."""
+
+    @property
+    def closed(self) -> bool:
+        """True once the client reached CLOSED (closed, or gave up reconnecting)."""
+        return self._state is State.CLOSED
+
+    # ------------------------------------------------------------------ callbacks from C
+
+    def _on_ws_disconnected(self, lst: FastListener) -> None:
+        if lst is not self._listener:
+            return
+        self._next_id = lst.next_id
+        for k, v in lst.counters().items():
+            if k in self._totals:
+                self._totals[k] += v
+        self._listener = None
+        self.transport = None
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        self._liveness.stop()
+        code = lst.close_code if lst.close_code >= 0 else None
+        reason = lst.close_reason
+        if code is not None:
+            self._close_code, self._close_reason = code, reason
+        exc = ConnectionLost(
+            f"connection lost (epoch {lst.epoch}"
+            + (f", close code {code}" if code is not None else "")
+            + ")",
+            epoch=lst.epoch,
+            code=code,
+            reason=reason,
+        )
+        self._correlator.fail_all(exc)
+        self._subs.mark_all_pending()  # the server forgot them with the connection
+        if self._writable is not None:
+            self._writable.set()
+        self._backoff.on_disconnected(time.monotonic())
+        if self._disconnected is not None and not self._disconnected.done():
+            self._disconnected.set_result(None)
+        if _tm.active:
+            _tm.emit(
+                "connection.closed",
+                {"code": code, "reason": reason},
+                {"epoch": lst.epoch, "url": redact_url(self.config.url)},
+            )
+        self._log.info("disconnected (epoch %d, code %s)", lst.epoch, code)
+        if self._state in (State.CLOSING, State.CLOSED, State.CONNECTING):
+            return
+        if self.config.reconnect_on_error or self._manual_reconnect:
+            self._manual_reconnect = False
+            self._set_state(State.RECONNECTING)
+            loop = self._loop or asyncio.get_running_loop()
+            self._reconnect_task = loop.create_task(self._reconnect_loop(exc))
+        else:
+            self._finish_closed(exc)
+
+    def _on_peer_close(self, lst: FastListener, code: int, reason: str) -> None:
+        self._close_code, self._close_reason = code, reason
+        self._log.info("server closed the connection: %d %r", code, reason[:120])
+        self._correlator.fail_all(
+            ConnectionLost(
+                f"server closed the connection ({code})", epoch=lst.epoch, code=code, reason=reason
+            )
+        )
+        self._abort_later(lst)
+
+    def _on_protocol_error(self, code: int, reason: str) -> None:
+        self._last_error = f"protocol error {code}: {reason}"
+        self._log.warning("closing with %d: %s", code, reason)
+        if _tm.active:
+            _tm.emit("protocol.error", {"code": code}, {"reason": reason, "epoch": self.epoch})
+        if self._listener is not None:
+            self._abort_later(self._listener)
+
+    def _on_error_no_id(self, payload: bytes, recv_ns: int) -> None:
+        if _tm.active:
+            _tm.emit(
+                "protocol.error",
+                {"bytes": len(payload)},
+                {"reason": "error response without id", "epoch": self.epoch},
+            )
+
+    def _on_callback_error(self, exc: BaseException, msg: Message | None) -> None:
+        self._log.error("user callback raised %s (isolated)", type(exc).__name__, exc_info=exc)
+        if _tm.active:
+            _tm.emit(
+                "handler.error",
+                {},
+                {
+                    "error": repr(exc)[:200],
+                    "epoch": self.epoch,
+                    "channel": getattr(msg, "channel", None),
+                },
+            )
+
+    def _on_write_paused(self, paused: bool) -> None:
+        if self._writable is not None:
+            if paused:
+                self._writable.clear()
+            else:
+                self._writable.set()
+
+    def _on_overflow(self, what: str) -> None:
+        if what in ("drop_oldest", "drop_newest"):
+            if _tm.active:
+                _tm.emit("message.dropped", {"count": 1}, {"policy": what, "epoch": self.epoch})
+        elif what in ("pause", "resume") and self.transport is not None:
+            tr = self.transport.underlying_transport
+            tr.pause_reading() if what == "pause" else tr.resume_reading()
+        elif what == "disconnect":
+            if _tm.active:
+                _tm.emit("message.dropped", {"count": 1}, {"policy": what, "epoch": self.epoch})
+            lst = self._listener
+            if lst is not None and not lst.closed:
+                # RFC 6455 §7.4.1: 1008 = policy violation (we cannot keep up).
+                lst.close(1008, "receive queue overflow")
+                self._abort_later(lst)
+
+    def _abort_later(self, lst: FastListener) -> None:
+        loop = self._loop
+        if loop is not None:
+            loop.call_later(self.config.close_timeout, lst.abort)
+
+    # ------------------------------------------------------------------ HeartbeatHost
+
+    def send_ping(self, payload: bytes) -> None:
+        """Send a PING frame (heartbeat strategies)."""
+        self._open_listener().send_ping(payload)
+
+    def send_text(self, data: str | bytes) -> None:
+        """Send a text frame (heartbeat strategies)."""
+        self._open_listener().send_text(data)
+
+    def force_reconnect(self, reason: str) -> None:
+        """Drop the connection now (CLOSE 1011, then abort): pending fail, reconnect follows."""
+        lst = self._listener
+        if lst is None:
+            return
+        self._last_error = reason
+        lst.close(1011, reason[:100])
+        lst.abort()
+
+    def last_frame_ns(self) -> int:
+        """Monotonic ns of the last frame of any kind (connection time if none)."""
+        lst = self._listener
+        return lst.last_frame_ns if lst is not None else 0
+
+    def last_data_ns(self) -> int:
+        """Monotonic ns of the last data frame (connection time if none)."""
+        lst = self._listener
+        return lst.last_data_ns if lst is not None else 0
+
+    # ------------------------------------------------------------------ reconnect
+
+    async def _reconnect_loop(self, cause: BaseException) -> None:
+        down_at = time.time()
+        old_epoch = self.epoch
+        while self._state is State.RECONNECTING:
+            retry, retry_after = retry_decision(cause)
+            delay = self._backoff.next_delay(retry_after) if retry else None
+            if delay is None:
+                self._give_up(cause)
+                return
+            if _tm.active:
+                _tm.emit(
+                    "connection.reconnecting",
+                    {"attempt": self._backoff.attempt, "delay": delay},
+                    {"epoch": old_epoch},
+                )
+            await asyncio.sleep(delay)
+            if self._state is not State.RECONNECTING:
+                return
+            try:
+                await self._open()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                cause = exc
+                self._last_error = str(exc)
+                self._log.info("reconnect attempt %d failed: %s", self._backoff.attempt, exc)
+                continue
+            self._reconnects += 1
+            try:
+                await self._after_reconnect()
+            except ConnectionLost:
+                return  # a new disconnect started its own reconnect
+            if _tm.active:
+                up_at = time.time()
+                _tm.emit(
+                    "connection.reconnected",
+                    {"gap_s": up_at - down_at},
+                    {
+                        "down_at": down_at,
+                        "up_at": up_at,
+                        "epoch": self.epoch,
+                        "previous_epoch": old_epoch,
+                    },
+                )
+            return
+
+    async def _after_reconnect(self) -> None:
+        for hook in list(self._hooks):
+            try:
+                await hook(self)
+            except ConnectionLost:
+                raise
+            except Exception as exc:
+                self._on_callback_error(exc, None)
+        if self.config.restore_subscriptions:
+            await self._restore()
+
+    def _give_up(self, cause: BaseException) -> None:
+        self._log.error("giving up reconnecting: %s", cause)
+        if _tm.active:
+            _tm.emit(
+                "connection.gave_up",
+                {"attempts": self._backoff.attempt},
+                {"error": str(cause)[:200], "epoch": self.epoch},
+            )
+        self._finish_closed(cause)
+
+    async def reconnect(self) -> None:
+        """Drop the current connection and reconnect now (pending requests fail).
+
+        Raises:
+            ZenwsError: the client is closed, or reconnecting gave up.
+        """
+        if self._state in (State.CLOSING, State.CLOSED):
+            raise ZenwsError("client is closed")
+        waiter = (self._loop or asyncio.get_running_loop()).create_future()
+        self._open_waiters.append(waiter)
+        if self._state is State.OPEN and self._listener is not None:
+            self._backoff.reset()
+            self._manual_reconnect = True
+            lst = self._listener
+            lst.close(1000, "reconnect")
+            lst.abort()
+        await waiter
+
+    # ------------------------------------------------------------------ closing
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close with the closing handshake (bounded by ``Config.close_timeout``).
+
+        Args:
+            code: close code sent to the server (RFC 6455 §7.4).
+            reason: UTF-8 reason (truncated to fit a control frame).
+        """
+        if self._state is State.CLOSED:
+            return
+        if self._state is State.CLOSING:
+            while not self.closed:
+                await asyncio.sleep(0.01)
+            return
+        self._set_state(State.CLOSING)
+        task = self._reconnect_task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()
+        lst, fut = self._listener, self._disconnected
+        if lst is not None and fut is not None:
+            lst.close(code, reason)
+            try:
+                await asyncio.wait_for(asyncio.shield(fut), self.config.close_timeout)
+            except (asyncio.TimeoutError, TimeoutError):
+                lst.abort()
+                try:
+                    await asyncio.wait_for(asyncio.shield(fut), 1.0)
+                except (asyncio.TimeoutError, TimeoutError):
+                    self._on_ws_disconnected(lst)
+        self._finish_closed(None)
+
+    def _finish_closed(self, exc: BaseException | None) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        self._liveness.stop()
+        lost = ConnectionLost(
+            "client closed", epoch=self.epoch, code=self._close_code, reason=self._close_reason
+        )
+        self._correlator.fail_all(lost)
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        self._queue.close(exc if isinstance(exc, ConnectError) else None)
+        for w in self._open_waiters:
+            if not w.done():
+                w.set_exception(exc if exc is not None else lost)
+        self._open_waiters.clear()
+        if self._recorder is not None:
+            self._recorder.close()
+        self._closed_exc = exc
+        if self._state is not State.CLOSED:
+            if self._state not in (State.CLOSING, State.CONNECTING):
+                self._set_state(State.CLOSING)
+            self._set_state(State.CLOSED)

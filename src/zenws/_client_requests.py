@@ -1,0 +1,214 @@
+"""Sending and JSON-RPC requests of :class:`zenws.Client` (deadlines, fast path)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import orjson
+
+from . import telemetry as _tm
+from ._client_base import ClientBase
+from ._redact import redact_mapping
+from .errors import ConnectionLost, RequestTimeout, RpcError
+from .fast.listener import FastListener, result_of
+from .state import State
+
+
+class RequestsMixin(ClientBase):
+    """``send()``, ``request()`` and the one deadline timer for all requests."""
+
+    # ------------------------------------------------------------------ sending
+
+    def _open_listener(self) -> FastListener:
+        lst = self._listener
+        if lst is None or self._state is not State.OPEN or lst.closed:
+            raise ConnectionLost(
+                f"connection is {self._state.name.lower()}",
+                epoch=self.epoch,
+                code=self._close_code,
+                reason=self._close_reason,
+            )
+        return lst
+
+    def send(self, data: str | bytes | bytearray | memoryview | dict[str, Any] | list[Any]) -> None:
+        """Send one message without waiting (str -> text, bytes -> binary, dict/list -> JSON).
+
+        Never blocks: the frame goes into the transport's write buffer (watch
+        ``metrics().write_paused`` for back-pressure).
+
+        Raises:
+            ConnectionLost: the connection is not open.
+            TypeError: unsupported data type.
+        """
+        lst = self._open_listener()
+        if isinstance(data, str):
+            lst.send_text(data)
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            lst.send_binary(bytes(data))
+        elif isinstance(data, (dict, list)):
+            lst.send_text(orjson.dumps(data))
+        else:
+            raise TypeError(f"send() takes str, bytes, dict or list, not {type(data).__name__}")
+
+    def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None
+    ) -> Coroutine[Any, Any, Any]:
+        """Send a JSON-RPC 2.0 request and return its ``result`` (``await`` it).
+
+        A plain method returning the coroutine: in the common case (default deadline,
+        no rate limiter, no back-pressure, no telemetry handler) that is the compiled
+        fast path itself, with no Python coroutine frame in between.
+
+        Args:
+            method: the JSON-RPC method.
+            params: JSON-serializable params (orjson), or ``None``.
+            timeout: seconds (default ``Config.request_timeout``); every request has one.
+
+        Returns:
+            The ``result`` member of the response.
+
+        Raises:
+            RpcError: the response carried an ``error`` object.
+            RequestTimeout: no response before the deadline (the entry is removed).
+            ConnectionLost: not open, or the connection dropped while waiting.
+            RateLimited: the rate limiter's queue is full.
+        """
+        lst = self._listener
+        if (
+            timeout is None
+            and self._sweep is not None
+            and lst is not None
+            and not lst.closed
+            and self._state is State.OPEN
+            and self._limiter is None
+            and not lst.write_paused
+            and not self._debug
+            and not _tm.active
+            and (not self._idempotent or method not in self._idempotent)
+        ):
+            # Fast path (compiled): default deadline (later than the armed sweep), no
+            # limiter, no back-pressure, nothing observing.
+            return lst.call(method, params, self._timeout_ns, self._loop)
+        return self._request(method, params, timeout)
+
+    async def _request(self, method: str, params: Any, timeout: float | None) -> Any:
+        if method in self._idempotent:
+            return await self._request_idempotent(method, params, timeout)
+        return await self._request_once(method, params, timeout)
+
+    async def _request_idempotent(self, method: str, params: Any, timeout: float | None) -> Any:
+        # Config.idempotent_methods opt in: a read lost with its connection is sent again
+        # on the next one, within the same overall deadline.  Orders never are.
+        t = self._timeout if timeout is None else timeout
+        deadline = time.monotonic() + t
+        while True:
+            try:
+                return await self._request_once(method, params, max(deadline - time.monotonic(), 0))
+            except ConnectionLost:
+                left = deadline - time.monotonic()
+                if self._state in (State.CLOSING, State.CLOSED) or left <= 0:
+                    raise
+                try:
+                    await self._wait_open(left)
+                except (asyncio.TimeoutError, TimeoutError):
+                    raise ConnectionLost(
+                        f"{method}: not reconnected within its {t} s deadline", epoch=self.epoch
+                    ) from None
+
+    async def _wait_open(self, timeout: float) -> None:
+        if self._state is State.OPEN:
+            return
+        waiter = (self._loop or asyncio.get_running_loop()).create_future()
+        self._open_waiters.append(waiter)
+        await asyncio.wait_for(waiter, timeout)
+
+    async def _request_once(self, method: str, params: Any, timeout: float | None) -> Any:
+        lst = self._listener
+        if lst is None or lst.closed or self._state is not State.OPEN:
+            lst = self._open_listener()  # raises ConnectionLost
+        if self._limiter is not None:
+            await self._limiter.acquire(method)
+            lst = self._open_listener()
+        if lst.write_paused:
+            await self._wait_writable()
+            lst = self._open_listener()
+        t = self._timeout if timeout is None else timeout
+        sent = 0
+        fut = self._loop.create_future()  # type: ignore[union-attr]
+        rid = lst.send_request(method, params, fut, int(t * 1e9))
+        deadline = lst.last_deadline_ns
+        if deadline < self._sweep_at or self._sweep is None:
+            self._arm_sweep(deadline, time.monotonic_ns())
+        if self._debug:
+            self._log.debug(
+                "request %s id=%d params=%s epoch=%d",
+                method,
+                rid,
+                redact_mapping(params),
+                self.epoch,
+            )
+        if _tm.active:
+            sent = time.monotonic_ns()
+            _tm.emit("request.sent", {}, {"method": method, "id": rid, "epoch": self.epoch})
+        try:
+            payload = await fut
+        except asyncio.CancelledError:
+            self._correlator.discard(rid)
+            raise
+        except RequestTimeout:
+            if _tm.active:
+                _tm.emit("request.timeout", {"timeout": t}, {"method": method, "id": rid})
+            raise RequestTimeout(
+                f"{method} (id {rid}) got no response within {t} s",
+                method=method,
+                request_id=rid,
+                timeout=t,
+            ) from None
+        except ConnectionLost:
+            if _tm.active:
+                _tm.emit("request.failed", {}, {"method": method, "id": rid, "epoch": self.epoch})
+            raise
+        try:
+            result = result_of(payload, method)
+        except RpcError:
+            if _tm.active:
+                _tm.emit("request.failed", {}, {"method": method, "id": rid})
+            raise
+        if _tm.active:
+            rtt = {"rtt_ns": time.monotonic_ns() - sent} if sent else {}
+            _tm.emit("request.resolved", rtt, {"method": method})
+        return result
+
+    async def _wait_writable(self) -> None:
+        ev = self._writable
+        if ev is not None:
+            await ev.wait()
+
+    def _arm_sweep(self, deadline_ns: int, now_ns: int) -> None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+        self._sweep_at = deadline_ns
+        self._sweep = self._loop.call_later(  # type: ignore[union-attr]
+            max(deadline_ns - now_ns, 0) / 1e9 + 0.0005, self._expire
+        )
+
+    def _expire(self) -> None:
+        self._sweep = None
+        self._sweep_at = 0
+        now = time.monotonic_ns()
+        for rid, waiter in self._correlator.expire(now):
+            exc = RequestTimeout("request timed out", request_id=rid)
+            if isinstance(waiter, asyncio.Future):
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            else:
+                try:
+                    waiter(exc)
+                except Exception as e:  # a hot-path waiter must not break the sweep
+                    self._log.debug("expired waiter raised %r", e)
+        nxt = self._correlator.next_deadline()
+        if nxt is not None:
+            self._arm_sweep(nxt, now)
