@@ -544,3 +544,52 @@ async def test_certificate_backends(backend: str) -> None:
         async with ws_connect(url, ssl=pair.client) as ws:
             await ws.send("x")
             assert await ws.recv() == "x"
+
+
+# ---------------------------------------------------------------- scenario
+async def test_scenario_reads_as_a_story() -> None:
+    async with MockServer(lambda c, m: None) as server:
+        story = (
+            server.scenario()
+            .on_connect()
+            .send({"hello": "client"})
+            .after(messages=2)
+            .send("got two")
+            .after(seconds=0.1)
+            .close(4000, "story over")
+            .on_connect()
+            .abort()
+        )
+        async with ws_connect(server.url) as ws:
+            assert await ws.recv() == '{"hello":"client"}'
+            await ws.send("one")
+            await ws.send("two")
+            assert await ws.recv() == "got two"
+            with pytest.raises(ConnectionClosedError) as info:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert info.value.rcvd is not None
+            assert (info.value.rcvd.code, info.value.rcvd.reason) == (4000, "story over")
+        async with ws_connect(server.url) as ws:
+            with pytest.raises(ConnectionClosedError) as info:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert info.value.rcvd is None
+        await story.wait(timeout=5)
+        assert story.done
+
+
+async def test_scenario_not_finished_reports_progress() -> None:
+    async with MockServer() as server:
+        story = server.scenario().on_connect().send("hi").after(messages=5).abort()
+        async with ws_connect(server.url) as ws:
+            assert await ws.recv() == "hi"
+            with pytest.raises(AssertionError, match="not finished"):
+                await story.wait(timeout=0.2)
+
+
+def test_scenario_after_needs_exactly_one_trigger() -> None:
+    async def build() -> None:
+        async with MockServer() as server:
+            with pytest.raises(ValueError, match="exactly one"):
+                server.scenario().after()
+
+    asyncio.run(build())

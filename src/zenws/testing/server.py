@@ -120,6 +120,13 @@ class MockServer:
         self._changed: asyncio.Event | None = None
         self._scenarios: list[Scenario] = []
 
+    @classmethod
+    def from_recording(cls, path: Any, *, speed: float | None = None, **kw: Any) -> MockServer:
+        """A server that replays a zenws recording (see :mod:`zenws.testing.replay`)."""
+        from .replay import from_recording
+
+        return from_recording(path, speed=speed, **kw)
+
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> MockServer:
         await self.start()
