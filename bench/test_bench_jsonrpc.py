@@ -132,7 +132,7 @@ def test_scan_notification_channel(benchmark: Any) -> None:
 
     def run() -> None:
         for _ in range(LOOPS):
-            scan(NOTIFICATION).channel
+            _ = scan(NOTIFICATION).channel
 
     benchmark(run)
     _per_call(benchmark)
@@ -186,6 +186,17 @@ def test_correlator_track_resolve(benchmark: Any, kind: str) -> None:
             resolve(i, None, 2)
 
     benchmark(run)
+    waiter.__self__.clear()  # type: ignore[attr-defined]
+    _per_call(benchmark)
+
+
+def test_correlator_c_path(benchmark: Any) -> None:
+    """track_c + resolve_c from Cython (what zenws.fast.listener does per request)."""
+    c = jsonrpc.Correlator()
+    waiter = [].append
+    loop = jsonrpc._c_track_resolve_loop
+    benchmark(loop, c, waiter, LOOPS)
+    assert loop(c, waiter, LOOPS) == LOOPS
     waiter.__self__.clear()  # type: ignore[attr-defined]
     _per_call(benchmark)
 

@@ -263,7 +263,13 @@ def test_expire_and_next_deadline() -> None:
     c.discard(3)
     assert c.next_deadline() == 1400
     assert sorted(map(str, (i for i, _ in c.expire(10**9)))) == [
-        "4", "5", "6", "7", "8", "9", "late",
+        "4",
+        "5",
+        "6",
+        "7",
+        "8",
+        "9",
+        "late",
     ]
     assert c.pending == 0 and c.next_deadline() is None
     assert all(w.calls == [] for w in waiters.values())  # expire never delivers

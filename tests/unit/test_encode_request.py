@@ -24,8 +24,13 @@ def test_byte_exact() -> None:
         b'{"jsonrpc":"2.0","id":42,"method":"public/get_instruments",'
         b'"params":{"currency":"BTC","kind":"future"}}'
     )
-    assert encode_request(-1, "a", [1, 2]) == b'{"jsonrpc":"2.0","id":-1,"method":"a","params":[1,2]}'
-    assert encode_request("req-1", "m", ()) == b'{"jsonrpc":"2.0","id":"req-1","method":"m","params":[]}'
+    assert (
+        encode_request(-1, "a", [1, 2]) == b'{"jsonrpc":"2.0","id":-1,"method":"a","params":[1,2]}'
+    )
+    assert (
+        encode_request("req-1", "m", ())
+        == b'{"jsonrpc":"2.0","id":"req-1","method":"m","params":[]}'
+    )
     assert encode_request(2**63 - 1, "m") == (
         b'{"jsonrpc":"2.0","id":9223372036854775807,"method":"m","params":{}}'
     )
@@ -84,7 +89,9 @@ def test_int_subclass_id() -> None:
     st.text(max_size=40),
     st.one_of(
         st.none(),
-        st.dictionaries(st.text(max_size=8), st.one_of(st.integers(-1000, 1000), st.text(max_size=8))),
+        st.dictionaries(
+            st.text(max_size=8), st.one_of(st.integers(-1000, 1000), st.text(max_size=8))
+        ),
         st.lists(st.integers(-5, 5), max_size=4),
     ),
 )

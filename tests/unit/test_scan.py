@@ -192,11 +192,23 @@ CASES: list[tuple[bytes, Result]] = [
     (b'{"id":123456789012345678901234567890,"result":0}', INVALID),
     (b'{"id":-0,"result":0}', (KIND_RESPONSE, 0, None, None, True, False)),
     (b'{"result":{"id":7,"method":"x"},"id":8}', (KIND_RESPONSE, 8, None, None, True, False)),
-    (b'{"params":{"id":1,"x":{"channel":"no"}},"method":"m"}', (KIND_NOTIFICATION, None, "m", None, False, False)),
-    (b'{"method":"m","params":{"channel":"a","channel":"b"}}', (KIND_NOTIFICATION, None, "m", "b", False, False)),
-    (b'{"method":"m","params":{"channel":"a"},"params":{}}', (KIND_NOTIFICATION, None, "m", None, False, False)),
+    (
+        b'{"params":{"id":1,"x":{"channel":"no"}},"method":"m"}',
+        (KIND_NOTIFICATION, None, "m", None, False, False),
+    ),
+    (
+        b'{"method":"m","params":{"channel":"a","channel":"b"}}',
+        (KIND_NOTIFICATION, None, "m", "b", False, False),
+    ),
+    (
+        b'{"method":"m","params":{"channel":"a"},"params":{}}',
+        (KIND_NOTIFICATION, None, "m", None, False, False),
+    ),
     (b'{"method":"m","params":{"channel":1}}', (KIND_NOTIFICATION, None, "m", None, False, False)),
-    (b'{"method":"m","params":[{"channel":"a"}]}', (KIND_NOTIFICATION, None, "m", None, False, False)),
+    (
+        b'{"method":"m","params":[{"channel":"a"}]}',
+        (KIND_NOTIFICATION, None, "m", None, False, False),
+    ),
     (b'{"method":"m","id":4,"params":{"channel":"a"}}', (KIND_REQUEST, 4, "m", None, False, False)),
     (b'{"channel":"a","method":"m"}', (KIND_NOTIFICATION, None, "m", None, False, False)),
     (b'{"method":"a","method":5}', (KIND_OTHER, None, None, None, False, False)),
@@ -205,10 +217,16 @@ CASES: list[tuple[bytes, Result]] = [
     (b'{"id":null,"error":{"code":1}}', (KIND_ERROR_NO_ID, None, None, None, False, True)),
     (b'{"id":"","result":""}', (KIND_RESPONSE, "", None, None, True, False)),
     (b'{"method":""}', (KIND_NOTIFICATION, None, "", None, False, False)),
-    (b'{"method":"\\ud83d\\ude00\\u00e9\\/\\b\\f\\n\\r\\t"}', (KIND_NOTIFICATION, None, "\U0001f600\u00e9/\b\f\n\r\t", None, False, False)),
-    (b'{"method":"\\ud800x\\udc00"}', (KIND_NOTIFICATION, None, "\ud800x\udc00", None, False, False)),
+    (
+        b'{"method":"\\ud83d\\ude00\\u00e9\\/\\b\\f\\n\\r\\t"}',
+        (KIND_NOTIFICATION, None, "\U0001f600\u00e9/\b\f\n\r\t", None, False, False),
+    ),
+    (
+        b'{"method":"\\ud800x\\udc00"}',
+        (KIND_NOTIFICATION, None, "\ud800x\udc00", None, False, False),
+    ),
     (b'{"method":"\xe2\x82\xac"}', (KIND_NOTIFICATION, None, "\u20ac", None, False, False)),
-    (b'{}', (KIND_OTHER, None, None, None, False, False)),
+    (b"{}", (KIND_OTHER, None, None, None, False, False)),
     (b" { } ", (KIND_OTHER, None, None, None, False, False)),
     (b"[]", (KIND_OTHER, None, None, None, False, False)),
     (b'[{"id":1,"result":2}]', (KIND_OTHER, None, None, None, False, False)),
@@ -239,8 +257,8 @@ INVALID_CASES: list[bytes] = [
     b'{"id":1,"result":NaN}',
     b'{"id":1,"result":Infinity}',
     b'{"id":1,"result":nulll}',
-    b'{"id":\'1\'}',
-    b'{id:1}',
+    b"{\"id\":'1'}",
+    b"{id:1}",
     b'{"id":"\x01"}',
     b'{"id":"\\x"}',
     b'{"id":"\\u12"}',
@@ -331,7 +349,7 @@ def test_deep_nesting_is_bounded() -> None:
 
 
 def test_long_strings_and_many_escapes() -> None:
-    long = "é\"\\/" * 5000 + "\U0001f600" * 100
+    long = 'é"\\/' * 5000 + "\U0001f600" * 100
     check(json.dumps({"method": long, "params": {"channel": long}}).encode())
     check(json.dumps({"method": long}, ensure_ascii=False).encode())
     check(json.dumps({"id": long, "result": [long] * 3}).encode())
@@ -377,7 +395,7 @@ def _scalars() -> st.SearchStrategy[Any]:
         st.integers(min_value=-1000, max_value=1000),
         st.floats(allow_nan=False, allow_infinity=False),
         st.text(max_size=20),
-        st.sampled_from(["", '"', "\\", "\\\"", "a\\\"b", "}", "{", "]", ":", ",", "\x00\x1f"]),
+        st.sampled_from(["", '"', "\\", '\\"', 'a\\"b', "}", "{", "]", ":", ",", "\x00\x1f"]),
     )
 
 
@@ -446,7 +464,7 @@ def _escape_str(s: str, rng: random.Random) -> str:
                 out.append("\\/")
             elif ord(ch) > 0xFFFF:
                 hi, lo = divmod(ord(ch) - 0x10000, 0x400)
-                out.append("\\u%04x\\u%04X" % (0xD800 + hi, 0xDC00 + lo))
+                out.append(f"\\u{0xD800 + hi:04x}\\u{0xDC00 + lo:04X}")
             else:
                 short = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\b": "\\b"}
                 out.append(short.get(ch) or ("\\u%04x" if mode == 2 else "\\u%04X") % ord(ch))
@@ -476,7 +494,7 @@ def dump(v: Any, rng: random.Random) -> str:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages())
 @example(([("id", 1), ("result", Obj([("id", 2)]))], 0))
-@example(([("method", "subscription"), ("params", Obj([("channel", "a\\\"b")]))], 1))
+@example(([("method", "subscription"), ("params", Obj([("channel", 'a\\"b')]))], 1))
 def test_property_against_json_loads(msg: tuple[Obj, int]) -> None:
     members, seed = msg
     rng = random.Random(seed)
@@ -537,7 +555,9 @@ def _differential(buf: bytes) -> None:
         # UTF-8 outside id/method/channel is the frame layer's check (RFC 6455
         # §8.1), so compare the structure only, on the escaped decoding.
         if strict != INVALID:
-            obj = json.loads(buf.decode("utf-8", "surrogateescape"), parse_constant=_reject_constant)
+            obj = json.loads(
+                buf.decode("utf-8", "surrogateescape"), parse_constant=_reject_constant
+            )
             assert expected(obj)[0] == strict[0]
         return
     want = reference(buf)

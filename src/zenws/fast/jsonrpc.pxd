@@ -48,8 +48,9 @@ cdef class ScanResult:
     cdef int _have
 
 
+# Scan ``buf`` into a fresh ScanResult (from a freelist); strict selects
+# zenws_scan_strict (every nested value grammar-checked).
 cdef ScanResult scan_c(bytes buf, bint strict=*)
-    # Scan ``buf`` into a fresh ScanResult (from a freelist).
 
 
 # One open-addressing slot of the Correlator's int64 id table.
@@ -77,14 +78,18 @@ cdef class Correlator:
     cdef int _grow(self) except -1
     cdef int _refresh_min(self) except -1
 
+    # Start tracking ``id`` (waiter: asyncio.Future or callable); ValueError
+    # if it is already in flight, TypeError for another waiter type.
     cdef int track_c(self, int64_t id, object waiter, int64_t sent_ns,
                      int64_t deadline_ns) except -1
-        # Start tracking ``id``; ValueError if it is already in flight.
+    # Remove ``id`` and deliver ``payload`` to its waiter (a done/cancelled
+    # future is skipped); returns recv_ns - sent_ns, or -1 for an unknown id.
+    # Exceptions raised by a callable waiter propagate (the entry is gone).
     cdef int64_t resolve_c(self, int64_t id, object payload, int64_t recv_ns) except -2
-        # Deliver ``payload`` to the waiter of ``id``; returns RTT ns, -1 if unknown.
+    # Forget ``id`` without delivering anything; False if unknown.
     cdef bint discard_c(self, int64_t id) noexcept
-        # Forget ``id`` without delivering anything; False if unknown.
 
 
+# b'{"jsonrpc":"2.0","id":<id>,"method":"<method>","params":<params>}'
+# (params None -> {}; orjson encodes params, which must be an object/array).
 cdef bytes encode_request_c(int64_t id, str method, object params)
-    # b'{"jsonrpc":"2.0","id":<id>,"method":"<method>","params":<params>}'
