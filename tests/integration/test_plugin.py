@@ -1,0 +1,93 @@
+"""The pytest plugin, exercised the way a user's project uses it (pytester, subprocess runs)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+USER_TEST = """
+import asyncio
+import json
+
+import pytest
+from websockets.asyncio.client import connect
+
+{marker}
+async def test_echo(zenws_server):
+    async with connect(zenws_server.url) as ws:
+        await ws.send("ping-me")
+        assert await ws.recv() == "ping-me"
+    await zenws_server.assert_received("ping-me")
+    print("LOOP", type(asyncio.get_running_loop()).__module__)
+
+
+{marker}
+@pytest.mark.deribit_sim(seed=3, min_heartbeat_interval=0.05)
+async def test_deribit(deribit_sim):
+    assert deribit_sim.knobs.seed == 3
+    async with connect(deribit_sim.url) as ws:
+        await ws.send(json.dumps({{"jsonrpc": "2.0", "id": 1, "method": "public/set_heartbeat",
+                                  "params": {{"interval": 0.05}}}}))
+        reply = json.loads(await ws.recv())
+        assert reply["result"] == "ok"
+
+
+{marker}
+@pytest.mark.zenws_server(path="/feed")
+async def test_marker_options(zenws_server):
+    assert zenws_server.url.endswith("/feed")
+"""
+
+
+def _write(pytester: pytest.Pytester, mode: str, loops: str | None = None) -> None:
+    ini = f"[pytest]\nasyncio_mode = {mode}\nasyncio_default_fixture_loop_scope = function\n"
+    if loops is not None:
+        ini += f"zenws_loops = {loops}\n"
+    pytester.makefile(".ini", pytest=ini)
+    marker = "@pytest.mark.asyncio" if mode == "strict" else ""
+    pytester.makepyfile(test_user=USER_TEST.format(marker=marker))
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_fixtures_work_in_strict_and_auto_mode(pytester: pytest.Pytester, mode: str) -> None:
+    _write(pytester, mode)
+    result = pytester.runpytest_subprocess("-q", "-s")
+    result.assert_outcomes(passed=3)
+
+
+def test_zenws_loops_runs_every_test_on_both_loops(pytester: pytest.Pytester) -> None:
+    _write(pytester, "strict", "asyncio uvloop")
+    result = pytester.runpytest_subprocess("-v", "-s")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(
+        ["*test_echo?asyncio? LOOP asyncio*", "*test_echo?uvloop? LOOP uvloop"]
+    )
+    result.stdout.fnmatch_lines(["*test_deribit?asyncio? PASSED", "*test_deribit?uvloop? PASSED"])
+
+
+def test_without_zenws_loops_tests_are_not_parametrized(pytester: pytest.Pytester) -> None:
+    _write(pytester, "auto")
+    result = pytester.runpytest_subprocess("-v")
+    result.assert_outcomes(passed=3)
+    assert "[uvloop]" not in result.stdout.str()
+
+
+def test_unknown_loop_name_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    _write(pytester, "auto", "asyncio trio")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*zenws_loops: unknown loop 'trio'*"])
+
+
+def test_plugin_import_does_not_start_the_server_stack() -> None:
+    code = (
+        "import sys, zenws.testing.plugin as p; "
+        "print(sorted(m for m in ('zenws.testing.server', 'zenws.testing.deribit', "
+        "'zenws.testing.connection') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
