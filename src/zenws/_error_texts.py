@@ -31,7 +31,8 @@ CLOSE_TEXT: dict[int, tuple[str, str]] = {
     ),
     1008: (
         "policy violation: the server rejected this client",
-        "check credentials, permissions and the server's usage policy before reconnecting",
+        "zenws reconnects with backoff; if it repeats, check credentials, request rates "
+        "and the server's usage policy",
     ),
     1009: (
         "message too big",

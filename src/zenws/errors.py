@@ -204,9 +204,11 @@ class Explanation(NamedTuple):
 _RPC_RECOVERABLE = frozenset({10028, 10040, 10041, 10047, 11051, 13028, 13888, -32603})
 # Close codes after which reconnecting is the right move.  1002/1003/1007/1009/1010 condemn
 # one message, not the endpoint: the connection is re-established with backoff and the
-# offending payload is never resent.  1008 (policy violation), 3000 (unauthorized) and
-# 3003 (forbidden) are fatal: the server rejects *us*, and a reconnect loop risks a ban.
-_CLOSE_FATAL = frozenset({1008, 1015, 3000, 3003})
+# offending payload is never resent.  1008 (policy violation) is recoverable too: servers use
+# it for rate limits (Deribit ends the session with it after 10028) and exponential backoff
+# bounds the cost; authentication is refused at the upgrade (HTTP 401/403, fatal).
+# 3000 (unauthorized) and 3003 (forbidden) are fatal: the server rejects *us*.
+_CLOSE_FATAL = frozenset({1015, 3000, 3003})
 _HTTP_RECOVERABLE = frozenset({408, 425, 429})
 
 
@@ -249,7 +251,7 @@ def categorize(exc: BaseException) -> Category:
     Decisions (see ``docs/errors.md#categories``): refused upgrade 401/403/other 4xx fatal,
     408/429/5xx recoverable; DNS failures recoverable (transient resolver outages happen;
     backoff bounds the cost of a misspelt host); TLS certificate failures fatal; ConfigError
-    fatal; RpcError by code; close codes recoverable except 1008/1015/3000/3003.
+    fatal; RpcError by code; close codes recoverable except 1015/3000/3003.
 
     Args:
         exc: any exception raised by zenws (or by the network layer beneath it).

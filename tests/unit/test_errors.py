@@ -164,22 +164,7 @@ def test_http_families(status: int, anchor: str) -> None:
 
 # -- close codes ------------------------------------------------------------------------------
 
-RECOVERABLE_CLOSE = [
-    1000,
-    1001,
-    1002,
-    1003,
-    1004,
-    1005,
-    1006,
-    1007,
-    1009,
-    1010,
-    1011,
-    1012,
-    1013,
-    1014,
-]
+RECOVERABLE_CLOSE = [*range(1000, 1015)]  # only 1015 (TLS handshake failure) is fatal
 
 
 @pytest.mark.parametrize("code", range(1000, 1016))
