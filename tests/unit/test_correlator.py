@@ -159,12 +159,12 @@ def test_duplicate_id_is_rejected_and_keeps_the_first() -> None:
 def test_bad_arguments() -> None:
     c = Correlator()
     with pytest.raises(TypeError):
-        c.track(1, object(), FAR)
+        c.track(1, object(), FAR)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        c.track("s", 42, FAR)
+        c.track("s", 42, FAR)  # type: ignore[arg-type]
     for bad_id in (1.5, None, b"1", True):
         with pytest.raises(TypeError):
-            c.track(bad_id, Recorder(), FAR)
+            c.track(bad_id, Recorder(), FAR)  # type: ignore[arg-type]
     with pytest.raises(OverflowError):
         c.track(2**63, Recorder(), FAR)
     assert c.pending == 0
@@ -257,7 +257,7 @@ def test_expire_and_next_deadline() -> None:
     assert c.pending == 12
     due = c.expire(1250)  # deadline <= now is due
     assert sorted(map(str, (i for i, _ in due))) == ["0", "1", "2", "early"]
-    assert all(w is (waiters[i] if i != "early" else waiters[1]) for i, w in due)
+    assert all(w is (waiters[i] if isinstance(i, int) else waiters[1]) for i, w in due)
     assert c.pending == 8
     assert c.next_deadline() == 1300
     c.discard(3)
@@ -311,6 +311,7 @@ def test_random_operations_match_a_dict_model() -> None:
             else:
                 due = c.expire(rng.randrange(10**6))
                 for i, _ in due:
+                    assert isinstance(i, int)
                     del model[i]
             assert c.pending == len(model)
         assert all(i in c for i in model)
