@@ -28,7 +28,7 @@ import zenws.client
 from zenws import telemetry
 from zenws.heartbeat import Deribit, Text
 from zenws.state import State
-from zenws.testing import Handler, MockServer
+from zenws.testing import DeribitSimulator, Handler, MockServer
 from zenws.testing.connection import Connection
 from zenws.testing.handler import Received
 
@@ -382,6 +382,74 @@ def test_deribit_interval_below_minimum_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as info:
         zenws.client.connect("ws://127.0.0.1:9/", heartbeat="deribit", heartbeat_interval=1)
     assert info.value.field == "heartbeat_interval"
+
+
+def set_heartbeats(srv: MockServer) -> list[tuple[int, Any]]:
+    """(connection id, params) of every public/set_heartbeat the server received."""
+    out = []
+    for r in srv.received:
+        doc = r.json(None)
+        if isinstance(doc, dict) and doc.get("method") == "public/set_heartbeat":
+            out.append((r.connection_id, doc.get("params")))
+    return out
+
+
+async def test_deribit_simulator_keeps_the_session_across_reconnects(events: list[Event]) -> None:
+    sim = DeribitSimulator(
+        min_heartbeat_interval=0.05, heartbeat_cycle=("heartbeat", "test_request")
+    )
+    async with sim.serve():
+        srv = sim.server
+        assert srv is not None
+        client = await zenws.client.connect(
+            sim.url,
+            heartbeat=Deribit(interval=0.1, timeout=0.3, min_interval=0.05),
+            retry_delay=0.01,
+            max_backoff=0.02,
+        )
+        try:
+            await asyncio.sleep(0.8)  # 8 intervals: the simulator closes unanswered sessions
+            assert client.epoch == 1 and client.state is State.OPEN
+            tests = [r for r in srv.received if (r.json(None) or {}).get("method") == "public/test"]
+            assert len(tests) >= 2 and all("id" in r.json() for r in tests)
+            assert client.heartbeat_health().rtt is not None
+            for epoch in (2, 3):
+                await srv.restart()
+                await wait_open(client, epoch)
+                await wait_until(lambda n=epoch: len(set_heartbeats(srv)) >= n)
+            await asyncio.sleep(0.5)
+            assert client.epoch == 3
+        finally:
+            await client.close()
+        calls = set_heartbeats(srv)
+    assert [params for _, params in calls] == [{"interval": 0.1}] * 3
+    assert len({cid for cid, _ in calls}) == 3
+
+
+async def test_deribit_simulator_heartbeats_stop_forces_reconnect(events: list[Event]) -> None:
+    sim = DeribitSimulator(min_heartbeat_interval=0.05)
+    async with sim.serve():
+        srv = sim.server
+        assert srv is not None
+        client = await zenws.client.connect(
+            sim.url,
+            heartbeat=Deribit(interval=0.05, timeout=0.1, min_interval=0.05),
+            retry_delay=0.01,
+            max_backoff=0.02,
+        )
+        try:
+            await wait_until(lambda: client.heartbeat_health().last_seen is not None)
+            (conn,) = srv.connections
+            sim.stop_heartbeat(sim.session(conn))  # the server-side heartbeat dies
+            stopped_at = time.monotonic_ns()
+            await wait_open(client, 2)
+            await wait_until(lambda: len(set_heartbeats(srv)) >= 2)
+        finally:
+            await client.close()
+    _, _, _, md = named(events, "heartbeat.missed")[0]
+    assert md["kind"] == "deribit" and md["epoch"] == 1
+    took = (named(events, "heartbeat.missed")[0][0] - stopped_at) / 1e9
+    assert took <= 0.05 + 0.1 + 1.0
 
 
 # -- binance ---------------------------------------------------------------------------------

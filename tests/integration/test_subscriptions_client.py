@@ -22,7 +22,7 @@ import zenws.client
 from zenws import telemetry
 from zenws.fast.ratelimit import Limiter, TokenBucket
 from zenws.state import State
-from zenws.testing import Handler, MockServer
+from zenws.testing import DeribitSimulator, Handler, MockServer
 from zenws.testing.connection import Connection
 from zenws.testing.handler import Received
 
@@ -271,3 +271,52 @@ async def test_subscribe_while_disconnected_is_restored_once(events: list[Event]
         finally:
             await client.close()
     assert ex.per_channel(second) == Counter({"late.1": 1})
+
+
+# -- against the Deribit simulator -----------------------------------------------------------
+
+
+def subscribes_on(srv: MockServer, conn_id: int) -> list[list[str]]:
+    """Channel lists of the public/subscribe requests the simulator received on a connection."""
+    out = []
+    for r in srv.received:
+        doc = r.json(None)
+        if (
+            r.connection_id == conn_id
+            and isinstance(doc, dict)
+            and doc.get("method") == "public/subscribe"
+        ):
+            out.append(list(doc["params"]["channels"]))
+    return out
+
+
+async def test_deribit_simulator_restore_chunks_and_rejections(events: list[Event]) -> None:
+    sim = DeribitSimulator(seed=3)
+    custom = [f"custom.feed.{i}" for i in range(520)]
+    sim.extra_channels |= set(custom)
+    ticker = "ticker.BTC-PERPETUAL.100ms"
+    got: list[Any] = []
+    async with sim.serve():
+        srv = sim.server
+        assert srv is not None
+        client = await zenws.client.connect(
+            sim.url, dialect="deribit", retry_delay=0.01, max_backoff=0.02
+        )
+        try:
+            ok = await client.subscribe([ticker, "ticker.NO-SUCH-INSTRUMENT.100ms"], got.append)
+            assert ok == [ticker]
+            # > 250 in one request would get an id-less -32600 from the simulator.
+            assert await client.subscribe(custom) == custom
+            first = srv.connections[0].id
+            await srv.restart(downtime=0.05)
+            await wait_until(lambda: bool(named(events, "connection.reconnected")))
+            second = srv.connections[-1].id
+            await wait_until(lambda: any(m.epoch == 2 for m in got))
+        finally:
+            await client.close()
+    assert [len(c) for c in subscribes_on(srv, first)] == [2, 250, 250, 20]
+    restored = subscribes_on(srv, second)
+    assert [len(c) for c in restored] == [250, 250, 21]
+    flat = [c for chunk in restored for c in chunk]
+    assert Counter(flat) == Counter([ticker, *custom])  # once each, rejected one left out
+    assert all(m.channel == ticker for m in got)
