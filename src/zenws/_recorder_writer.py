@@ -1,9 +1,10 @@
 """The background half of :class:`zenws.recorder.Recorder`: formatting, redaction, file I/O.
 
-The event-loop thread only appends a tuple to a :class:`collections.deque` (atomic under the
-GIL, no lock); everything that costs time -- JSON encoding with orjson, base64, secret
-redaction, writes, rotation -- happens here, on a daemon thread that wakes every
-``flush_interval`` seconds or when ``flush_entries`` frames are waiting.
+The event-loop thread only appends a tuple to a C ring (:class:`zenws.fast.jsonl.FrameQueue`,
+no lock: the GIL serialises it); everything that costs time -- JSONL encoding (C, with an
+orjson path for frames that need redaction), base64, writes, rotation -- happens here, on a
+daemon thread that wakes every ``flush_interval`` seconds or when ``flush_entries`` frames are
+waiting.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import re
 import threading
 import time
 import warnings
-from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
 from ._redact import REDACTED, redact_mapping
+from .fast.jsonl import FrameQueue, encode_batch, encode_frame
 
 __all__ = ["FORMAT_VERSION", "RecordingDropWarning", "Writer", "format_ts", "redact_text"]
 
@@ -136,8 +137,8 @@ class Writer:
         self,
         path: Path,
         header: dict[str, Any],
-        queue: deque[Entry],
-        counters: list[int],
+        queue: FrameQueue,
+        wake: threading.Event,
         *,
         t0: int,
         wall0: int,
@@ -150,7 +151,6 @@ class Writer:
         self.path = path
         self.header = header
         self.queue = queue
-        self.counters = counters  # [dropped] -- written by the loop thread only
         self.t0 = t0
         self.wall0 = wall0
         self.flush_interval = flush_interval
@@ -158,7 +158,7 @@ class Writer:
         self.rotate_keep = rotate_keep
         self.redact = redact
         self.fsync = fsync
-        self.wake = threading.Event()
+        self.wake = wake
         self.closing = False
         self.closed = False
         self.written = 0
@@ -192,16 +192,49 @@ class Writer:
 
     def _drain(self) -> None:
         q = self.queue
-        pop = q.popleft
-        t0, wall0, redact = self.t0, self.wall0, self.redact
-        while q:
-            self._write_line(_encode_entry(pop(), t0, wall0, redact))
-            self.written += 1
+        # Only what is queued now: chasing frames that arrive meanwhile would wake this thread
+        # once per frame, and every GIL hand-over is a context switch the loop pays for.
+        left = len(q)
+        while left > 0:
+            batch = q.pop_batch(min(left, 256))
+            left -= len(batch)
+            if self.rotate_bytes is None:
+                self._write_batch(batch)
+            else:
+                self._write_lines(batch)
+            self.written += len(batch)
+            if left > 0:
+                time.sleep(0)  # between big batches, let a waiting event loop have the GIL
         self._report_drops()
         self._file.flush()
 
+    def _fallback(self, entry: Entry) -> bytes:
+        return _encode_entry(entry, self.t0, self.wall0, self.redact)
+
+    def _write_batch(self, batch: list[Entry]) -> None:
+        try:
+            block = encode_batch(batch, self.t0, self.wall0, self.redact, self._fallback)
+        except (TypeError, ValueError, OverflowError):  # a malformed entry: encode one by one
+            self._write_lines(batch)
+            return
+        self._file.write(block)
+        self._size += len(block)
+
+    def _write_lines(self, batch: list[Entry]) -> None:
+        t0, wall0, redact = self.t0, self.wall0, self.redact
+        for entry in batch:
+            mono, direction, kind, payload, epoch, code, reason = entry
+            rel = mono - t0
+            line = None
+            if type(epoch) is int and type(rel) is int:
+                line = encode_frame(rel, wall0 + rel, epoch, direction, kind, payload, code,
+                                    reason, redact)  # fmt: skip
+            if line is None:  # needs Python: redaction, invalid UTF-8, odd payload type
+                line = _encode_entry(entry, t0, wall0, redact)
+            self._write_line(line)
+
     def _report_drops(self) -> None:
-        total = self.counters[0]
+        total = self.queue.dropped
         if total == self.reported_drops:
             return
         new = total - self.reported_drops
@@ -225,7 +258,7 @@ class Writer:
             "type": "footer",
             "ts": format_ts(time.time_ns()),
             "frames": self.written,
-            "dropped": self.counters[0],
+            "dropped": self.queue.dropped,
             **extra,
         }
         return orjson.dumps(rec) + b"\n"
@@ -267,7 +300,9 @@ class Writer:
                 self.thread.join()
             try:
                 if self.error is None:
-                    self._drain()  # anything queued after the thread's last pass
+                    while len(self.queue):  # anything queued after the thread's last pass
+                        self._drain()
+                    self._report_drops()
                     self._file.write(self._footer())
                     self._file.flush()
                     if self.fsync:

@@ -27,9 +27,9 @@ keys in the header metadata, and the values of credential-named keys inside JSON
 from __future__ import annotations
 
 import os
+import threading
 import time
 import weakref
-from collections import deque
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -46,6 +46,7 @@ from ._recorder_read import (
 )
 from ._recorder_writer import FORMAT_VERSION, RecordingDropWarning, Writer, format_ts
 from ._redact import redact_headers, redact_mapping, redact_url
+from .fast.jsonl import FrameQueue
 
 __all__ = [
     "RecordedFrame",
@@ -60,9 +61,6 @@ __all__ = [
     "replay",
     "replay_sync",
 ]
-
-_DIRECTIONS = frozenset({"in", "out"})
-_KINDS = frozenset({"text", "binary", "ping", "pong", "close"})
 
 
 def _redacted_metadata(meta: dict[str, Any] | None) -> dict[str, Any]:
@@ -129,10 +127,10 @@ class Recorder:
         from . import __version__
 
         self.path = Path(path)
-        self._capacity = buffer_size
-        self._flush_entries = flush_entries
-        self._queue: deque[Any] = deque()
-        self._counters = [0]  # [dropped]; a list so the writer reads the live value
+        wake = threading.Event()
+        self._queue = FrameQueue(buffer_size, flush_entries, wake.set)
+        # The C ring's bound method *is* write(): no Python frame on the hot path.
+        self.write = self._queue.push  # type: ignore[method-assign]
         self._closed = False
         t0 = time.monotonic_ns()
         wall0 = time.time_ns()
@@ -149,7 +147,7 @@ class Recorder:
             self.path,
             header,
             self._queue,
-            self._counters,
+            wake,
             t0=t0,
             wall0=wall0,
             flush_interval=flush_interval,
@@ -158,7 +156,6 @@ class Recorder:
             redact=redact,
             fsync=fsync,
         )
-        self._wake = self._writer.wake
         # Flushes a recorder that is garbage collected or still open at interpreter exit
         # (weakref.finalize runs its pending callbacks from an atexit hook).
         self._finalizer = weakref.finalize(self, self._writer.close)
@@ -189,27 +186,18 @@ class Recorder:
         Raises:
             ValueError: for an unknown direction or kind.
         """
-        if direction not in _DIRECTIONS or kind not in _KINDS:
-            raise ValueError(f"bad frame direction/kind: {direction!r}/{kind!r}")
-        q = self._queue
-        if len(q) >= self._capacity or self._closed:
-            if not self._closed:
-                self._counters[0] += 1
-            return
-        if mono_ns is None:
-            mono_ns = time.monotonic_ns()
-        if payload is None:
-            payload = b""
-        elif type(payload) is not bytes and type(payload) is not str:
-            payload = bytes(payload)  # type: ignore[arg-type]  # bytearray/memoryview copy
-        q.append((mono_ns, direction, kind, payload, epoch, code, reason))
-        if len(q) == self._flush_entries:
-            self._wake.set()
+        self._queue.push(direction, kind, payload, epoch, mono_ns, code, reason)
 
     @property
     def dropped(self) -> int:
         """Frames discarded because the buffer was full."""
-        return self._counters[0]
+        return int(self._queue.dropped)
+
+    @property
+    def queue(self) -> FrameQueue:
+        """The C ring behind :meth:`write`; Cython callers may ``cimport`` ``FrameQueue`` from
+        ``zenws.fast.jsonl`` and call ``push_c`` to skip the Python call."""
+        return self._queue
 
     @property
     def written(self) -> int:
@@ -237,6 +225,7 @@ class Recorder:
         when closing a client (``Client.close`` does this once, not per frame).
         """
         self._closed = True
+        self._queue.close()
         self._finalizer()
 
     def __enter__(self) -> Recorder:

@@ -427,3 +427,107 @@ def test_repr_hides_nothing_secret(tmp_path: Path) -> None:
         rec.close()
     assert "closed" in repr(rec)
     assert os.path.exists(tmp_path / "s.jsonl")
+
+
+# -- the compiled encoder and ring (zenws.fast.jsonl) -------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from zenws._recorder_writer import _encode_entry  # noqa: E402
+from zenws._redact import is_sensitive  # noqa: E402
+from zenws.fast import jsonl  # noqa: E402
+
+T0 = 1_000_000_000
+WALL0 = 1_795_654_369_279_273_236
+
+entries = st.one_of(
+    st.tuples(
+        st.integers(T0 - 10**6, T0 + 10**15),
+        st.sampled_from(["in", "out"]),
+        st.just("text"),
+        st.one_of(st.text(), st.binary()),
+        st.integers(0, 2**40),
+        st.none(),
+        st.just(""),
+    ),
+    st.tuples(
+        st.integers(T0, T0 + 10**12),
+        st.sampled_from(["in", "out"]),
+        st.sampled_from(["binary", "ping", "pong"]),
+        st.binary(),
+        st.integers(0, 99),
+        st.none(),
+        st.just(""),
+    ),
+    st.tuples(
+        st.integers(T0, T0 + 10**12),
+        st.sampled_from(["in", "out"]),
+        st.just("close"),
+        st.none(),
+        st.integers(0, 99),
+        st.one_of(st.none(), st.integers(1000, 4999)),
+        st.text(max_size=40),
+    ),
+    st.tuples(
+        st.integers(T0, T0 + 10**9),
+        st.just("out"),
+        st.just("text"),
+        st.builds(
+            lambda k, v: orjson.dumps({"params": {k: v, "x": [1, '\\"']}}),
+            st.sampled_from(["access_token", "apiKey", "amount", "Signature", "id"]),
+            st.text(max_size=20),
+        ),
+        st.just(1),
+        st.none(),
+        st.just(""),
+    ),
+)
+
+
+def test_compiled_encoder_is_loaded() -> None:
+    assert jsonl.__file__.endswith((".so", ".pyd"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(entries, max_size=12), st.booleans())
+def test_c_encoder_matches_python_reference(batch: list[tuple], redact: bool) -> None:
+    def ref(e: tuple) -> bytes:
+        return _encode_entry(e, T0, WALL0, redact)
+
+    assert jsonl.encode_batch(batch, T0, WALL0, redact, ref) == b"".join(map(ref, batch))
+    for e in batch:
+        one = jsonl.encode_frame(
+            e[0] - T0, WALL0 + e[0] - T0, e[4], e[1], e[2], e[3], e[5], e[6], redact
+        )
+        assert one is None or one == ref(e)
+
+
+@given(st.text(min_size=1, max_size=30))
+def test_secret_key_scan_covers_is_sensitive(key: str) -> None:
+    doc = orjson.dumps({key: 1, "other": "token"})
+    if is_sensitive(key):
+        assert jsonl.has_secret_key(doc)
+    assert not jsonl.has_secret_key(b'{"a":"token","b":["secret"],"c":"\\"key\\":"}')
+
+
+def test_frame_queue_ring() -> None:
+    woken: list[int] = []
+    q = jsonl.FrameQueue(4, 3, lambda: woken.append(1))
+    for i in range(3):
+        q.push("in", "text", str(i), 1, i)
+    assert woken == [1] and len(q) == 3
+    assert [e[3] for e in q.pop_batch(2)] == ["0", "1"]
+    for i in range(3, 7):
+        q.push("out", "binary", bytearray(b"b%d" % i), 2, i)
+    assert q.dropped == 1 and len(q) == 4  # 2, 3, 4, 5 held; 6 dropped
+    got = q.pop_batch(10)
+    assert [e[3] for e in got] == ["2", b"b3", b"b4", b"b5"] and len(q) == 0
+    assert got[1] == (3, "out", "binary", b"b3", 2, None, "")
+    with pytest.raises(ValueError):
+        q.push("up", "text", "x", 1)
+    q.close()
+    q.push("in", "text", "late", 1)
+    assert len(q) == 0 and q.dropped == 1
+    with pytest.raises(ValueError):
+        jsonl.FrameQueue(0, 1, print)
