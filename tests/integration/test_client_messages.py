@@ -194,6 +194,10 @@ async def test_large_fragmented_message_and_limit() -> None:
         ([(1, b"x", True, {"rsv1": True})], 1002),  # RSV1 without deflate
         ([(0, b"x", True, {})], 1002),  # continuation w/o start
         ([(1, b"a", False, {}), (1, b"b", True, {})], 1002),  # new message mid-fragment
+        ([(8, b"\x03\xee", True, {})], 1002),  # close code 1006 on the wire
+        ([(8, b"\x00\x00", True, {})], 1002),  # close code 0
+        ([(8, b"\x13\x88", True, {})], 1002),  # close code 5000
+        ([(8, b"\x03\xe8\xff", True, {})], 1007),  # close reason not UTF-8
     ],
 )
 async def test_protocol_violations_close_with_the_right_code(frames: Any, code: int) -> None:

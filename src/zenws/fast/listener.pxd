@@ -135,6 +135,7 @@ cdef class FastListener(WSListener):
     cdef _send_close(self, int code, str reason)
     cdef int on_close_frame_c(self, WSFrame frame, int64_t recv_ns) except -1
     cdef int fail_c(self, int code, str reason) except -1
+    cdef int _check_picows_close(self) except -1
     cdef int send_c(self, int opcode, object data) except -1
     cpdef int64_t new_id(self)
     cpdef int64_t send_request(self, str method, object params, object waiter,

@@ -422,6 +422,7 @@ cdef class FastListener(WSListener):
             self.on_close_frame_c(frame, now)
 
     cpdef on_ws_disconnected(self, WSTransport transport):
+        self._check_picows_close()
         self.closed = True
         if self.client is not None:
             self.client._on_ws_disconnected(self)
@@ -613,6 +614,7 @@ cdef class FastListener(WSListener):
         cdef int code = 1005
         cdef str reason = ""
         cdef bint was_closed = self.closed
+        self._check_picows_close()
         # RFC 6455 §5.5.1 / §7.4: a body is empty or a valid 2-byte code + UTF-8.
         if n == 1:
             return self.fail_c(1002, "close frame with a 1-byte body")
@@ -635,6 +637,22 @@ cdef class FastListener(WSListener):
             self._send_close(1000 if code == 1005 else code, "")
         if self.client is not None:
             self.client._on_peer_close(self, code, reason)
+        return 0
+
+    cdef int _check_picows_close(self) except -1:
+        # picows itself fails the connection on some violations (bad close frame,
+        # frame over its size limit) before we see the frame: count and report them.
+        cdef WSTransport tr = self.transport
+        if tr is None or self.sent_close_code >= 0 or not tr.is_close_frame_sent:
+            return 0
+        sent = tr.close_handshake.sent if tr.close_handshake is not None else None
+        if sent is None:
+            return 0
+        self.sent_close_code = <int>sent.code
+        self.closed = True
+        self.errors += 1
+        if self.client is not None:
+            self._safe_call(self.client._on_protocol_error, self.sent_close_code, sent.reason)
         return 0
 
     cdef int fail_c(self, int code, str reason) except -1:
