@@ -166,3 +166,34 @@ def test_exporters_isolated_from_emitter_errors() -> None:
         s[("zenws_request_rtt_seconds_count", frozenset({("method", "m"), ("connection", "")}))]
         == 1
     )
+
+
+async def test_prometheus_from_a_real_client_and_pool() -> None:
+    from zenws.client import connect
+    from zenws.pool import Pool
+    from zenws.testing import MockServer
+
+    def rpc(conn: Any, msg: Any) -> None:
+        doc = msg.json({})
+        conn.send_json({"jsonrpc": "2.0", "id": doc.get("id"), "result": "ok"})
+
+    reg = CollectorRegistry()
+    with PrometheusExporter(reg):
+        async with MockServer(rpc) as server:
+            client = await connect(server.url)
+            for _ in range(5):
+                await client.request("public/test")
+            await client.close()
+            async with Pool([server.url], name="px", health_interval=0.05) as pool:
+                await pool.request_balanced("public/test")
+        s = samples(reg)
+    rtt = {k: v for k, v in s.items() if k[0] == "zenws_request_rtt_seconds_count"}
+    assert sum(rtt.values()) == 6
+    assert all(dict(k[1])["method"] == "public/test" for k in rtt)
+    opened = [
+        v
+        for k, v in s.items()
+        if k[0] == "zenws_events_total" and dict(k[1])["event"] == "connection.open"
+    ]
+    assert sum(opened) == 2
+    assert s[("zenws_pool_health", frozenset({("connection", "px[0]")}))] > 90
