@@ -168,7 +168,9 @@ async def test_deribit_test_request_answered_before_user_code() -> None:
         await wait_until(lambda: any(r["method"] == "public/test" for r in srv.requests))
         test_req = next(r for r in srv.requests if r["method"] == "public/test")
         assert isinstance(test_req["id"], int)
-        assert client.metrics().pending == 0  # the answer resolved the hot path's entry
+        # the server's answer resolves the hot path's entry
+        await wait_until(lambda: client.metrics().pending == 0)
+        assert client.latency_stats().count == 1  # only the user's request, not public/test
         await client.close()
 
 

@@ -102,6 +102,7 @@ cdef class FastListener(WSListener):
     cdef readonly bint deflate           #: bool: permessage-deflate negotiated
     cdef int64_t _next_id
     cdef int64_t _last_deadline
+    cdef int64_t _test_id                # id of the last hot-path public/test
     cdef readonly uint64_t frames_in     #: int
     cdef readonly uint64_t frames_out    #: int
     cdef readonly uint64_t bytes_in      #: int

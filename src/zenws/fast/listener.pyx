@@ -351,6 +351,7 @@ cdef class FastListener(WSListener):
         self.answer_test_request = True
         self.test_timeout = 10.0
         self._next_id = 1
+        self._test_id = -1
 
     def __init__(self, *, int64_t epoch=0, Correlator correlator=None,
                  LatencyBuffer latency=None, Py_ssize_t max_message_size=16 * 1024 * 1024,
@@ -462,7 +463,8 @@ cdef class FastListener(WSListener):
                 rtt = self.correlator.resolve_c(sc.id_int, payload, recv_ns)
                 if rtt >= 0:
                     self.responses += 1
-                    self.latency.add_c(rtt)
+                    if sc.id_int != self._test_id:  # heartbeat RTTs are not request RTTs
+                        self.latency.add_c(rtt)
                     return 0
                 msg_id = sc.id_int
             else:
@@ -551,6 +553,7 @@ cdef class FastListener(WSListener):
         cdef _TestReply waiter = _TestReply.__new__(_TestReply)
         cdef int64_t now = zenws_monotonic_ns()
         self._next_id += 1
+        self._test_id = rid
         waiter.listener = self
         waiter.sent_ns = now
         self.correlator.track_c(rid, waiter, now, now + <int64_t>(self.test_timeout * 1e9))
