@@ -5,6 +5,16 @@ per-channel handlers, Deribit public/private routing and the Binance dialect.
 The exchange is a small ``zenws.testing.Handler`` on a ``MockServer`` that logs every
 (un)subscribe request per connection; restarts are real (same port, new TCP connection).
 Every test runs on asyncio and on uvloop (tests/conftest.py).
+
+Client change needed (test_restore_survives_a_chunk_that_times_out fails until then): in
+``_client_subs.SubscriptionsMixin._subscribe_chunk`` only an ``RpcError`` that
+``errors.categorize`` calls fatal (or a result the dialect rejects) should drop channels;
+``RequestTimeout``, ``RateLimited``, recoverable ``RpcError`` (10028, 13028...) and
+cancellation must leave them pending, and ``_restore`` must go on with the next chunk and
+still emit ``connection.reconnected`` (today the first timeout drops that chunk for good,
+skips every later chunk and escapes the reconnect task as "Task exception was never
+retrieved").  ``zenws.subscriptions.restore()`` implements exactly this and can be called
+as ``await restore(self._subs, self._dialect, self.request, epoch=self.epoch)``.
 """
 
 from __future__ import annotations
@@ -320,3 +330,35 @@ async def test_deribit_simulator_restore_chunks_and_rejections(events: list[Even
     flat = [c for chunk in restored for c in chunk]
     assert Counter(flat) == Counter([ticker, *custom])  # once each, rejected one left out
     assert all(m.channel == ticker for m in got)
+
+
+class SlowOnReconnect(Exchange):
+    """Never answers a subscribe naming ``slow.1`` after the first connection."""
+
+    def on_message(self, connection: Connection, message: Received) -> None:
+        doc = message.json(None)
+        if connection.id > 1 and isinstance(doc, dict) and "slow.1" in str(doc.get("params")):
+            return
+        super().on_message(connection, message)
+
+
+async def test_restore_survives_a_chunk_that_times_out(events: list[Event]) -> None:
+    ex = SlowOnReconnect()
+    async with MockServer(ex) as srv:
+        client = await zenws.client.connect(
+            srv.url,
+            dialect="deribit",
+            subscribe_chunk=1,
+            request_timeout=0.3,
+            retry_delay=0.01,
+            max_backoff=0.02,
+        )
+        try:
+            await client.subscribe(["a.1", "slow.1", "b.1"])
+            second = await restart_and_wait(srv, events, 1)
+            tracked = client.subscriptions
+        finally:
+            await client.close()
+    restored = [c for _, chans in ex.requests(second) for c in chans]
+    assert restored == ["a.1", "slow.1", "b.1"]  # the timeout did not stop the restore
+    assert "slow.1" in tracked  # a timeout is not a refusal: retried after the next reconnect

@@ -316,6 +316,25 @@ async def test_rpc_error_rejects_chunk_but_transient_errors_keep_it_pending() ->
     assert out.ok == ["c", "e"]
 
 
+async def test_restore_goes_on_after_a_timed_out_chunk() -> None:
+    reg, d = SubscriptionRegistry(), DeribitDialect(max_per_request=1)
+    calls: list[list[str]] = []
+
+    async def request(method: str, params: Any) -> Any:
+        calls.append(params["channels"])
+        if params["channels"] == ["slow"]:
+            raise errors.RequestTimeout("t", method=method, timeout=0.1)
+        return params["channels"]
+
+    reg.add_pending(["a", "slow", "b"])
+    out = await restore(reg, d, request, epoch=2)
+    assert calls == [["a"], ["slow"], ["b"]]
+    assert out.ok == ["a", "b"] and out.failed == ["slow"] and out.rejected == []
+    assert reg.state_of("slow") is SubState.PENDING  # retried after the next reconnect
+    assert reg.claim(["slow"], epoch=2) == []  # but not twice on this connection
+    assert reg.claim(["slow"], epoch=3) == ["slow"]
+
+
 async def test_unsubscribe_failure_keeps_subscription() -> None:
     reg, srv, d = SubscriptionRegistry(), Server(), DeribitDialect()
     await subscribe(reg, d, srv.request, ["a", "b"], epoch=1)
