@@ -233,6 +233,7 @@ class Pool:
                 self._tick_member(m, time.monotonic())
                 await m.closed.wait()  # set by the tick when the client is CLOSED
                 _registry.unregister(m.name, m.client)
+                m.client = None
                 if not self._running:
                     return
                 log.warning("%s: client to %s closed, restarting", m.name, m.url)
