@@ -8,11 +8,13 @@ restarts are real), on both asyncio and uvloop (tests/conftest.py).
 from __future__ import annotations
 
 import asyncio
+import http
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import websockets.asyncio.server
 
 import zenws.client
 from zenws import errors, telemetry
@@ -161,3 +163,41 @@ async def test_reconnected_event_carries_the_gap(events: list[Event]) -> None:
     assert before - 1.0 <= md["down_at"] <= md["up_at"] <= time.time()
     assert md["up_at"] - md["down_at"] >= 0.25  # the server was down for 0.3 s
     assert m["gap_s"] == pytest.approx(md["up_at"] - md["down_at"])
+
+
+async def test_refusals_from_a_python_websockets_server(events: list[Event]) -> None:
+    """The same classification against an independent server implementation."""
+    plan = [(429, "2"), None, (503, "0.5"), None]  # per upgrade attempt: refuse or accept
+    seen: list[int] = []
+    sockets: list[Any] = []
+
+    def process_request(connection: Any, request: Any) -> Any:
+        seen.append(time.monotonic_ns())
+        step = plan[len(seen) - 1] if len(seen) <= len(plan) else None
+        if step is None:
+            return None
+        response = connection.respond(http.HTTPStatus(step[0]), "try later\n")
+        response.headers["Retry-After"] = step[1]
+        return response
+
+    async def handler(ws: Any) -> None:
+        sockets.append(ws)
+        await ws.wait_closed()
+
+    async with websockets.asyncio.server.serve(
+        handler, "127.0.0.1", 0, process_request=process_request
+    ) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        with pytest.raises(errors.ConnectError) as info:
+            await zenws.client.connect(url)
+        assert (info.value.status, info.value.retry_after) == (429, 2.0)
+        client = await zenws.client.connect(url, retry_delay=0.01, max_backoff=0.02)
+        try:
+            await sockets[0].close(1012, "restart")
+            await wait_open(client, 2)
+        finally:
+            await client.close()
+    assert len(seen) == 4
+    assert seen[3] - seen[2] >= 0.49e9  # Retry-After: 0.5 honoured
+    delays = [m["delay"] for _, _, m, _ in named(events, "connection.reconnecting")]
+    assert delays[0] <= 0.02 and delays[1] >= 0.5
