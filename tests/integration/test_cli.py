@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import threading
@@ -270,6 +271,43 @@ def test_connect_bad_url_is_usage_error() -> None:
     res = zenws("connect", "http://example.com/")
     assert res.returncode == 2
     assert "ws or wss" in res.stderr and "Traceback" not in res.stderr
+
+
+# -- demo --------------------------------------------------------------------------------------
+
+
+def _summary(stdout: str) -> dict[str, str]:
+    lines = stdout.split("summary\n", 1)[1].splitlines()
+    pairs = [re.split(r"\s{2,}", ln.strip(), maxsplit=1) for ln in lines if ln.startswith("  ")]
+    return {p[0]: p[1] for p in pairs if len(p) == 2}
+
+
+def test_demo_runs_offline_against_the_embedded_simulator() -> None:
+    res = zenws("demo", "--duration", "2")
+    assert res.returncode == 0, res.stderr
+    assert "Deribit simulator on ws://127.0.0.1:" in res.stdout
+    assert "msg/s" in res.stdout and "rtt p50" in res.stdout  # status lines
+    summary = _summary(res.stdout)
+    placed, cancelled = map(int, summary["orders placed / cancelled"].split(" / "))
+    assert placed >= 1 and cancelled >= 1
+    assert summary["state"] == "open, authenticated: yes"
+    assert summary["cancel-on-disconnect"] == "connection"
+    assert int(summary["messages received"].split()[0]) > 0
+    assert res.stdout.rstrip().endswith("result: OK")
+
+
+def test_demo_chaos_shows_recovery() -> None:
+    res = zenws("demo", "--duration", "4", "--chaos")
+    assert res.returncode == 0, res.stdout + res.stderr
+    for event in ("resets the TCP connection", "goes silent", "skips a change_id"):
+        assert event in res.stdout
+    summary = _summary(res.stdout)
+    assert int(summary["reconnects"]) >= 2
+    gaps, resyncs = map(int, summary["book gaps / resyncs"].split(" / "))
+    assert gaps >= 1 and resyncs >= 1
+    assert int(summary["authentications"].split()[0]) >= 3  # re-auth on every reconnect
+    assert summary["state"] == "open, authenticated: yes"
+    assert "Traceback" not in res.stderr
 
 
 # -- bench -------------------------------------------------------------------------------------
