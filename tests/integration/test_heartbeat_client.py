@@ -28,7 +28,7 @@ import zenws.client
 from zenws import telemetry
 from zenws.heartbeat import Deribit, Text
 from zenws.state import State
-from zenws.testing import DeribitSimulator, Handler, MockServer
+from zenws.testing import BinanceSimulator, DeribitSimulator, Handler, MockServer
 from zenws.testing.connection import Connection
 from zenws.testing.handler import Received
 
@@ -510,6 +510,39 @@ async def test_binance_server_pings_are_ponged_and_silence_reconnects(
             await wait_open(client, 2)
         finally:
             feed.cancel()
+            await client.close()
+    kinds = [md["kind"] for _, _, _, md in named(events, "heartbeat.missed")]
+    assert kinds == ["binance"]
+
+
+async def test_binance_simulator_pings_answered_then_silence_reconnects(
+    events: list[Event],
+) -> None:
+    sim = BinanceSimulator(path="/stream", ping_interval=0.05, pong_timeout=0.2, stream_rate=50)
+    got: list[Any] = []
+    async with sim.serve():
+        srv = sim.server
+        assert srv is not None
+        client = await zenws.client.connect(
+            sim.url,
+            dialect="binance",
+            heartbeat="binance",
+            heartbeat_interval=0.05,
+            heartbeat_timeout=0.15,
+            retry_delay=0.01,
+            max_backoff=0.02,
+        )
+        try:
+            await client.subscribe(["btcusdt@trade"], handler=got.append)
+            await asyncio.sleep(0.6)  # 12 server pings; a late pong would close the session
+            assert client.epoch == 1 and client.state is State.OPEN
+            assert sim.state(srv.connections[0]).last_pong is not None
+            assert got and client.heartbeat_health().healthy
+            pinger = sim.state(srv.connections[0]).pinger
+            assert pinger is not None
+            pinger.cancel()  # the server stops pinging; trades keep flowing
+            await wait_open(client, 2)
+        finally:
             await client.close()
     kinds = [md["kind"] for _, _, _, md in named(events, "heartbeat.missed")]
     assert kinds == ["binance"]

@@ -32,7 +32,7 @@ import zenws.client
 from zenws import telemetry
 from zenws.fast.ratelimit import Limiter, TokenBucket
 from zenws.state import State
-from zenws.testing import DeribitSimulator, Handler, MockServer
+from zenws.testing import BinanceSimulator, DeribitSimulator, Handler, MockServer
 from zenws.testing.connection import Connection
 from zenws.testing.handler import Received
 
@@ -362,3 +362,38 @@ async def test_restore_survives_a_chunk_that_times_out(events: list[Event]) -> N
     restored = [c for _, chans in ex.requests(second) for c in chans]
     assert restored == ["a.1", "slow.1", "b.1"]  # the timeout did not stop the restore
     assert "slow.1" in tracked  # a timeout is not a refusal: retried after the next reconnect
+
+
+async def test_binance_simulator_streams_restored_once(events: list[Event]) -> None:
+    sim = BinanceSimulator(path="/stream", stream_rate=50)
+    got: list[Any] = []
+    streams = ["btcusdt@trade", "ethusdt@bookTicker"]
+    async with sim.serve():
+        srv = sim.server
+        assert srv is not None
+        client = await zenws.client.connect(
+            sim.url, dialect="binance", retry_delay=0.01, max_backoff=0.02
+        )
+        try:
+            assert await client.subscribe(streams, handler=got.append) == streams
+            await client.subscribe(["btcusdt@trade"])  # tracked: no second request
+            await srv.restart(downtime=0.05)
+            await wait_until(lambda: bool(named(events, "connection.reconnected")))
+            conn = srv.connections[-1]
+            await wait_until(lambda: {m.channel for m in got if m.epoch == 2} == set(streams))
+            listed = await client.request("LIST_SUBSCRIPTIONS")
+        finally:
+            await client.close()
+    assert sorted(listed) == sorted(streams)
+    subs = [
+        r.json()["params"]
+        for r in srv.received
+        if r.connection_id == conn.id and r.json().get("method") == "SUBSCRIBE"
+    ]
+    assert subs == [streams]
+    first = [
+        r.json()["params"]
+        for r in srv.received
+        if r.connection_id == 1 and r.json().get("method") == "SUBSCRIBE"
+    ]
+    assert first == [streams]
