@@ -116,7 +116,8 @@ async def test_failover_when_a_server_is_aborted(servers: list[MockServer]) -> N
             task = asyncio.create_task(pool.request_balanced("hang", timeout=10))
             await wait_until(lambda: sum(received(s, "hang") for s in servers) == 1)
             (victim,) = [s for s in servers if received(s, "hang")]
-            await victim.stop()  # drops the connection, nothing listens any more
+            victim.abort()  # TCP reset, no close frame
+            await victim.stop()  # and nothing listens any more
             with pytest.raises(ConnectionLost):
                 await asyncio.wait_for(task, 5)
             # the non-idempotent request was written once and is not resent elsewhere

@@ -134,3 +134,22 @@ def test_concurrent_register_and_collect() -> None:
         t.join()
     gc.collect()
     assert errors == [] and reg.names() == []
+
+
+async def test_real_client_removed_on_close() -> None:
+    from zenws.client import connect
+    from zenws.testing import MockServer
+
+    reg = Registry()
+    async with MockServer() as server:
+        a = await connect(server.url)
+        b = await connect(server.url)
+        reg.register("a", a)
+        reg.register("b", b)
+        assert reg.names() == ["a", "b"]
+        await a.close()
+        assert reg.lookup("a") is None and reg.names() == ["b"]
+        await b.close()
+        reg.register("b2", b)  # a closed client may be registered; lookups hide it
+        assert reg.lookup("b2") is None
+        assert reg.names() == [] and reg._entries == {}  # closed entries pruned on read
