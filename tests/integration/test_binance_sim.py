@@ -52,7 +52,7 @@ async def test_weight_limit_gives_429() -> None:
 
 
 async def test_server_pings_answered_by_websockets_keep_connection() -> None:
-    sim = BinanceSimulator(ping_interval=0.05, pong_timeout=0.3)
+    sim = BinanceSimulator(ping_interval=0.05, pong_timeout=2.0)
     async with sim.serve() as sim, connect(sim.url, ping_interval=None) as ws:
         await asyncio.sleep(0.6)  # websockets answers every PING automatically
         assert (await call(ws, 1, "ping"))["status"] == 200

@@ -363,19 +363,43 @@ async def test_restart_on_same_port() -> None:
         url = server.url
         async with ws_connect(url) as ws:
             await server.wait_for_connections(1)
-            restart = asyncio.create_task(server.restart(downtime=0.2))
+            restart = asyncio.create_task(server.restart(downtime=0.1))
             with pytest.raises(ConnectionClosedError) as info:
                 await ws.recv()
             assert info.value.rcvd is not None and info.value.rcvd.code == 1012
-            await asyncio.sleep(0.05)
-            with pytest.raises(OSError):
-                async with ws_connect(url):
-                    pass
             await restart
         assert server.url == url
         async with ws_connect(url) as ws:
             await ws.send("back")
             assert await ws.recv() == "back"
+
+
+async def test_stop_refuses_connects_and_start_reuses_the_port() -> None:
+    server = MockServer()
+    await server.start()
+    url = server.url
+    await server.stop()
+    with pytest.raises(OSError):
+        async with ws_connect(url):
+            pass
+    await server.start()
+    try:
+        assert server.url == url
+        async with ws_connect(url) as ws:
+            await ws.send("again")
+            assert await ws.recv() == "again"
+    finally:
+        await server.stop()
+
+
+async def test_close_on_a_stalled_connection_sends_no_close_frame() -> None:
+    async with MockServer() as server, ws_connect(server.url) as ws:
+        (conn,) = await server.wait_for_connections(1)
+        conn.stall()
+        await conn.close(4000, "never sent")
+        with pytest.raises(ConnectionClosedError) as info:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert info.value.rcvd is None
 
 
 async def test_restart_with_abort_sends_no_close() -> None:

@@ -242,7 +242,12 @@ class Connection:
         transport = self._transport
         if transport is None or self._gone.is_set():
             return
-        if not transport.is_close_frame_sent and not self.stalled:
+        if self.stalled:
+            # A half-open peer writes nothing, not even a CLOSE: only the FIN goes out.
+            transport.disconnect(graceful=False)
+            await self._gone.wait()
+            return
+        if not transport.is_close_frame_sent:
             transport.send_close(_code(code), reason.encode())
         with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
             await asyncio.wait_for(self._gone.wait(), timeout)
