@@ -531,3 +531,12 @@ def test_frame_queue_ring() -> None:
     assert len(q) == 0 and q.dropped == 1
     with pytest.raises(ValueError):
         jsonl.FrameQueue(0, 1, print)
+
+
+async def test_aclose_off_the_loop(tmp_path: Path) -> None:
+    p = tmp_path / "s.jsonl"
+    rec = Recorder(p, fsync=True)
+    rec.write("in", "text", "x", 1)
+    await rec.aclose()
+    await rec.aclose()
+    assert rec.closed and metadata(p).complete and metadata(p).frames == 1
