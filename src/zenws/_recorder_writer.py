@@ -65,8 +65,8 @@ def redact_text(raw: bytes) -> bytes:
         raw: the UTF-8 text frame.
 
     Returns:
-        ``raw`` itself when no key looks like a credential (no parse, no copy); otherwise the
-        frame re-encoded with those values replaced by ``"***"``.
+        ``raw`` itself when no key is a credential; otherwise the frame re-encoded with those
+        values replaced by ``"***"``.
     """
     if _SECRET_KEY.search(raw) is None:
         return raw
@@ -74,7 +74,9 @@ def redact_text(raw: bytes) -> bytes:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return _SECRET_PAIR.sub(rb'\1"' + REDACTED.encode() + rb'"', raw)
-    return orjson.dumps(redact_mapping(doc))
+    clean = redact_mapping(doc)
+    # keep the frame byte for byte when the suspicious-looking key was harmless ("signal")
+    return raw if clean == doc else orjson.dumps(clean)
 
 
 _ts_cache: list[Any] = [-1, ""]

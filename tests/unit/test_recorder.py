@@ -540,3 +540,11 @@ async def test_aclose_off_the_loop(tmp_path: Path) -> None:
     await rec.aclose()
     await rec.aclose()
     assert rec.closed and metadata(p).complete and metadata(p).frames == 1
+
+
+def test_harmless_lookalike_keys_stay_byte_exact(tmp_path: Path) -> None:
+    p = tmp_path / "s.jsonl"
+    frame = '{"jsonrpc": "2.0", "method": "x", "params": {"signal": 1, "design": ["a"]}}'
+    with Recorder(p) as rec:
+        rec.write("in", "text", frame, 1)
+    assert read_recording(p)[0][0].data == frame  # spaces kept: not re-serialized
