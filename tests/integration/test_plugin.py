@@ -43,6 +43,14 @@ async def test_marker_options(zenws_server):
 """
 
 
+# Keep the inner sessions lean: only pytest-asyncio and the zenws plugin matter here.
+LEAN = ("-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:cacheprovider")
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest(*LEAN, *args)
+
+
 def _write(pytester: pytest.Pytester, mode: str, loops: str | None = None) -> None:
     ini = f"[pytest]\nasyncio_mode = {mode}\nasyncio_default_fixture_loop_scope = function\n"
     if loops is not None:
@@ -55,13 +63,13 @@ def _write(pytester: pytest.Pytester, mode: str, loops: str | None = None) -> No
 @pytest.mark.parametrize("mode", ["strict", "auto"])
 def test_fixtures_work_in_strict_and_auto_mode(pytester: pytest.Pytester, mode: str) -> None:
     _write(pytester, mode)
-    result = pytester.runpytest_subprocess("-q", "-s")
+    result = run(pytester, "-q", "-s")
     result.assert_outcomes(passed=3)
 
 
 def test_zenws_loops_runs_every_test_on_both_loops(pytester: pytest.Pytester) -> None:
     _write(pytester, "strict", "asyncio uvloop")
-    result = pytester.runpytest_subprocess("-v", "-s")
+    result = run(pytester, "-v", "-s")
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(
         ["*test_echo?asyncio? LOOP asyncio*", "*test_echo?uvloop? LOOP uvloop"]
@@ -71,14 +79,16 @@ def test_zenws_loops_runs_every_test_on_both_loops(pytester: pytest.Pytester) ->
 
 def test_without_zenws_loops_tests_are_not_parametrized(pytester: pytest.Pytester) -> None:
     _write(pytester, "auto")
-    result = pytester.runpytest_subprocess("-v")
+    result = run(pytester, "-v")
     result.assert_outcomes(passed=3)
     assert "[uvloop]" not in result.stdout.str()
 
 
 def test_unknown_loop_name_is_a_usage_error(pytester: pytest.Pytester) -> None:
     _write(pytester, "auto", "asyncio trio")
-    result = pytester.runpytest_subprocess()
+    result = run(
+        pytester,
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*zenws_loops: unknown loop 'trio'*"])
 
