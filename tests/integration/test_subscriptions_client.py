@@ -342,6 +342,14 @@ class SlowOnReconnect(Exchange):
         super().on_message(connection, message)
 
 
+def reconnect_task_error(client: zenws.client.Client) -> BaseException | None:
+    """The exception that ended the client's reconnect task, if it died of one."""
+    task = getattr(client, "_reconnect_task", None)
+    if task is None or not task.done() or task.cancelled():
+        return None
+    return task.exception()  # retrieved: no "never retrieved" noise at GC time
+
+
 async def test_restore_survives_a_chunk_that_times_out(events: list[Event]) -> None:
     ex = SlowOnReconnect()
     async with MockServer(ex) as srv:
@@ -355,9 +363,19 @@ async def test_restore_survives_a_chunk_that_times_out(events: list[Event]) -> N
         )
         try:
             await client.subscribe(["a.1", "slow.1", "b.1"])
-            second = await restart_and_wait(srv, events, 1)
+            await srv.restart(downtime=0.05)
+            await wait_until(
+                lambda: (
+                    bool(named(events, "connection.reconnected"))
+                    or reconnect_task_error(client) is not None
+                )
+            )
+            died = reconnect_task_error(client)
+            assert died is None, f"the restore raised out of the reconnect task: {died!r}"
+            second = srv.connections[-1].id
             tracked = client.subscriptions
         finally:
+            reconnect_task_error(client)
             await client.close()
     restored = [c for _, chans in ex.requests(second) for c in chans]
     assert restored == ["a.1", "slow.1", "b.1"]  # the timeout did not stop the restore
