@@ -548,3 +548,11 @@ def test_harmless_lookalike_keys_stay_byte_exact(tmp_path: Path) -> None:
     with Recorder(p) as rec:
         rec.write("in", "text", frame, 1)
     assert read_recording(p)[0][0].data == frame  # spaces kept: not re-serialized
+
+
+@given(st.integers(0, 2**63 - 1))
+def test_c_timestamps_match_python(wall_ns: int) -> None:
+    from zenws._recorder_writer import format_ts
+
+    line = jsonl.encode_frame(0, wall_ns, 1, "in", "ping", b"", None, "", False)
+    assert line is not None and orjson.loads(line)["ts"] == format_ts(wall_ns)

@@ -18,12 +18,8 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcpy
-from libc.time cimport time_t, tm
 
 from zenws.fast.common cimport zenws_monotonic_ns
-
-cdef extern from "time.h" nogil:
-    tm *gmtime_r(const time_t *timep, tm *result)
 
 cdef const char *B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 cdef const char *HEX = b"0123456789abcdef"
@@ -95,31 +91,51 @@ cdef inline void _two(char *p, int v) noexcept nogil:
     p[1] = <char>(48 + v % 10)
 
 
+cdef void _civil(int64_t days, int64_t *y, int *m, int *d) noexcept nogil:
+    """Days since 1970-01-01 -> proleptic Gregorian date (H. Hinnant, "chrono-Compatible
+    Low-Level Date Algorithms", civil_from_days); portable, unlike gmtime_r."""
+    cdef int64_t z = days + 719468
+    cdef int64_t era = (z if z >= 0 else z - 146096) // 146097
+    cdef int64_t doe = z - era * 146097
+    cdef int64_t yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    cdef int64_t doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    cdef int64_t mp = (5 * doy + 2) // 153
+    d[0] = <int>(doy - (153 * mp + 2) // 5 + 1)
+    m[0] = <int>(mp + 3 if mp < 10 else mp - 9)
+    y[0] = yoe + era * 400 + (1 if m[0] <= 2 else 0)
+
+
 cdef Py_ssize_t _put_ts(char *out, Py_ssize_t n, int64_t wall_ns,
                         TsCache *cache) noexcept nogil:
     """``YYYY-MM-DDTHH:MM:SS.uuuuuuZ`` (UTC); the date/time part is cached per second."""
     cdef char *_ts_prefix = cache.prefix
     cdef int64_t sec = wall_ns // 1000000000
-    cdef int64_t us = (wall_ns % 1000000000) // 1000
-    cdef time_t t
-    cdef tm parts
-    cdef int year, i
+    cdef int64_t us = (wall_ns - sec * 1000000000) // 1000
+    cdef int64_t days, rem, year
+    cdef int month, day, i
+    if us < 0:  # C division truncates (cdivision): floor it for times before 1970
+        sec -= 1
+        us += 1000000
     if sec != cache.sec:
-        t = <time_t>sec
-        gmtime_r(&t, &parts)
-        year = parts.tm_year + 1900
-        _two(_ts_prefix, year // 100)
-        _two(_ts_prefix + 2, year % 100)
+        days = sec // 86400
+        rem = sec - days * 86400
+        if rem < 0:
+            days -= 1
+            rem += 86400
+        _civil(days, &year, &month, &day)
+        year = min(max(year, 0), 9999)
+        _two(_ts_prefix, <int>(year // 100))
+        _two(_ts_prefix + 2, <int>(year % 100))
         _ts_prefix[4] = b'-'
-        _two(_ts_prefix + 5, parts.tm_mon + 1)
+        _two(_ts_prefix + 5, month)
         _ts_prefix[7] = b'-'
-        _two(_ts_prefix + 8, parts.tm_mday)
+        _two(_ts_prefix + 8, day)
         _ts_prefix[10] = b'T'
-        _two(_ts_prefix + 11, parts.tm_hour)
+        _two(_ts_prefix + 11, <int>(rem // 3600))
         _ts_prefix[13] = b':'
-        _two(_ts_prefix + 14, parts.tm_min)
+        _two(_ts_prefix + 14, <int>(rem % 3600 // 60))
         _ts_prefix[16] = b':'
-        _two(_ts_prefix + 17, parts.tm_sec)
+        _two(_ts_prefix + 17, <int>(rem % 60))
         _ts_prefix[19] = b'.'
         cache.sec = sec
     n = _put(out, n, _ts_prefix, 20)
