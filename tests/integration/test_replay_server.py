@@ -83,7 +83,7 @@ async def test_replays_session_with_remapped_ids_and_reconnect(tmp_path: Path) -
     async with server:
         async with websockets.connect(server.url) as ws:
             # pushes recorded after the subscribe response wait for the subscribe
-            with pytest.raises(asyncio.TimeoutError):  # noqa: UP041 - not builtin on 3.10
+            with pytest.raises(asyncio.TimeoutError):  # 3.10: not the builtin TimeoutError
                 await asyncio.wait_for(ws.recv(), 0.2)
             await ws.send(req(100, "public/subscribe", {"channels": ["ticker.BTC"]}))
             assert await recv_json(ws) == {"jsonrpc": "2.0", "id": 100, "result": ["ticker.BTC"]}
