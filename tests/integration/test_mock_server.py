@@ -7,6 +7,7 @@ import base64
 import os
 import re
 import time
+from collections import deque
 
 import aiohttp
 import pytest
@@ -617,3 +618,64 @@ def test_scenario_after_needs_exactly_one_trigger() -> None:
                 server.scenario().after()
 
     asyncio.run(build())
+
+
+# ---------------------------------------------------------------- hooks, limits, hygiene
+async def test_handler_on_upgrade_can_refuse() -> None:
+    from zenws.testing import Refusal, UpgradeRequest
+
+    class NeedsToken(Handler):
+        def on_upgrade(self, request: UpgradeRequest) -> Refusal | None:
+            if request.query.get("token") != "good":
+                return Refusal(401, {"WWW-Authenticate": "Bearer"}, b"bad token")
+            return None
+
+    async with MockServer(NeedsToken()) as server:
+        with pytest.raises(InvalidStatus) as info:
+            async with ws_connect(server.url + "?token=bad"):
+                pass
+        assert info.value.response.status_code == 401
+        assert info.value.response.headers["WWW-Authenticate"] == "Bearer"
+        async with ws_connect(server.url + "?token=good"):
+            await server.wait_for_connections(1)
+
+
+async def test_client_frame_over_max_frame_size_gets_1009() -> None:
+    async with MockServer(max_frame_size=1024) as server, ws_connect(server.url) as ws:
+        await ws.send(b"\x00" * 4096)
+        with pytest.raises(ConnectionClosedError) as info:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+
+
+async def test_secrets_are_redacted_in_reprs_and_failures() -> None:
+    async with MockServer(lambda c, m: None) as server:
+        headers = {"Authorization": "Bearer sekrit-header"}
+        async with ws_connect(server.url + "?api_key=sekrit-q", additional_headers=headers) as ws:
+            await ws.send('{"params": {"client_secret": "sekrit-json", "client_id": "me"}}')
+            msg = await server.assert_received({"params": {"client_id": "me"}})
+            with pytest.raises(AssertionError) as info:
+                await server.assert_received("never", timeout=0.1)
+        shown = repr(msg) + str(info.value) + repr(server.upgrade_requests[0])
+        assert "sekrit" not in shown
+        assert '"client_id": "me"' in shown and "***" in shown
+        assert msg.json()["params"]["client_secret"] == "sekrit-json"  # data itself is intact
+
+
+async def test_clear_forgets_captures() -> None:
+    async with MockServer() as server, ws_connect(server.url) as ws:
+        await ws.send("old")
+        await server.assert_received("old")
+        server.clear()
+        assert server.received == [] and server.connections[0].received == deque()
+        with pytest.raises(AssertionError):
+            await server.assert_received("old", timeout=0.1)
+
+
+def test_missing_certificate_packages_name_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "trustme", None)
+    monkeypatch.setitem(sys.modules, "cryptography", None)
+    with pytest.raises(ImportError, match=r"zenws\[testing\]"):
+        self_signed()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -101,3 +102,21 @@ def test_plugin_import_does_not_start_the_server_stack() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_without_pytest_asyncio_the_fixtures_say_what_to_install(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_user="def test_needs(zenws_server):\n    pass\n")
+    pytester.makeconftest("")
+    # pytest-asyncio made unimportable; plugins loaded by hand as autoload would pull it in.
+    code = (
+        "import sys; sys.modules['pytest_asyncio'] = None; import pytest; "
+        "sys.exit(pytest.main(['-p', 'zenws.testing.plugin', '-p', 'no:cacheprovider', '-q']))"
+    )
+    env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=pytester.path, env=env
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert 'pip install "zenws[testing]"' in out.stdout

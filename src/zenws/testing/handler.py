@@ -11,6 +11,7 @@ messages of one connection are always handled in arrival order.
 from __future__ import annotations
 
 import inspect
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,11 +22,38 @@ import orjson
 
 if TYPE_CHECKING:
     from .connection import Connection
-    from .server import MockServer
+    from .server import MockServer, Refusal
 
-__all__ = ["EchoHandler", "FunctionHandler", "Handler", "Received", "UpgradeRequest", "as_handler"]
+__all__ = [
+    "EchoHandler",
+    "FunctionHandler",
+    "Handler",
+    "Received",
+    "UpgradeRequest",
+    "as_handler",
+    "redact",
+]
 
 _MISSING = object()
+
+# Secrets never reach reprs or assertion messages (DESIGN §3), even from a mock server.
+_SECRET_JSON = re.compile(
+    r'("(?:client_secret|signature|access_token|refresh_token|password|secret|apiKey)"\s*:\s*)'
+    r'"[^"]*"'
+)
+SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-mbx-apikey"})
+
+
+def redact(text: str) -> str:
+    """Replace the values of secret-bearing JSON keys in ``text`` with ``"***"``.
+
+    Args:
+        text: a message as text.
+
+    Returns:
+        The text with ``client_secret``, ``signature``, tokens and passwords masked.
+    """
+    return _SECRET_JSON.sub(r'\1"***"', text)
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,13 +101,17 @@ class Received:
                 raise
             return default
 
+    def shown(self, limit: int = 200) -> str:
+        """A short, secret-free rendering for reprs and assertion messages."""
+        data: str | bytes = redact(self.data) if isinstance(self.data, str) else self.data
+        more = "" if len(data) <= limit else f"...(+{len(data) - limit})"
+        return f"{data[:limit]!r}{more}"
+
     def __repr__(self) -> str:
-        shown = self.data if len(self.data) <= 200 else self.data[:200]
-        more = "" if len(self.data) <= 200 else f"...(+{len(self.data) - 200})"
-        return f"<Received conn={self.connection_id} {shown!r}{more}>"
+        return f"<Received conn={self.connection_id} {self.shown()}>"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class UpgradeRequest:
     """What a client sent in its HTTP upgrade request (recorded for every attempt).
 
@@ -96,6 +128,16 @@ class UpgradeRequest:
     headers: Mapping[str, str]
     target: str
     mono_ns: int = field(default_factory=time.monotonic_ns)
+
+    def __repr__(self) -> str:
+        headers = {
+            k: ("***" if k.lower() in SECRET_HEADERS else v) for k, v in self.headers.items()
+        }
+        query = {
+            k: ("***" if "secret" in k or "token" in k or "key" in k.lower() else v)
+            for k, v in self.query.items()
+        }
+        return f"UpgradeRequest(path={self.path!r}, query={query!r}, headers={headers!r})"
 
     @classmethod
     def from_picows(cls, request: Any) -> UpgradeRequest:
@@ -128,6 +170,14 @@ class Handler:
 
     async def on_stop(self, server: MockServer) -> None:
         """Called when the server stops; cancel background tasks here."""
+
+    def on_upgrade(self, request: UpgradeRequest) -> Refusal | None:
+        """Decide on an upgrade before it is accepted (after path checks and queued refusals).
+
+        Returns:
+            ``None`` to accept, or a :class:`~zenws.testing.Refusal` to answer with HTTP.
+        """
+        return None
 
     def on_connect(self, connection: Connection) -> Awaitable[None] | None:
         """Called when a WebSocket upgrade completed."""

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, Union
 
-from .handler import Received
+from .handler import Received, redact
 
 __all__ = ["Matcher", "describe", "matches", "subset"]
 
@@ -89,9 +89,9 @@ def describe(matcher: Matcher, received: Iterable[Received], *, limit: int = 20)
     """
     seen = list(received)
     shown = seen[-limit:]
-    what = getattr(matcher, "__name__", None) or repr(matcher)
+    what = getattr(matcher, "__name__", None) or redact(repr(matcher))
     lines = [f"no received message matched {what}; {len(seen)} message(s) received"]
     if len(seen) > len(shown):
         lines.append(f"  ... {len(seen) - len(shown)} earlier message(s) not shown")
-    lines.extend(f"  [conn {m.connection_id}] {m.data!r}" for m in shown)
+    lines.extend(f"  [conn {m.connection_id}] {m.shown()}" for m in shown)
     return "\n".join(lines)

@@ -130,12 +130,20 @@ async def _deribit(request: pytest.FixtureRequest) -> AsyncIterator[DeribitSimul
         yield sim
 
 
-if importlib.util.find_spec("pytest_asyncio") is not None:
-    import pytest_asyncio
+def _asyncio_fixture() -> Any:
+    try:
+        import pytest_asyncio
+    except ImportError:  # absent: the fixtures below explain what to install
+        return None
+    return pytest_asyncio.fixture
 
-    zenws_server = pytest_asyncio.fixture(_server, name="zenws_server")
-    deribit_sim = pytest_asyncio.fixture(_deribit, name="deribit_sim")
-else:  # pragma: no cover - exercised only without pytest-asyncio
+
+_afixture = _asyncio_fixture()
+
+if _afixture is not None:
+    zenws_server = _afixture(_server, name="zenws_server")
+    deribit_sim = _afixture(_deribit, name="deribit_sim")
+else:
 
     @pytest.fixture(name="zenws_server")
     def _missing_server() -> Iterator[None]:

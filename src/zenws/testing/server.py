@@ -242,6 +242,13 @@ class MockServer:
         """Messages captured from all connections, oldest first (bounded)."""
         return list(self._received)
 
+    def clear(self) -> None:
+        """Forget captured messages (server-wide and per connection) and upgrade requests."""
+        self._received.clear()
+        self.upgrade_requests.clear()
+        for conn in self._all:
+            conn.received.clear()
+
     def connection(self, ref: ConnectionRef = None) -> Connection:
         """Resolve a connection reference.
 
@@ -485,6 +492,9 @@ class MockServer:
             if refusal.remaining is not None:
                 refusal.remaining -= 1
             return refusal.response()
+        decided = self.handler.on_upgrade(record)
+        if decided is not None:
+            return decided.response()
         if self.max_connections is not None and len(self._open) >= self.max_connections:
             return Refusal(429, {"Retry-After": "1"}, b"too many connections").response()
         self._next_id += 1

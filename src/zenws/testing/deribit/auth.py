@@ -52,7 +52,7 @@ class Session:
     """
 
     client_id: str | None = None
-    access_token: str | None = None
+    access_token: str | None = field(default=None, repr=False)
     subscriptions: set[str] = field(default_factory=set)
     cod_enabled: bool = False
     cod_scope: str = "connection"

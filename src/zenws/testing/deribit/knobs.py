@@ -72,7 +72,9 @@ class DeribitKnobs:
     testnet: bool = True
     version: str = "1.2.26"
     path: str = "/ws/api/v2"
-    credentials: dict[str, str] = field(default_factory=lambda: {"sim_client": "sim_secret"})
+    credentials: dict[str, str] = field(
+        default_factory=lambda: {"sim_client": "sim_secret"}, repr=False
+    )
     access_token_ttl: float = 900.0
     refresh_token_ttl: float = 7 * 86400.0
     signature_window: float = 60.0
