@@ -438,4 +438,4 @@ class RegistryModel(RuleBasedStateMachine):
 
 
 TestRegistryModel = RegistryModel.TestCase
-TestRegistryModel.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
+TestRegistryModel.settings = settings(max_examples=80, stateful_step_count=25, deadline=None)
