@@ -210,7 +210,7 @@ ZENWS_INLINE const char *skip_literal(const char *p, const char *end, const char
 
 /* Bit i of each mask describes byte i of a 64-byte block. */
 typedef struct {
-    uint64_t quote, bslash, bracket, punct, ctl; /* punct: ':' and ',' */
+    uint64_t quote, bslash, bracket, ctl;
 } zenws_block_t;
 
 ZENWS_INLINE void classify64(const char *p, zenws_block_t *m) {
@@ -218,9 +218,8 @@ ZENWS_INLINE void classify64(const char *p, zenws_block_t *m) {
     const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
     const __m128i lower = _mm_set1_epi8(0x20), ctl = _mm_set1_epi8(0x1F);
     const __m128i open = _mm_set1_epi8(0x7B), close = _mm_set1_epi8(0x7D);
-    const __m128i colon = _mm_set1_epi8(':'), comma = _mm_set1_epi8(',');
     __m128i v[4], bs[4], cc[4];
-    uint64_t q = 0, k = 0, n = 0;
+    uint64_t q = 0, k = 0;
     int i;
     for (i = 0; i < 4; i++) {
         __m128i f;
@@ -231,15 +230,11 @@ ZENWS_INLINE void classify64(const char *p, zenws_block_t *m) {
         k |= (uint64_t)(unsigned)_mm_movemask_epi8(
                  _mm_or_si128(_mm_cmpeq_epi8(f, open), _mm_cmpeq_epi8(f, close)))
              << (16 * i);
-        n |= (uint64_t)(unsigned)_mm_movemask_epi8(
-                 _mm_or_si128(_mm_cmpeq_epi8(v[i], colon), _mm_cmpeq_epi8(v[i], comma)))
-             << (16 * i);
         bs[i] = _mm_cmpeq_epi8(v[i], bslash);
         cc[i] = _mm_cmpeq_epi8(_mm_max_epu8(v[i], ctl), ctl);
     }
     m->quote = q;
     m->bracket = k;
-    m->punct = n;
     m->bslash = m->ctl = 0;
     /* Backslashes and control bytes are rare: one test for the whole block. */
     if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(bs[0], bs[1]), _mm_or_si128(bs[2], bs[3])))) {
@@ -252,17 +247,35 @@ ZENWS_INLINE void classify64(const char *p, zenws_block_t *m) {
     }
 #else
     int i;
-    m->quote = m->bslash = m->bracket = m->punct = m->ctl = 0;
+    m->quote = m->bslash = m->bracket = m->ctl = 0;
     for (i = 0; i < 64; i++) {
         unsigned char x = (unsigned char)p[i];
         uint64_t bit = (uint64_t)1 << i;
         if (x == '"') m->quote |= bit;
         else if (x == '\\') m->bslash |= bit;
         else if ((x | 0x20) == 0x7B || (x | 0x20) == 0x7D) m->bracket |= bit;
-        else if (x == ':' || x == ',') m->punct |= bit;
         else if (x < 0x20) m->ctl |= bit;
     }
 #endif
+}
+
+/* ':' and ',' of a 64-byte block. */
+ZENWS_INLINE uint64_t punct64(const char *p) {
+    uint64_t n = 0;
+    int i;
+#if ZENWS_SCAN_SSE2
+    const __m128i colon = _mm_set1_epi8(':'), comma = _mm_set1_epi8(',');
+    for (i = 0; i < 4; i++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+        n |= (uint64_t)(unsigned)_mm_movemask_epi8(
+                 _mm_or_si128(_mm_cmpeq_epi8(v, colon), _mm_cmpeq_epi8(v, comma)))
+             << (16 * i);
+    }
+#else
+    for (i = 0; i < 64; i++)
+        if (p[i] == ':' || p[i] == ',') n |= (uint64_t)1 << i;
+#endif
+    return n;
 }
 
 ZENWS_INLINE uint64_t prefix_xor(uint64_t x) {
@@ -699,20 +712,17 @@ static int scan_blocks(const char *buf, Py_ssize_t len, zenws_scan_t *out) {
     clear_result(out);
     for (base = 0; base < end - buf; base += 64) {
         zenws_block_t m;
-        uint64_t escaped = 0, strings, quotes, all, brackets, tokens;
+        uint64_t escaped = 0, strings, quotes, all = 0, brackets, tokens;
         Py_ssize_t avail = (end - buf) - base;
-        if (ZENWS_LIKELY(avail >= 64)) {
-            classify64(buf + base, &m);
-        } else {
-            /* Last partial block: classify the 64 bytes that end at `end`
-             * (len >= 64 here) and shift out the part seen already, so
-             * nothing past `end` is read. */
-            int shift = (int)(64 - avail);
-            classify64(end - 64, &m);
+        /* The last partial block is classified as the 64 bytes that end at
+         * `end` (len >= 64 here), shifted so nothing past `end` is read. */
+        const char *blk = avail >= 64 ? buf + base : end - 64;
+        int shift = avail >= 64 ? 0 : (int)(64 - avail);
+        classify64(blk, &m);
+        if (ZENWS_UNLIKELY(shift)) {
             m.quote >>= shift;
             m.bslash >>= shift;
             m.bracket >>= shift;
-            m.punct >>= shift;
             m.ctl >>= shift;
         }
         if (ZENWS_UNLIKELY(m.bslash | esc_carry)) {
@@ -726,7 +736,9 @@ static int scan_blocks(const char *buf, Py_ssize_t len, zenws_scan_t *out) {
         in_string = (uint64_t)((int64_t)strings >> 63);
         if (m.ctl & strings) goto invalid; /* RFC 8259 §7: raw control character */
         brackets = m.bracket & ~strings;
-        all = quotes | brackets | (m.punct & ~strings);
+        /* ':' and ',' matter only outside skipped containers: a block that
+         * starts inside one (most of a big payload) never computes them. */
+        if (!skip) all = quotes | brackets | ((punct64(blk) >> shift) & ~strings);
         tokens = skip ? brackets : all;
         while (tokens) {
             int bit = zenws_ctz64(tokens);
@@ -746,6 +758,7 @@ static int scan_blocks(const char *buf, Py_ssize_t len, zenws_scan_t *out) {
                 if (--skip == 0) {
                     state = S_AFTER;
                     prev = i + 1;
+                    if (!all) all = quotes | brackets | ((punct64(blk) >> shift) & ~strings);
                     tokens = all & ((~(uint64_t)0 << bit) << 1);
                 }
                 continue;
