@@ -225,6 +225,8 @@ async def test_access_token_param_from_another_connection() -> None:
         assert await b.result("private/get_open_orders", {"access_token": token}) == []
         err = await b.error("private/get_open_orders", {"access_token": "forged"})
         assert err["code"] == 13009
+        # the token authorized single calls; b's connection itself is still anonymous
+        assert (await b.error("private/get_open_orders"))["code"] == 10000
 
 
 # ---------------------------------------------------------------- subscriptions

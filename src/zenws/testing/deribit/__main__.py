@@ -27,6 +27,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--min-heartbeat-interval", type=float, default=10.0, help="smallest set_heartbeat"
     )
     parser.add_argument("--no-rate-limits", action="store_true", help="disable credit limits")
+    parser.add_argument(
+        "--gap-every", type=int, default=None, help="skip one book change_id every N changes"
+    )
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
     return parser.parse_args(argv)
 
@@ -37,6 +40,7 @@ async def serve(args: argparse.Namespace) -> None:
         seed=args.seed,
         min_heartbeat_interval=args.min_heartbeat_interval,
         rate_limits=not args.no_rate_limits,
+        gap_every=args.gap_every,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -192,13 +192,22 @@ class DeribitSimulator(Handler):
             if isinstance(channels, list) and len(channels) > self.knobs.max_channels_per_subscribe:
                 raise _TooLarge()
         if method.startswith("private/"):
-            self._authorize(session, params)
+            account = self._authorize(session, params)
+            if account != session.client_id:
+                # params.access_token authorizes this call only, not the connection.
+                saved = session.client_id
+                session.client_id = account
+                try:
+                    self._charge(conn, session, method)
+                    return fn(self, conn, session, params)
+                finally:
+                    session.client_id = saved
         self._charge(conn, session, method)
         return fn(self, conn, session, params)
 
-    def _authorize(self, session: Session, params: dict[str, Any]) -> None:
+    def _authorize(self, session: Session, params: dict[str, Any]) -> str:
         token = params.get("access_token", session.access_token)
-        session.client_id = self.tokens.check_access(token if isinstance(token, str) else None)
+        return self.tokens.check_access(token if isinstance(token, str) else None)
 
     def _charge(self, conn: Connection, session: Session, method: str) -> None:
         if not self.knobs.rate_limits:
