@@ -272,7 +272,11 @@ class _ClientDriven(Heartbeat):
         if not self._running or host is None:
             return
         self._arm("tick", self.interval, self._tick)
-        key, payload = self._next()
+        try:
+            key, payload = self._next()
+        except Exception:  # a user ping builder must never break the timer chain
+            _log.exception("heartbeat %s could not build its ping", self.kind)
+            return
         # Registered before sending: an answer can never precede its bookkeeping.
         self._outstanding[key] = _now_ns()
         try:

@@ -202,6 +202,24 @@ async def test_text_heartbeat_roundtrip_and_matchers() -> None:
         Text(pong=42, interval=1)  # type: ignore[arg-type]
 
 
+async def test_text_ping_builder_that_raises_is_contained() -> None:
+    host = RecordingHost()
+    calls = 0
+
+    def build() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("bad clock")
+        return "ping"
+
+    hb = Text(ping=build, pong="pong", interval=0.03, timeout=1.0)
+    hb.start(host)
+    assert await wait_until(lambda: len(host.texts) >= 2)
+    hb.stop()
+    assert host.texts[:2] == ["ping", "ping"] and host.reconnects == []
+
+
 async def test_text_heartbeat_unanswered_reconnects() -> None:
     host = RecordingHost()
     hb = Text(interval=0.04, timeout=0.08)
