@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from . import subscriptions as _subs
 from . import telemetry as _tm
 from ._client_base import ClientBase, Handler, ReconnectHook
-from .errors import ConnectionLost
+from .errors import ConnectionLost, RateLimited, RequestTimeout, RpcError
 
 
 def _channel_list(channels: str | Iterable[str]) -> list[str]:
@@ -51,7 +51,7 @@ class SubscriptionsMixin(ClientBase):
             _tm.emit("subscription.add", {"count": len(confirmed)}, {"epoch": self.epoch})
         return confirmed
 
-    async def _subscribe_chunk(self, chunk: list[str]) -> list[str]:
+    async def _subscribe_chunk(self, chunk: list[str], *, restoring: bool = False) -> list[str]:
         ok_all: list[str] = []
         for method, params in self._dialect.subscribe_requests(chunk):
             # a dialect may split a chunk (Deribit: public/private): check each request
@@ -61,6 +61,20 @@ class SubscriptionsMixin(ClientBase):
                 result = await self.request(method, params)
             except ConnectionLost:
                 raise  # stays pending: restored on the next connection
+            except (RequestTimeout, RateLimited) as exc:
+                # Not a refusal: the channels stay pending and are sent again on the next
+                # connection.  A restore goes on with the other chunks.
+                self._subs.unclaim(requested, self.epoch)
+                if not restoring:
+                    raise
+                self._log.warning("restoring %d channel(s) failed: %s", len(requested), exc)
+                continue
+            except RpcError as exc:
+                self._subs.reject(requested)  # refused: never restored
+                if not restoring:
+                    raise
+                self._log.warning("server refused restoring %s: %s", requested[:10], exc)
+                continue
             except BaseException:
                 self._subs.reject(requested)
                 raise
@@ -111,6 +125,6 @@ class SubscriptionsMixin(ClientBase):
         size = self._chunk_size()
         n = 0
         for i in range(0, len(chs), size):
-            n += len(await self._subscribe_chunk(chs[i : i + size]))
+            n += len(await self._subscribe_chunk(chs[i : i + size], restoring=True))
         if chs and _tm.active:
             _tm.emit("subscription.restore", {"count": n}, {"epoch": self.epoch})

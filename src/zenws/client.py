@@ -35,7 +35,7 @@ from ._client_subs import SubscriptionsMixin
 from ._connection import open_transport
 from ._redact import redact_url
 from .config import Config
-from .errors import ConnectionLost
+from .errors import ConnectError, ConnectionLost
 from .fast.jsonrpc import Correlator
 from .fast.latency import LatencyBuffer, LatencySummary
 from .fast.listener import FastListener, Message, MessageQueue
@@ -160,7 +160,16 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
             self._recorder = Recorder(self.config.record_to, url=self.config.url)
         try:
             await self._open()
+            if self._state is not State.OPEN:  # dropped right after the handshake
+                raise ConnectError(
+                    f"{redact_url(self.config.url)} closed the connection right after the "
+                    "handshake",
+                    url=redact_url(self.config.url),
+                )
         except BaseException:
+            task = self._reconnect_task
+            if task is not None:
+                task.cancel()
             self._finish_closed(None)
             raise
         return self
@@ -217,9 +226,11 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
             if not w.done():
                 w.set_result(None)
         self._open_waiters.clear()
-        if transport.is_disconnected:  # dropped between the handshake and now
+        if transport.is_disconnected:
+            # Dropped between the handshake and now (picows' callback found no current
+            # listener): run the disconnect path, which schedules the next attempt.
             self._on_ws_disconnected(lst)
-            raise ConnectionLost("connection dropped right after the handshake", epoch=epoch)
+            return
         if self._heartbeat is not None:
             self._heartbeat.start(self)
         if self._liveness.enabled:
