@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -114,7 +114,7 @@ class SubscriptionRegistry:
     """
 
     handlers: dict[str, Handler] = field(default_factory=dict)
-    _entries: dict[str, _Entry] = field(default_factory=dict, repr=False)
+    _entries: dict[str, _Entry] = field(default_factory=dict, init=False, repr=False)
 
     def add_pending(
         self, channels: str | Iterable[str], handler: Handler | None = None
@@ -257,7 +257,7 @@ class SubscriptionRegistry:
     def __contains__(self, channel: object) -> bool:
         return channel in self._entries
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[str]:
         return iter(list(self._entries))
 
 
