@@ -1,13 +1,17 @@
 /* zenws_scan.c - top-level JSON-RPC member scanner (see zenws_scan.h).
  *
- * One forward pass over the bytes, RFC 8259 grammar:
- *   - strings are skipped 16 bytes at a time (SSE2) or 8 at a time (SWAR),
- *     stopping only at '"', '\\' or a raw control character;
- *   - nested containers are skipped iteratively with an explicit byte stack
- *     (no recursion, bounded by ZENWS_SCAN_MAX_DEPTH);
- *   - only the top-level object's keys (and the keys of a top-level "params"
- *     object) are looked at; nested "id" keys are skipped like any value.
- * Every read is guarded by `end`, so truncated input can only end a loop. */
+ * Two scanners with the same result on every valid document:
+ *   - zenws_scan_strict(): a byte-level RFC 8259 parser of the whole input,
+ *     one token at a time; strings skipped 16 bytes at a time (SSE2) or 8 at a
+ *     time (SWAR), stopping only at '"', '\\' or a raw control character.
+ *     Used for messages shorter than ZENWS_SCAN_STRICT_BELOW bytes.
+ *   - scan_blocks() (zenws_scan() for longer messages): SIMD masks of each
+ *     64-byte block, tokens found by bit iteration; the top-level object and
+ *     a top-level "params" object are grammar-checked, every other container
+ *     is skipped by structure (strings, brackets, truncation).
+ * Both are iterative (explicit container stack bounded by
+ * ZENWS_SCAN_MAX_DEPTH), look only at the top-level keys (and params'), and
+ * guard every read by `end`: truncated input can only end a loop. */
 #include "zenws_scan.h"
 #include "zenws_compat.h"
 
@@ -278,6 +282,8 @@ ZENWS_INLINE uint64_t punct64(const char *p) {
     return n;
 }
 
+/* Bit i becomes the XOR of bits 0..i: with quote bits as input, 1 from an
+ * opening quote up to (not including) its closing quote. */
 ZENWS_INLINE uint64_t prefix_xor(uint64_t x) {
     x ^= x << 1;
     x ^= x << 2;
