@@ -6,15 +6,9 @@ The exchange is a small ``zenws.testing.Handler`` on a ``MockServer`` that logs 
 (un)subscribe request per connection; restarts are real (same port, new TCP connection).
 Every test runs on asyncio and on uvloop (tests/conftest.py).
 
-Client change needed (test_restore_survives_a_chunk_that_times_out fails until then): in
-``_client_subs.SubscriptionsMixin._subscribe_chunk`` only an ``RpcError`` that
-``errors.categorize`` calls fatal (or a result the dialect rejects) should drop channels;
-``RequestTimeout``, ``RateLimited``, recoverable ``RpcError`` (10028, 13028...) and
-cancellation must leave them pending, and ``_restore`` must go on with the next chunk and
-still emit ``connection.reconnected`` (today the first timeout drops that chunk for good,
-skips every later chunk and escapes the reconnect task as "Task exception was never
-retrieved").  ``zenws.subscriptions.restore()`` implements exactly this and can be called
-as ``await restore(self._subs, self._dialect, self.request, epoch=self.epoch)``.
+A restore chunk that times out (or is rate limited) is not a refusal: its channels stay
+pending, the restore goes on with the next chunk and ``connection.reconnected`` is still
+emitted (test_restore_survives_a_chunk_that_times_out).
 """
 
 from __future__ import annotations
