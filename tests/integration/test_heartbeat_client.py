@@ -4,12 +4,6 @@ Servers: ``zenws.testing.MockServer`` (stall = half-open peer, ignore_pings, res
 picows server that answers pings late (RTT), a python-websockets server (independent
 implementation), and small MockServer handlers speaking the Deribit and Binance heartbeat
 protocols.  Every test runs on asyncio and on uvloop (tests/conftest.py).
-
-Client change needed (test_text_heartbeat_...[plain] fails until then): in
-``FastListener.dispatch_c`` the ``ZENWS_KIND_INVALID`` branch delivers non-JSON text before
-the text-heartbeat check, so a plain ``pong`` never reaches ``Heartbeat.on_text``; it should
-run ``if self._text_hb is not None and self._text_hb_check(payload, recv_ns): return 0``
-first (as ``_route_slow`` already does for JSON pongs).
 """
 
 from __future__ import annotations
