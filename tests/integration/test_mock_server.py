@@ -6,6 +6,7 @@ import asyncio
 import base64
 import os
 import re
+import select
 import time
 from collections import deque
 
@@ -253,6 +254,17 @@ async def test_stall_raw_socket_sees_no_fin() -> None:
             await asyncio.wait_for(reader.read(100), 0.5)
         assert not reader.at_eof()
         writer.close()
+
+
+@pytest.mark.skipif(not hasattr(select, "POLLRDHUP"), reason="peer-close watch needs POLLRDHUP")
+async def test_stalled_connection_is_dropped_when_the_client_leaves() -> None:
+    async with MockServer() as server:
+        async with ws_connect(server.url, close_timeout=0.1) as ws:
+            (conn,) = await server.wait_for_connections(1)
+            conn.stall()
+            await ws.send("unread")
+        await conn.wait_closed(timeout=5)  # noticed without reading anything
+        assert server.connections == [] and conn.messages_in == 0
 
 
 async def test_ignore_pings_but_keep_data_flowing() -> None:

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import itertools
 import logging
+import select
 import socket
 import struct
 from collections import deque
@@ -32,6 +33,14 @@ log = logging.getLogger("zenws.testing")
 
 # RFC 6455 §5.2 opcodes (kept local: the frame codec is only needed for hand-built frames).
 _OP_CONT, _OP_TEXT, _OP_BINARY, _OP_CLOSE = 0, 1, 2, 8
+
+
+# poll() flags meaning "the peer closed or reset" (RDHUP is Linux-only: elsewhere no watcher).
+_POLL_PEER_GONE = (
+    getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR
+    if hasattr(select, "poll") and hasattr(select, "POLLRDHUP")
+    else 0
+)
 
 
 def _code(code: int) -> Any:
@@ -91,6 +100,7 @@ class Connection:
         self._frag_parts: list[bytes] = []
         self._backlog: deque[Received] = deque()
         self._worker: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         status = "open" if self.open else "closed"
@@ -272,10 +282,33 @@ class Connection:
         """Become a half-open peer: stop reading, drop every outgoing frame (PONGs too).
 
         The TCP connection stays open; the client sees silence.  :meth:`resume` undoes it.
+        Where the OS reports a peer shutdown without reading (Linux ``POLLRDHUP``), the
+        connection is dropped once the client closes its end, so ``server.connections`` does
+        not keep ghosts of clients that gave up.
         """
         self.stalled = True
         if self._transport is not None and not self._gone.is_set():
             self._transport.underlying_transport.pause_reading()
+            if _POLL_PEER_GONE and self._watcher is None:
+                self._watcher = self._loop.create_task(self._watch_peer())
+
+    async def _watch_peer(self) -> None:
+        try:
+            assert self._transport is not None
+            sock = self._transport.underlying_transport.get_extra_info("socket")
+            if sock is None:
+                return
+            poller = select.poll()
+            poller.register(sock.fileno(), _POLL_PEER_GONE)
+            while self.stalled and not self._gone.is_set():
+                if poller.poll(0):  # FIN or RST from the client; nothing is read
+                    self._transport.disconnect(graceful=False)
+                    return
+                await asyncio.sleep(0.05)
+        except (OSError, ValueError):
+            return  # socket already closed
+        finally:
+            self._watcher = None
 
     def resume(self) -> None:
         """Undo :meth:`stall` (frames the client sent meanwhile are then read)."""
