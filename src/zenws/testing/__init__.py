@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from .binance import BinanceSimulator
     from .connection import Connection
     from .deribit import DeribitSimulator
-    from .handler import EchoHandler, Handler, Received, UpgradeRequest
+    from .handler import EchoHandler, Handler, Received, Refusal, UpgradeRequest
     from .scenario import Scenario
-    from .server import MockServer, Refusal
+    from .server import MockServer
 
 __all__ = [
     "BinanceSimulator",
@@ -43,7 +43,7 @@ _WHERE = {
     "Handler": ".handler",
     "MockServer": ".server",
     "Received": ".handler",
-    "Refusal": ".server",
+    "Refusal": ".handler",
     "Scenario": ".scenario",
     "UpgradeRequest": ".handler",
 }

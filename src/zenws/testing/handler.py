@@ -22,13 +22,14 @@ import orjson
 
 if TYPE_CHECKING:
     from .connection import Connection
-    from .server import MockServer, Refusal
+    from .server import MockServer
 
 __all__ = [
     "EchoHandler",
     "FunctionHandler",
     "Handler",
     "Received",
+    "Refusal",
     "UpgradeRequest",
     "as_handler",
     "redact",
@@ -156,6 +157,37 @@ class UpgradeRequest:
         headers = CIMultiDictProxy(CIMultiDict(request.headers))
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         return cls(path=parts.path or "/", query=query, headers=headers, target=target)
+
+
+@dataclass
+class Refusal:
+    """An HTTP answer that refuses upgrades instead of switching protocols.
+
+    Attributes:
+        status: HTTP status code (e.g. 401, 429, 503, or a 3xx redirect).
+        headers: response headers (e.g. ``{"Retry-After": "2"}``).
+        body: response body.
+        remaining: upgrades still to refuse (``None`` = until cleared).
+    """
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    remaining: int | None = 1
+
+    def response(self) -> Any:
+        """Build the picows response object."""
+        from http import HTTPStatus
+
+        from multidict import CIMultiDict
+        from picows import WSUpgradeResponse, WSUpgradeResponseWithListener
+
+        resp = WSUpgradeResponse()
+        resp.version = b"HTTP/1.1"
+        resp.status = HTTPStatus(self.status)
+        resp.headers = CIMultiDict(self.headers)
+        resp.body = self.body or None
+        return WSUpgradeResponseWithListener(resp, None)
 
 
 class Handler:

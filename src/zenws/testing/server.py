@@ -15,17 +15,13 @@ import ssl as ssl_module
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from http import HTTPStatus
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import picows
-from multidict import CIMultiDict
-from picows import WSUpgradeResponse, WSUpgradeResponseWithListener
 
 from .connection import Connection, _Listener
-from .handler import Handler, MessageFunction, Received, UpgradeRequest, as_handler
+from .handler import Handler, MessageFunction, Received, Refusal, UpgradeRequest, as_handler
 from .matching import Matcher, describe, matches
 
 if TYPE_CHECKING:
@@ -36,32 +32,6 @@ __all__ = ["MockServer", "Refusal"]
 log = logging.getLogger("zenws.testing")
 
 ConnectionRef = Connection | int | None
-
-
-@dataclass
-class Refusal:
-    """An HTTP answer that refuses upgrades instead of switching protocols.
-
-    Attributes:
-        status: HTTP status code (e.g. 401, 429, 503, or a 3xx redirect).
-        headers: response headers (e.g. ``{"Retry-After": "2"}``).
-        body: response body.
-        remaining: upgrades still to refuse (``None`` = until cleared).
-    """
-
-    status: int
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    remaining: int | None = 1
-
-    def response(self) -> Any:
-        """Build the picows response object."""
-        resp = WSUpgradeResponse()
-        resp.version = b"HTTP/1.1"
-        resp.status = HTTPStatus(self.status)
-        resp.headers = CIMultiDict(self.headers)
-        resp.body = self.body or None
-        return WSUpgradeResponseWithListener(resp, None)
 
 
 class MockServer:
