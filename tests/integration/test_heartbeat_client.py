@@ -3,19 +3,23 @@
 Servers: ``zenws.testing.MockServer`` (stall = half-open peer, ignore_pings, restart), a raw
 picows server that answers pings late (RTT), a python-websockets server (independent
 implementation), and small MockServer handlers speaking the Deribit and Binance heartbeat
-protocols.  Every test runs on asyncio and on uvloop (tests/conftest.py).
+protocols, and the DeribitSimulator / BinanceSimulator.  Every test runs on asyncio and on
+uvloop (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import websockets.asyncio.server
+import websockets.sync.server
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
 
 import zenws.client
@@ -120,6 +124,47 @@ async def test_dead_peer_without_heartbeat_strategy(events: list[Event]) -> None
         finally:
             feed.cancel()
             await client.close()
+
+
+@pytest.fixture
+def threaded_feed() -> Iterator[str]:
+    """A python-websockets server in its own thread pushing a message every 20 ms.
+
+    It keeps sending while the client's event loop is blocked (a real remote server would).
+    """
+
+    def handler(ws: Any) -> None:
+        n = 0
+        with contextlib.suppress(Exception):
+            while True:
+                n += 1
+                ws.send(json.dumps({"jsonrpc": "2.0", "method": "tick", "params": {"n": n}}))
+                time.sleep(0.02)
+
+    server = websockets.sync.server.serve(handler, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
+    server.shutdown()
+    thread.join(5)
+
+
+async def test_blocked_event_loop_is_not_mistaken_for_a_dead_peer(
+    events: list[Event], threaded_feed: str
+) -> None:
+    timeout = 0.2
+    client = await zenws.client.connect(
+        threaded_feed, heartbeat_timeout=timeout, idle_timeout=timeout, retry_delay=0.01
+    )
+    try:
+        await asyncio.sleep(0.1)
+        for _ in range(3):
+            time.sleep(2.5 * timeout)  # a slow callback: timers expire meanwhile
+            await asyncio.sleep(0.1)
+        assert client.epoch == 1 and client.state is State.OPEN
+    finally:
+        await client.close()
+    assert named(events, "heartbeat.missed") == []
 
 
 # -- ping_pong -------------------------------------------------------------------------------
