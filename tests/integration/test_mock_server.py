@@ -691,3 +691,29 @@ def test_missing_certificate_packages_name_the_extra(monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "cryptography", None)
     with pytest.raises(ImportError, match=r"zenws\[testing\]"):
         self_signed()
+
+
+async def test_close_does_not_hang_on_a_client_that_never_answers() -> None:
+    async with MockServer() as server:
+        reader, writer = await raw_upgrade(server.port)
+        (conn,) = await server.wait_for_connections(1)
+        await conn.close(4002, "bye", timeout=0.2)  # the raw client ignores the CLOSE
+        assert not conn.open
+        data = await asyncio.wait_for(reader.read(100), 5)
+        assert data[:2] == b"\x88\x05" and data[2:4] == (4002).to_bytes(2, "big")
+        assert data[4:] == b"bye"
+        writer.close()
+
+
+async def test_nothing_is_written_after_abort() -> None:
+    async with MockServer() as server:
+        reader, writer = await raw_upgrade(server.port)
+        (conn,) = await server.wait_for_connections(1)
+        conn.delay_replies(0.05)
+        conn.send("late reply")  # scheduled, then the connection is reset first
+        conn.abort()
+        assert conn.send("after abort") is False
+        with pytest.raises(ConnectionResetError):
+            data = await asyncio.wait_for(reader.read(100), 5)
+            raise AssertionError(f"expected a reset, got {data!r}")
+        writer.close()

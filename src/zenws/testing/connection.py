@@ -70,6 +70,7 @@ class Connection:
         answer_pings: reply to PING frames with PONG (turn off to simulate a dead peer).
         reply_delay: seconds every outgoing data frame is held back.
         stalled: True after :meth:`stall` (no reading, nothing written, TCP kept open).
+        aborted: True after :meth:`abort` (everything later is dropped).
         close_code: close code the client sent (``1005`` when its CLOSE had no code).
         close_reason: close reason the client sent.
         dropped: outgoing messages discarded because the connection was stalled or gone.
@@ -88,6 +89,7 @@ class Connection:
         self.answer_pings: bool = server.answer_pings
         self.reply_delay: float = server.reply_delay
         self.stalled = False
+        self.aborted = False
         self.close_code: int | None = None
         self.close_reason = ""
         self.dropped = 0
@@ -252,6 +254,9 @@ class Connection:
         transport = self._transport
         if transport is None or self._gone.is_set():
             return
+        if self.aborted:
+            await self._gone.wait()
+            return
         if self.stalled:
             # A half-open peer writes nothing, not even a CLOSE: only the FIN goes out.
             transport.disconnect(graceful=False)
@@ -270,6 +275,7 @@ class Connection:
         transport = self._transport
         if transport is None or self._gone.is_set():
             return
+        self.aborted = True  # nothing may reach the wire any more, not even a CLOSE
         underlying = transport.underlying_transport
         sock = underlying.get_extra_info("socket")
         if sock is not None:
@@ -326,7 +332,7 @@ class Connection:
 
     # ------------------------------------------------------------------ internals
     def _emit(self, write: Callable[[WSTransport], None], *, delayed: bool = True) -> bool:
-        if self._transport is None or self._gone.is_set() or self.stalled:
+        if self._transport is None or self._gone.is_set() or self.stalled or self.aborted:
             self.dropped += 1
             return False
         if delayed and self.reply_delay > 0:
