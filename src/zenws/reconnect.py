@@ -40,11 +40,6 @@ JITTER_MODES: Final = ("full", "equal", "none")
 # 2**64 * any positive retry_delay exceeds every sensible cap; stops float overflow.
 _MAX_EXPONENT: Final = 64
 
-# HTTP statuses of a refused upgrade that no retry can fix (credentials, permissions, path).
-_FATAL_STATUS: Final = frozenset({400, 401, 403, 404, 405, 407, 410, 426})
-# Statuses that mean "come back later" and may carry Retry-After (RFC 9110 §10.2.3, RFC 6585 §4).
-_BACKOFF_STATUS: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
-
 
 class Backoff:
     """Exponential backoff with jitter, a cap, a retry limit and a stability window.
@@ -237,11 +232,6 @@ def parse_retry_after(value: str | bytes | None, now: float | None = None) -> fl
     return max(0.0, seconds)
 
 
-def _status_of(exc: BaseException) -> int | None:
-    status = getattr(exc, "status", None)
-    return status if isinstance(status, int) and not isinstance(status, bool) else None
-
-
 def _retry_after_of(exc: BaseException) -> float | None:
     ra = getattr(exc, "retry_after", None)
     if isinstance(ra, (int, float)) and not isinstance(ra, bool) and math.isfinite(ra) and ra > 0:
@@ -252,10 +242,10 @@ def _retry_after_of(exc: BaseException) -> float | None:
 def retry_decision(exc: BaseException) -> tuple[bool, float | None]:
     """Decide whether a failed connect (or a lost connection) should be retried.
 
-    HTTP 401/403 (and other client errors a retry cannot fix) are fatal; 429/503 and other
-    "try later" statuses are retried no earlier than their ``Retry-After``; configuration
-    errors and cancellation are never retried.  Everything else defers to
-    :func:`zenws.errors.categorize`.
+    The classification is :func:`zenws.errors.categorize`: a refused upgrade with 401, 403
+    or another 4xx a retry cannot fix is fatal; 408/425/429 and 5xx are retried, no earlier
+    than their ``Retry-After``; configuration and certificate errors are fatal.
+    Cancellation and interpreter exit are never retried.
 
     Args:
         exc: the exception that ended the attempt or the connection.
@@ -266,20 +256,6 @@ def retry_decision(exc: BaseException) -> tuple[bool, float | None]:
     """
     if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
         return False, None
-    retry_after = _retry_after_of(exc)
-    categorize = getattr(errors, "categorize", None)
-    if categorize is not None:
-        category = categorize(exc)
-        if str(getattr(category, "value", category)).lower() == "fatal":
-            return False, None
-        return True, retry_after
-    # Fallback while errors.categorize is unavailable: the same rules, HTTP statuses first.
-    if isinstance(exc, errors.ConfigError):
+    if errors.categorize(exc) is errors.Category.FATAL:
         return False, None
-    status = _status_of(exc) if isinstance(exc, errors.ConnectError) else None
-    if status is not None:
-        if status in _FATAL_STATUS:
-            return False, None
-        if status in _BACKOFF_STATUS or 500 <= status < 600:
-            return True, retry_after
-    return isinstance(exc, (OSError, TimeoutError, errors.ZenwsError)), retry_after
+    return True, _retry_after_of(exc)
