@@ -21,7 +21,7 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from . import errors, telemetry
 from ._dialects import (
@@ -54,9 +54,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger("zenws.subscriptions")
-
-# Deribit codes meaning "not now" rather than "no" (shared/deribit/README.md).
-_TRANSIENT_RPC: Final = frozenset({10028, 10040, 10041, 10047, 11051, 13028, 13888})
 
 Handler = Callable[..., Any]
 RequestFn = Callable[[str, Any], Awaitable[Any]]
@@ -324,10 +321,9 @@ async def _send_chunks(
 
 
 def _transient(exc: errors.RpcError) -> bool:
-    categorize = getattr(errors, "categorize", None)
-    if categorize is None:
-        return exc.code in _TRANSIENT_RPC
-    return str(getattr(categorize(exc), "value", "")).lower() == "recoverable"
+    # "Not now" (Deribit 10028 too_many_requests, 13028 temporarily_unavailable...) rather
+    # than "no": errors.categorize decides.
+    return errors.categorize(exc) is errors.Category.RECOVERABLE
 
 
 async def subscribe(
