@@ -18,7 +18,6 @@ guarantee at most one subscribe per channel per connection epoch.
 from __future__ import annotations
 
 import enum
-import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +42,7 @@ __all__ = [
     "DeribitDialect",
     "Dialect",
     "JsonRpcDialect",
+    "Outcome",
     "SubState",
     "SubscriptionRegistry",
     "channels_in",
@@ -52,8 +52,6 @@ __all__ = [
     "subscribe",
     "unsubscribe",
 ]
-
-_log = logging.getLogger("zenws.subscriptions")
 
 Handler = Callable[..., Any]
 RequestFn = Callable[[str, Any], Awaitable[Any]]
