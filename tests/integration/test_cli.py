@@ -141,6 +141,12 @@ def test_bad_arguments_exit_2() -> None:
 
 
 def test_console_script_entry_point_and_version() -> None:
+    from importlib.metadata import entry_points
+
+    from zenws.cli import main
+
+    (ep,) = entry_points(group="console_scripts", name="zenws")
+    assert ep.value == "zenws.cli:main" and ep.load() is main
     res = zenws("--version")
     assert res.returncode == 0 and res.stdout.startswith("zenws ")
 

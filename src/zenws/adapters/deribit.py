@@ -23,7 +23,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -33,6 +32,8 @@ from ..heartbeat import Deribit as DeribitHeartbeat
 from ._deribit_auth import Credentials, Token
 from ._deribit_book import BookGap, OrderBook
 from ._deribit_methods import METHODS
+from ._deribit_policy import DeribitMetrics, cod_scope, deribit_limiter
+from ._deribit_sync import BookSync
 
 __all__ = [
     "MAINNET",
@@ -46,47 +47,9 @@ __all__ = [
 TESTNET = "wss://test.deribit.com/ws/api/v2"
 MAINNET = "wss://www.deribit.com/ws/api/v2"
 TOO_MANY_REQUESTS = 10028
-COD_SCOPES = ("connection", "account")
 
 _log = logging.getLogger("zenws.deribit")
 GapHandler = Callable[[BookGap], Any]
-
-
-@dataclass(frozen=True)
-class DeribitMetrics:
-    """Adapter counters plus the client's :class:`~zenws.metrics.StateMetrics`.
-
-    Attributes:
-        gaps: book sequence gaps detected.
-        resyncs: book channels resubscribed after a gap.
-        auths: successful ``public/auth`` with credentials (one per connection).
-        refreshes: successful token refreshes.
-        rate_limit_pauses: 10028 pauses.
-        authenticated: the current connection holds a session.
-        cancel_on_disconnect: the enabled scope, or ``None``.
-        client: the underlying client's metrics.
-    """
-
-    gaps: int
-    resyncs: int
-    auths: int
-    refreshes: int
-    rate_limit_pauses: int
-    authenticated: bool
-    cancel_on_disconnect: str | None
-    client: Any
-
-
-def _cod_scope(value: bool | str) -> str | None:
-    if value is False or value is None:
-        return None
-    scope = "connection" if value is True else value
-    if scope not in COD_SCOPES:
-        raise ConfigError(
-            f"cancel_on_disconnect: must be a bool or one of {COD_SCOPES}, got {value!r}",
-            field="cancel_on_disconnect",
-        )
-    return scope
 
 
 class DeribitClient:
@@ -100,7 +63,6 @@ class DeribitClient:
 
     Attributes:
         client: the underlying :class:`zenws.Client`.
-        on_gap: optional callback receiving each :class:`BookGap`.
     """
 
     test = METHODS["test"]
@@ -130,21 +92,19 @@ class DeribitClient:
         if not 0 < refresh_at < 1:
             raise ConfigError("refresh_at: must be between 0 and 1", field="refresh_at")
         self.client = client
-        self.on_gap: GapHandler | None = None
         self._creds = credentials
-        self._cod = _cod_scope(cancel_on_disconnect)
+        self._cod = cod_scope(cancel_on_disconnect)
         self._refresh_at = refresh_at
         self._pause_s = rate_limit_pause
-        self._resync_interval = resync_interval
         self._token: Token | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self._paused: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._books: dict[str, OrderBook] = {}
-        self._resyncing: set[str] = set()
-        self._last_resync: dict[str, float] = {}
+        self._sync = BookSync(
+            self.request, self._spawn, lambda: int(self.client.epoch), resync_interval
+        )
         self._fatal: BaseException | None = None
-        self.gaps = self.resyncs = self.auths = self.refreshes = self.rate_limit_pauses = 0
+        self.auths = self.refreshes = self.rate_limit_pauses = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -162,6 +122,7 @@ class DeribitClient:
         min_heartbeat: float = 10.0,
         refresh_at: float = 0.8,
         rate_limit_pause: float = 5.0,
+        rate_limit_margin: float = 0.9,
         resync_interval: float = 1.0,
         **client_options: Any,
     ) -> DeribitClient:
@@ -177,6 +138,8 @@ class DeribitClient:
             cancel_on_disconnect: ``True``/``"connection"``/``"account"`` to enable it on
                 every connection.
             rate_limit: ``"deribit"`` credit model, another preset, a limiter or ``None``.
+            rate_limit_margin: with ``"deribit"``, the fraction of each credit pool used
+                (the rest absorbs network jitter; 1.0 = the exact documented pools).
             min_heartbeat: lowest accepted heartbeat (lower it only for simulators).
             refresh_at: fraction of ``expires_in`` after which the token is refreshed.
             rate_limit_pause: seconds to stop sending after a 10028 before reconnecting.
@@ -202,6 +165,8 @@ class DeribitClient:
             rate_limit_pause=rate_limit_pause,
             resync_interval=resync_interval,
         )
+        if rate_limit == "deribit":
+            rate_limit = deribit_limiter(rate_limit_margin)
         options: dict[str, Any] = {"dialect": "deribit", "rate_limit": rate_limit}
         if heartbeat:
             if isinstance(heartbeat, bool) or not isinstance(heartbeat, (int, float)):
@@ -236,8 +201,7 @@ class DeribitClient:
         """Client hook: runs after each reconnect, before subscriptions are restored."""
         self._token = None
         self._cancel_refresh()
-        for book in self._books.values():
-            book.invalidate()  # the resubscribe delivers a fresh snapshot
+        self._sync.invalidate_all()  # the resubscribe delivers fresh snapshots
         try:
             await self._setup_session()
         except ConnectionLost:
@@ -399,21 +363,21 @@ class DeribitClient:
         Args:
             scope: ``"connection"`` (orders of this connection) or ``"account"``.
         """
-        scope_ = _cod_scope(scope)
+        scope_ = cod_scope(scope)
         await self.request("private/enable_cancel_on_disconnect", {"scope": scope_})
         self._cod = scope_
         self._emit("deribit.cancel_on_disconnect", {}, {"scope": scope_, "enabled": True})
 
     async def disable_cancel_on_disconnect(self, scope: str | None = None) -> None:
         """Disable cancel-on-disconnect (and stop re-enabling it after reconnects)."""
-        scope_ = _cod_scope(scope or self._cod or "connection")
+        scope_ = cod_scope(scope or self._cod or "connection")
         await self.request("private/disable_cancel_on_disconnect", {"scope": scope_})
         self._cod = None
         self._emit("deribit.cancel_on_disconnect", {}, {"scope": scope_, "enabled": False})
 
     async def get_cancel_on_disconnect(self, scope: str = "connection") -> Any:
         """The server's cancel-on-disconnect state (``{"scope": ..., "enabled": ...}``)."""
-        return await self.request("private/get_cancel_on_disconnect", {"scope": _cod_scope(scope)})
+        return await self.request("private/get_cancel_on_disconnect", {"scope": cod_scope(scope)})
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -440,7 +404,7 @@ class DeribitClient:
         chs = [channels] if isinstance(channels, str) else list(channels)
         await self.client.unsubscribe(chs)
         for ch in chs:
-            self._books.pop(ch, None)
+            self._sync.forget(ch)
 
     async def on_book(
         self,
@@ -463,69 +427,33 @@ class DeribitClient:
         Returns:
             The live :class:`OrderBook` (stale until the first snapshot).
         """
-        channel = f"book.{instrument}.{interval}"
-        book = self._books.get(channel)
-        if book is None:
-            book = self._books[channel] = OrderBook(channel, instrument)
-
-        def on_message(msg: Any) -> None:
-            doc = msg.json()
-            data = doc.get("params", {}).get("data") if isinstance(doc, dict) else None
-            if not isinstance(data, dict):
-                return
-            gap = book.apply(data)
-            if gap is not None:
-                self._on_gap(gap)
-            elif handler is not None and not book.stale:
-                handler(book)
-
-        await self.subscribe([channel], on_message)
+        book = self._sync.book(f"book.{instrument}.{interval}", instrument)
+        await self.subscribe([book.channel], self._sync.handler(book, handler))
         return book
 
     @property
     def books(self) -> dict[str, OrderBook]:
         """Local books by channel."""
-        return dict(self._books)
+        return dict(self._sync.books)
 
-    def _on_gap(self, gap: BookGap) -> None:
-        self.gaps += 1
-        _log.info("book gap on %s: expected prev %s, got %s", gap.channel, gap.expected, gap.got)
-        self._emit(
-            "deribit.gap",
-            {"gaps": self.gaps},
-            {
-                "channel": gap.channel,
-                "expected": gap.expected,
-                "got": gap.got,
-                "epoch": self.client.epoch,
-            },
-        )
-        if self.on_gap is not None:
-            try:
-                self.on_gap(gap)
-            except Exception:
-                _log.exception("on_gap callback raised")
-        if gap.channel not in self._resyncing:
-            self._resyncing.add(gap.channel)
-            self._spawn(self._resync(gap.channel))
+    @property
+    def on_gap(self) -> GapHandler | None:
+        """Optional callback receiving each :class:`BookGap`."""
+        return self._sync.on_gap
 
-    async def _resync(self, channel: str) -> None:
-        """Resubscribe one book channel to get a fresh snapshot (rate-limited per channel)."""
-        try:
-            last = self._last_resync.get(channel, 0.0)
-            wait = last + self._resync_interval - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self._last_resync[channel] = time.monotonic()
-            await self.request("public/unsubscribe", {"channels": [channel]})
-            await self.request("public/subscribe", {"channels": [channel]})
-            self.resyncs += 1
-        except ConnectionLost:
-            pass  # the reconnect restores the channel with a snapshot anyway
-        except Exception as exc:
-            _log.warning("book resync of %s failed: %s", channel, exc)
-        finally:
-            self._resyncing.discard(channel)
+    @on_gap.setter
+    def on_gap(self, callback: GapHandler | None) -> None:
+        self._sync.on_gap = callback
+
+    @property
+    def gaps(self) -> int:
+        """Book sequence gaps detected."""
+        return self._sync.gaps
+
+    @property
+    def resyncs(self) -> int:
+        """Book channels resubscribed after a gap."""
+        return self._sync.resyncs
 
     # ------------------------------------------------------------------ observability
 
