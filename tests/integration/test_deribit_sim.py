@@ -354,6 +354,52 @@ async def test_orders_place_fill_cancel() -> None:
         assert bad["code"] == -32602
 
 
+async def test_edit_positions_and_label_cancel() -> None:
+    async with simulator() as sim, client(sim) as rpc:
+        await rpc.result("public/auth", CREDS)
+        placed = await rpc.result(
+            "private/buy",
+            {"instrument_name": "BTC-PERPETUAL", "amount": 10, "price": 100.0, "label": "q"},
+        )
+        oid = placed["order"]["order_id"]
+        edited = await rpc.result("private/edit", {"order_id": oid, "amount": 20, "price": 101})
+        assert edited["order"]["amount"] == 20.0 and edited["order"]["replaced"] is True
+        assert edited["order"]["order_state"] == "open"
+        assert await rpc.result("private/cancel_by_label", {"label": "q"}) == 1
+        await rpc.result(
+            "private/buy", {"instrument_name": "BTC-PERPETUAL", "amount": 30, "type": "market"}
+        )
+        await rpc.result(
+            "private/sell", {"instrument_name": "BTC-PERPETUAL", "amount": 10, "type": "market"}
+        )
+        positions = await rpc.result("private/get_positions", {"currency": "BTC"})
+        assert [(p["instrument_name"], p["size"], p["direction"]) for p in positions] == [
+            ("BTC-PERPETUAL", 20.0, "buy")
+        ]
+        await rpc.result(
+            "private/buy", {"instrument_name": "ETH-PERPETUAL", "amount": 1, "price": 1.0}
+        )
+        assert await rpc.result("private/cancel_all_by_currency", {"currency": "ETH"}) == 1
+        summary = await rpc.result("private/get_account_summary", {"currency": "BTC"})
+        assert summary["currency"] == "BTC" and summary["equity"] > 0
+
+
+async def test_public_market_queries() -> None:
+    async with simulator() as sim, client(sim) as rpc:
+        assert await rpc.result("public/hello", {"client_name": "t"}) == {"version": "1.2.26"}
+        book = await rpc.result(
+            "public/get_order_book", {"instrument_name": "ETH-PERPETUAL", "depth": 5}
+        )
+        assert len(book["bids"]) == 5 and book["bids"][0][0] < book["asks"][0][0]
+        index = await rpc.result("public/get_index_price", {"index_name": "btc_usd"})
+        assert index["index_price"] > 0
+        instruments = await rpc.result("public/get_instruments", {"currency": "BTC"})
+        assert [i["instrument_name"] for i in instruments] == ["BTC-PERPETUAL"]
+        assert (await rpc.result("public/ticker", {"instrument_name": "BTC-PERPETUAL"}))[
+            "state"
+        ] == "open"
+
+
 async def test_order_updates_on_user_orders_channel() -> None:
     async with simulator() as sim, client(sim) as rpc:
         await rpc.result("public/auth", CREDS)

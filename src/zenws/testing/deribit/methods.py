@@ -113,6 +113,36 @@ def _channels(p: dict[str, Any]) -> list[str]:
     return channels
 
 
+def hello(sim: DeribitSimulator, conn: Connection, s: Session, p: dict[str, Any]) -> Any:
+    """``public/hello {client_name, client_version}``."""
+    return {"version": sim.knobs.version}
+
+
+def get_order_book(sim: DeribitSimulator, conn: Connection, s: Session, p: dict[str, Any]) -> Any:
+    """``public/get_order_book {instrument_name, depth?}``: the current simulated book."""
+    inst = sim.market.instruments.get(p.get("instrument_name", ""))
+    if inst is None:
+        raise _invalid("instrument_name", "unknown instrument")
+    inst.catch_up()
+    depth = int(p.get("depth", sim.knobs.book_depth))
+    bids = [[inst.price(t), inst.bids[t]] for t in sorted(inst.bids, reverse=True)][:depth]
+    asks = [[inst.price(t), inst.asks[t]] for t in sorted(inst.asks)][:depth]
+    return dict(inst.ticker(), bids=bids, asks=asks)
+
+
+def get_index_price(sim: DeribitSimulator, conn: Connection, s: Session, p: dict[str, Any]) -> Any:
+    """``public/get_index_price {index_name}`` (``btc_usd`` follows BTC-PERPETUAL)."""
+    name = str(p.get("index_name", ""))
+    for inst in sim.market.instruments.values():
+        if f"{inst.name.split('-')[0].lower()}_usd" == name:
+            inst.catch_up()
+            return {
+                "index_price": inst.price(inst.mid_ticks - 1),
+                "estimated_delivery_price": inst.price(inst.mid_ticks - 1),
+            }
+    raise _invalid("index_name", "unknown index")
+
+
 def get_instruments(sim: DeribitSimulator, conn: Connection, s: Session, p: dict[str, Any]) -> Any:
     """``public/get_instruments``: the simulated perpetuals."""
     currency = p.get("currency")
@@ -147,6 +177,52 @@ def _order(direction: str) -> Method:
 
     place.__doc__ = f"``private/{direction}``."
     return place
+
+
+def edit(sim: DeribitSimulator, conn: Connection, s: Session, p: dict[str, Any]) -> Any:
+    """``private/edit {order_id, amount, price}``."""
+    assert s.client_id is not None
+    return sim.orders.edit(s.client_id, p)
+
+
+def cancel_by_label(sim: DeribitSimulator, conn: Connection, s: Session, p: dict[str, Any]) -> Any:
+    """``private/cancel_by_label {label}``: number of orders cancelled."""
+    assert s.client_id is not None
+    return sim.orders.cancel_where(s.client_id, "user_request", label=p.get("label"))
+
+
+def cancel_all_by_currency(
+    sim: DeribitSimulator, conn: Connection, s: Session, p: dict[str, Any]
+) -> Any:
+    """``private/cancel_all_by_currency {currency}``."""
+    assert s.client_id is not None
+    return sum(
+        sim.orders.cancel_where(s.client_id, "user_request", instrument_name=name)
+        for name in sim.market.instruments
+        if name.startswith(f"{p.get('currency')}-")
+    )
+
+
+def get_positions(sim: DeribitSimulator, conn: Connection, s: Session, p: dict[str, Any]) -> Any:
+    """``private/get_positions {currency?}``: net size and entry from simulated fills."""
+    assert s.client_id is not None
+    return sim.orders.position_list(s.client_id, p.get("currency"))
+
+
+def get_account_summary(
+    sim: DeribitSimulator, conn: Connection, s: Session, p: dict[str, Any]
+) -> Any:
+    """``private/get_account_summary {currency}``: a fixed simulated balance."""
+    currency = p.get("currency", "BTC")
+    return {
+        "currency": currency,
+        "balance": 10.0,
+        "equity": 10.0,
+        "available_funds": 10.0,
+        "margin_balance": 10.0,
+        "initial_margin": 0.0,
+        "maintenance_margin": 0.0,
+    }
 
 
 def cancel(sim: DeribitSimulator, conn: Connection, s: Session, p: dict[str, Any]) -> Any:
@@ -223,14 +299,22 @@ METHODS: dict[str, Method] = {
     "public/subscribe": subscribe,
     "public/unsubscribe": unsubscribe,
     "public/unsubscribe_all": unsubscribe_all,
+    "public/hello": hello,
     "public/get_instruments": get_instruments,
+    "public/get_order_book": get_order_book,
+    "public/get_index_price": get_index_price,
     "public/ticker": ticker,
     "private/subscribe": subscribe,
     "private/unsubscribe": unsubscribe,
     "private/unsubscribe_all": unsubscribe_all,
     "private/buy": _order("buy"),
     "private/sell": _order("sell"),
+    "private/edit": edit,
     "private/cancel": cancel,
+    "private/cancel_by_label": cancel_by_label,
+    "private/cancel_all_by_currency": cancel_all_by_currency,
+    "private/get_positions": get_positions,
+    "private/get_account_summary": get_account_summary,
     "private/cancel_all": cancel_all,
     "private/cancel_all_by_instrument": cancel_all_by_instrument,
     "private/get_open_orders": get_open_orders,
@@ -255,5 +339,7 @@ MATCHING = frozenset(
         "private/cancel",
         "private/cancel_all",
         "private/cancel_all_by_instrument",
+        "private/cancel_all_by_currency",
+        "private/cancel_by_label",
     }
 )

@@ -35,6 +35,8 @@ class OrderBook:
         self.orders: dict[str, Order] = {}
         self.owner: dict[str, tuple[str, int]] = {}  # order_id -> (account, connection id)
         self._ids = itertools.count(1)
+        # (account, instrument) -> [signed size, average entry price]
+        self.positions: dict[tuple[str, str], list[float]] = {}
 
     def place(self, account: str, conn_id: int, direction: str, params: dict[str, Any]) -> Any:
         """``private/buy`` / ``private/sell``.
@@ -100,6 +102,7 @@ class OrderBook:
                     "liquidity": "T",
                 }
             )
+            self._fill(account, inst.name, direction, float(amount), touch)
         self.orders[order_id] = order
         self.owner[order_id] = (account, conn_id)
         self.on_update(account, order)
@@ -153,3 +156,75 @@ class OrderBook:
     def state(self, account: str, order_id: Any) -> Order:
         """``private/get_order_state``."""
         return dict(self._own(account, order_id))
+
+    def _fill(
+        self, account: str, instrument: str, direction: str, amount: float, price: float
+    ) -> None:
+        pos = self.positions.setdefault((account, instrument), [0.0, 0.0])
+        signed = amount if direction == "buy" else -amount
+        if pos[0] == 0 or (pos[0] > 0) == (signed > 0):  # opening or adding
+            pos[1] = (pos[1] * abs(pos[0]) + price * amount) / (abs(pos[0]) + amount)
+        pos[0] += signed
+        if pos[0] == 0:
+            pos[1] = 0.0
+
+    def edit(self, account: str, params: dict[str, Any]) -> Any:
+        """``private/edit {order_id, amount, price}``: change an open order (may fill it).
+
+        Raises:
+            RpcFault: 10004 unknown order, 11044 not open, -32602 bad amount/price.
+        """
+        order = self._own(account, params.get("order_id"))
+        if order["order_state"] != "open":
+            raise RpcFault(11044, "not_open_order")
+        amount: Any = params.get("amount", order["amount"])
+        price: Any = params.get("price", order["price"])
+        for name, value in (("amount", amount), ("price", price)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise RpcFault(-32602, "Invalid params", {"reason": "must be > 0", "param": name})
+        inst = self.market.instruments[order["instrument_name"]]
+        inst.catch_up()
+        buy = order["direction"] == "buy"
+        touch = inst.price(inst.best_ask if buy else inst.best_bid)
+        order.update(
+            amount=float(amount), price=float(price), replaced=True, last_update_timestamp=now_ms()
+        )
+        trades = []
+        if price >= touch if buy else price <= touch:
+            order.update(order_state="filled", filled_amount=float(amount), average_price=touch)
+            self._fill(account, inst.name, order["direction"], float(amount), touch)
+            trades.append(
+                {
+                    "trade_id": f"T-{order['order_id']}-e",
+                    "order_id": order["order_id"],
+                    "instrument_name": inst.name,
+                    "direction": order["direction"],
+                    "amount": float(amount),
+                    "price": touch,
+                    "timestamp": now_ms(),
+                    "liquidity": "T",
+                }
+            )
+        self.on_update(account, order)
+        return {"order": dict(order), "trades": trades}
+
+    def position_list(self, account: str, currency: str | None = None) -> list[dict[str, Any]]:
+        """``private/get_positions``: one entry per simulated instrument of ``currency``."""
+        out = []
+        for name, inst in self.market.instruments.items():
+            if currency not in (None, "any", name.split("-")[0]):
+                continue
+            size, entry = self.positions.get((account, name), [0.0, 0.0])
+            mark = inst.price(inst.mid_ticks)
+            out.append(
+                {
+                    "instrument_name": name,
+                    "kind": "future",
+                    "size": size,
+                    "direction": "buy" if size > 0 else "sell" if size < 0 else "zero",
+                    "average_price": entry,
+                    "mark_price": mark,
+                    "floating_profit_loss": round((mark - entry) * size / mark, 8) if size else 0.0,
+                }
+            )
+        return out
