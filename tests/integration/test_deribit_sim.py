@@ -546,3 +546,17 @@ def test_standalone_module_prints_url() -> None:
         proc.terminate()
         proc.wait(timeout=10)
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+
+
+async def test_price_index_channel_and_custom_publish() -> None:
+    async with (
+        simulator(interval_rates={"raw": 20.0, "100ms": 10.0, "agg2": 1.0}) as sim,
+        client(sim) as rpc,
+    ):
+        sim.extra_channels.add("custom.feed")
+        chans = ["deribit_price_index.btc_usd", "custom.feed", "deribit_price_index.xyz_usd"]
+        assert await rpc.result("public/subscribe", {"channels": chans}) == chans[:2]
+        assert sim.publish("custom.feed", {"x": 1}) == 1
+        assert (await rpc.note("custom.feed"))["params"]["data"] == {"x": 1}
+        index = (await rpc.note("deribit_price_index.btc_usd", timeout=5))["params"]["data"]
+        assert index["index_name"] == "btc_usd" and index["price"] > 0

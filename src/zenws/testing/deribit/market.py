@@ -223,9 +223,13 @@ class Stream:
     def publish_once(self) -> None:
         """Advance the instrument and publish one notification (if anything changed)."""
         self.inst.catch_up()
-        data = {"book": self._change, "ticker": self.inst.ticker, "trades": self._trades}[
-            self.kind
-        ]()
+        make = {
+            "book": self._change,
+            "ticker": self.inst.ticker,
+            "trades": self._trades,
+            "index": self._index,
+        }[self.kind]
+        data = make()
         if data is not None:
             self.broadcast(data)
 
@@ -288,6 +292,14 @@ class Stream:
             "asks": asks,
         }
 
+    def _index(self) -> dict[str, Any]:
+        name = self.channel.split(".")[1]
+        return {
+            "timestamp": now_ms(),
+            "price": self.inst.price(self.inst.mid_ticks - 1),
+            "index_name": name,
+        }
+
     def _trades(self) -> list[dict[str, Any]] | None:
         new = [t for t in self.inst.trades if t["trade_seq"] >= self.last_trade_seq]
         if not new:
@@ -314,6 +326,12 @@ class Market:
     def parse(self, channel: str) -> tuple[str, Instrument, str] | None:
         """``"book.BTC-PERPETUAL.100ms"`` -> (kind, instrument, interval), or None if unknown."""
         parts = channel.split(".")
+        if len(parts) == 2 and parts[0] == "deribit_price_index":
+            # deribit_price_index.btc_usd follows the first BTC instrument, once a second.
+            for candidate in self.instruments.values():
+                if f"{candidate.name.split('-')[0].lower()}_usd" == parts[1]:
+                    return "index", candidate, "1s"
+            return None
         if len(parts) != 3 or parts[0] not in self.KINDS:
             return None
         inst = self.instruments.get(parts[1])
@@ -329,7 +347,7 @@ class Market:
         stream = self.streams.get(channel)
         if stream is None:
             kind, inst, interval = parsed
-            rate = self.knobs.interval_rates[interval]
+            rate = self.knobs.interval_rates.get(interval, 1.0)
             stream = self.streams[channel] = Stream(self, channel, kind, inst, rate)
         stream.add(conn)
         return True

@@ -76,10 +76,7 @@ class DeribitSimulator(Handler):
         self.tokens = Tokens(self.knobs)
         self.orders = OrderBook(self.market, self._order_update)
         self.methods: dict[str, Method] = dict(METHODS)
-        self.extra_channels: set[str] = {
-            "deribit_price_index.btc_usd",
-            "deribit_price_index.eth_usd",
-        }
+        self.extra_channels: set[str] = set()
         self._faults: dict[str, list[Any]] = {}
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
