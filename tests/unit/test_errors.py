@@ -241,12 +241,20 @@ def test_rate_limited_timeout_config_and_other() -> None:
     assert "ValueError" in exp.message
 
 
-def test_every_zenws_error_kind_has_an_explanation() -> None:
-    kinds = {cls.__name__ for cls in ZenwsError.__subclasses__()}
-    assert kinds == {
-        "ConfigError", "ConnectError", "ConnectionLost", "RequestTimeout",
-        "RpcError", "RateLimited", "ProtocolError",
-    }  # fmt: skip
+def test_every_core_error_kind_is_covered() -> None:
+    core = {
+        ConfigError: "config",
+        ConnectError: "connect",
+        ConnectionLost: "connection-lost",
+        RequestTimeout: "request-timeout",
+        RpcError: "rpc-other",
+        RateLimited: "rate-limited",
+        ProtocolError: "close-1002",
+    }
+    assert set(core) <= set(ZenwsError.__subclasses__())
+    for cls, anchor in core.items():
+        exc = cls(1, "x") if cls is RpcError else cls("x")  # type: ignore[call-arg]
+        assert explain(exc).docs == f"docs/errors.md#{anchor}", cls
 
 
 def test_docs_anchors_cover_every_documented_kind() -> None:
