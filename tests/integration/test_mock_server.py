@@ -717,3 +717,14 @@ async def test_nothing_is_written_after_abort() -> None:
             data = await asyncio.wait_for(reader.read(100), 5)
             raise AssertionError(f"expected a reset, got {data!r}")
         writer.close()
+
+
+async def test_stop_with_a_client_stuck_before_its_upgrade() -> None:
+    server = MockServer()
+    await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET / HTTP/1.1\r\n")  # never finishes the request
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(server.stop(), 10)
+    assert not server.started
+    writer.close()
