@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 from . import errors, telemetry
+from ._redact import redact_url
 
 __all__ = ["HeartbeatHost", "Liveness"]
 
@@ -25,6 +26,19 @@ _MIN_REARM: Final = 0.001
 def _emit(event: str, measurements: dict[str, Any], metadata: dict[str, Any]) -> None:
     if telemetry.active:
         telemetry.emit(event, measurements, metadata)
+
+
+def _url_of(host: Any) -> str | None:
+    """The host's URL with secrets removed (telemetry exporters label by it), if it has one."""
+    url = getattr(getattr(host, "config", None), "url", None)
+    return redact_url(url) if isinstance(url, str) else None
+
+
+def _meta(kind: str, epoch: int, url: str | None, **extra: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"kind": kind, "epoch": epoch, **extra}
+    if url is not None:
+        meta["url"] = url
+    return meta
 
 
 def _now_ns() -> int:
@@ -90,6 +104,7 @@ class Liveness:
         self._epoch = -1
         self._started_ns = 0
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._url: str | None = None
         self.fired = 0
 
     @property
@@ -103,6 +118,7 @@ class Liveness:
         self._host = host
         self._loop = asyncio.get_running_loop()
         self._epoch = host.epoch
+        self._url = _url_of(host)
         self._started_ns = _now_ns()
         if self.heartbeat_timeout is not None:
             self._check("dead_peer", int(self.heartbeat_timeout * 1e9), host.last_frame_ns)
@@ -133,7 +149,7 @@ class Liveness:
         epoch = self._epoch
         self.fired += 1
         _log.warning("liveness timer expired (epoch %d): %s", epoch, reason)
-        _emit("heartbeat.missed", {}, {"kind": name, "epoch": epoch, "reason": reason})
+        _emit("heartbeat.missed", {}, _meta(name, epoch, self._url, reason=reason))
         self.stop()
         if host.epoch == epoch:
             host.force_reconnect(reason)

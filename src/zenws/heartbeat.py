@@ -29,7 +29,16 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from . import errors
-from ._liveness import _MIN_REARM, HeartbeatHost, Liveness, _check_positive, _emit, _now_ns
+from ._liveness import (
+    _MIN_REARM,
+    HeartbeatHost,
+    Liveness,
+    _check_positive,
+    _emit,
+    _meta,
+    _now_ns,
+    _url_of,
+)
 
 __all__ = [
     "DERIBIT_MIN_INTERVAL",
@@ -111,6 +120,7 @@ class Heartbeat:
         self._last_seen_ns = 0
         self._rtt_ns = -1
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._url: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -120,6 +130,7 @@ class Heartbeat:
         self._host = host
         self._loop = asyncio.get_running_loop()
         self._epoch = host.epoch
+        self._url = _url_of(host)
         self._running = True
         self._started_ns = _now_ns()
         self._on_start(host)
@@ -207,7 +218,7 @@ class Heartbeat:
 
     def _record_rtt(self, rtt_ns: int) -> None:
         self._rtt_ns = rtt_ns
-        _emit("heartbeat.received", {"rtt_ns": rtt_ns}, {"kind": self.kind, "epoch": self._epoch})
+        _emit("heartbeat.received", {"rtt_ns": rtt_ns}, _meta(self.kind, self._epoch, self._url))
 
     def _miss(self, reason: str) -> None:
         """Count a miss and force a reconnect of the connection it was started on."""
@@ -218,7 +229,7 @@ class Heartbeat:
         _emit(
             "heartbeat.missed",
             {"misses": self.misses},
-            {"kind": self.kind, "epoch": epoch, "reason": reason},
+            _meta(self.kind, epoch, self._url, reason=reason),
         )
         self.stop()
         if host is not None and host.epoch == epoch:
@@ -285,7 +296,7 @@ class _ClientDriven(Heartbeat):
             self._outstanding.pop(key, None)
             _log.debug("heartbeat %s send failed: %r", self.kind, exc)
             return
-        _emit("heartbeat.sent", {}, {"kind": self.kind, "epoch": self._epoch})
+        _emit("heartbeat.sent", {}, _meta(self.kind, self._epoch, self._url))
         if "deadline" not in self._timers and self._outstanding:
             self._arm("deadline", self.timeout, self._check_deadline)
 
@@ -429,7 +440,7 @@ class Binance(_ServerDriven):
     def on_ping(self, payload: bytes, recv_ns: int) -> None:
         """Record the server's ping (the pong itself is sent by the transport)."""
         self._seen(recv_ns)
-        _emit("heartbeat.received", {}, {"kind": self.kind, "epoch": self._epoch})
+        _emit("heartbeat.received", {}, _meta(self.kind, self._epoch, self._url))
 
 
 class Deribit(_ServerDriven):

@@ -215,7 +215,7 @@ async def test_ping_pong_against_python_websockets_server(events: list[Event]) -
     async with websockets.asyncio.server.serve(handler, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
         client = await zenws.client.connect(
-            f"ws://127.0.0.1:{port}/",
+            f"ws://127.0.0.1:{port}/?api_key=S3CRET",
             heartbeat="ping_pong",
             heartbeat_interval=0.04,
             heartbeat_timeout=0.3,
@@ -227,6 +227,9 @@ async def test_ping_pong_against_python_websockets_server(events: list[Event]) -
             assert client.heartbeat_health().rtt is not None
         finally:
             await client.close()
+    # Exporters label heartbeat events by the URL, with its secrets removed.
+    urls = {md.get("url") for _, e, _, md in events if e.startswith("heartbeat.")}
+    assert urls == {f"ws://127.0.0.1:{port}/?api_key=***"}
 
 
 async def test_server_that_stops_answering_pings_triggers_reconnect(events: list[Event]) -> None:
