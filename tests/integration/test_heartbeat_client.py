@@ -103,6 +103,24 @@ async def test_stalled_half_open_server_detected_within_timeout_every_time(
     assert [md["epoch"] for _, _, _, md in missed] == [1, 2, 3]
 
 
+async def test_default_timeout_detects_a_stall_within_two_intervals(events: list[Event]) -> None:
+    interval = 0.1  # heartbeat_timeout unset: Config.effective_heartbeat_timeout = 2 * interval
+    async with MockServer() as srv:
+        client = await zenws.client.connect(
+            srv.url, heartbeat="ping_pong", heartbeat_interval=interval, retry_delay=0.01
+        )
+        try:
+            await asyncio.sleep(4 * interval)
+            assert client.epoch == 1
+            stalled_at = time.monotonic_ns()
+            srv.stall()
+            await wait_open(client, 2)
+        finally:
+            await client.close()
+    closed_at = named(events, "connection.closed")[0][0]
+    assert (closed_at - stalled_at) / 1e9 <= 2 * interval + 1.0
+
+
 async def test_dead_peer_without_heartbeat_strategy(events: list[Event]) -> None:
     timeout = 0.2
     async with MockServer() as srv:
