@@ -1,0 +1,47 @@
+"""Bounded CI run of every atheris harness in tests/fuzz (each in its own process).
+
+Each ``fuzz_*.py`` runs for ``ZENWS_FUZZ_SECONDS`` (default 6) seconds of libFuzzer
+time and must exit 0: no crash, no failed property, no Python exception, no
+timeout.  Longer local runs: ``python tests/fuzz/fuzz_frame.py -max_total_time=600``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+HARNESSES = sorted(p.name for p in HERE.glob("fuzz_*.py"))
+SECONDS = int(os.environ.get("ZENWS_FUZZ_SECONDS", "6"))
+
+
+def test_harnesses_present() -> None:
+    assert {"fuzz_frame.py", "fuzz_assembler.py", "fuzz_recorder.py"} <= set(HARNESSES)
+
+
+@pytest.mark.parametrize("harness", HARNESSES)
+def test_fuzz_harness(harness: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / harness),
+            f"-max_total_time={SECONDS}",
+            "-timeout=20",  # one input taking > 20 s is a hang
+            "-rss_limit_mb=2048",
+            f"-artifact_prefix={tmp_path}/",
+            "-print_final_stats=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=SECONDS + 120,
+        check=False,
+        cwd=tmp_path,
+    )
+    tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
+    assert proc.returncode == 0, f"{harness} exited {proc.returncode}:\n{tail}"
+    assert "Done" in proc.stderr and "stat::number_of_executed_units" in proc.stderr, tail
+    assert not list(tmp_path.glob("crash-*")) and not list(tmp_path.glob("timeout-*"))
