@@ -235,6 +235,31 @@ def test_connect_pipes_stdin_and_prints_replies(server: ThreadServer) -> None:
     assert '< {"a": 1}' in res.stdout
 
 
+def test_connect_interactive_terminal(server: ThreadServer) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zenws", "connect", server.url],
+        stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    )  # fmt: skip
+    os.close(slave)
+    try:
+        assert proc.stdout is not None
+        assert "connected to" in proc.stdout.readline()
+        os.write(master, b"typed line\n")
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        assert any("> typed line" in ln for ln in lines)
+        assert any("< typed line" in ln for ln in lines)
+        os.write(master, b"/quit\n")
+        assert proc.wait(timeout=20) == 0
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_connect_send_count_and_record(server: ThreadServer, tmp_path: pathlib.Path) -> None:
     rec = tmp_path / "c.jsonl"
     res = zenws(
