@@ -391,6 +391,19 @@ async def test_10028_pauses_then_reconnects_cleanly(sim: DeribitSimulator) -> No
         await dc.close()
 
 
+async def test_10028_on_subscribe_also_pauses(sim: DeribitSimulator) -> None:
+    dc = await connect(sim, rate_limit_pause=0.2)
+    try:
+        sim.fail_next("public/subscribe", 10028, "too_many_requests")
+        with pytest.raises(RpcError) as ei:
+            await dc.subscribe("ticker.BTC-PERPETUAL.100ms")
+        assert ei.value.code == 10028 and dc.metrics().rate_limit_pauses == 1
+        await eventually(lambda: dc.epoch >= 2 and dc.authenticated, what="clean session")
+        assert await dc.subscribe("ticker.BTC-PERPETUAL.100ms") == ["ticker.BTC-PERPETUAL.100ms"]
+    finally:
+        await dc.close()
+
+
 # -- secrets ----------------------------------------------------------------------------------
 
 

@@ -396,7 +396,12 @@ class DeribitClient:
         paused = self._paused
         if paused is not None:
             await paused.wait()
-        result: list[str] = await self.client.subscribe(channels, handler)
+        try:
+            result: list[str] = await self.client.subscribe(channels, handler)
+        except RpcError as exc:
+            if exc.code == TOO_MANY_REQUESTS:
+                self._pause_for_credits()
+            raise
         return result
 
     async def unsubscribe(self, channels: str | Iterable[str]) -> None:
