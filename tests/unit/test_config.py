@@ -369,3 +369,23 @@ def test_repr_never_contains_secret_values(secret: str) -> None:
         headers=[("Authorization", secret), ("X-Session-Token", secret), ("Cookie", secret)],
     )
     assert secret not in repr(cfg)
+
+
+_SECRET_NAMES = st.sampled_from(
+    ["access_token", "Refresh_Token", "client_secret", "signature", "api_key", "X-Api-Key",
+     "password", "sessionToken", "apiSecret", "passphrase"]
+)  # fmt: skip
+_SECRET = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ23456789", min_size=8, max_size=24)
+
+
+@settings(max_examples=100, deadline=None)
+@given(name=_SECRET_NAMES, secret=_SECRET, depth=st.integers(0, 3))
+def test_redaction_hides_secret_names_everywhere(name: str, secret: str, depth: int) -> None:
+    assert secret not in redact_url(f"wss://h.example/p?{name}={secret}&channel=x")
+    assert secret not in redact_url(f"wss://user:{secret}@h.example/p")
+    assert secret not in str(redact_headers([(name, secret), ("Accept", "x")]))
+    doc: object = {name: secret, "keep": "visible"}
+    for _ in range(depth):
+        doc = {"params": [doc]}
+    out = str(redact_mapping(doc))
+    assert secret not in out and "visible" in out
