@@ -722,9 +722,32 @@ async def test_nothing_is_written_after_abort() -> None:
 async def test_stop_with_a_client_stuck_before_its_upgrade() -> None:
     server = MockServer()
     await server.start()
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(b"GET / HTTP/1.1\r\n")  # never finishes the request
     await asyncio.sleep(0.05)
     await asyncio.wait_for(server.stop(), 10)
     assert not server.started
     writer.close()
+
+
+async def test_failing_hooks_are_isolated(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(Handler):
+        def on_connect(self, connection: Connection) -> None:
+            raise RuntimeError("boom on connect")
+
+        def on_message(self, connection: Connection, message: Received) -> None:
+            if message.data == "bad":
+                raise RuntimeError("boom on message")
+            connection.send(message.data)
+
+        def on_pong(self, connection: Connection, payload: bytes) -> None:
+            raise RuntimeError("boom on pong")
+
+    async with MockServer(Broken()) as server, ws_connect(server.url) as ws:
+        await ws.send("bad")
+        (conn,) = await server.wait_for_connections(1)
+        conn.send_ping(b"x")  # websockets answers; on_pong raises
+        await ws.send("good")
+        assert await asyncio.wait_for(ws.recv(), 5) == "good"  # the connection survived
+    assert "boom on connect" in caplog.text and "boom on message" in caplog.text
+    assert "boom on pong" in caplog.text

@@ -352,7 +352,12 @@ class Connection:
     def _attach(self, transport: WSTransport) -> None:
         self._transport = transport
         self.server._connected(self)
-        self._run_hook(self.handler.on_connect(self))
+        try:
+            result = self.handler.on_connect(self)
+        except Exception:
+            log.exception("mock server handler failed in on_connect (%d)", self.id)
+            return
+        self._run_hook(result)
 
     def _on_frame(self, frame: WSFrame) -> None:
         if self.stalled:
@@ -364,7 +369,10 @@ class Connection:
                 payload = frame.get_payload_as_bytes()
                 self._emit(lambda t: t.send_pong(payload), delayed=False)
         elif op == WSMsgType.PONG:
-            self.handler.on_pong(self, frame.get_payload_as_bytes())
+            try:
+                self.handler.on_pong(self, frame.get_payload_as_bytes())
+            except Exception:
+                log.exception("mock server handler failed in on_pong (%d)", self.id)
         elif op == WSMsgType.CLOSE:
             self._on_close(frame)
         else:

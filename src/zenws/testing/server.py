@@ -483,10 +483,10 @@ class MockServer:
             return Refusal(429, {"Retry-After": "1"}, b"too many connections").response()
         self._next_id += 1
         conn = Connection(self, self._next_id, record, self.capture_limit)
-        self._all.append(conn)
         return _Listener(conn)
 
     def _connected(self, conn: Connection) -> None:
+        self._all.append(conn)  # only upgrades that completed count as connections
         self._open[conn.id] = conn
         self._notify()
 
