@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 __all__ = [
     "REDACTED",
     "is_sensitive",
+    "redact",
     "redact_headers",
     "redact_mapping",
     "redact_url",
@@ -122,3 +123,27 @@ def redact_mapping(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [redact_mapping(v) for v in obj]
     return obj
+
+
+def redact(obj: Any) -> Any:
+    """Redact whatever is given: a URL, header pairs, or a JSON-like value.
+
+    Args:
+        obj: a ``str`` (treated as a URL when it contains ``://``; other text is returned
+            unchanged), a sequence of ``(name, value)`` string pairs (headers), a mapping or
+            list (JSON params, recursively).
+
+    Returns:
+        The redacted copy.
+    """
+    if isinstance(obj, str):
+        return redact_url(obj) if "://" in obj else obj
+    if (
+        isinstance(obj, (list, tuple))
+        and obj
+        and all(
+            isinstance(p, tuple) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in obj
+        )
+    ):
+        return redact_headers(obj)
+    return redact_mapping(obj)

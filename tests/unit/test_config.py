@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zenws._redact import redact_headers, redact_mapping, redact_url
+from zenws._redact import redact, redact_headers, redact_mapping, redact_url
 from zenws.config import (
     BACKOFF_JITTERS,
     DECODERS,
@@ -389,3 +389,11 @@ def test_redaction_hides_secret_names_everywhere(name: str, secret: str, depth: 
         doc = {"params": [doc]}
     out = str(redact_mapping(doc))
     assert secret not in out and "visible" in out
+
+
+def test_redact_dispatches_on_type() -> None:
+    assert redact("wss://h/?token=abc") == "wss://h/?token=***"
+    assert redact("plain text token=abc") == "plain text token=abc"
+    assert redact([("Authorization", "x")]) == (("Authorization", "***"),)
+    assert redact({"params": {"client_secret": "s"}}) == {"params": {"client_secret": "***"}}
+    assert redact([{"signature": "s"}]) == [{"signature": "***"}]
