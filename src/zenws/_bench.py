@@ -178,13 +178,19 @@ CLIENTS: dict[str, Callable[[str, float, Any], Awaitable[BenchResult]]] = {
 }
 
 
-async def run_bench(seconds: float, size: int, only: list[str] | None = None) -> list[BenchResult]:
+async def run_bench(
+    seconds: float,
+    size: int,
+    only: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[BenchResult]:
     """Run every selected client against one loopback server.
 
     Args:
         seconds: measuring time per client.
         size: approximate request size in bytes.
         only: client names to run (default all).
+        progress: called with each client's name before it runs.
 
     Returns:
         One result per client, baseline (picows) first; missing libraries have ``error``.
@@ -200,6 +206,8 @@ async def run_bench(seconds: float, size: int, only: list[str] | None = None) ->
     results = []
     try:
         for name in names:
+            if progress is not None:
+                progress(name)
             try:
                 results.append(await CLIENTS[name](url, seconds, params))
             except ImportError as exc:
@@ -223,14 +231,30 @@ def format_table(results: list[BenchResult]) -> list[str]:
     return lines
 
 
-async def bench_command(seconds: float, size: int, only: list[str], out: TextIO) -> int:
+async def bench_command(
+    seconds: float, size: int, only: list[str], out: TextIO, rich_ok: bool = False
+) -> int:
     """``zenws bench``: run and print the table; returns the exit code."""
     from .cli import EXIT_OK, EXIT_USAGE, CliError
 
+    status: Any = None
+    if rich_ok:  # a spinner naming the client being measured (rich extra, terminals only)
+        from rich.console import Console
+
+        status = Console(file=out).status("starting")
+        status.start()
+
+    def progress(name: str) -> None:
+        if status is not None:
+            status.update(f"measuring {name} for {seconds:g} s")
+
     try:
-        results = await run_bench(seconds, size, only or None)
+        results = await run_bench(seconds, size, only or None, progress)
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE, hint=f"choose from {', '.join(CLIENTS)}") from None
+    finally:
+        if status is not None:
+            status.stop()
     print(
         f"loopback JSON-RPC round trips, {size} B requests, {seconds:g} s per client "
         "(client and server share one process: compare ratios, not absolutes)",

@@ -266,7 +266,8 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.size < 16:
         raise CliError("--size must be at least 16 bytes", EXIT_USAGE)
-    return run_async(lambda: bench_command(args.seconds, args.size, args.only, out))
+    rich_ok = _use_rich(out)
+    return run_async(lambda: bench_command(args.seconds, args.size, args.only, out, rich_ok))
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
