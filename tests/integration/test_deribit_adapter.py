@@ -240,6 +240,22 @@ async def test_reauth_failure_on_reconnect_is_fatal(sim: DeribitSimulator) -> No
         await dc.close()
 
 
+async def test_transient_reauth_failure_retries_on_a_fresh_connection(
+    sim: DeribitSimulator,
+) -> None:
+    dc = await connect(sim)
+    try:
+        await dc.subscribe("user.orders.any.any.raw")
+        sim.fail_next("public/auth", 10040, "retry")
+        await sim.drop_connection()
+        await eventually(lambda: dc.epoch >= 3 and dc.authenticated, what="second reconnect")
+        assert dc.fatal_error is None and dc.state.name == "OPEN"
+        conn = sim.server.connections[0]  # type: ignore[union-attr]
+        await eventually(lambda: "user.orders.any.any.raw" in sim.session(conn).subscriptions)
+    finally:
+        await dc.close()
+
+
 # -- helpers over the wire -------------------------------------------------------------------
 
 

@@ -213,7 +213,11 @@ class DeribitClient:
                 self._spawn(self.client.close(1000, "authentication failed"))
                 # Raising ConnectionLost stops the client from restoring subscriptions.
                 raise ConnectionLost("authentication failed", epoch=client.epoch) from exc
-            raise
+            # Transient (timeout, 10040, maintenance...): restoring private channels without a
+            # session would fail, so start over on a fresh connection (with backoff).
+            _log.warning("session setup after reconnect failed (%s); reconnecting", exc)
+            self.client.force_reconnect(f"deribit session setup failed: {type(exc).__name__}")
+            raise ConnectionLost("session setup failed", epoch=client.epoch) from exc
 
     async def close(self) -> None:
         """Stop background tasks and close the connection."""
