@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -533,6 +534,8 @@ def test_standalone_module_prints_url() -> None:
     )
     try:
         assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready, "the simulator printed nothing within 30 s"
         line = proc.stdout.readline().strip()
         assert line.startswith("ws://127.0.0.1:") and line.endswith("/ws/api/v2"), line
 

@@ -15,16 +15,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .binance import BinanceSimulator
+    from .binance import BinanceKnobs, BinanceSimulator
     from .connection import Connection
-    from .deribit import DeribitSimulator
+    from .deribit import DeribitKnobs, DeribitSimulator
     from .handler import EchoHandler, Handler, Received, Refusal, UpgradeRequest
     from .scenario import Scenario
     from .server import MockServer
 
 __all__ = [
+    "BinanceKnobs",
     "BinanceSimulator",
     "Connection",
+    "DeribitKnobs",
     "DeribitSimulator",
     "EchoHandler",
     "Handler",
@@ -36,8 +38,10 @@ __all__ = [
 ]
 
 _WHERE = {
+    "BinanceKnobs": ".binance",
     "BinanceSimulator": ".binance",
     "Connection": ".connection",
+    "DeribitKnobs": ".deribit",
     "DeribitSimulator": ".deribit",
     "EchoHandler": ".handler",
     "Handler": ".handler",
