@@ -274,6 +274,16 @@ def test_connect_send_count_and_record(server: ThreadServer, tmp_path: pathlib.P
     assert "SECRETKEY" not in rec.read_text()
 
 
+def test_connect_with_heartbeat_stays_up(server: ThreadServer) -> None:
+    # ping_pong every 0.1 s for ~1 s: the server's pongs keep the dead-peer timer happy
+    res = zenws(
+        "connect", server.url, "--heartbeat", "ping_pong", "--heartbeat-interval", "0.1",
+        "--send", "still here", "--wait", "1",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "< still here" in res.stdout
+
+
 def test_connect_server_close_is_explained(server: ThreadServer) -> None:
     res = zenws("connect", server.url, "--send", "bye", "--wait", "3")
     assert res.returncode == 1
