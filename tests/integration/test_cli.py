@@ -274,14 +274,19 @@ def test_connect_send_count_and_record(server: ThreadServer, tmp_path: pathlib.P
     assert "SECRETKEY" not in rec.read_text()
 
 
-def test_connect_with_heartbeat_stays_up(server: ThreadServer) -> None:
-    # ping_pong every 0.1 s for ~1 s: the server's pongs keep the dead-peer timer happy
+def test_connect_with_heartbeat_pings(server: ThreadServer, tmp_path: pathlib.Path) -> None:
+    # ping_pong every 0.1 s for ~1 s: pings go out, the server's pongs keep the connection up
+    rec = tmp_path / "hb.jsonl"
     res = zenws(
         "connect", server.url, "--heartbeat", "ping_pong", "--heartbeat-interval", "0.1",
-        "--send", "still here", "--wait", "1",
+        "--send", "still here", "--wait", "1", "--record", str(rec),
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert "< still here" in res.stdout
+    frames = [json.loads(line) for line in rec.read_text().splitlines()]
+    pings = sum(1 for f in frames if f.get("type") == "ping" and f.get("dir") == "out")
+    pongs = sum(1 for f in frames if f.get("type") == "pong" and f.get("dir") == "in")
+    assert pings >= 3 and pongs >= 3
 
 
 def test_connect_server_close_is_explained(server: ThreadServer) -> None:
