@@ -141,6 +141,18 @@ async def test_unanswered_test_request_closes_connection() -> None:
         assert info.value.rcvd is not None and info.value.rcvd.reason == "heartbeat timeout"
 
 
+async def test_public_test_without_id_does_not_answer_a_test_request() -> None:
+    async with simulator(min_heartbeat_interval=0.05) as sim, client(sim) as rpc:
+        await rpc.result("public/set_heartbeat", {"interval": 0.2})
+        assert (await rpc.recv())["params"]["type"] == "test_request"
+        await rpc.ws.send(json.dumps({"jsonrpc": "2.0", "method": "public/test"}))
+        reply = await rpc.recv()
+        assert "id" not in reply and reply["result"] == {"version": "1.2.26"}
+        with pytest.raises(ConnectionClosed) as info:
+            await rpc.recv(timeout=5)
+        assert info.value.rcvd is not None and info.value.rcvd.reason == "heartbeat timeout"
+
+
 async def test_disable_heartbeat_and_plain_heartbeats_with_aiohttp() -> None:
     async with (
         simulator(min_heartbeat_interval=0.05, heartbeat_cycle=("heartbeat",)) as sim,

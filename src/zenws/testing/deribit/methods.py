@@ -29,8 +29,7 @@ def _invalid(param: str, reason: str) -> RpcFault:
 
 # ------------------------------------------------------------------ public
 def test(sim: DeribitSimulator, conn: Connection, s: Session, p: dict[str, Any]) -> Any:
-    """``public/test``: also the answer to a heartbeat test_request."""
-    s.test_request_pending = False
+    """``public/test`` (with an id it also answers a heartbeat test_request: see simulator)."""
     if p.get("expected_result") == "exception":
         raise RpcFault(sim.knobs.test_exception_code, "internal_server_error")
     return {"version": sim.knobs.version}

@@ -154,6 +154,8 @@ class DeribitSimulator(Handler):
             return
         req_id = request.get("id", _NO_ID)
         method, params = request.get("method"), request.get("params") or {}
+        if method == "public/test" and req_id is not _NO_ID:
+            session.test_request_pending = False  # only a request *with an id* answers it
         try:
             result = self._call(connection, session, method, params)
         except RpcFault as fault:
