@@ -575,3 +575,19 @@ async def test_price_index_channel_and_custom_publish() -> None:
         assert (await rpc.note("custom.feed"))["params"]["data"] == {"x": 1}
         index = (await rpc.note("deribit_price_index.btc_usd", timeout=5))["params"]["data"]
         assert index["index_name"] == "btc_usd" and index["price"] > 0
+
+
+async def test_cancel_on_disconnect_account_scope_fires_on_heartbeat_failure() -> None:
+    async with simulator(min_heartbeat_interval=0.05) as sim, client(sim) as watcher:
+        await watcher.result("public/auth", CREDS)
+        await _place_resting(watcher)  # another connection's order: account scope cancels it
+        async with client(sim) as trader:
+            await trader.result("public/auth", CREDS)
+            await trader.result("private/enable_cancel_on_disconnect", {"scope": "account"})
+            await _place_resting(trader)
+            await trader.result("public/set_heartbeat", {"interval": 0.1})
+            with pytest.raises(ConnectionClosed):  # test_requests left unanswered
+                while True:
+                    await trader.recv()
+        orders = await _wait_open_orders(watcher, 0)
+        assert orders == []
