@@ -76,6 +76,27 @@ async def test_missing_pong_closes_connection_aiohttp() -> None:
         assert (msg.data, msg.extra) == (1008, "pong timeout")
 
 
+async def test_unsolicited_pongs_do_not_count_but_echoes_do() -> None:
+    sim = BinanceSimulator(ping_interval=0.05, pong_timeout=0.4)
+    async with (
+        sim.serve() as sim,
+        aiohttp.ClientSession() as session,
+        session.ws_connect(sim.url, autoping=False) as ws,
+    ):
+        deadline = time.monotonic() + 0.8  # twice the pong timeout, echoing every PING
+        while time.monotonic() < deadline:
+            msg = await ws.receive(timeout=5)
+            assert msg.type == aiohttp.WSMsgType.PING
+            await ws.pong(msg.data)
+        assert not ws.closed
+        while True:  # now only unsolicited PONGs: the server gives up
+            await ws.pong(b"unsolicited")
+            msg = await ws.receive(timeout=5)
+            if msg.type != aiohttp.WSMsgType.PING:
+                break
+        assert (msg.type, msg.data, msg.extra) == (aiohttp.WSMsgType.CLOSE, 1008, "pong timeout")
+
+
 async def test_streams_subscribe_list_unsubscribe() -> None:
     sim = BinanceSimulator(stream_rate=50.0, path="/stream")
     async with sim.serve() as sim, connect(sim.url) as ws:

@@ -7,8 +7,8 @@ handle (https://developers.binance.com/docs/binance-spot-api-docs/web-socket-api
   "rateLimits"}`` or ``{"id", "status", "error": {"code", "msg"}, "rateLimits"}``;
 - methods ``ping``, ``time``, ``exchangeInfo``, ``ticker.price``; request weight per minute with
   HTTP-like status 429 / code -1003 when exceeded;
-- server PING frames every ``ping_interval`` seconds; a connection whose PONG is later than
-  ``pong_timeout`` is closed;
+- server PING frames every ``ping_interval`` seconds; a connection that has not echoed a PING's
+  payload in a PONG within ``pong_timeout`` is closed (unsolicited PONGs do not count);
 - market streams: ``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` for ``<symbol>@trade``
   and ``<symbol>@bookTicker`` (raw events, or ``{"stream", "data"}`` on a ``/stream`` path).
 """
@@ -46,8 +46,9 @@ class BinanceKnobs:
     Attributes:
         seed: seeds prices and trades.
         path: WebSocket path served.
-        ping_interval: seconds between server PING frames (Binance: 20).
-        pong_timeout: seconds a PING may stay unanswered before the connection closes (60).
+        ping_interval: seconds between server PING frames (Binance: 20; older docs: 180).
+        pong_timeout: seconds a PING may stay unanswered before the connection closes
+            (Binance: 60; older docs: 600).
         pong_timeout_close_code: close code used then.
         weight_limit: request weight allowed per ``weight_window`` seconds (6000 / minute).
         weight_window: seconds of the weight window.
@@ -74,7 +75,8 @@ class BinanceKnobs:
 class _State:
     weight: int = 0
     window_start: float = field(default_factory=time.monotonic)
-    ping_sent_at: float | None = None
+    outstanding: dict[bytes, float] = field(default_factory=dict)  # ping payload -> sent at
+    seq: int = 0
     last_pong: float | None = None
     streams: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     pinger: asyncio.Task[None] | None = None
@@ -137,10 +139,15 @@ class BinanceSimulator(Handler):
         st.pinger = asyncio.get_running_loop().create_task(self._ping_loop(connection, st))
 
     def on_pong(self, connection: Connection, payload: bytes) -> None:
-        """Any PONG satisfies the outstanding PING (Binance accepts unsolicited pongs)."""
+        """A PONG echoing an outstanding PING's payload answers it (and every older one).
+
+        Unsolicited PONGs are accepted but do not prevent the disconnect (Binance docs).
+        """
         st = self.state(connection)
         st.last_pong = time.monotonic()
-        st.ping_sent_at = None
+        if payload in st.outstanding:
+            sent_at = st.outstanding[payload]
+            st.outstanding = {p: t for p, t in st.outstanding.items() if t > sent_at}
 
     def on_disconnect(self, connection: Connection) -> None:
         """Stop this connection's tasks."""
@@ -154,18 +161,22 @@ class BinanceSimulator(Handler):
         st.streams.clear()
 
     async def _ping_loop(self, conn: Connection, st: _State) -> None:
+        next_ping = time.monotonic() + self.knobs.ping_interval
         while conn.open:
-            wait = self.knobs.ping_interval
-            if st.ping_sent_at is not None:
-                wait = min(wait, st.ping_sent_at + self.knobs.pong_timeout - time.monotonic())
-            await asyncio.sleep(max(0.0, wait))
+            deadline = next_ping
+            if st.outstanding:
+                deadline = min(deadline, min(st.outstanding.values()) + self.knobs.pong_timeout)
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
             now = time.monotonic()
-            if st.ping_sent_at is not None and now - st.ping_sent_at >= self.knobs.pong_timeout:
+            if st.outstanding and now - min(st.outstanding.values()) >= self.knobs.pong_timeout:
                 await conn.close(self.knobs.pong_timeout_close_code, "pong timeout")
                 return
-            if st.ping_sent_at is None:
-                st.ping_sent_at = now
-            conn.send_ping(str(int(time.time() * 1000)).encode())
+            if now >= next_ping:
+                st.seq += 1
+                payload = f"{int(time.time() * 1000)}-{st.seq}".encode()
+                st.outstanding[payload] = now
+                conn.send_ping(payload)
+                next_ping = now + self.knobs.ping_interval
 
     # ------------------------------------------------------------------ requests
     def on_message(self, connection: Connection, message: Received) -> None:
