@@ -751,3 +751,22 @@ async def test_failing_hooks_are_isolated(caplog: pytest.LogCaptureFixture) -> N
         assert await asyncio.wait_for(ws.recv(), 5) == "good"  # the connection survived
     assert "boom on connect" in caplog.text and "boom on message" in caplog.text
     assert "boom on pong" in caplog.text
+
+
+async def test_scenario_message_counts_are_exact_and_failures_surface() -> None:
+    async with MockServer(lambda c, m: None) as server, ws_connect(server.url) as ws:
+        await ws.send("before")  # sent before the story: not counted
+        await server.assert_received("before")
+        story = server.scenario().after(messages=2).send("two").after(messages=1).send("three")
+        for word in ("a", "b", "c"):  # one burst: the second trigger still needs message 3
+            await ws.send(word)
+        assert await asyncio.wait_for(ws.recv(), 5) == "two"
+        assert await asyncio.wait_for(ws.recv(), 5) == "three"
+        await story.wait(timeout=5)
+
+        def explode(conn: Connection) -> None:
+            raise RuntimeError("action failed")
+
+        failing = server.scenario().do(explode)
+        with pytest.raises(RuntimeError, match="action failed"):
+            await failing.wait(timeout=5)

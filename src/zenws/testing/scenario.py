@@ -20,6 +20,7 @@ newest open connection.  Actions are added after a trigger and run together when
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from .server import MockServer
 
 __all__ = ["Scenario"]
+
+log = logging.getLogger("zenws.testing")
 
 Action = Callable[["Connection"], Any]
 
@@ -54,7 +57,10 @@ class Scenario:
         self.steps: list[_Step] = [_Step("start")]
         self.log: list[str] = []
         self._seen_connections = len(server.all_connections)
+        # Messages already received when the scenario was created do not count for after().
+        self._baseline = {c.id: c.messages_in for c in server.connections}
         self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task.add_done_callback(_report)
 
     # ------------------------------------------------------------------ triggers
     def on_connect(self) -> Scenario:
@@ -151,20 +157,27 @@ class Scenario:
         for index, step in enumerate(self.steps):
             if step.kind == "connect":
                 conn = await self._next_connection()
+                mark = 0
             elif step.kind == "messages":
-                conn = conn or await self._latest()
-                await self._wait_messages(conn, mark + int(step.value))
+                if conn is None:  # bind to the newest connection, counting from creation
+                    conn = await self._latest()
+                    mark = self._baseline.get(conn.id, 0)
+                mark += int(step.value)  # message positions are exact: after(2), after(1) = 3rd
+                await self._wait_messages(conn, mark)
             elif step.kind == "seconds":
                 await asyncio.sleep(step.value)
+                if conn is not None:
+                    mark = _count(conn)
+                else:  # not bound yet: later after(messages=...) count from here
+                    self._baseline = {c.id: c.messages_in for c in self.server.connections}
             if step.actions:
                 conn = conn or await self._latest()
-                for action in step.actions:
-                    result = action(conn)
-                    if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-                        await result
-            if conn is not None:
-                mark = _count(conn)
             self.log.append(f"{index}:{step.kind}@{time.monotonic():.3f}")
+            for action in step.actions:
+                assert conn is not None
+                result = action(conn)
+                if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                    await result
 
     async def _wait_messages(self, conn: Connection, target: int) -> None:
         await self.server._wait_until(lambda: _count(conn) >= target, timeout=None)
@@ -182,6 +195,12 @@ class Scenario:
         conn = self.server.connections[-1]
         self._seen_connections = max(self._seen_connections, len(self.server.all_connections))
         return conn
+
+
+def _report(task: asyncio.Task[None]) -> None:
+    # Retrieve the exception so it is logged once here even if nobody awaits wait().
+    if not task.cancelled() and task.exception() is not None:
+        log.error("scenario failed", exc_info=task.exception())
 
 
 def _count(conn: Connection) -> int:
