@@ -12,7 +12,9 @@ Example::
     ...  # drive a client
     await story.wait(timeout=5)        # re-raises a failure of the script
 
-Triggers run in order; each waits relative to the previous step.  ``on_connect()`` waits for the
+Triggers run in order; each waits relative to the previous step.  Message counts are exact
+positions (``after(messages=2).after(messages=1)`` fires on the 3rd message even if all three
+arrive in one burst) and start when the scenario is created.  ``on_connect()`` waits for the
 *next* new connection and binds the following steps to it; without it the steps act on the
 newest open connection.  Actions are added after a trigger and run together when it fires.
 """
