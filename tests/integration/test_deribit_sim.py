@@ -489,6 +489,8 @@ async def test_credit_exhaustion_gives_10028_then_session_closes() -> None:
         with pytest.raises(ConnectionClosed) as info:
             await rpc.recv()
         assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+        assert sim.server is not None
+        assert sim.session(sim.server.all_connections[0]).closing  # later requests ignored
 
 
 async def test_matching_engine_bucket_is_separate() -> None:

@@ -48,6 +48,7 @@ class Session:
         heartbeat_interval: seconds, or None when heartbeats are off.
         test_request_pending: a test_request awaits its ``public/test`` reply.
         logged_out: ``private/logout`` was called (cancel-on-disconnect does not fire).
+        closing: the simulator ended the session (rate limit, idle, logout): requests ignored.
         last_activity: monotonic seconds of the last client message.
     """
 
@@ -59,6 +60,7 @@ class Session:
     heartbeat_interval: float | None = None
     test_request_pending: bool = False
     logged_out: bool = False
+    closing: bool = False
     last_activity: float = field(default_factory=time.monotonic)
     heartbeat_task: Any = None
 

@@ -285,7 +285,7 @@ def get_cod(sim: DeribitSimulator, conn: Connection, s: Session, p: dict[str, An
 def logout(sim: DeribitSimulator, conn: Connection, s: Session, p: dict[str, Any]) -> Any:
     """``private/logout``: closes the connection; cancel-on-disconnect does not fire."""
     s.logged_out = True
-    sim.spawn(conn.close(1000, "logout"))  # runs after the "ok" response is written
+    sim.terminate(conn, 1000, "logout")  # the close runs after the "ok" is written
     return "ok"
 
 

@@ -118,6 +118,13 @@ class DeribitSimulator(Handler):
         for conn in server.connections:
             self.stop_heartbeat(self.session(conn))
 
+    def terminate(self, conn: Connection, code: int, reason: str) -> None:
+        """End a session: later requests are ignored, then the connection closes (once)."""
+        session = self.session(conn)
+        if not session.closing:
+            session.closing = True
+            self.spawn(conn.close(code, reason))
+
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` as a task owned (and cancelled on stop) by the simulator."""
         task = asyncio.get_running_loop().create_task(coro)
@@ -143,6 +150,8 @@ class DeribitSimulator(Handler):
         """Parse one JSON-RPC request and answer it."""
         us_in = time.time_ns() // 1000
         session = self.session(connection)
+        if session.closing:
+            return  # the session was terminated; its connection is closing
         session.last_activity = time.monotonic()
         try:
             request = orjson.loads(message.data)
@@ -161,7 +170,7 @@ class DeribitSimulator(Handler):
         except RpcFault as fault:
             self._error(connection, req_id, fault, us_in)
             if fault.code == 10028:
-                self.spawn(connection.close(self.knobs.rate_limit_close_code, "too_many_requests"))
+                self.terminate(connection, self.knobs.rate_limit_close_code, "too_many_requests")
             return
         self._reply(connection, req_id, result, us_in)
 
@@ -307,7 +316,7 @@ class DeribitSimulator(Handler):
             now = time.monotonic()
             for conn in self.server.connections:
                 if now - self.session(conn).last_activity > limit:
-                    self.spawn(conn.close(1000, "idle timeout"))
+                    self.terminate(conn, 1000, "idle timeout")
 
     # ------------------------------------------------------------------ user hooks
     def accepts_channel(self, channel: str) -> bool:
