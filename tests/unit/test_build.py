@@ -1,0 +1,175 @@
+"""Guard tests: the compiled extensions really loaded, and nothing falls back silently.
+
+In the spirit of aiohttp's ``test_c_parser_loaded``: if a build step is skipped or a new
+``fast/*.pyx`` is forgotten in ``zenws._build.FAST_MODULES``, these fail loudly instead of
+the suite quietly testing something else.  With ``ZENWS_TEST_INSTALLED=1`` (set by
+``make test``, which installs the wheel into a fresh virtualenv) they also check that the
+tests import the installed wheel and not the source tree.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import importlib.metadata
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import zenws
+import zenws.fast
+from zenws._build import FAST_MODULES
+
+REPO = Path(__file__).resolve().parents[2]
+REPO_FAST = REPO / "src" / "zenws" / "fast"
+INSTALLED = os.environ.get("ZENWS_TEST_INSTALLED") == "1"
+SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+KERNELS = {"avx2", "sse2", "neon", "scalar64"}
+
+
+def _package_dir() -> Path:
+    return Path(zenws.__file__).resolve().parent
+
+
+def _pyx_modules() -> set[str]:
+    # Both the source tree (checkout / sdist) and the installed package (the wheel ships
+    # the .pyx next to its .pxd) name the compiled modules that must exist.
+    found = {p.stem for p in REPO_FAST.glob("*.pyx")}
+    found |= {p.stem for p in (_package_dir() / "fast").glob("*.pyx")}
+    return found
+
+
+ALL_MODULES = sorted(set(FAST_MODULES) | _pyx_modules())
+
+
+def test_fast_modules_lists_every_pyx() -> None:
+    pyx = _pyx_modules()
+    assert pyx, f"no .pyx found in {REPO_FAST} nor in {_package_dir() / 'fast'}"
+    missing = sorted(pyx - set(FAST_MODULES))
+    stale = sorted(set(FAST_MODULES) - pyx)
+    assert not missing, f"fast/*.pyx not listed in zenws._build.FAST_MODULES: {missing}"
+    assert not stale, f"FAST_MODULES names modules without a .pyx: {stale}"
+    assert len(FAST_MODULES) == len(set(FAST_MODULES))
+
+
+def test_no_stray_compiled_module_in_the_package() -> None:
+    # A shared object nobody lists is a leftover from an old build (or a forgotten module).
+    fast_dir = _package_dir() / "fast"
+    compiled = {p.name.split(".")[0] for p in fast_dir.iterdir() if p.name.endswith(SUFFIXES)}
+    assert compiled == set(ALL_MODULES), sorted(compiled ^ set(ALL_MODULES))
+
+
+@pytest.mark.parametrize("name", ALL_MODULES)
+def test_module_is_a_compiled_extension(name: str) -> None:
+    module = importlib.import_module(f"zenws.fast.{name}")
+    path = getattr(module, "__file__", None)
+    assert path is not None and path.endswith(SUFFIXES), (name, path, SUFFIXES)
+    spec = module.__spec__
+    assert spec is not None and isinstance(spec.loader, importlib.machinery.ExtensionFileLoader)
+    # Loaded from the same package as zenws itself (no stale build shadowing the install).
+    assert Path(path).resolve().parent == _package_dir() / "fast"
+
+
+def test_build_info_reports_every_extension_and_the_simd_kernel() -> None:
+    from zenws.fast import frame
+
+    info = zenws.build_info()
+    assert info["version"] == zenws.__version__ == importlib.metadata.version("zenws")
+    extensions = info["extensions"]
+    assert sorted(extensions) == ALL_MODULES
+    for name, path in extensions.items():
+        module: ModuleType = importlib.import_module(f"zenws.fast.{name}")
+        assert path == module.__file__ and path.endswith(SUFFIXES)
+        assert Path(path).is_file()
+    assert info["simd"] == frame.mask_kernel()
+    assert info["simd"] in KERNELS
+    assert info["simd"] in frame.mask_kernels()
+
+
+def test_tests_import_the_package_under_test() -> None:
+    package = _package_dir()
+    assert package.name == "zenws" and (package / "py.typed").is_file()
+    if INSTALLED:
+        # `make test` runs against the wheel installed in a fresh venv: importing the
+        # source tree instead would hide every packaging bug.
+        src = (REPO / "src").resolve()
+        assert not package.is_relative_to(src), f"zenws imported from the checkout: {package}"
+        assert package.parent.name in ("site-packages", "dist-packages"), package
+        for path in zenws.build_info()["extensions"].values():
+            assert not Path(path).resolve().is_relative_to(REPO), path
+
+
+# Runs in a fresh interpreter: a finder placed first on sys.meta_path makes one compiled
+# module unimportable, as if the build had skipped it.
+_HIDE = textwrap.dedent(
+    """
+    import importlib, importlib.abc, sys
+
+    HIDDEN = sys.argv[1]
+
+    class Hide(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname, path=None, target=None):
+            if fullname == HIDDEN:
+                raise ModuleNotFoundError(f"hidden for the test: {fullname}", name=fullname)
+            return None
+
+    def outcome(fn):
+        try:
+            fn()
+        except ImportError as exc:
+            return "ImportError"
+        except BaseException as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return "ok"
+
+    mode = sys.argv[2]
+    if mode == "cold":
+        # Hidden before anything of zenws is imported.
+        sys.meta_path.insert(0, Hide())
+        print("zenws", outcome(lambda: importlib.import_module("zenws")))
+    else:
+        # zenws imported fine, then the module vanishes (a later import must not fall back).
+        import zenws
+
+        sys.modules.pop(HIDDEN, None)
+        sys.meta_path.insert(0, Hide())
+        print("zenws", "ok")
+    print("module", outcome(lambda: importlib.import_module(HIDDEN)))
+    if "zenws" in sys.modules:
+        print("build_info", outcome(lambda: sys.modules["zenws"].build_info()))
+    else:
+        print("build_info", "ImportError")
+    """
+)
+
+
+def _hidden(name: str, mode: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "ZENWS_NO_EXTENSIONS"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _HIDE, f"zenws.fast.{name}", mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=str(Path(__file__).parent),
+    )
+    assert proc.returncode == 0, proc.stderr
+    return dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+
+
+@pytest.mark.parametrize("name", ALL_MODULES)
+def test_missing_extension_is_an_import_error(name: str) -> None:
+    got = _hidden(name, "warm")
+    assert got == {"zenws": "ok", "module": "ImportError", "build_info": "ImportError"}
+
+
+@pytest.mark.parametrize("name", ["frame", "jsonrpc", "latency", "listener"])
+def test_import_zenws_fails_without_a_core_extension(name: str) -> None:
+    # The client's hot path needs these: no pure-Python twin may stand in silently.
+    got = _hidden(name, "cold")
+    assert got == {"zenws": "ImportError", "module": "ImportError", "build_info": "ImportError"}
