@@ -70,8 +70,9 @@ def test_bad_id_and_method() -> None:
             encode_request(bad, "m")  # type: ignore[arg-type]
     with pytest.raises(OverflowError):
         encode_request(2**63, "m")
-    with pytest.raises(TypeError):
-        encode_request(1, b"m")  # type: ignore[arg-type]
+    for bad_method in (b"m", None, 5):
+        with pytest.raises(TypeError):
+            encode_request(1, bad_method)  # type: ignore[arg-type]
     with pytest.raises(UnicodeEncodeError):
         encode_request(1, "lone \ud800 surrogate")
 

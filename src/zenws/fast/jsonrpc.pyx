@@ -298,7 +298,7 @@ cdef bytes encode_request_c(int64_t id, str method, object params):
     return _envelope(id_buf, n, method, params)
 
 
-def encode_request(id, str method, params=None) -> bytes:
+def encode_request(id, str method not None, params=None) -> bytes:
     """Encode a JSON-RPC 2.0 request.
 
     Args:
