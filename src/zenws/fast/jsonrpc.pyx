@@ -141,7 +141,10 @@ cdef class ScanResult:
 
 
 cdef ScanResult scan_c(bytes buf, bint strict=False):
-    cdef ScanResult r = ScanResult.__new__(ScanResult)
+    cdef ScanResult r
+    if buf is None:
+        raise TypeError("scan_c() needs bytes, got None")
+    r = ScanResult.__new__(ScanResult)
     r.buf = buf
     if strict:
         zenws_scan_strict(PyBytes_AS_STRING(buf), PyBytes_GET_SIZE(buf), &r.s)
