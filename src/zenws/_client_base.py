@@ -36,6 +36,7 @@ class ClientBase:
     latency: LatencyBuffer
     _listener_class: type[FastListener]
     _listener: FastListener | None
+    _handshaking: FastListener | None
     _state: State
     _log: logging.Logger
     _loop: asyncio.AbstractEventLoop | None

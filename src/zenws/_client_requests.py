@@ -24,7 +24,13 @@ class RequestsMixin(ClientBase):
 
     def _open_listener(self) -> FastListener:
         lst = self._listener
-        if lst is None or self._state is not State.OPEN or lst.closed:
+        if lst is None and self._handshaking is not None:
+            # A callback answering a message that arrived with the 101 response,
+            # before open() returned: the connection is usable already.
+            lst = self._handshaking
+        elif self._state is not State.OPEN:
+            lst = None
+        if lst is None or lst.closed:
             raise ConnectionLost(
                 f"connection is {self._state.name.lower()}",
                 epoch=self.epoch,

@@ -35,7 +35,7 @@ from ._client_subs import SubscriptionsMixin
 from ._connection import open_transport
 from ._redact import redact_url
 from .config import Config
-from .errors import ConnectError, ConnectionLost
+from .errors import ConnectError, ConnectionLost, ZenwsError
 from .fast.jsonrpc import Correlator
 from .fast.latency import LatencyBuffer, LatencySummary
 from .fast.listener import FastListener, Message, MessageQueue
@@ -92,6 +92,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self.subprotocol: str | None = None
         self._listener_class = listener_class
         self._listener: FastListener | None = None
+        self._handshaking: FastListener | None = None
         self._state = State.CONNECTING
         lg = config.logger
         self._log = lg if isinstance(lg, logging.Logger) else logging.getLogger(lg or "zenws")
@@ -151,6 +152,27 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
 
     # ------------------------------------------------------------------ opening
 
+    async def start(self) -> Client:
+        """Open the connection (what ``await zenws.connect(...)`` does).
+
+        Use it to wire ``on_message`` (or subscriptions' handlers) *before* the
+        handshake, so that messages arriving together with the 101 response are
+        delivered to the callback in order::
+
+            client = zenws.Client(zenws.Config.new(url))
+            client.on_message = handle
+            await client.start()
+
+        Returns:
+            The client, OPEN.
+
+        Raises:
+            ConnectError: the connection could not be opened.
+        """
+        if self._state is not State.CONNECTING or self._loop is not None:
+            raise ZenwsError("start() can be called once, on a new client")
+        return await self._start()
+
     async def _start(self) -> Client:
         self._loop = asyncio.get_running_loop()
         self._debug = self.config.debug or self._log.isEnabledFor(logging.DEBUG)
@@ -207,9 +229,13 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
                 first_id=self._next_id,
             )
             self._wire(lst)
+            self._handshaking = lst
             return lst
 
-        transport, lst, neg = await open_transport(cfg, make_listener)
+        try:
+            transport, lst, neg = await open_transport(cfg, make_listener)
+        finally:
+            self._handshaking = None
         if self._state in (State.CLOSING, State.CLOSED):
             lst.abort()
             raise ConnectionLost("client closed while connecting", epoch=epoch)

@@ -406,6 +406,10 @@ cdef class FastListener(WSListener):
                                  now)
                 self.on_message_c(self.assembler.msg_opcode, self.assembler.msg_payload, now)
             return
+        if frame.rsv1 or frame.rsv2 or frame.rsv3:
+            # RFC 6455 §5.2 and RFC 7692 §6.1: no reserved bit on a control frame.
+            self.fail_c(1002, "reserved bit set on a control frame")
+            return
         if opcode == 10:
             self._on_control(frame, "pong", now)
         elif opcode == 9:
