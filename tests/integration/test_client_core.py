@@ -317,3 +317,20 @@ async def test_idempotent_methods_are_retried_after_reconnect() -> None:
         assert client.epoch == 2
         assert [r["method"] for r in srv.requests].count("delay") == 2
         await client.close()
+
+
+async def test_start_wires_callbacks_before_the_handshake() -> None:
+    async with WebsocketsServer() as srv:
+        client = zenws.Client(zenws.Config.new(srv.url))
+        seen: list[zenws.Message] = []
+        client.on_message = seen.append
+        assert await client.start() is client and client.state is State.OPEN
+        with pytest.raises(zenws.ZenwsError):
+            await client.start()
+        client.send(json.dumps({"jsonrpc": "2.0", "id": "x", "method": "echo", "params": [1]}))
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        assert seen and seen[0].id == "x"
+        await client.close()
