@@ -18,6 +18,8 @@ from .errors import (
 )
 from .message import Message, MessageKind
 from .metrics import HeartbeatHealth, StateMetrics
+from .pool import Pool
+from .recorder import metadata, record, replay
 from .state import State
 
 __version__ = "0.1.0"
@@ -31,6 +33,7 @@ __all__ = [
     "HeartbeatHealth",
     "Message",
     "MessageKind",
+    "Pool",
     "ProtocolError",
     "RateLimited",
     "RequestTimeout",
@@ -42,6 +45,9 @@ __all__ = [
     "build_info",
     "connect",
     "errors",
+    "metadata",
+    "record",
+    "replay",
     "run",
     "telemetry",
 ]
