@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from zenws.fast.jsonrpc import Correlator
 
 import zenws
+from zenws.fast.jsonrpc import Correlator
 from zenws.fast.latency import LatencyBuffer
 from zenws.fast.listener import FastListener, MessageKind, MessageQueue, _make_message
 
