@@ -15,6 +15,7 @@
 #include "zenws_scan.h"
 #include "zenws_compat.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ZENWS_SCAN_NO_SIMD=1 forces the portable SWAR path (used to test it). */
@@ -210,76 +211,6 @@ ZENWS_INLINE const char *skip_ws(const char *p, const char *end) {
 ZENWS_INLINE const char *skip_literal(const char *p, const char *end, const char *lit, size_t n) {
     if ((size_t)(end - p) < n || memcmp(p, lit, n) != 0) return NULL;
     return p + n;
-}
-
-/* Bit i of each mask describes byte i of a 64-byte block. */
-typedef struct {
-    uint64_t quote, bslash, bracket, ctl;
-} zenws_block_t;
-
-ZENWS_INLINE void classify64(const char *p, zenws_block_t *m) {
-#if ZENWS_SCAN_SSE2
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-    const __m128i lower = _mm_set1_epi8(0x20), ctl = _mm_set1_epi8(0x1F);
-    const __m128i open = _mm_set1_epi8(0x7B), close = _mm_set1_epi8(0x7D);
-    __m128i v[4], bs[4], cc[4];
-    uint64_t q = 0, k = 0;
-    int i;
-    for (i = 0; i < 4; i++) {
-        __m128i f;
-        v[i] = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
-        /* '{' | 0x20 == '[' | 0x20 == 0x7B, '}' | 0x20 == ']' | 0x20 == 0x7D */
-        f = _mm_or_si128(v[i], lower);
-        q |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v[i], quote)) << (16 * i);
-        k |= (uint64_t)(unsigned)_mm_movemask_epi8(
-                 _mm_or_si128(_mm_cmpeq_epi8(f, open), _mm_cmpeq_epi8(f, close)))
-             << (16 * i);
-        bs[i] = _mm_cmpeq_epi8(v[i], bslash);
-        cc[i] = _mm_cmpeq_epi8(_mm_max_epu8(v[i], ctl), ctl);
-    }
-    m->quote = q;
-    m->bracket = k;
-    m->bslash = m->ctl = 0;
-    /* Backslashes and control bytes are rare: one test for the whole block. */
-    if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(bs[0], bs[1]), _mm_or_si128(bs[2], bs[3])))) {
-        for (i = 0; i < 4; i++)
-            m->bslash |= (uint64_t)(unsigned)_mm_movemask_epi8(bs[i]) << (16 * i);
-    }
-    if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(cc[0], cc[1]), _mm_or_si128(cc[2], cc[3])))) {
-        for (i = 0; i < 4; i++)
-            m->ctl |= (uint64_t)(unsigned)_mm_movemask_epi8(cc[i]) << (16 * i);
-    }
-#else
-    int i;
-    m->quote = m->bslash = m->bracket = m->ctl = 0;
-    for (i = 0; i < 64; i++) {
-        unsigned char x = (unsigned char)p[i];
-        uint64_t bit = (uint64_t)1 << i;
-        if (x == '"') m->quote |= bit;
-        else if (x == '\\') m->bslash |= bit;
-        else if ((x | 0x20) == 0x7B || (x | 0x20) == 0x7D) m->bracket |= bit;
-        else if (x < 0x20) m->ctl |= bit;
-    }
-#endif
-}
-
-/* ':' and ',' of a 64-byte block. */
-ZENWS_INLINE uint64_t punct64(const char *p) {
-    uint64_t n = 0;
-    int i;
-#if ZENWS_SCAN_SSE2
-    const __m128i colon = _mm_set1_epi8(':'), comma = _mm_set1_epi8(',');
-    for (i = 0; i < 4; i++) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
-        n |= (uint64_t)(unsigned)_mm_movemask_epi8(
-                 _mm_or_si128(_mm_cmpeq_epi8(v, colon), _mm_cmpeq_epi8(v, comma)))
-             << (16 * i);
-    }
-#else
-    for (i = 0; i < 64; i++)
-        if (p[i] == ':' || p[i] == ',') n |= (uint64_t)1 << i;
-#endif
-    return n;
 }
 
 /* Bit i becomes the XOR of bits 0..i: with quote bits as input, 1 from an
@@ -493,13 +424,6 @@ invalid:
     return out->kind = ZENWS_KIND_INVALID;
 }
 
-/* Gap between two tokens that must hold only whitespace. */
-ZENWS_INLINE int gap_ws(const char *a, const char *b) {
-    for (; a < b; a++)
-        if (!ZENWS_IS_WS(*a)) return 0;
-    return 1;
-}
-
 /* Gap that must hold exactly one number or literal (whitespace around it).
  * Sets [*s, *e) to the token; returns 0 if the gap is anything else. */
 ZENWS_INLINE int gap_scalar(const char *a, const char *b, const char **s, const char **e) {
@@ -520,9 +444,6 @@ ZENWS_INLINE int gap_scalar(const char *a, const char *b, const char **s, const 
     *e = q;
     return 1;
 }
-
-/* Walker states of zenws_scan(). */
-enum { S_VALUE, S_OBJECT_START, S_KEY, S_KEY_END, S_COLON, S_STRING_END, S_AFTER };
 
 /* The strict scanner: a byte-level RFC 8259 parser of the whole document
  * (every nested value is grammar-checked), one token at a time. */
@@ -698,218 +619,698 @@ invalid:
     return out->kind = ZENWS_KIND_INVALID;
 }
 
-/* The fast scanner.  Stage 1 (per 64-byte block, SIMD): masks of quotes,
- * backslashes, brackets, ':' ',' and control bytes, then the inside-string
- * mask, so every token is found by bit iteration instead of a chain of
- * dependent byte loads.  Stage 2 walks the tokens: the top-level object and
- * a top-level "params" object are checked against the RFC 8259 grammar (the
- * bytes between tokens must be whitespace or one valid number/literal);
- * every other container is skipped by structure: its strings are exact
- * (escapes, no raw control characters), its brackets must balance and match,
- * but its scalars, commas and colons are not checked. */
-static int scan_blocks(const char *buf, Py_ssize_t len, zenws_scan_t *out) {
-    const char *end = buf + (len > 0 ? len : 0), *vs, *ve;
+/* ------------------------------------------------------------------------
+ * The fast scanner (zenws_scan() for messages >= ZENWS_SCAN_STRICT_BELOW).
+ *
+ * Stage 1 (simdjson's idea, https://arxiv.org/abs/1902.08318 §3.1) classifies
+ * the message 64 bytes at a time, a chunk of up to ZENWS_CHUNK_BLOCKS blocks
+ * per call of a SIMD kernel chosen at run time: bit i of qm[] is an unescaped
+ * '"' (escapes checked against RFC 8259 §7 on the way), bit i of bm[] a
+ * bracket outside every string; raw control characters inside strings fail
+ * the chunk.  Stage 2 is a scalar parser of the top-level object (and of a
+ * top-level "params" object) that reads the bytes between tokens itself but
+ * jumps over every string to the next bit of qm[] and over every other
+ * nested container to its matching bracket in bm[], so it costs a few
+ * instructions per top-level member whatever the payload is.
+ * ------------------------------------------------------------------------ */
+
+/* Blocks of 64 bytes classified per stage-1 call: the masks of 1 KiB live on
+ * the stack; longer messages are classified chunk by chunk as stage 2 moves
+ * forward (it never moves back). */
+#define ZENWS_CHUNK_BLOCKS 16
+
+/* Stage-1 state carried from one block to the next. */
+typedef struct {
+    uint64_t in_string;  /* all ones when the previous block ended inside a string */
+    uint64_t esc_carry;  /* 1 when byte 0 of the next block is escaped */
+    int seen_bslash;     /* a backslash occurred in a classified block */
+} zenws_s1_t;
+
+/* Stage-1 kernel: classify `nblocks` blocks of buf starting at offset base
+ * (the last one may be partial: it then ends at `end`) into qm[] and bm[].
+ * Returns -1 for a bad escape or a raw control character inside a string. */
+typedef int (*zenws_s1_fn)(const char *buf, const char *end, Py_ssize_t base, int nblocks,
+                           zenws_s1_t *st, uint64_t *qm, uint64_t *bm);
+
+/* Shared tail of every kernel: raw masks of one block -> qm/bm entries.
+ * `blk` is the block's first byte in buf; `pxor` computes prefix_xor (the
+ * kernels bring their own: carry-less multiply where available). */
+#define ZENWS_S1_BLOCK(blk, q, bs, br, ctl, pxor, st, qm_k, bm_k)                      \
+    do {                                                                             \
+        uint64_t esc_ = 0, quotes_, strings_;                                        \
+        if (ZENWS_UNLIKELY((bs) | (st)->esc_carry)) {                                \
+            (st)->seen_bslash |= ((bs) != 0);                                        \
+            if (block_escapes((blk), end, (bs), &esc_, &(st)->esc_carry) < 0) return -1; \
+        }                                                                            \
+        quotes_ = (q) & ~esc_;                                                       \
+        strings_ = pxor(quotes_) ^ (st)->in_string;                                  \
+        (st)->in_string = (uint64_t)((int64_t)strings_ >> 63);                       \
+        if (ZENWS_UNLIKELY((ctl) & strings_)) return -1; /* RFC 8259 §7 */           \
+        (qm_k) = quotes_;                                                            \
+        (bm_k) = (br) & ~strings_;                                                   \
+    } while (0)
+
+/* Byte flags (bit 7 of each byte) of a 64-bit word, SWAR without carries
+ * across bytes, and their gathering into 8 bits (byte j -> bit j). */
+#define ZENWS_SWAR_LO7 0x7F7F7F7F7F7F7F7FULL
+#define ZENWS_SWAR_HI 0x8080808080808080ULL
+#define ZENWS_SWAR_ONES 0x0101010101010101ULL
+ZENWS_INLINE uint64_t swar_eq(uint64_t w, unsigned char c) {
+    uint64_t x = w ^ (ZENWS_SWAR_ONES * c); /* zero bytes where w == c */
+    return ~(((x & ZENWS_SWAR_LO7) + ZENWS_SWAR_LO7) | x) & ZENWS_SWAR_HI;
+}
+ZENWS_INLINE uint64_t swar_lt20(uint64_t w) {
+    return ~(((w & ZENWS_SWAR_LO7) + ZENWS_SWAR_ONES * 0x60) | w) & ZENWS_SWAR_HI;
+}
+ZENWS_INLINE uint64_t swar_gather(uint64_t hi) {
+    /* hi has only bits 8j+7 set; the products land on distinct bits, so no
+     * carries: bit 56+j of the product is byte j's flag. */
+    return (hi * 0x0002040810204081ULL) >> 56;
+}
+
+/* Portable kernel (any CPU; forced with ZENWS_SCAN_KERNEL=scalar). */
+static int s1_scalar(const char *buf, const char *end, Py_ssize_t base, int nblocks,
+                     zenws_s1_t *st, uint64_t *qm, uint64_t *bm) {
+    int k;
+    for (k = 0; k < nblocks; k++) {
+        const char *blk = buf + base + 64 * (Py_ssize_t)k;
+        Py_ssize_t avail = end - blk;
+        uint64_t q = 0, bs = 0, br = 0, ctl = 0;
+        int j, words = avail >= 64 ? 8 : (int)((avail + 7) >> 3);
+        for (j = 0; j < words; j++) {
+            uint64_t w;
+            Py_ssize_t left = avail - 8 * j;
+            if (left >= 8) {
+                memcpy(&w, blk + 8 * j, 8);
+            } else { /* the last bytes, padded with spaces (neutral) */
+                w = ZENWS_SWAR_ONES * ' ';
+                memcpy(&w, blk + 8 * j, (size_t)left);
+            }
+#if ZENWS_BIG_ENDIAN
+            w = zenws_bswap64(w);
+#endif
+            q |= swar_gather(swar_eq(w, '"')) << (8 * j);
+            bs |= swar_gather(swar_eq(w, '\\')) << (8 * j);
+            br |= swar_gather(swar_eq(w | (ZENWS_SWAR_ONES * 0x20), 0x7B) |
+                              swar_eq(w | (ZENWS_SWAR_ONES * 0x20), 0x7D))
+                  << (8 * j);
+            ctl |= swar_gather(swar_lt20(w)) << (8 * j);
+        }
+        if (avail < 64) { /* bits past the end: nothing (the padding is spaces) */
+            uint64_t keep = ((uint64_t)1 << avail) - 1;
+            q &= keep;
+            bs &= keep;
+            br &= keep;
+            ctl &= keep;
+        }
+        ZENWS_S1_BLOCK(blk, q, bs, br, ctl, prefix_xor, st, qm[k], bm[k]);
+    }
+    return 0;
+}
+
+#if ZENWS_SCAN_SSE2
+/* SSE2 kernel (every x86-64 CPU). */
+static int s1_sse2(const char *buf, const char *end, Py_ssize_t base, int nblocks,
+                   zenws_s1_t *st, uint64_t *qm, uint64_t *bm) {
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i lower = _mm_set1_epi8(0x20), ctlmax = _mm_set1_epi8(0x1F);
+    const __m128i open = _mm_set1_epi8(0x7B), close = _mm_set1_epi8(0x7D);
+    int k;
+    for (k = 0; k < nblocks; k++) {
+        const char *blk = buf + base + 64 * (Py_ssize_t)k;
+        Py_ssize_t avail = end - blk;
+        /* A partial last block is read as the 64 bytes that end at `end`
+         * (len >= 64 here) and shifted, so nothing past `end` is read. */
+        const char *src = avail >= 64 ? blk : end - 64;
+        int shift = avail >= 64 ? 0 : (int)(64 - avail), i;
+        uint64_t q = 0, br = 0, bs = 0, ctl = 0;
+        __m128i v[4], b[4], c[4];
+        for (i = 0; i < 4; i++) {
+            __m128i f;
+            v[i] = _mm_loadu_si128((const __m128i *)(const void *)(src + 16 * i));
+            /* '{' | 0x20 == '[' | 0x20 == 0x7B, '}' | 0x20 == ']' | 0x20 == 0x7D */
+            f = _mm_or_si128(v[i], lower);
+            q |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v[i], quote)) << (16 * i);
+            br |= (uint64_t)(unsigned)_mm_movemask_epi8(
+                      _mm_or_si128(_mm_cmpeq_epi8(f, open), _mm_cmpeq_epi8(f, close)))
+                  << (16 * i);
+            b[i] = _mm_cmpeq_epi8(v[i], bslash);
+            /* max_epu8(v, 0x1F) == 0x1F exactly when v <= 0x1F (unsigned) */
+            c[i] = _mm_cmpeq_epi8(_mm_max_epu8(v[i], ctlmax), ctlmax);
+        }
+        /* Backslashes and control bytes are rare: one test for the block. */
+        if (ZENWS_UNLIKELY(_mm_movemask_epi8(_mm_or_si128(
+                _mm_or_si128(_mm_or_si128(b[0], b[1]), _mm_or_si128(b[2], b[3])),
+                _mm_or_si128(_mm_or_si128(c[0], c[1]), _mm_or_si128(c[2], c[3])))))) {
+            for (i = 0; i < 4; i++) {
+                bs |= (uint64_t)(unsigned)_mm_movemask_epi8(b[i]) << (16 * i);
+                ctl |= (uint64_t)(unsigned)_mm_movemask_epi8(c[i]) << (16 * i);
+            }
+        }
+        if (ZENWS_UNLIKELY(shift)) {
+            q >>= shift;
+            br >>= shift;
+            bs >>= shift;
+            ctl >>= shift;
+        }
+        ZENWS_S1_BLOCK(blk, q, bs, br, ctl, prefix_xor, st, qm[k], bm[k]);
+    }
+    return 0;
+}
+#endif
+
+#if ZENWS_SCAN_SSE2 && (defined(__GNUC__) || defined(__clang__)) && \
+    (defined(__x86_64__) || defined(__i386__))
+#  include <immintrin.h>
+#  define ZENWS_SCAN_AVX2 1
+#  define ZENWS_TARGET_AVX2 __attribute__((target("avx2,pclmul")))
+
+/* prefix_xor with one carry-less multiply by all ones. */
+ZENWS_TARGET_AVX2 static inline uint64_t prefix_xor_clmul(uint64_t x) {
+    __m128i v = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)x),
+                                      _mm_set1_epi8((char)0xFF), 0);
+    return (uint64_t)_mm_cvtsi128_si64(v);
+}
+
+/* AVX2 + PCLMULQDQ kernel (run-time dispatch: never built with -mavx2). */
+ZENWS_TARGET_AVX2 static int s1_avx2(const char *buf, const char *end, Py_ssize_t base,
+                                     int nblocks, zenws_s1_t *st, uint64_t *qm, uint64_t *bm) {
+    const __m256i quote = _mm256_set1_epi8('"'), bslash = _mm256_set1_epi8('\\');
+    const __m256i lower = _mm256_set1_epi8(0x20), ctlmax = _mm256_set1_epi8(0x1F);
+    const __m256i open = _mm256_set1_epi8(0x7B), close = _mm256_set1_epi8(0x7D);
+    int k;
+    for (k = 0; k < nblocks; k++) {
+        const char *blk = buf + base + 64 * (Py_ssize_t)k;
+        Py_ssize_t avail = end - blk;
+        const char *src = avail >= 64 ? blk : end - 64;
+        int shift = avail >= 64 ? 0 : (int)(64 - avail);
+        uint64_t q, br, bs = 0, ctl = 0;
+        __m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)src);
+        __m256i v1 = _mm256_loadu_si256((const __m256i *)(const void *)(src + 32));
+        __m256i f0 = _mm256_or_si256(v0, lower), f1 = _mm256_or_si256(v1, lower);
+        __m256i b0 = _mm256_cmpeq_epi8(v0, bslash), b1 = _mm256_cmpeq_epi8(v1, bslash);
+        __m256i c0 = _mm256_cmpeq_epi8(_mm256_max_epu8(v0, ctlmax), ctlmax);
+        __m256i c1 = _mm256_cmpeq_epi8(_mm256_max_epu8(v1, ctlmax), ctlmax);
+        q = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v0, quote)) |
+            ((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v1, quote)) << 32);
+        br = (uint32_t)_mm256_movemask_epi8(
+                 _mm256_or_si256(_mm256_cmpeq_epi8(f0, open), _mm256_cmpeq_epi8(f0, close))) |
+             ((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_or_si256(
+                  _mm256_cmpeq_epi8(f1, open), _mm256_cmpeq_epi8(f1, close)))
+              << 32);
+        if (ZENWS_UNLIKELY(!_mm256_testz_si256(
+                _mm256_or_si256(_mm256_or_si256(b0, b1), _mm256_or_si256(c0, c1)),
+                _mm256_set1_epi8((char)0xFF)))) {
+            bs = (uint32_t)_mm256_movemask_epi8(b0) |
+                 ((uint64_t)(uint32_t)_mm256_movemask_epi8(b1) << 32);
+            ctl = (uint32_t)_mm256_movemask_epi8(c0) |
+                  ((uint64_t)(uint32_t)_mm256_movemask_epi8(c1) << 32);
+        }
+        if (ZENWS_UNLIKELY(shift)) {
+            q >>= shift;
+            br >>= shift;
+            bs >>= shift;
+            ctl >>= shift;
+        }
+        ZENWS_S1_BLOCK(blk, q, bs, br, ctl, prefix_xor_clmul, st, qm[k], bm[k]);
+    }
+    return 0;
+}
+#else
+#  define ZENWS_SCAN_AVX2 0
+#endif
+
+/* ---- kernel choice: once, on first use (ZENWS_SCAN_KERNEL overrides) ---- */
+
+static zenws_s1_fn zenws_s1_kernel;  /* NULL until chosen */
+static const char *zenws_s1_name = "scalar";
+
+static int kernel_supported(const char *name, zenws_s1_fn *fn) {
+    if (strcmp(name, "scalar") == 0) {
+        *fn = s1_scalar;
+        return 1;
+    }
+#if ZENWS_SCAN_SSE2
+    if (strcmp(name, "sse2") == 0) {
+        *fn = s1_sse2;
+        return 1;
+    }
+#endif
+#if ZENWS_SCAN_AVX2
+    if (strcmp(name, "avx2") == 0) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul")) {
+            *fn = s1_avx2;
+            return 1;
+        }
+    }
+#endif
+    return 0;
+}
+
+static void kernel_choose(void) {
+    static const char *const order[] = {"avx2", "sse2", "scalar"};
+    const char *want = getenv("ZENWS_SCAN_KERNEL");
+    zenws_s1_fn fn;
+    size_t i;
+    if (want && *want && strcmp(want, "auto") != 0 && kernel_supported(want, &fn)) {
+        zenws_s1_name = strcmp(want, "avx2") == 0 ? "avx2" : strcmp(want, "sse2") == 0 ? "sse2" : "scalar";
+        zenws_s1_kernel = fn;
+        return;
+    }
+    for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        if (kernel_supported(order[i], &fn)) {
+            zenws_s1_name = order[i];
+            zenws_s1_kernel = fn;
+            return;
+        }
+    }
+}
+
+const char *zenws_scan_kernel(void) {
+    if (!zenws_s1_kernel) kernel_choose();
+    return zenws_s1_name;
+}
+
+int zenws_scan_set_kernel(const char *name) {
+    static const char *const names[] = {"avx2", "sse2", "scalar"};
+    zenws_s1_fn fn;
+    size_t i;
+    if (name && strcmp(name, "auto") == 0) {
+        zenws_s1_kernel = NULL;
+        kernel_choose();
+        return 0;
+    }
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (name && strcmp(name, names[i]) == 0 && kernel_supported(names[i], &fn)) {
+            zenws_s1_name = names[i];
+            zenws_s1_kernel = fn;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* ---- stage 2 ---- */
+
+typedef struct {
+    const char *buf, *end;
+    Py_ssize_t cbase;   /* offset of the classified chunk */
+    Py_ssize_t climit;  /* offset just past it */
+    int nblocks;        /* blocks in it */
+    zenws_s1_fn kernel;
+    zenws_s1_t s1;
+    uint64_t qm[ZENWS_CHUNK_BLOCKS], bm[ZENWS_CHUNK_BLOCKS];
+} zenws_fast_t;
+
+/* Classify the chunk after the current one.  Returns 1, 0 at the end of the
+ * input, -1 for a stage-1 error. */
+static int next_chunk(zenws_fast_t *f) {
+    Py_ssize_t len = f->end - f->buf, left;
+    f->cbase = f->climit;
+    left = len - f->cbase;
+    if (left <= 0) return 0;
+    f->nblocks = left >= 64 * ZENWS_CHUNK_BLOCKS ? ZENWS_CHUNK_BLOCKS : (int)((left + 63) >> 6);
+    f->climit = f->cbase + 64 * (Py_ssize_t)f->nblocks;
+    if (f->climit > len) f->climit = len;
+    return f->kernel(f->buf, f->end, f->cbase, f->nblocks, &f->s1, f->qm, f->bm) < 0 ? -1 : 1;
+}
+
+/* Make offset i (>= cbase, i < len) part of the classified chunk. */
+ZENWS_INLINE int reach(zenws_fast_t *f, Py_ssize_t i) {
+    while (ZENWS_UNLIKELY(i >= f->climit))
+        if (next_chunk(f) <= 0) return 0;
+    return 1;
+}
+
+/* Offset of the first set bit of masks[] after offset i (i in the chunk),
+ * classifying further chunks as needed; -1 when there is none. */
+ZENWS_INLINE Py_ssize_t next_bit(zenws_fast_t *f, const uint64_t *masks, Py_ssize_t i) {
+    Py_ssize_t r = i - f->cbase;
+    int b = (int)(r >> 6);
+    uint64_t m = masks[b] & ((~(uint64_t)1) << (r & 63));
+    while (ZENWS_UNLIKELY(!m)) {
+        if (++b >= f->nblocks) {
+            if (next_chunk(f) <= 0) return -1;
+            b = 0;
+        }
+        m = masks[b];
+    }
+    return f->cbase + ((Py_ssize_t)b << 6) + zenws_ctz64(m);
+}
+
+/* The closing quote of the string whose opening quote is at offset o. */
+ZENWS_INLINE Py_ssize_t string_close(zenws_fast_t *f, Py_ssize_t o) {
+    if (!reach(f, o)) return -1;
+    return next_bit(f, f->qm, o);
+}
+
+/* The bracket closing the container opened at offset o, which sits at
+ * nesting depth `depth` + 1 (the top-level value is depth 1).  Checked:
+ * brackets balance and match, depth <= ZENWS_SCAN_MAX_DEPTH.  -1 if not. */
+static Py_ssize_t container_close(zenws_fast_t *f, Py_ssize_t o, int depth) {
+    /* stack[d]: bit 0x20 of the opening bracket at depth d ('{' 0x7B and '}'
+     * 0x7D have it, '[' 0x5B and ']' 0x5D do not); bit 0x02 tells an
+     * opening bracket (0x7B, 0x5B) from a closing one (0x7D, 0x5D). */
     unsigned char stack[ZENWS_SCAN_MAX_DEPTH + 1];
-    int depth = 0, skip = 0, state = S_VALUE, key = K_OTHER, top_object = 0;
-    int has_method = 0, has_channel = 0, params_next = 0, seen_bslash = 0;
-    Py_ssize_t base, prev = 0, open_quote = 0;
-    uint64_t in_string = 0, esc_carry = 0;
+    int d = depth + 1;
+    Py_ssize_t r, i = o;
+    uint64_t m;
+    int b;
+    if (d > ZENWS_SCAN_MAX_DEPTH || !reach(f, o)) return -1;
+    stack[d] = (unsigned char)(f->buf[o] & 0x20);
+    r = o - f->cbase;
+    b = (int)(r >> 6);
+    m = f->bm[b] & ((~(uint64_t)1) << (r & 63));
+    for (;;) {
+        unsigned char c;
+        while (!m) {
+            if (++b >= f->nblocks) {
+                if (next_chunk(f) <= 0) return -1; /* truncated */
+                b = 0;
+            }
+            m = f->bm[b];
+        }
+        i = f->cbase + ((Py_ssize_t)b << 6) + zenws_ctz64(m);
+        m &= m - 1;
+        c = (unsigned char)f->buf[i];
+        if (c & 0x02) {
+            if (d >= ZENWS_SCAN_MAX_DEPTH) return -1;
+            stack[++d] = c & 0x20;
+        } else {
+            if (stack[d] != (c & 0x20)) return -1; /* '{' closed by ']' or the reverse */
+            if (--d == depth) return i;
+        }
+    }
+}
+
+/* Length of the run of ASCII digits at p: 16 bytes per step (SSE2), else
+ * 8 (SWAR); top-level numbers (ids, Deribit's usIn/usOut) fit one step. */
+ZENWS_INLINE Py_ssize_t digit_run8(const char *p, const char *end) {
+    const char *s = p;
+#if ZENWS_SCAN_SSE2
+    const __m128i bias = _mm_set1_epi8((char)(0x80 - '0')), lim = _mm_set1_epi8((char)(0x80 + 10));
+    while (end - p >= 16) {
+        /* '0'..'9' + bias = 0x80..0x89: the only bytes below 0x8A (signed) */
+        __m128i v = _mm_add_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), bias);
+        unsigned nd = (unsigned)_mm_movemask_epi8(_mm_cmplt_epi8(v, lim)) ^ 0xFFFFu;
+        if (nd) return (p - s) + zenws_ctz32(nd);
+        p += 16;
+    }
+#endif
+    while (end - p >= 8) {
+        uint64_t w, lo, nd;
+        memcpy(&w, p, 8);
+#if ZENWS_BIG_ENDIAN
+        w = zenws_bswap64(w);
+#endif
+        /* bit 7 of a byte: >= 0x80, > '9' (lo + 0x46 >= 0x80) or < '0'
+         * (lo + 0x50 < 0x80); no carry leaves a byte. */
+        lo = w & ZENWS_SWAR_LO7;
+        nd = ((w | (lo + ZENWS_SWAR_ONES * 0x46)) | ~(lo + ZENWS_SWAR_ONES * 0x50)) & ZENWS_SWAR_HI;
+        if (nd) return (p - s) + (zenws_ctz64(nd) >> 3);
+        p += 8;
+    }
+    while (p < end && ZENWS_IS_DIGIT(*p)) p++;
+    return p - s;
+}
+
+/* RFC 8259 §6 number at p ('-' or a digit).  Returns its end or NULL. */
+ZENWS_INLINE const char *number_end(const char *p, const char *end) {
+    Py_ssize_t n;
+    if (*p == '-') p++;
+    n = digit_run8(p, end);
+    if (n == 0 || (*p == '0' && n > 1)) return NULL; /* no leading zeros */
+    p += n;
+    if (p < end && *p == '.') {
+        n = digit_run8(++p, end);
+        if (n == 0) return NULL;
+        p += n;
+    }
+    if (p < end && (*p | 0x20) == 'e') {
+        if (++p < end && (*p == '+' || *p == '-')) p++;
+        n = digit_run8(p, end);
+        if (n == 0) return NULL;
+        p += n;
+    }
+    return p;
+}
+
+/* The first 8 bytes of a string literal as a little-endian word. */
+ZENWS_INLINE uint64_t word8(const char *s) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+    return w;
+}
+
+/* classify_key() for an unescaped key: one masked 8-byte compare. */
+ZENWS_INLINE int classify_key_fast(const char *k, Py_ssize_t n, const char *end) {
+    uint64_t w;
+    if (n < 2 || n > 7) return K_OTHER;
+    if (ZENWS_UNLIKELY(end - k < 8)) return classify_key(k, n, 0);
+    memcpy(&w, k, 8);
+    w &= ~(uint64_t)0 >> (64 - 8 * n); /* first n bytes in memory order (LE) */
+#if ZENWS_BIG_ENDIAN
+    return classify_key(k, n, 0);
+#else
+    switch (n) {
+    case 2: return w == word8("id\0\0\0\0\0\0") ? K_ID : K_OTHER;
+    case 5: return w == word8("error\0\0\0") ? K_ERROR : K_OTHER;
+    case 6:
+        if (w == word8("method\0\0")) return K_METHOD;
+        if (w == word8("result\0\0")) return K_RESULT;
+        if (w == word8("params\0\0")) return K_PARAMS;
+        return K_OTHER;
+    default: /* 7 */
+        return w == word8("channel\0") ? K_CHANNEL : K_OTHER;
+    }
+#endif
+}
+
+ZENWS_INLINE int has_bslash(const zenws_fast_t *f, const char *s, Py_ssize_t n) {
+    return f->s1.seen_bslash && memchr(s, '\\', (size_t)n) != NULL;
+}
+
+ZENWS_INLINE const char *ws_end(const char *p, const char *end) {
+    /* Compact JSON (what exchanges send) has none: one compare per call. */
+    while (p < end && ZENWS_UNLIKELY((unsigned char)*p <= ' ') && ZENWS_IS_WS(*p)) p++;
+    return p;
+}
+
+/* Apply the value of a top-level member (or params.channel) that is not a
+ * string: a number or literal [v, e), or a container (v at its bracket). */
+#define ZENWS_NONSTRING_VALUE(key, v, e)                                              \
+    switch (key) {                                                                    \
+    case K_ID:                                                                        \
+        out->id_off = out->id_len = 0;                                                \
+        out->id_escaped = 0;                                                          \
+        out->id_int = 0;                                                              \
+        if (*(v) == 'n')                                                              \
+            out->id_type = ZENWS_ID_NONE; /* JSON-RPC 2.0 §5: null id */              \
+        else if (*(v) != 't' && *(v) != 'f' && *(v) != '{' && *(v) != '[' &&          \
+                 parse_i64((v), (e), &out->id_int))                                   \
+            out->id_type = ZENWS_ID_INT;                                              \
+        else                                                                          \
+            out->id_type = ZENWS_ID_INVALID;                                          \
+        break;                                                                        \
+    case K_METHOD: has_method = 0; break;                                             \
+    case K_CHANNEL: has_channel = 0; break;                                           \
+    case K_RESULT: out->has_result = 1; break;                                        \
+    case K_ERROR: out->has_error = 1; break;                                          \
+    case K_PARAMS: has_channel = 0; break; /* a later "params" replaces an earlier one */ \
+    }
+
+/* The next unescaped quote not consumed yet (stage 2 takes them in order),
+ * into dst; classifies the next chunk when this one is used up. */
+#define ZENWS_NEXT_QUOTE(dst)                                         \
+    do {                                                              \
+        while (ZENWS_UNLIKELY(!cur)) {                                \
+            if (++qb >= f.nblocks) {                                  \
+                if (next_chunk(&f) <= 0) goto invalid;                \
+                qb = 0;                                               \
+            }                                                         \
+            cur = f.qm[qb];                                           \
+        }                                                             \
+        (dst) = f.cbase + ((Py_ssize_t)qb << 6) + zenws_ctz64(cur);   \
+        cur &= cur - 1;                                               \
+    } while (0)
+
+/* zenws_scan() for len >= 64 (the SIMD kernels read whole 64-byte blocks).
+ *
+ * The quotes of the top-level members are taken from the quote masks in
+ * order ("the next quote"), so finding the next key costs one bit operation
+ * and does not wait for the previous value to be parsed: the checks of the
+ * bytes between (':' ',' numbers, literals, whitespace) run beside it and
+ * must agree with where the next quote is.  A top-level object must end with
+ * its '}' at `last`, the last byte that is not whitespace: checked first,
+ * that '}' is the sentinel that stops every byte loop below, so they need no
+ * bounds checks of their own. */
+static int scan_fast(const char *buf, Py_ssize_t len, zenws_scan_t *out) {
+    zenws_fast_t f;
+    const char *end = buf + len, *p, *v, *last;
+    Py_ssize_t o, q, kq;
+    uint64_t cur;
+    int qb, depth = 1, key, has_method = 0, has_channel = 0;
 
     clear_result(out);
-    for (base = 0; base < end - buf; base += 64) {
-        zenws_block_t m;
-        uint64_t escaped = 0, strings, quotes, all = 0, brackets, tokens;
-        Py_ssize_t avail = (end - buf) - base;
-        /* The last partial block is classified as the 64 bytes that end at
-         * `end` (len >= 64 here), shifted so nothing past `end` is read. */
-        const char *blk = avail >= 64 ? buf + base : end - 64;
-        int shift = avail >= 64 ? 0 : (int)(64 - avail);
-        classify64(blk, &m);
-        if (ZENWS_UNLIKELY(shift)) {
-            m.quote >>= shift;
-            m.bslash >>= shift;
-            m.bracket >>= shift;
-            m.ctl >>= shift;
-        }
-        if (ZENWS_UNLIKELY(m.bslash | esc_carry)) {
-            seen_bslash = 1;
-            if (block_escapes(buf + base, end, m.bslash, &escaped, &esc_carry) < 0) goto invalid;
-        }
-        quotes = m.quote & ~escaped;
-        /* Opening quote inside, closing quote outside; flipped when a string
-         * crosses the block edge. */
-        strings = prefix_xor(quotes) ^ in_string;
-        in_string = (uint64_t)((int64_t)strings >> 63);
-        if (m.ctl & strings) goto invalid; /* RFC 8259 §7: raw control character */
-        brackets = m.bracket & ~strings;
-        /* ':' and ',' matter only outside skipped containers: a block that
-         * starts inside one (most of a big payload) never computes them. */
-        if (!skip) all = quotes | brackets | ((punct64(blk) >> shift) & ~strings);
-        tokens = skip ? brackets : all;
-        while (tokens) {
-            int bit = zenws_ctz64(tokens);
-            Py_ssize_t i = base + bit;
-            char c = buf[i];
-            tokens &= tokens - 1;
-            if (skip) {
-                /* Inside a container nobody asked about: brackets only. */
-                if (c == '{' || c == '[') {
-                    if (depth >= ZENWS_SCAN_MAX_DEPTH) goto invalid;
-                    stack[++depth] = (c == '{');
-                    skip++;
-                    continue;
-                }
-                if (stack[depth] != (c == '}')) goto invalid;
-                depth--;
-                if (--skip == 0) {
-                    state = S_AFTER;
-                    prev = i + 1;
-                    if (!all) all = quotes | brackets | ((punct64(blk) >> shift) & ~strings);
-                    tokens = all & ((~(uint64_t)0 << bit) << 1);
-                }
-                continue;
-            }
-            switch (state) {
-            case S_VALUE:
-                if (c == '"' || c == '{' || c == '[') {
-                    if (!gap_ws(buf + prev, buf + i)) goto invalid;
-                    if (c == '"') {
-                        open_quote = i;
-                        state = S_STRING_END;
-                        break;
-                    }
-                    switch (key) { /* a container as the member's value */
-                    case K_ID: out->id_type = ZENWS_ID_INVALID; break;
-                    case K_METHOD: has_method = 0; break;
-                    case K_CHANNEL: has_channel = 0; break;
-                    case K_RESULT: out->has_result = 1; break;
-                    case K_ERROR: out->has_error = 1; break;
-                    case K_PARAMS:
-                        has_channel = 0;
-                        params_next = (c == '{');
-                        break;
-                    }
-                    key = K_OTHER;
-                    if (depth >= ZENWS_SCAN_MAX_DEPTH) goto invalid;
-                    stack[++depth] = (c == '{');
-                    if (depth == 1 && c == '{') {
-                        top_object = 1;
-                        state = S_OBJECT_START;
-                    } else if (depth == 2 && params_next) {
-                        /* the only depth-2 object walked: channel lives there */
-                        params_next = 0;
-                        state = S_OBJECT_START;
-                    } else {
-                        skip = 1;
-                        tokens &= brackets;
-                    }
-                    break;
-                }
-                /* ',' ']' '}' or ':' end a number or literal */
-                if (!gap_scalar(buf + prev, buf + i, &vs, &ve)) goto invalid;
-                switch (key) {
-                case K_ID:
-                    out->id_off = out->id_len = 0;
-                    out->id_escaped = 0;
-                    out->id_int = 0;
-                    if (*vs == 'n')
-                        out->id_type = ZENWS_ID_NONE; /* JSON-RPC 2.0 §5: null id */
-                    else if (*vs != 't' && *vs != 'f' && parse_i64(vs, ve, &out->id_int))
-                        out->id_type = ZENWS_ID_INT;
-                    else
-                        out->id_type = ZENWS_ID_INVALID;
-                    break;
-                case K_METHOD: has_method = 0; break;
-                case K_CHANNEL: has_channel = 0; break;
-                case K_RESULT: out->has_result = 1; break;
-                case K_ERROR: out->has_error = 1; break;
-                case K_PARAMS: has_channel = 0; break;
-                }
-                key = K_OTHER;
-                goto after_value;
-            case S_OBJECT_START:
-            case S_KEY:
-                if (!gap_ws(buf + prev, buf + i)) goto invalid;
-                if (c == '"') {
-                    open_quote = i;
-                    state = S_KEY_END;
-                    break;
-                }
-                if (c != '}' || state != S_OBJECT_START) goto invalid;
-                goto close;
-            case S_KEY_END: { /* c is the closing quote: nothing else is a token in a string */
-                const char *k = buf + open_quote + 1;
-                Py_ssize_t n = i - open_quote - 1;
-                int esc = seen_bslash && memchr(k, '\\', (size_t)n) != NULL;
-                if (depth == 1) {
-                    key = classify_key(k, n, esc);
-                    if (key == K_CHANNEL) key = K_OTHER;
-                } else if (classify_key(k, n, esc) == K_CHANNEL) { /* params, depth 2 */
-                    key = K_CHANNEL;
-                }
-                state = S_COLON;
-                break;
-            }
-            case S_COLON:
-                if (c != ':' || !gap_ws(buf + prev, buf + i)) goto invalid;
-                state = S_VALUE;
-                break;
-            case S_STRING_END: { /* closing quote of a string value */
-                Py_ssize_t off = open_quote + 1, n = i - open_quote - 1;
-                int esc = seen_bslash && memchr(buf + off, '\\', (size_t)n) != NULL;
-                switch (key) {
-                case K_ID:
-                    out->id_type = ZENWS_ID_STRING;
-                    out->id_int = 0;
-                    out->id_off = off;
-                    out->id_len = n;
-                    out->id_escaped = esc;
-                    break;
-                case K_METHOD:
-                    has_method = 1;
-                    out->method_off = off;
-                    out->method_len = n;
-                    out->method_escaped = esc;
-                    break;
-                case K_CHANNEL:
-                    has_channel = 1;
-                    out->channel_off = off;
-                    out->channel_len = n;
-                    out->channel_escaped = esc;
-                    break;
-                case K_RESULT: out->has_result = 1; break;
-                case K_ERROR: out->has_error = 1; break;
-                case K_PARAMS: has_channel = 0; break;
-                }
-                key = K_OTHER;
-                state = S_AFTER;
-                break;
-            }
-            case S_AFTER:
-                if (!gap_ws(buf + prev, buf + i)) goto invalid;
-            after_value: /* c follows a complete value */
-                if (depth == 0) goto invalid; /* data after the top-level value */
-                if (c == ',') {
-                    state = stack[depth] ? S_KEY : S_VALUE;
-                    break;
-                }
-                if (c != (stack[depth] ? '}' : ']')) goto invalid;
-            close:
-                depth--;
-                state = S_AFTER;
-                break;
-            }
-            prev = i + 1;
-        }
+    f.buf = buf;
+    f.end = end;
+    f.cbase = f.climit = 0;
+    f.nblocks = 0;
+    f.kernel = zenws_s1_kernel;
+    if (ZENWS_UNLIKELY(!f.kernel)) {
+        kernel_choose();
+        f.kernel = zenws_s1_kernel;
     }
-    if (depth != 0) goto invalid; /* truncated */
-    if (state == S_VALUE) {
-        /* No token at all: a top-level number or literal (or nothing). */
-        if (!gap_scalar(buf + prev, end, &vs, &ve)) goto invalid;
+    f.s1.in_string = f.s1.esc_carry = 0;
+    f.s1.seen_bslash = 0;
+    if (next_chunk(&f) <= 0) goto invalid;
+    qb = 0;
+    cur = f.qm[0];
+
+    p = ws_end(buf, end);
+    if (p >= end) goto invalid;
+    if (*p != '{') goto not_object;
+    last = end - 1;
+    while (ZENWS_IS_WS(*last)) last--; /* stops at *p == '{' */
+    if (*last != '}') goto invalid;    /* truncated or trailing data */
+    p++;
+    while (ZENWS_IS_WS(*p)) p++;
+    if (*p == '}') goto close;
+first_member: /* p <= last: must be a key's opening quote */
+    ZENWS_NEXT_QUOTE(kq);
+    if (ZENWS_UNLIKELY(kq != p - buf)) goto invalid;
+
+    /* kq: a key's opening quote, where the grammar expects it */
+    ZENWS_NEXT_QUOTE(q);
+    {
+        const char *k = buf + kq + 1;
+        Py_ssize_t n = q - kq - 1;
+        if (ZENWS_UNLIKELY(has_bslash(&f, k, n)))
+            key = classify_key(k, n, 1);
+        else
+            key = classify_key_fast(k, n, end);
+        if ((depth == 1) == (key == K_CHANNEL)) key = K_OTHER; /* channel: params only */
+    }
+    p = buf + q + 1; /* buf[q] is '"', not the '}' at last: p <= last */
+    if (ZENWS_UNLIKELY(*p != ':')) {
+        while (ZENWS_IS_WS(*p)) p++;
+        if (*p != ':') goto invalid;
+    }
+    p++;
+    if (ZENWS_UNLIKELY(ZENWS_IS_WS(*p)))
+        while (ZENWS_IS_WS(*p)) p++;
+
+    /* value: p <= last; `key` names its member */
+    v = p;
+    if (*p == '"') {
+        Py_ssize_t off, n;
+        int esc;
+        ZENWS_NEXT_QUOTE(o);
+        if (ZENWS_UNLIKELY(o != p - buf)) goto invalid;
+        ZENWS_NEXT_QUOTE(q);
+        p = buf + q + 1;
+        if (ZENWS_LIKELY(key == K_OTHER)) goto after;
+        off = o + 1;
+        n = q - off;
+        esc = has_bslash(&f, buf + off, n);
+        switch (key) {
+        case K_ID:
+            out->id_type = ZENWS_ID_STRING;
+            out->id_int = 0;
+            out->id_off = off;
+            out->id_len = n;
+            out->id_escaped = esc;
+            break;
+        case K_METHOD:
+            has_method = 1;
+            out->method_off = off;
+            out->method_len = n;
+            out->method_escaped = esc;
+            break;
+        case K_CHANNEL:
+            has_channel = 1;
+            out->channel_off = off;
+            out->channel_len = n;
+            out->channel_escaped = esc;
+            break;
+        case K_RESULT: out->has_result = 1; break;
+        case K_ERROR: out->has_error = 1; break;
+        case K_PARAMS: has_channel = 0; break;
+        }
+        goto after;
+    }
+    if (ZENWS_IS_DIGIT(*p) || *p == '-') {
+        p = number_end(p, end);
+        if (ZENWS_UNLIKELY(!p)) goto invalid;
+    } else if (*p == '{' || *p == '[') {
+        if (key == K_PARAMS && *p == '{') { /* walked: params.channel lives there */
+            has_channel = 0;
+            depth = 2;
+            p++;
+            while (ZENWS_IS_WS(*p)) p++;
+            if (*p == '}') goto close;
+            goto first_member;
+        }
+        q = container_close(&f, p - buf, depth);
+        /* its bracket is not the top-level '}' (then the top level is open) */
+        if (ZENWS_UNLIKELY(q < 0 || buf + q >= last)) goto invalid;
+        p = buf + q + 1;
+        /* the quotes inside are consumed: resume after the bracket */
+        o = q - f.cbase;
+        qb = (int)(o >> 6);
+        cur = f.qm[qb] & ((~(uint64_t)1) << (o & 63));
+    } else {
+        /* literals: last - p bytes remain before the sentinel '}' */
+        if (*p == 't' && last - p >= 4 && memcmp(p, "true", 4) == 0)
+            p += 4;
+        else if (*p == 'f' && last - p >= 5 && memcmp(p, "false", 5) == 0)
+            p += 5;
+        else if (*p == 'n' && last - p >= 4 && memcmp(p, "null", 4) == 0)
+            p += 4;
+        else
+            goto invalid;
+    }
+    if (ZENWS_UNLIKELY(key != K_OTHER)) {
+        ZENWS_NONSTRING_VALUE(key, v, p)
+    }
+
+after: /* a member's value ended at p (<= last) */
+    if (ZENWS_LIKELY(*p == ',')) {
+        p++;
+        if (ZENWS_UNLIKELY(*p != '"'))
+            while (ZENWS_IS_WS(*p)) p++;
+        goto first_member;
+    }
+    if (ZENWS_UNLIKELY(*p != '}')) {
+        while (ZENWS_IS_WS(*p)) p++;
+        if (*p == ',') {
+            p++;
+            while (ZENWS_IS_WS(*p)) p++;
+            goto first_member;
+        }
+        if (*p != '}') goto invalid;
+    }
+close: /* p at the '}' of the object at `depth` */
+    if (--depth) { /* params ended: back in the top-level object */
+        if (p == last) goto invalid;
+        p++;
+        goto after;
+    }
+    if (p != last) goto invalid; /* trailing data */
+    return finish(buf, out, 1, has_method, has_channel);
+
+not_object: /* a top-level array, string or scalar: valid or not, no members */
+    if (*p == '[' || *p == '"') {
+        q = *p == '[' ? container_close(&f, p - buf, 0) : string_close(&f, p - buf);
+        if (q < 0 || ws_end(buf + q + 1, end) != end) goto invalid;
         return out->kind = ZENWS_KIND_OTHER;
     }
-    if (state != S_AFTER || !gap_ws(buf + prev, end)) goto invalid;
-    return finish(buf, out, top_object, has_method, has_channel);
+    {
+        const char *s, *e;
+        if (!gap_scalar(p, end, &s, &e)) goto invalid;
+    }
+    return out->kind = ZENWS_KIND_OTHER;
 
 invalid:
     clear_result(out);
@@ -920,7 +1321,7 @@ int zenws_scan(const char *buf, Py_ssize_t len, zenws_scan_t *out) {
     /* Short messages: the byte-level scanner is faster there (measured:
      * 76 vs 92 ns on a 117-byte response) and it checks everything. */
     if (len < ZENWS_SCAN_STRICT_BELOW) return zenws_scan_strict(buf, len, out);
-    return scan_blocks(buf, len, out);
+    return scan_fast(buf, len, out);
 }
 
 /* Append code point cp as UTF-8; surrogates get the 3-byte form that

@@ -76,6 +76,18 @@ int zenws_scan(const char *buf, Py_ssize_t len, zenws_scan_t *out);
  * grammar too (about 1.5-4x slower on exchange messages). */
 int zenws_scan_strict(const char *buf, Py_ssize_t len, zenws_scan_t *out);
 
+/* Name of the stage-1 kernel zenws_scan() uses for messages of at least
+ * ZENWS_SCAN_STRICT_BELOW bytes: "avx2" (AVX2 + PCLMULQDQ), "sse2" or
+ * "scalar" (portable SWAR).  Chosen once, on first use, from what the CPU
+ * supports; the environment variable ZENWS_SCAN_KERNEL (read at that moment)
+ * can force one.  Every kernel gives the same results. */
+const char *zenws_scan_kernel(void);
+
+/* Switch the kernel ("avx2", "sse2", "scalar" or "auto"); returns 0, or -1
+ * (nothing changed) for an unknown name or one this CPU cannot run.  Not
+ * thread-safe: for tests and benchmarks. */
+int zenws_scan_set_kernel(const char *name);
+
 /* Decode the raw content of a JSON string already validated by zenws_scan
  * into UTF-8 at dst (needs room for len bytes: decoding never grows).
  * Lone surrogates from \uXXXX escapes are written as 3-byte sequences, so the
