@@ -334,3 +334,38 @@ async def test_start_wires_callbacks_before_the_handshake() -> None:
             await asyncio.sleep(0.01)
         assert seen and seen[0].id == "x"
         await client.close()
+
+
+async def test_through_an_http_connect_proxy() -> None:
+    tunnels: list[bytes] = []
+
+    async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            while data := await r.read(65536):
+                w.write(data)
+                await w.drain()
+        except ConnectionError:
+            pass
+        finally:
+            w.close()
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        tunnels.append(head.split(b"\r\n", 1)[0])
+        host, port = head.split()[1].decode().rsplit(":", 1)
+        up_r, up_w = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
+        await asyncio.gather(pipe(reader, up_w), pipe(up_r, writer))
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    pport = server.sockets[0].getsockname()[1]
+    try:
+        async with WebsocketsServer() as srv:
+            client = await zenws.connect(srv.url, proxy=f"http://127.0.0.1:{pport}")
+            assert await client.request("echo", [5]) == [5]
+            assert client.heartbeat_health().kind == "none"
+            await client.close()
+        assert tunnels and tunnels[0].startswith(b"CONNECT 127.0.0.1:")
+    finally:
+        server.close()
