@@ -194,6 +194,10 @@ class RequestsMixin(ClientBase):
             await ev.wait()
 
     def _arm_sweep(self, deadline_ns: int, now_ns: int) -> None:
+        # Never later than one default timeout from now: the compiled fast path skips
+        # this check, and its deadlines (now + default) are then never earlier than
+        # the armed sweep.
+        deadline_ns = min(deadline_ns, now_ns + self._timeout_ns)
         if self._sweep is not None:
             self._sweep.cancel()
         self._sweep_at = deadline_ns

@@ -369,3 +369,17 @@ async def test_through_an_http_connect_proxy() -> None:
         assert tunnels and tunnels[0].startswith(b"CONNECT 127.0.0.1:")
     finally:
         server.close()
+
+
+async def test_default_deadline_holds_after_a_longer_custom_one() -> None:
+    async with WebsocketsServer() as srv:
+        client = await zenws.connect(srv.url, request_timeout=0.2)
+        slow = asyncio.ensure_future(client.request("never", [], timeout=30))
+        await asyncio.sleep(0.01)
+        t0 = time.monotonic()
+        with pytest.raises(RequestTimeout):
+            await client.request("never", [])  # default 0.2 s, compiled path
+        assert time.monotonic() - t0 < 2.0
+        assert not slow.done()
+        slow.cancel()
+        await client.close()
