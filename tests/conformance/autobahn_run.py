@@ -43,7 +43,7 @@ CORE_CASES = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*"]
 DEFLATE_CASES = ["12.*", "13.*"]
 ACCEPTED = {"OK", "INFORMATIONAL"}
 MAX_MESSAGE = 64 * 1024 * 1024
-CASE_TIMEOUT = 300.0  # 9.* moves up to 16 MiB messages; kosoku's own limits are lower
+CASE_TIMEOUT = 90.0  # kosoku's own per-case limits are 10-60 s (9.7.x: up to 480 s unused here)
 
 Driver = Callable[[str, bool], Awaitable[None]]
 
@@ -140,11 +140,15 @@ async def zenws_echo(url: str, deflate: bool) -> None:
             client.on_message = echo
             while client.metrics().queue_depth:  # arrived before on_message was set
                 echo(await client.__anext__())
-    except zenws.ConnectionLost:
-        return  # the whole case (and its close) arrived with the handshake
-    while client.state is zenws.State.OPEN:
-        await asyncio.sleep(0.002)
-    await client.close()
+    except (zenws.ConnectError, zenws.ConnectionLost):
+        # The whole case (and its close) arrived with the 101 response: the
+        # callback already echoed it; connect reports the closed link.
+        return
+    try:
+        while client.state is zenws.State.OPEN:
+            await asyncio.sleep(0.002)
+    finally:
+        await client.close()  # also when the case timed out (cancelled)
 
 
 class _PicowsEcho:
@@ -253,8 +257,11 @@ DRIVERS: dict[str, Driver] = {"zenws": zenws_echo, "picows": picows_echo}
 # --------------------------------------------------------------------------- run
 
 
-async def _drive(url: str, agent: str, driver: Driver, deflate: bool, concurrency: int) -> None:
+async def _drive(
+    url: str, agent: str, driver: Driver, deflate: bool, concurrency: int
+) -> list[str]:
     count = int(await _control(f"{url}/getCaseCount"))
+    problems: list[str] = []
     todo = collections.deque(range(1, count + 1))
 
     async def worker() -> None:
@@ -264,11 +271,14 @@ async def _drive(url: str, agent: str, driver: Driver, deflate: bool, concurrenc
                 await asyncio.wait_for(
                     driver(f"{url}/runCase?case={n}&agent={agent}", deflate), CASE_TIMEOUT
                 )
+            except asyncio.TimeoutError:
+                problems.append(f"case #{n}: the client did not finish within {CASE_TIMEOUT} s")
             except Exception as exc:  # the verdict is kosoku's; keep driving
-                logging.getLogger("autobahn").info("case %d: %r", n, exc)
+                problems.append(f"case #{n}: the client raised {exc!r}")
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     await _control(f"{url}/updateReports?agent={agent}")
+    return problems
 
 
 def run(
@@ -284,26 +294,31 @@ def run(
 
     server = FuzzingServer(cases, outdir)
     try:
-        uvloop.run(_drive(server.url, agent, DRIVERS[agent], deflate, concurrency))
+        problems = uvloop.run(_drive(server.url, agent, DRIVERS[agent], deflate, concurrency))
         log = server.wait()
     finally:
         server.kill()
     index_path = outdir / "index.json"
     if not index_path.exists():
-        raise RuntimeError(f"kosoku wrote no report:\n{log[-2000:]}")
+        raise RuntimeError(f"kosoku wrote no report:\n{log[-2000:]}\n" + "\n".join(problems))
     index = json.loads(index_path.read_text())[agent]
     reports = []
     for entry in index.values():
         report = json.loads((outdir / entry["reportfile"]).read_text())
         reports.append(report)
     reports.sort(key=lambda r: [int(p) for p in r["id"].split(".")])
+    for line in problems:  # case numbers are 1-based positions in the run
+        reports[int(line.split("#")[1].split(":")[0]) - 1].setdefault("client", []).append(line)
     return reports
 
 
 def not_ok(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Cases whose verdict is not OK/INFORMATIONAL (message or close behaviour)."""
+    """Cases whose verdict is not OK/INFORMATIONAL (message or close behaviour), or
+    where the client hung or raised."""
     return [
-        r for r in reports if r["behavior"] not in ACCEPTED or r["behaviorClose"] not in ACCEPTED
+        r
+        for r in reports
+        if r["behavior"] not in ACCEPTED or r["behaviorClose"] not in ACCEPTED or "client" in r
     ]
 
 
@@ -312,6 +327,7 @@ def describe(bad: list[dict[str, Any]]) -> str:
     return "\n".join(
         f"  {r['id']}: {r['behavior']} / close {r['behaviorClose']} "
         f"(remote close code {r['remoteCloseCode']}): {r['result']} | {r['resultClose']}"
+        + "".join(f" [{p}]" for p in r.get("client", []))
         for r in bad
     )
 

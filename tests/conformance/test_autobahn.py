@@ -28,11 +28,41 @@ def _check(reports: list[dict[str, object]], expected_min: int, outdir: Path) ->
     )
 
 
-def test_autobahn_core_cases(tmp_path: Path) -> None:
+# Non-OK verdicts caused by picows 2.3.1 itself (DESIGN §6), identical for a careful
+# raw picows echo client: picows parses the *next* frame before delivering the current
+# one, so an invalid opcode (4.1.3-4.2.5) or a second CLOSE (7.1.2) fails the
+# connection before the previous frame reaches the layer above; and it delivers
+# whole frames only, so invalid UTF-8 inside one frame (6.4.3/6.4.4) is seen when the
+# frame is complete instead of at the first bad byte.  Reported upstream; zenws
+# cannot fix them above picows' parser.
+PICOWS_READ_AHEAD = {"4.1.3", "4.1.4", "4.1.5", "4.2.3", "4.2.4", "4.2.5", "6.4.3", "6.4.4"} | {
+    "7.1.2"
+}
+
+
+@pytest.fixture(scope="module")
+def core_reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, object]], Path]:
+    outdir = tmp_path_factory.mktemp("autobahn-zenws")
+    return run("zenws", CORE_CASES, outdir), outdir
+
+
+def test_autobahn_core_cases(core_reports: tuple[list[dict[str, object]], Path]) -> None:
     """Cases 1.* - 10.* (framing, pings, reserved bits, opcodes, fragmentation,
-    UTF-8, close handling, limits/performance, auto-fragmentation): ~5 s."""
-    reports = run("zenws", CORE_CASES, tmp_path)
-    _check(reports, 301, tmp_path)
+    UTF-8, close handling, limits/performance, auto-fragmentation): ~5 s.
+    The full requirement: fails on the picows read-ahead cases until picows
+    delivers a frame before parsing the next one."""
+    reports, outdir = core_reports
+    _check(reports, 301, outdir)
+
+
+def test_zenws_adds_no_deviation_over_picows(
+    core_reports: tuple[list[dict[str, object]], Path],
+) -> None:
+    """Everything zenws' own layer decides is OK: the only non-OK verdicts are the
+    picows read-ahead ones listed above (and never a client hang or crash)."""
+    reports, outdir = core_reports
+    ours = [r for r in not_ok(reports) if r["id"] not in PICOWS_READ_AHEAD or "client" in r]
+    assert not ours, f"reports in {outdir}:\n{describe(ours)}"
 
 
 @pytest.mark.slow
@@ -43,14 +73,9 @@ def test_autobahn_permessage_deflate(tmp_path: Path) -> None:
     _check(reports, 216, tmp_path)
 
 
-def test_picows_baseline_runs(tmp_path: Path) -> None:
-    """The careful raw picows echo client runs the same cases; its non-OK verdicts
-    are exactly the ones picows' read-ahead causes (DESIGN §6), so a change in
-    picows (or in kosoku) shows up here first."""
+def test_picows_baseline(tmp_path: Path) -> None:
+    """The careful raw picows echo client on the same cases: its non-OK verdicts are
+    within the read-ahead set, so a picows (or kosoku) change shows up here first."""
     reports = run("picows", CORE_CASES, tmp_path)
-    ids = {r["id"] for r in not_ok(reports)}
-    assert ids <= {"4.1.3", "4.1.4", "4.1.5", "4.2.3", "4.2.4", "4.2.5"} | {
-        "6.4.3",
-        "6.4.4",
-        "7.1.2",
-    }, describe(not_ok(reports))
+    extra = [r for r in not_ok(reports) if r["id"] not in PICOWS_READ_AHEAD or "client" in r]
+    assert not extra, describe(extra)
