@@ -352,6 +352,14 @@ static int utf8_ok(const char *s, Py_ssize_t n) {
         unsigned char c = *u;
         int need;
         unsigned char lo = 0x80, hi = 0xBF;
+        if (e - u >= 8) { /* ASCII (method and channel names): 8 bytes per step */
+            uint64_t w;
+            memcpy(&w, u, 8);
+            if (!(w & 0x8080808080808080ULL)) {
+                u += 8;
+                continue;
+            }
+        }
         if (c < 0x80) {
             u++;
             continue;
@@ -414,9 +422,10 @@ static int finish(const char *buf, zenws_scan_t *out, int top_object, int has_me
         out->channel_off = out->channel_len = 0;
         out->channel_escaped = 0;
     }
-    if (!utf8_ok(buf + out->method_off, out->method_len) ||
-        !utf8_ok(buf + out->channel_off, out->channel_len) ||
-        (out->id_type == ZENWS_ID_STRING && !utf8_ok(buf + out->id_off, out->id_len)))
+    if ((out->method_len && !utf8_ok(buf + out->method_off, out->method_len)) ||
+        (out->channel_len && !utf8_ok(buf + out->channel_off, out->channel_len)) ||
+        (out->id_type == ZENWS_ID_STRING && out->id_len &&
+         !utf8_ok(buf + out->id_off, out->id_len)))
         goto invalid;
     return out->kind = kind;
 invalid:
@@ -792,46 +801,61 @@ ZENWS_TARGET_AVX2 static inline uint64_t prefix_xor_clmul(uint64_t x) {
     return (uint64_t)_mm_cvtsi128_si64(v);
 }
 
+/* Raw masks of the 64 bytes at src (AVX2).  bs/ctl stay 0 unless the block
+ * has a backslash or a control byte (rare: one test for both). */
+ZENWS_TARGET_AVX2 static inline void raw_avx2(const char *src, uint64_t *q, uint64_t *br,
+                                              uint64_t *bs, uint64_t *ctl) {
+    const __m256i lower = _mm256_set1_epi8(0x20), ctlmax = _mm256_set1_epi8(0x1F);
+    __m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)src);
+    __m256i v1 = _mm256_loadu_si256((const __m256i *)(const void *)(src + 32));
+    __m256i f0 = _mm256_or_si256(v0, lower), f1 = _mm256_or_si256(v1, lower);
+    __m256i b0 = _mm256_cmpeq_epi8(v0, _mm256_set1_epi8('\\'));
+    __m256i b1 = _mm256_cmpeq_epi8(v1, _mm256_set1_epi8('\\'));
+    /* max_epu8(v, 0x1F) == 0x1F exactly when v <= 0x1F (unsigned) */
+    __m256i c0 = _mm256_cmpeq_epi8(_mm256_max_epu8(v0, ctlmax), ctlmax);
+    __m256i c1 = _mm256_cmpeq_epi8(_mm256_max_epu8(v1, ctlmax), ctlmax);
+    __m256i any = _mm256_or_si256(_mm256_or_si256(b0, b1), _mm256_or_si256(c0, c1));
+    *q = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v0, _mm256_set1_epi8('"'))) |
+         ((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v1, _mm256_set1_epi8('"')))
+          << 32);
+    /* '{' | 0x20 == '[' | 0x20 == 0x7B, '}' | 0x20 == ']' | 0x20 == 0x7D */
+    *br = (uint32_t)_mm256_movemask_epi8(
+              _mm256_or_si256(_mm256_cmpeq_epi8(f0, _mm256_set1_epi8(0x7B)),
+                              _mm256_cmpeq_epi8(f0, _mm256_set1_epi8(0x7D)))) |
+          ((uint64_t)(uint32_t)_mm256_movemask_epi8(
+               _mm256_or_si256(_mm256_cmpeq_epi8(f1, _mm256_set1_epi8(0x7B)),
+                               _mm256_cmpeq_epi8(f1, _mm256_set1_epi8(0x7D))))
+           << 32);
+    if (ZENWS_UNLIKELY(!_mm256_testz_si256(any, any))) {
+        *bs = (uint32_t)_mm256_movemask_epi8(b0) |
+              ((uint64_t)(uint32_t)_mm256_movemask_epi8(b1) << 32);
+        *ctl = (uint32_t)_mm256_movemask_epi8(c0) |
+               ((uint64_t)(uint32_t)_mm256_movemask_epi8(c1) << 32);
+    } else {
+        *bs = *ctl = 0;
+    }
+}
+
 /* AVX2 + PCLMULQDQ kernel (run-time dispatch: never built with -mavx2). */
 ZENWS_TARGET_AVX2 static int s1_avx2(const char *buf, const char *end, Py_ssize_t base,
                                      int nblocks, zenws_s1_t *st, uint64_t *qm, uint64_t *bm) {
-    const __m256i quote = _mm256_set1_epi8('"'), bslash = _mm256_set1_epi8('\\');
-    const __m256i lower = _mm256_set1_epi8(0x20), ctlmax = _mm256_set1_epi8(0x1F);
-    const __m256i open = _mm256_set1_epi8(0x7B), close = _mm256_set1_epi8(0x7D);
-    int k;
-    for (k = 0; k < nblocks; k++) {
-        const char *blk = buf + base + 64 * (Py_ssize_t)k;
-        Py_ssize_t avail = end - blk;
-        const char *src = avail >= 64 ? blk : end - 64;
-        int shift = avail >= 64 ? 0 : (int)(64 - avail);
-        uint64_t q, br, bs = 0, ctl = 0;
-        __m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)src);
-        __m256i v1 = _mm256_loadu_si256((const __m256i *)(const void *)(src + 32));
-        __m256i f0 = _mm256_or_si256(v0, lower), f1 = _mm256_or_si256(v1, lower);
-        __m256i b0 = _mm256_cmpeq_epi8(v0, bslash), b1 = _mm256_cmpeq_epi8(v1, bslash);
-        __m256i c0 = _mm256_cmpeq_epi8(_mm256_max_epu8(v0, ctlmax), ctlmax);
-        __m256i c1 = _mm256_cmpeq_epi8(_mm256_max_epu8(v1, ctlmax), ctlmax);
-        q = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v0, quote)) |
-            ((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v1, quote)) << 32);
-        br = (uint32_t)_mm256_movemask_epi8(
-                 _mm256_or_si256(_mm256_cmpeq_epi8(f0, open), _mm256_cmpeq_epi8(f0, close))) |
-             ((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_or_si256(
-                  _mm256_cmpeq_epi8(f1, open), _mm256_cmpeq_epi8(f1, close)))
-              << 32);
-        if (ZENWS_UNLIKELY(!_mm256_testz_si256(
-                _mm256_or_si256(_mm256_or_si256(b0, b1), _mm256_or_si256(c0, c1)),
-                _mm256_set1_epi8((char)0xFF)))) {
-            bs = (uint32_t)_mm256_movemask_epi8(b0) |
-                 ((uint64_t)(uint32_t)_mm256_movemask_epi8(b1) << 32);
-            ctl = (uint32_t)_mm256_movemask_epi8(c0) |
-                  ((uint64_t)(uint32_t)_mm256_movemask_epi8(c1) << 32);
-        }
-        if (ZENWS_UNLIKELY(shift)) {
-            q >>= shift;
-            br >>= shift;
-            bs >>= shift;
-            ctl >>= shift;
-        }
+    const char *blk = buf + base;
+    uint64_t q, br, bs, ctl;
+    int k, full = (int)((end - blk) >> 6);
+    if (full > nblocks) full = nblocks;
+    for (k = 0; k < full; k++, blk += 64) {
+        raw_avx2(blk, &q, &br, &bs, &ctl);
+        ZENWS_S1_BLOCK(blk, q, bs, br, ctl, prefix_xor_clmul, st, qm[k], bm[k]);
+    }
+    if (k < nblocks) {
+        /* The partial last block is read as the 64 bytes that end at `end`
+         * (len >= 64 here) and shifted, so nothing past `end` is read. */
+        int shift = (int)(64 - (end - blk));
+        raw_avx2(end - 64, &q, &br, &bs, &ctl);
+        q >>= shift;
+        br >>= shift;
+        bs >>= shift;
+        ctl >>= shift;
         ZENWS_S1_BLOCK(blk, q, bs, br, ctl, prefix_xor_clmul, st, qm[k], bm[k]);
     }
     return 0;
@@ -1056,35 +1080,44 @@ ZENWS_INLINE const char *number_end(const char *p, const char *end) {
     return p;
 }
 
-/* The first 8 bytes of a string literal as a little-endian word. */
+/* The first n bytes of a string literal as a word (n <= 8; memory order). */
 ZENWS_INLINE uint64_t word8(const char *s) {
     uint64_t w;
     memcpy(&w, s, 8);
     return w;
 }
+#define ZENWS_LOW_BYTES(n) (~(uint64_t)0 >> (64 - 8 * (n)))
 
-/* classify_key() for an unescaped key: one masked 8-byte compare. */
-ZENWS_INLINE int classify_key_fast(const char *k, Py_ssize_t n, const char *end) {
-    uint64_t w;
-    if (n < 2 || n > 7) return K_OTHER;
-    if (ZENWS_UNLIKELY(end - k < 8)) return classify_key(k, n, 0);
-    memcpy(&w, k, 8);
-    w &= ~(uint64_t)0 >> (64 - 8 * n); /* first n bytes in memory order (LE) */
-#if ZENWS_BIG_ENDIAN
-    return classify_key(k, n, 0);
-#else
+/* classify_key() for an unescaped top-level key (never K_CHANNEL): one
+ * masked 8-byte compare.  w holds the 8 bytes at the key's first byte. */
+ZENWS_INLINE int top_key(uint64_t w, Py_ssize_t n) {
     switch (n) {
-    case 2: return w == word8("id\0\0\0\0\0\0") ? K_ID : K_OTHER;
-    case 5: return w == word8("error\0\0\0") ? K_ERROR : K_OTHER;
+    case 2: return (w & ZENWS_LOW_BYTES(2)) == (word8("id\0\0\0\0\0\0") & ZENWS_LOW_BYTES(2)) ? K_ID : K_OTHER;
+    case 5: return (w & ZENWS_LOW_BYTES(5)) == (word8("error\0\0\0") & ZENWS_LOW_BYTES(5)) ? K_ERROR : K_OTHER;
     case 6:
-        if (w == word8("method\0\0")) return K_METHOD;
-        if (w == word8("result\0\0")) return K_RESULT;
-        if (w == word8("params\0\0")) return K_PARAMS;
+        w &= ZENWS_LOW_BYTES(6);
+        if (w == (word8("result\0\0") & ZENWS_LOW_BYTES(6))) return K_RESULT;
+        if (w == (word8("method\0\0") & ZENWS_LOW_BYTES(6))) return K_METHOD;
+        if (w == (word8("params\0\0") & ZENWS_LOW_BYTES(6))) return K_PARAMS;
         return K_OTHER;
-    default: /* 7 */
-        return w == word8("channel\0") ? K_CHANNEL : K_OTHER;
+    default: return K_OTHER;
+    }
+}
+
+/* Key of the member whose key content is k[0:n] (no escape) at `depth`. */
+ZENWS_INLINE int member_key(const char *k, Py_ssize_t n, const char *end, int depth) {
+    uint64_t w;
+#if !ZENWS_BIG_ENDIAN
+    if (ZENWS_LIKELY(end - k >= 8)) {
+        memcpy(&w, k, 8);
+        if (depth == 1) return top_key(w, n);
+        return n == 7 && (w & ZENWS_LOW_BYTES(7)) == (word8("channel\0") & ZENWS_LOW_BYTES(7))
+                   ? K_CHANNEL : K_OTHER;
     }
 #endif
+    (void)w;
+    n = classify_key(k, n, 0);
+    return (depth == 1) == (n == K_CHANNEL) ? K_OTHER : (int)n;
 }
 
 ZENWS_INLINE int has_bslash(const zenws_fast_t *f, const char *s, Py_ssize_t n) {
@@ -1186,11 +1219,12 @@ first_member: /* p <= last: must be a key's opening quote */
     {
         const char *k = buf + kq + 1;
         Py_ssize_t n = q - kq - 1;
-        if (ZENWS_UNLIKELY(has_bslash(&f, k, n)))
+        if (ZENWS_LIKELY(!has_bslash(&f, k, n))) {
+            key = member_key(k, n, end, depth);
+        } else {
             key = classify_key(k, n, 1);
-        else
-            key = classify_key_fast(k, n, end);
-        if ((depth == 1) == (key == K_CHANNEL)) key = K_OTHER; /* channel: params only */
+            if ((depth == 1) == (key == K_CHANNEL)) key = K_OTHER; /* channel: params only */
+        }
     }
     p = buf + q + 1; /* buf[q] is '"', not the '}' at last: p <= last */
     if (ZENWS_UNLIKELY(*p != ':')) {
@@ -1198,7 +1232,7 @@ first_member: /* p <= last: must be a key's opening quote */
         if (*p != ':') goto invalid;
     }
     p++;
-    if (ZENWS_UNLIKELY(ZENWS_IS_WS(*p)))
+    if (ZENWS_UNLIKELY((unsigned char)*p <= ' '))
         while (ZENWS_IS_WS(*p)) p++;
 
     /* value: p <= last; `key` names its member */
