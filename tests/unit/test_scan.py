@@ -590,3 +590,139 @@ def _differential(buf: bytes) -> None:
         assert strict == INVALID
         if len(buf) < jsonrpc.STRICT_BELOW:
             assert fast == INVALID
+
+
+# --------------------------------------------------------------- SIMD kernels
+
+
+def _available_kernels() -> list[str]:
+    """Every stage-1 kernel this CPU runs (scalar always)."""
+    found = []
+    before = jsonrpc.scan_kernel()
+    try:
+        for name in ("scalar", "sse2", "avx2"):
+            try:
+                jsonrpc._set_scan_kernel(name)
+            except ValueError:
+                continue
+            found.append(name)
+    finally:
+        jsonrpc._set_scan_kernel(before)
+    return found
+
+
+KERNELS = _available_kernels()
+
+
+def _all_kernels(buf: bytes) -> dict[str, Result]:
+    before = jsonrpc.scan_kernel()
+    try:
+        out = {}
+        for name in KERNELS:
+            jsonrpc._set_scan_kernel(name)
+            out[name] = observed(buf)
+            assert scan_id(buf) == out[name][1]
+        return out
+    finally:
+        jsonrpc._set_scan_kernel(before)
+
+
+def _same_on_every_kernel(buf: bytes) -> Result:
+    results = _all_kernels(buf)
+    first = results[KERNELS[0]]
+    assert all(r == first for r in results.values()), (buf, results)
+    return first
+
+
+def test_kernel_names() -> None:
+    assert "scalar" in KERNELS
+    assert jsonrpc.scan_kernel() in KERNELS
+    with pytest.raises(ValueError):
+        jsonrpc._set_scan_kernel("no-such-kernel")
+    assert jsonrpc.scan_kernel() in KERNELS  # unchanged by the failed call
+
+
+@pytest.mark.parametrize("name", ["scalar", "sse2", "avx2", "bogus"])
+def test_kernel_environment_variable(name: str) -> None:
+    """ZENWS_SCAN_KERNEL is read when the module is imported."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from zenws.fast import jsonrpc; "
+        "r = jsonrpc.scan(b'{\"pad\":\"' + b'x' * 200 + b'\",\"id\":7,\"result\":[1,{\"a\":\"}\"}]}'); "
+        "print(jsonrpc.scan_kernel(), r.kind, r.id)"
+    )
+    env = dict(os.environ, ZENWS_SCAN_KERNEL=name)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    # An unknown or unsupported name falls back to the automatic choice.
+    assert out[0] == (name if name in KERNELS else KERNELS[-1])
+    assert out[1:] == [str(KIND_RESPONSE), "7"]
+
+
+def test_kernels_on_deribit_and_edge_cases() -> None:
+    for _, msg in DERIBIT:
+        for buf in (json.dumps(msg).encode(), json.dumps(msg, indent=1).encode()):
+            want = reference(buf)
+            assert _same_on_every_kernel(buf) == want
+            for n in range(len(buf)):
+                assert _same_on_every_kernel(buf[:n]) == INVALID
+    for buf, want in CASES:
+        for pad in (64, 65, 127, 128, 1000, 1023, 1024, 1025):
+            padded = _pad_object(buf, pad)
+            if padded is not None:
+                assert _same_on_every_kernel(padded) == want, padded
+    for buf in INVALID_CASES:
+        padded = _pad_object(buf, 300)
+        if padded is not None:
+            assert _same_on_every_kernel(padded) == INVALID, padded
+
+
+def test_kernels_across_chunks() -> None:
+    """Strings, escapes and containers that straddle 64-byte blocks and 1 KiB chunks."""
+    for pad in range(990, 1060, 3):
+        for tail in (
+            b'"a\\"b\\\\","id":5,"result":{"x":["}",{"y":"\\u005d"}]}}',
+            b'"' + b"\\\\" * 20 + b'","method":"m","params":{"channel":"c\\"h"}}',
+            b'"z","id":"i\\u0064","error":[[[[]]]]}',
+            b'"z","id":5,"result":{"a":"\x01"}}',  # raw control character
+            b'"z","id":5,"result":{"a":"\\x"}}',  # bad escape
+            b'"z","id":5,"result":{"a":[}}}',  # mismatched bracket
+        ):
+            buf = b'{"pad":"' + b"p" * pad + b'","q":' + tail
+            got = _same_on_every_kernel(buf)
+            want = reference(buf)
+            assert got == (want if want is not None else INVALID), buf
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messages())
+def test_property_kernels_agree(msg: tuple[Obj, int]) -> None:
+    members, seed = msg
+    rng = random.Random(seed)
+    long = Obj([("~pad", "p" * (jsonrpc.STRICT_BELOW + rng.randrange(1200))), *members])
+    buf = dump(long, rng).encode("utf-8", "surrogatepass")
+    assert _same_on_every_kernel(buf) == reference(buf)
+    for n in sorted({rng.randrange(len(buf)) for _ in range(20)}):
+        assert _same_on_every_kernel(buf[:n]) == INVALID
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.sampled_from([json.dumps(m).encode() for _, m in DERIBIT]),
+    st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255), st.integers(0, 2)), max_size=4),
+)
+def test_fuzz_kernels_agree(base: bytes, edits: list[tuple[int, int, int]]) -> None:
+    buf = bytearray(b'{"pad":"' + b"x" * 150 + b'",' + base[1:])
+    for pos, byte, op in edits:
+        pos %= len(buf) + 1
+        if op == 0:
+            buf[pos : pos + 1] = bytes([byte])
+        elif op == 1:
+            buf.insert(pos, byte)
+        else:
+            del buf[pos : pos + 1]
+    _same_on_every_kernel(bytes(buf))

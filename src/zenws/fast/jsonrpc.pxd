@@ -35,6 +35,10 @@ cdef extern from "zenws_scan.h" nogil:
     Py_ssize_t zenws_unescape(const char* src, Py_ssize_t len, char* dst) noexcept
     Py_ssize_t zenws_format_i64(int64_t v, char* dst) noexcept
     int zenws_json_plain(const char* s, Py_ssize_t len) noexcept
+    # Stage-1 kernel of zenws_scan(): "avx2", "sse2" or "scalar" (chosen on
+    # first use; the ZENWS_SCAN_KERNEL environment variable can force one).
+    const char* zenws_scan_kernel() noexcept
+    int zenws_scan_set_kernel(const char* name) noexcept
 
 
 @cython.final
@@ -48,7 +52,7 @@ cdef class ScanResult:
     cdef int _have
 
 
-# Scan ``buf`` into a fresh ScanResult (from a freelist); strict selects
+# Scan ``buf`` into a fresh ScanResult; strict selects
 # zenws_scan_strict (every nested value grammar-checked).
 cdef ScanResult scan_c(bytes buf, bint strict=*)
 
