@@ -13,7 +13,9 @@ Kinds:
     aiohttp_rpc      aiohttp ClientWebSocketResponse + orjson correlator
     zenws_rpc        zenws Client.request()
     zenws_echo       zenws Client.send() + on_message echo wait
-    *_stream         notification fan-in: messages/s dispatched into a Python callback
+    zenws_fast_*     zenws.fast Cython FastListener subclass (bench/fast_client.pyx): the
+                     next round trip is sent from the message path, no future per message
+    *_echo           the same library echoing SIZE bytes (binary) instead of JSON-RPC
 """
 
 from __future__ import annotations
@@ -149,29 +151,48 @@ async def _generic_rpc(
     return out
 
 
-async def websockets_client(url: str, size: int, count: int) -> dict[str, Any]:
+async def _generic_echo(
+    send: Callable[[bytes], Awaitable[None]],
+    recv: Callable[[], Awaitable[Any]],
+    size: int,
+    count: int,
+) -> dict[str, Any]:
+    payload = b"x" * size
+
+    async def one() -> None:
+        await send(payload)
+        await recv()
+
+    return await _measure(one, count)
+
+
+async def websockets_client(url: str, size: int, count: int, rpc: bool = True) -> dict[str, Any]:
     from websockets.asyncio.client import connect
 
     async with connect(url, max_size=None, compression=None) as ws:
 
         async def send(b: bytes) -> None:
-            await ws.send(b.decode())
+            await ws.send(b.decode() if rpc else b)
 
+        if not rpc:
+            return await _generic_echo(send, ws.recv, size, count)
         return await _generic_rpc(send, ws.recv, size, count)
 
 
-async def picows_ws_client(url: str, size: int, count: int) -> dict[str, Any]:
+async def picows_ws_client(url: str, size: int, count: int, rpc: bool = True) -> dict[str, Any]:
     from picows.websockets.asyncio.client import connect  # type: ignore[import-not-found]
 
     async with connect(url, max_size=None) as ws:
 
         async def send(b: bytes) -> None:
-            await ws.send(b.decode())
+            await ws.send(b.decode() if rpc else b)
 
+        if not rpc:
+            return await _generic_echo(send, ws.recv, size, count)
         return await _generic_rpc(send, ws.recv, size, count)
 
 
-async def aiohttp_client(url: str, size: int, count: int) -> dict[str, Any]:
+async def aiohttp_client(url: str, size: int, count: int, rpc: bool = True) -> dict[str, Any]:
     import aiohttp
 
     async with (
@@ -180,12 +201,18 @@ async def aiohttp_client(url: str, size: int, count: int) -> dict[str, Any]:
     ):
 
         async def send(b: bytes) -> None:
-            await ws.send_str(b.decode())
+            if rpc:
+                await ws.send_str(b.decode())
+            else:
+                await ws.send_bytes(b)
 
         async def recv() -> Any:
             msg = await ws.receive()
-            return msg.data if msg.type == aiohttp.WSMsgType.TEXT else None
+            ok = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+            return msg.data if msg.type in ok else None
 
+        if not rpc:
+            return await _generic_echo(send, recv, size, count)
         return await _generic_rpc(send, recv, size, count)
 
 
@@ -204,13 +231,94 @@ async def zenws_client(url: str, size: int, count: int) -> dict[str, Any]:
         await client.close()
 
 
+async def zenws_echo_client(url: str, size: int, count: int) -> dict[str, Any]:
+    """zenws public API: Client.send(bytes) + an on_message callback resolving a future."""
+    import zenws
+
+    loop = asyncio.get_running_loop()
+    client = await zenws.connect(url, max_message_size=64 * 1024 * 1024)
+    state: dict[str, Any] = {"fut": None}
+
+    def on_message(msg: Any) -> None:
+        fut = state["fut"]
+        if fut is not None and not fut.done():
+            fut.set_result(msg.raw)
+
+    client.on_message = on_message
+    payload = b"x" * size
+
+    async def one() -> None:
+        state["fut"] = loop.create_future()
+        client.send(payload)
+        await state["fut"]
+
+    try:
+        return await _measure(one, count)
+    finally:
+        await client.close()
+
+
+async def zenws_fast_client(url: str, size: int, count: int, rpc: bool) -> dict[str, Any]:
+    """zenws.fast: a Cython FastListener subclass drives the round trips from C."""
+    from array import array
+
+    import zenws
+    from bench.fast_build import load
+
+    mod = load()
+    loop = asyncio.get_running_loop()
+    cls = mod.RpcStrategy if rpc else mod.EchoStrategy
+    client = zenws.Client(
+        zenws.Config.new(url, max_message_size=64 * 1024 * 1024), listener_class=cls
+    )
+    await client.start()
+    lst: Any = client._listener
+
+    async def go(n: int, samples: Any) -> None:
+        done = loop.create_future()
+        if rpc:
+            lst.arm("public/echo", _params(size), n, done, samples)
+        else:
+            lst.arm(b"x" * size, n, done, samples)
+        lst.kick()
+        await done
+
+    try:
+        await go(min(2000, count // 10 + 1), array("q", bytes(8 * count)))  # warm-up
+        samples = array("q", bytes(8 * count))
+        pc = time.perf_counter_ns
+        cpu0, t0 = _cpu(), pc()
+        await go(count, samples)
+        wall, cpu = (pc() - t0) / 1e9, _cpu() - cpu0
+    finally:
+        await client.close()
+    ordered = sorted(samples)
+
+    def q(p: float) -> float:
+        return ordered[min(count - 1, int(p / 100 * count))] / 1e3
+
+    return {
+        "rps": count / wall,
+        "cpu_us": cpu / count * 1e6,
+        "p50_us": q(50),
+        "p99_us": q(99),
+        "p999_us": q(99.9),
+    }
+
+
 CLIENTS: dict[str, Callable[[str, int, int], Awaitable[dict[str, Any]]]] = {
     "picows_echo": lambda u, s, n: picows_client(u, s, n, rpc=False),
     "picows_rpc": lambda u, s, n: picows_client(u, s, n, rpc=True),
+    "picows_ws_echo": lambda u, s, n: picows_ws_client(u, s, n, rpc=False),
     "picows_ws_rpc": picows_ws_client,
+    "websockets_echo": lambda u, s, n: websockets_client(u, s, n, rpc=False),
     "websockets_rpc": websockets_client,
+    "aiohttp_echo": lambda u, s, n: aiohttp_client(u, s, n, rpc=False),
     "aiohttp_rpc": aiohttp_client,
+    "zenws_echo": zenws_echo_client,
     "zenws_rpc": zenws_client,
+    "zenws_fast_echo": lambda u, s, n: zenws_fast_client(u, s, n, rpc=False),
+    "zenws_fast_rpc": lambda u, s, n: zenws_fast_client(u, s, n, rpc=True),
 }
 
 

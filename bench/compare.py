@@ -28,11 +28,16 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-ECHO_KINDS = {"picows_echo"}
 DEFAULT_KINDS = [
     "picows_echo",
+    "zenws_echo",
+    "zenws_fast_echo",
+    "picows_ws_echo",
+    "aiohttp_echo",
+    "websockets_echo",
     "picows_rpc",
     "zenws_rpc",
+    "zenws_fast_rpc",
     "picows_ws_rpc",
     "aiohttp_rpc",
     "websockets_rpc",
@@ -83,7 +88,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if not ok:
         return {"error": runs[0].get("error")}
     out: dict[str, Any] = {}
-    for key in ("rps", "cpu_us", "p50_us", "p99_us", "p999_us"):
+    for key in ("rps", "cpu_us", "p50_us", "p99_us", "p999_us"):  # medians + min/max
         vals = [r[key] for r in ok]
         out[key] = statistics.median(vals)
         out[key + "_spread"] = (min(vals), max(vals))
@@ -93,7 +98,13 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     topologies = {"same": ([0], [0]), "separate": ([1], [0])}
+    if any(k.startswith("zenws_fast") for k in args.kinds):
+        from bench.fast_build import build_dir
+
+        os.environ["ZENWS_BENCH_FAST_DIR"] = str(build_dir())  # compiled once, reused
     results: dict[str, Any] = {
+        "load_before": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "versions": _versions(),
         "machine": {
             "cpu": _cpu_model(),
             "cores": os.cpu_count(),
@@ -114,14 +125,27 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                 raw: dict[str, list[dict[str, Any]]] = {k: [] for k in args.kinds}
                 for _ in range(args.reps):
                     for kind in args.kinds:
-                        path = "echo" if kind in ECHO_KINDS else "rpc"
+                        path = "echo" if kind.endswith("_echo") else "rpc"
                         url = f"ws://127.0.0.1:{port}/{path}"
                         raw[kind].append(run_client(kind, url, size, args.count, client_core))
                 results["runs"][f"{topo}/{size}"] = {k: summarize(v) for k, v in raw.items()}
         finally:
             server.kill()
             server.wait()
+    results["load_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     return results
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("zenws", "picows", "uvloop", "websockets", "aiohttp", "orjson", "Cython"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "-"
+    return out
 
 
 def _cpu_model() -> str:
@@ -135,40 +159,79 @@ def _cpu_model() -> str:
 
 
 def table(results: dict[str, Any]) -> str:
+    """Markdown tables (one per topology/size) with ratios and the target checks."""
     lines = []
     for key, runs in results["runs"].items():
-        base_rpc = runs.get("picows_rpc", {})
-        base_echo = runs.get("picows_echo", {})
-        lines.append(f"\n### {key} (topology/payload bytes)\n")
+        base = {"echo": runs.get("picows_echo", {}), "rpc": runs.get("picows_rpc", {})}
+        lines.append(f"\n### {key} (topology / payload bytes)\n")
         lines.append(
-            "| client | RPS | x picows_rpc | CPU us/rt | p50 us | p99 us | p99.9 us | RPS spread |"
+            "| client | RPS | x raw picows | CPU us/rt | p50 us | p99 us | p99.9 us "
+            "| RPS min-max | p99 min-max |"
         )
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---|")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---|---|")
         for kind, r in runs.items():
             if "error" in r:
-                lines.append(f"| {kind} | error: {r['error']} | | | | | | |")
+                lines.append(f"| {kind} | error: {r['error']} | | | | | | | |")
                 continue
-            ratio = r["rps"] / base_rpc["rps"] if base_rpc.get("rps") else float("nan")
-            lo, hi = r["rps_spread"]
+            b = base["echo" if kind.endswith("_echo") else "rpc"]
+            ratio = r["rps"] / b["rps"] if b.get("rps") else float("nan")
+            (lo, hi), (plo, phi) = r["rps_spread"], r["p99_us_spread"]
             lines.append(
                 f"| {kind} | {r['rps']:,.0f} | {ratio:.2f} | {r['cpu_us']:.1f} | "
                 f"{r['p50_us']:.1f} | {r['p99_us']:.1f} | {r['p999_us']:.1f} | "
-                f"{lo:,.0f}-{hi:,.0f} |"
+                f"{lo:,.0f}-{hi:,.0f} | {plo:.0f}-{phi:.0f} |"
             )
-        z, a, w = (
-            runs.get("zenws_rpc", {}),
-            runs.get("aiohttp_rpc", {}),
-            runs.get("websockets_rpc", {}),
-        )
-        if all("cpu_us" in d for d in (z, a, w)) and base_echo.get("p99_us"):
-            lines.append(
-                f"\nzenws CPU/rt vs aiohttp: {z['cpu_us'] / a['cpu_us']:.2f}x (target <= 0.55); "
-                f"vs websockets: {z['cpu_us'] / w['cpu_us']:.2f}x (target <= 0.37); "
-                f"zenws RPS vs picows_rpc: {z['rps'] / base_rpc['rps']:.2f}x (target >= 1.1); "
-                f"zenws p99 - picows echo p99: {z['p99_us'] - base_echo['p99_us']:.1f} us "
-                f"(target <= 10)"
-            )
+        lines.append("")
+        lines.extend(targets(runs))
     return "\n".join(lines)
+
+
+def targets(runs: dict[str, Any]) -> list[str]:
+    """The issue's targets, evaluated on one topology/size block."""
+    g = {k: v for k, v in runs.items() if "error" not in v}
+    out = []
+
+    def line(name: str, value: float, op: str, limit: float, unit: str = "x") -> None:
+        ok = value <= limit if op == "<=" else value >= limit
+        out.append(
+            f"- {name}: {value:.2f}{unit} (target {op} {limit}{unit}) {'MET' if ok else 'MISSED'}"
+        )
+
+    if {"zenws_rpc", "picows_rpc"} <= g.keys():
+        line(
+            "zenws request() RPS / picows+orjson RPS",
+            g["zenws_rpc"]["rps"] / g["picows_rpc"]["rps"],
+            ">=",
+            1.1,
+        )
+    if {"zenws_rpc", "aiohttp_rpc"} <= g.keys():
+        line(
+            "zenws request() CPU/rt / aiohttp",
+            g["zenws_rpc"]["cpu_us"] / g["aiohttp_rpc"]["cpu_us"],
+            "<=",
+            0.55,
+        )
+    if {"zenws_rpc", "websockets_rpc"} <= g.keys():
+        line(
+            "zenws request() CPU/rt / websockets",
+            g["zenws_rpc"]["cpu_us"] / g["websockets_rpc"]["cpu_us"],
+            "<=",
+            0.37,
+        )
+    if {"zenws_echo", "picows_echo"} <= g.keys():
+        line(
+            "zenws echo p99 - raw picows echo p99",
+            g["zenws_echo"]["p99_us"] - g["picows_echo"]["p99_us"],
+            "<=",
+            10,
+            " us",
+        )
+    if {"zenws_rpc", "picows_rpc"} <= g.keys():
+        out.append(
+            f"- (info) zenws request() p99 - picows+orjson p99: "
+            f"{g['zenws_rpc']['p99_us'] - g['picows_rpc']['p99_us']:.1f} us"
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -185,7 +248,11 @@ def main(argv: list[str] | None = None) -> None:
     results = compare(args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
-    print(f"machine: {results['machine']}\ncommand: {results['command']}\ndate: {results['date']}")
+    print(
+        f"machine: {results['machine']}\nversions: {results['versions']}\n"
+        f"command: {results['command']}\ndate: {results['date']}\n"
+        f"load average before/after: {results['load_before']} / {results['load_after']}"
+    )
     print(table(results))
 
 
