@@ -860,6 +860,47 @@ ZENWS_TARGET_AVX2 static int s1_avx2(const char *buf, const char *end, Py_ssize_
     }
     return 0;
 }
+
+/* AVX-512 (BW) kernel: one 64-byte vector per block, masks straight from
+ * the compares.  Chosen automatically only on CPUs that also have
+ * AVX512-VBMI2 (Ice Lake and later), where 512-bit integer compares do not
+ * lower the core clock; simdjson uses the same rule for its AVX-512 kernel. */
+#  define ZENWS_TARGET_AVX512 __attribute__((target("avx2,pclmul,avx512f,avx512bw")))
+
+ZENWS_TARGET_AVX512 static inline void raw_avx512(const char *src, uint64_t *q, uint64_t *br,
+                                                  uint64_t *bs, uint64_t *ctl) {
+    __m512i v = _mm512_loadu_si512((const void *)src);
+    __m512i f = _mm512_or_si512(v, _mm512_set1_epi8(0x20));
+    *q = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('"'));
+    /* '{' | 0x20 == '[' | 0x20 == 0x7B, '}' | 0x20 == ']' | 0x20 == 0x7D */
+    *br = _mm512_cmpeq_epi8_mask(f, _mm512_set1_epi8(0x7B)) |
+          _mm512_cmpeq_epi8_mask(f, _mm512_set1_epi8(0x7D));
+    *bs = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\\'));
+    *ctl = _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x1F));
+}
+
+ZENWS_TARGET_AVX512 static int s1_avx512(const char *buf, const char *end, Py_ssize_t base,
+                                         int nblocks, zenws_s1_t *st, uint64_t *qm,
+                                         uint64_t *bm) {
+    const char *blk = buf + base;
+    uint64_t q, br, bs, ctl;
+    int k, full = (int)((end - blk) >> 6);
+    if (full > nblocks) full = nblocks;
+    for (k = 0; k < full; k++, blk += 64) {
+        raw_avx512(blk, &q, &br, &bs, &ctl);
+        ZENWS_S1_BLOCK(blk, q, bs, br, ctl, prefix_xor_clmul, st, qm[k], bm[k]);
+    }
+    if (k < nblocks) { /* partial last block: the 64 bytes that end at `end`, shifted */
+        int shift = (int)(64 - (end - blk));
+        raw_avx512(end - 64, &q, &br, &bs, &ctl);
+        q >>= shift;
+        br >>= shift;
+        bs >>= shift;
+        ctl >>= shift;
+        ZENWS_S1_BLOCK(blk, q, bs, br, ctl, prefix_xor_clmul, st, qm[k], bm[k]);
+    }
+    return 0;
+}
 #else
 #  define ZENWS_SCAN_AVX2 0
 #endif
@@ -881,6 +922,15 @@ static int kernel_supported(const char *name, zenws_s1_fn *fn) {
     }
 #endif
 #if ZENWS_SCAN_AVX2
+    if (strcmp(name, "avx512") == 0) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("avx2") &&
+            __builtin_cpu_supports("pclmul")) {
+            *fn = s1_avx512;
+            return 1;
+        }
+    }
     if (strcmp(name, "avx2") == 0) {
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul")) {
@@ -893,14 +943,16 @@ static int kernel_supported(const char *name, zenws_s1_fn *fn) {
 }
 
 static void kernel_choose(void) {
-    static const char *const order[] = {"avx2", "sse2", "scalar"};
+    static const char *const order[] = {"avx512", "avx2", "sse2", "scalar"};
     const char *want = getenv("ZENWS_SCAN_KERNEL");
     zenws_s1_fn fn;
     size_t i;
-    if (want && *want && strcmp(want, "auto") != 0 && kernel_supported(want, &fn)) {
-        zenws_s1_name = strcmp(want, "avx2") == 0 ? "avx2" : strcmp(want, "sse2") == 0 ? "sse2" : "scalar";
-        zenws_s1_kernel = fn;
-        return;
+    for (i = 0; want && i < sizeof(order) / sizeof(order[0]); i++) {
+        if (strcmp(want, order[i]) == 0 && kernel_supported(order[i], &fn)) {
+            zenws_s1_name = order[i];
+            zenws_s1_kernel = fn;
+            return;
+        }
     }
     for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         if (kernel_supported(order[i], &fn)) {
@@ -917,7 +969,7 @@ const char *zenws_scan_kernel(void) {
 }
 
 int zenws_scan_set_kernel(const char *name) {
-    static const char *const names[] = {"avx2", "sse2", "scalar"};
+    static const char *const names[] = {"avx512", "avx2", "sse2", "scalar"};
     zenws_s1_fn fn;
     size_t i;
     if (name && strcmp(name, "auto") == 0) {

@@ -77,13 +77,14 @@ int zenws_scan(const char *buf, Py_ssize_t len, zenws_scan_t *out);
 int zenws_scan_strict(const char *buf, Py_ssize_t len, zenws_scan_t *out);
 
 /* Name of the stage-1 kernel zenws_scan() uses for messages of at least
- * ZENWS_SCAN_STRICT_BELOW bytes: "avx2" (AVX2 + PCLMULQDQ), "sse2" or
- * "scalar" (portable SWAR).  Chosen once, on first use, from what the CPU
+ * ZENWS_SCAN_STRICT_BELOW bytes: "avx512" (AVX-512 BW, picked automatically
+ * only with AVX512-VBMI2, i.e. Ice Lake or later), "avx2" (AVX2 + PCLMULQDQ),
+ * "sse2" or "scalar" (portable SWAR).  Chosen once, on first use, from what the CPU
  * supports; the environment variable ZENWS_SCAN_KERNEL (read at that moment)
  * can force one.  Every kernel gives the same results. */
 const char *zenws_scan_kernel(void);
 
-/* Switch the kernel ("avx2", "sse2", "scalar" or "auto"); returns 0, or -1
+/* Switch the kernel ("avx512", "avx2", "sse2", "scalar" or "auto"); returns 0, or -1
  * (nothing changed) for an unknown name or one this CPU cannot run.  Not
  * thread-safe: for tests and benchmarks. */
 int zenws_scan_set_kernel(const char *name);

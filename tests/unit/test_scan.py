@@ -600,7 +600,7 @@ def _available_kernels() -> list[str]:
     found = []
     before = jsonrpc.scan_kernel()
     try:
-        for name in ("scalar", "sse2", "avx2"):
+        for name in ("scalar", "sse2", "avx2", "avx512"):
             try:
                 jsonrpc._set_scan_kernel(name)
             except ValueError:
@@ -642,7 +642,7 @@ def test_kernel_names() -> None:
     assert jsonrpc.scan_kernel() in KERNELS  # unchanged by the failed call
 
 
-@pytest.mark.parametrize("name", ["scalar", "sse2", "avx2", "bogus"])
+@pytest.mark.parametrize("name", ["scalar", "sse2", "avx2", "avx512", "bogus"])
 def test_kernel_environment_variable(name: str) -> None:
     """ZENWS_SCAN_KERNEL is read when the module is imported."""
     import os

@@ -35,7 +35,7 @@ cdef extern from "zenws_scan.h" nogil:
     Py_ssize_t zenws_unescape(const char* src, Py_ssize_t len, char* dst) noexcept
     Py_ssize_t zenws_format_i64(int64_t v, char* dst) noexcept
     int zenws_json_plain(const char* s, Py_ssize_t len) noexcept
-    # Stage-1 kernel of zenws_scan(): "avx2", "sse2" or "scalar" (chosen on
+    # Stage-1 kernel of zenws_scan(): "avx512", "avx2", "sse2" or "scalar" (chosen on
     # first use; the ZENWS_SCAN_KERNEL environment variable can force one).
     const char* zenws_scan_kernel() noexcept
     int zenws_scan_set_kernel(const char* name) noexcept

@@ -231,6 +231,7 @@ def scan_kernel() -> str:
     """Name of the SIMD kernel :func:`scan` uses for messages >= STRICT_BELOW bytes.
 
     Returns:
+        ``"avx512"`` (AVX-512 BW; chosen only on Ice Lake or later CPUs),
         ``"avx2"`` (AVX2 + PCLMULQDQ), ``"sse2"`` or ``"scalar"`` (portable).
         Chosen at import from what the CPU supports; set the environment
         variable ``ZENWS_SCAN_KERNEL`` to one of these names before the import
@@ -243,7 +244,7 @@ def _set_scan_kernel(str name not None) -> str:
     """Switch the scan kernel (tests and benchmarks only; not thread-safe).
 
     Args:
-        name: ``"avx2"``, ``"sse2"``, ``"scalar"`` or ``"auto"``.
+        name: ``"avx512"``, ``"avx2"``, ``"sse2"``, ``"scalar"`` or ``"auto"``.
 
     Returns:
         The kernel in use before the call.
