@@ -7,6 +7,8 @@ One raw picows server process answers three paths:
   ``{"jsonrpc":"2.0","id":<id>,"result":<params>}`` (Deribit-like shape).
 - ``/stream?n=N&size=S``: after the first client message, push N notifications
   of about S bytes as fast as the transport allows, then one ``{"done":N}``.
+- ``/mixed?k=K&size=S``: answer every JSON-RPC request (``public/subscribe`` with
+  its channels, anything else with its params), then push K notifications.
 
 Run: ``python -m bench.server --port 0`` prints ``PORT <n>`` on stdout.
 """
@@ -72,11 +74,43 @@ class _Stream(WSListener):  # type: ignore[misc]
             transport.disconnect()
 
 
+class _Mixed(WSListener):  # type: ignore[misc]
+    """JSON-RPC answers followed by ``k`` notifications each (the soak workload)."""
+
+    def __init__(self, k: int, size: int) -> None:
+        self.k = k
+        pad = "x" * max(0, size - 120)
+        self.note = orjson.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "subscription",
+                "params": {"channel": "ticker.BTC-PERPETUAL.raw", "data": {"p": 1.5, "pad": pad}},
+            }
+        )
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type == WSMsgType.TEXT:
+            req = orjson.loads(frame.get_payload_as_bytes())
+            params = req.get("params") or {}
+            # Deribit shape: public/subscribe answers with the subscribed channels.
+            result = params.get("channels") if req.get("method") == "public/subscribe" else params
+            reply = {"jsonrpc": "2.0", "id": req["id"], "result": result}
+            transport.send(WSMsgType.TEXT, orjson.dumps(reply))
+            for _ in range(self.k):
+                transport.send(WSMsgType.TEXT, self.note)
+        elif frame.msg_type == WSMsgType.CLOSE:
+            transport.send_close(WSCloseCode.OK)
+            transport.disconnect()
+
+
 def _factory(request: WSUpgradeRequest) -> WSListener:
     target = request.path.decode() if isinstance(request.path, bytes) else str(request.path)
     url = urlparse(target)
     if url.path == "/rpc":
         return _Rpc()
+    if url.path == "/mixed":
+        q = parse_qs(url.query)
+        return _Mixed(int(q.get("k", ["4"])[0]), int(q.get("size", ["200"])[0]))
     if url.path == "/stream":
         q = parse_qs(url.query)
         return _Stream(int(q.get("n", ["100000"])[0]), int(q.get("size", ["200"])[0]))
