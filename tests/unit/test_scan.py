@@ -649,9 +649,10 @@ def test_kernel_environment_variable(name: str) -> None:
     import subprocess
     import sys
 
+    msg = b'{"pad":"' + b"x" * 200 + b'","id":7,"result":[1,{"a":"}"}]}'
     code = (
         "from zenws.fast import jsonrpc; "
-        "r = jsonrpc.scan(b'{\"pad\":\"' + b'x' * 200 + b'\",\"id\":7,\"result\":[1,{\"a\":\"}\"}]}'); "
+        f"r = jsonrpc.scan({msg!r}); "
         "print(jsonrpc.scan_kernel(), r.kind, r.id)"
     )
     env = dict(os.environ, ZENWS_SCAN_KERNEL=name)
