@@ -2,7 +2,7 @@
 
 The module is compiled with Cython against the zenws ``.pxd`` files of the zenws
 that is imported (in-place tree or installed package) and picows' ``.pxd``, into a
-cache directory keyed by the source and zenws location; ``load()`` imports it.
+cache directory keyed by the source, the zenws location and its .pxd files; ``load()`` imports it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ def build_dir() -> Path:
     import zenws
 
     pkg = Path(zenws.__file__).resolve().parent
-    key = hashlib.sha256(SOURCE.read_bytes() + str(pkg).encode()).hexdigest()[:16]
+    h = hashlib.sha256(SOURCE.read_bytes() + str(pkg).encode())
+    for pxd in sorted((pkg / "fast").glob("*.pxd")):  # a layout change needs a rebuild
+        h.update(pxd.read_bytes())
+    key = h.hexdigest()[:16]
     out = Path(tempfile.gettempdir()) / f"zenws-bench-fast-{key}"
     if list(out.glob("fast_client*.so")):
         return out
