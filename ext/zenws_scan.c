@@ -5,13 +5,19 @@
  *     one token at a time; strings skipped 16 bytes at a time (SSE2) or 8 at a
  *     time (SWAR), stopping only at '"', '\\' or a raw control character.
  *     Used for messages shorter than ZENWS_SCAN_STRICT_BELOW bytes.
- *   - scan_blocks() (zenws_scan() for longer messages): SIMD masks of each
- *     64-byte block, tokens found by bit iteration; the top-level object and
- *     a top-level "params" object are grammar-checked, every other container
- *     is skipped by structure (strings, brackets, truncation).
+ *   - scan_fast() (zenws_scan() for longer messages): stage 1 classifies the
+ *     message 64 bytes at a time with a SIMD kernel chosen at run time
+ *     (AVX-512 BW, AVX2 + PCLMULQDQ, SSE2 or portable SWAR; identical
+ *     results) into masks of unescaped quotes and of brackets outside
+ *     strings; stage 2 walks the top-level object (and a top-level "params"
+ *     object) with the RFC 8259 grammar, taking string ends from the quote
+ *     mask and skipping every other container by bracket matching.
  * Both are iterative (explicit container stack bounded by
  * ZENWS_SCAN_MAX_DEPTH), look only at the top-level keys (and params'), and
- * guard every read by `end`: truncated input can only end a loop. */
+ * never read outside [buf, buf + len): truncated input can only end a loop.
+ * No function is compiled for a CPU the build machine assumes: the AVX2 and
+ * AVX-512 kernels carry target attributes and are called only after
+ * __builtin_cpu_supports() said yes. */
 #include "zenws_scan.h"
 #include "zenws_compat.h"
 
@@ -398,8 +404,8 @@ ZENWS_INLINE void clear_result(zenws_scan_t *out) {
 }
 
 /* Kind rules and final checks shared by both scanners (see the header). */
-static int finish(const char *buf, zenws_scan_t *out, int top_object, int has_method,
-                  int has_channel) {
+ZENWS_INLINE int finish(const char *buf, zenws_scan_t *out, int top_object, int has_method,
+                        int has_channel) {
     int has_id, kind;
     if (!top_object) return out->kind = ZENWS_KIND_OTHER; /* valid, not JSON-RPC */
     if (out->id_type == ZENWS_ID_INVALID) goto invalid;
@@ -1118,6 +1124,8 @@ ZENWS_INLINE const char *number_end(const char *p, const char *end) {
     n = digit_run8(p, end);
     if (n == 0 || (*p == '0' && n > 1)) return NULL; /* no leading zeros */
     p += n;
+    /* an integer (ids, timestamps) ends at ',' '}' ']' or whitespace */
+    if (ZENWS_LIKELY(p < end && *p != '.' && (*p | 0x20) != 'e')) return p;
     if (p < end && *p == '.') {
         n = digit_run8(++p, end);
         if (n == 0) return NULL;
