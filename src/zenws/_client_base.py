@@ -15,6 +15,7 @@ from typing import Any
 
 from . import subscriptions as _subs
 from .config import Config
+from .errors import ConnectionLost
 from .fast.jsonrpc import Correlator
 from .fast.latency import LatencyBuffer
 from .fast.listener import FastListener, Message, MessageQueue
@@ -24,6 +25,26 @@ from .state import State
 
 Handler = Callable[[Message], Any]
 ReconnectHook = Callable[[Any], Awaitable[Any]]
+
+
+def lost(
+    message: str, *, sent: bool, epoch: int, code: int | None = None, reason: str = ""
+) -> ConnectionLost:
+    """A :class:`ConnectionLost` carrying ``sent``: whether the request/frame was written.
+
+    ``sent=False`` means provably not written (the client was not open, or the request was
+    still in the rate limiter's queue), so another connection may safely take it
+    (``zenws.Pool``); ``sent=True`` means it was written and may have been executed.
+    """
+    exc = ConnectionLost(message, epoch=epoch, code=code, reason=reason)
+    exc.sent = sent  # type: ignore[attr-defined]
+    return exc
+
+
+def mark_unsent(exc: ConnectionLost) -> ConnectionLost:
+    """Tag a ConnectionLost raised before anything was written (``exc.sent = False``)."""
+    exc.sent = False  # type: ignore[attr-defined]
+    return exc
 
 
 class ClientBase:

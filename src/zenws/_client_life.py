@@ -7,7 +7,7 @@ import asyncio
 import time
 
 from . import telemetry as _tm
-from ._client_base import ClientBase
+from ._client_base import ClientBase, lost
 from ._redact import redact_url
 from .errors import ConnectError, ConnectionLost, ZenwsError
 from .fast.listener import FastListener, Message
@@ -41,10 +41,11 @@ class LifecycleMixin(ClientBase):
         reason = lst.close_reason
         if code is not None:
             self._close_code, self._close_reason = code, reason
-        exc = ConnectionLost(
+        exc = lost(
             f"connection lost (epoch {lst.epoch}"
             + (f", close code {code}" if code is not None else "")
             + ")",
+            sent=True,  # fails the requests that were written (the correlator's)
             epoch=lst.epoch,
             code=code,
             reason=reason,
@@ -77,8 +78,12 @@ class LifecycleMixin(ClientBase):
         self._close_code, self._close_reason = code, reason
         self._log.info("server closed the connection: %d %r", code, reason[:120])
         self._correlator.fail_all(
-            ConnectionLost(
-                f"server closed the connection ({code})", epoch=lst.epoch, code=code, reason=reason
+            lost(
+                f"server closed the connection ({code})",
+                sent=True,
+                epoch=lst.epoch,
+                code=code,
+                reason=reason,
             )
         )
         self._abort_later(lst)
@@ -292,17 +297,21 @@ class LifecycleMixin(ClientBase):
         if self._heartbeat is not None:
             self._heartbeat.stop()
         self._liveness.stop()
-        lost = ConnectionLost(
-            "client closed", epoch=self.epoch, code=self._close_code, reason=self._close_reason
+        gone = lost(
+            "client closed",
+            sent=True,  # the correlator holds written requests only
+            epoch=self.epoch,
+            code=self._close_code,
+            reason=self._close_reason,
         )
-        self._correlator.fail_all(lost)
+        self._correlator.fail_all(gone)
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
         self._queue.close(exc if isinstance(exc, ConnectError) else None)
         for w in self._open_waiters:
             if not w.done():
-                w.set_exception(exc if exc is not None else lost)
+                w.set_exception(exc if exc is not None else gone)
         self._open_waiters.clear()
         if self._recorder is not None:
             self._recorder.close()

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from . import telemetry as _tm
-from ._client_base import ClientBase
+from ._client_base import ClientBase, lost, mark_unsent
 from ._redact import redact_mapping
 from .errors import ConnectionLost, RequestTimeout, RpcError
 from .fast.listener import FastListener, result_of
@@ -31,8 +31,9 @@ class RequestsMixin(ClientBase):
         elif self._state is not State.OPEN:
             lst = None
         if lst is None or lst.closed:
-            raise ConnectionLost(
+            raise lost(
                 f"connection is {self._state.name.lower()}",
+                sent=False,
                 epoch=self.epoch,
                 code=self._close_code,
                 reason=self._close_reason,
@@ -50,14 +51,17 @@ class RequestsMixin(ClientBase):
             TypeError: unsupported data type.
         """
         lst = self._open_listener()
-        if isinstance(data, str):
-            lst.send_text(data)
-        elif isinstance(data, (bytes, bytearray, memoryview)):
-            lst.send_binary(bytes(data))
-        elif isinstance(data, (dict, list)):
-            lst.send_text(orjson.dumps(data))
-        else:
-            raise TypeError(f"send() takes str, bytes, dict or list, not {type(data).__name__}")
+        try:
+            if isinstance(data, str):
+                lst.send_text(data)
+            elif isinstance(data, (bytes, bytearray, memoryview)):
+                lst.send_binary(bytes(data))
+            elif isinstance(data, (dict, list)):
+                lst.send_text(orjson.dumps(data))
+            else:
+                raise TypeError(f"send() takes str, bytes, dict or list, not {type(data).__name__}")
+        except ConnectionLost as exc:  # the listener's own open check: nothing written
+            raise mark_unsent(exc) from None
 
     def request(
         self, method: str, params: Any = None, *, timeout: float | None = None
@@ -113,15 +117,17 @@ class RequestsMixin(ClientBase):
         while True:
             try:
                 return await self._request_once(method, params, max(deadline - time.monotonic(), 0))
-            except ConnectionLost:
+            except ConnectionLost as exc:
                 left = deadline - time.monotonic()
                 if self._state in (State.CLOSING, State.CLOSED) or left <= 0:
                     raise
                 try:
                     await self._wait_open(left)
                 except (asyncio.TimeoutError, TimeoutError):
-                    raise ConnectionLost(
-                        f"{method}: not reconnected within its {t} s deadline", epoch=self.epoch
+                    raise lost(
+                        f"{method}: not reconnected within its {t} s deadline",
+                        sent=getattr(exc, "sent", True) is not False,
+                        epoch=self.epoch,
                     ) from None
 
     async def _wait_open(self, timeout: float) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 from . import registry as _registry
 from . import telemetry as _tm
-from ._pool_health import MemberHealth, provably_unsent, score
+from ._pool_health import MemberHealth, score
 from ._redact import redact_url
 from .errors import ConnectError, ConnectionLost, RateLimited, RequestTimeout, ZenwsError
 
@@ -453,7 +453,10 @@ class Pool:
             except (ConnectionLost, RequestTimeout, RateLimited) as exc:
                 tried.add(m.index)
                 self.record_error(m.client)
-                if not (idempotent or provably_unsent(exc)):
+                # Failover only when the client says the request was provably not
+                # written (exc.sent is False; RateLimited is raised before writing).
+                unsent = isinstance(exc, RateLimited) or getattr(exc, "sent", None) is False
+                if not (idempotent or unsent):
                     raise
                 if attempt == max_attempts or not self._candidates(tried):
                     raise
