@@ -51,6 +51,7 @@ class LifecycleMixin(ClientBase):
             reason=reason,
         )
         self._correlator.fail_all(exc)
+        self._fail_limited(lst.epoch, code, reason)
         self._subs.mark_all_pending()  # the server forgot them with the connection
         if self._writable is not None:
             self._writable.set()
@@ -74,6 +75,22 @@ class LifecycleMixin(ClientBase):
         else:
             self._finish_closed(exc)
 
+    def _fail_limited(self, epoch: int, code: int | None, reason: str) -> None:
+        """Fail the requests still queued in the rate limiter (DESIGN §3: at once).
+
+        ``RateLimiter.close`` leaves the limiter usable for the next connection.
+        """
+        if self._limiter is not None:
+            self._limiter.close(
+                lost(
+                    f"connection lost (epoch {epoch}) while waiting for the rate limiter",
+                    sent=False,
+                    epoch=epoch,
+                    code=code,
+                    reason=reason,
+                )
+            )
+
     def _on_peer_close(self, lst: FastListener, code: int, reason: str) -> None:
         self._close_code, self._close_reason = code, reason
         self._log.info("server closed the connection: %d %r", code, reason[:120])
@@ -86,6 +103,7 @@ class LifecycleMixin(ClientBase):
                 reason=reason,
             )
         )
+        self._fail_limited(lst.epoch, code, reason)
         self._abort_later(lst)
 
     def _on_protocol_error(self, code: int, reason: str) -> None:
@@ -305,6 +323,7 @@ class LifecycleMixin(ClientBase):
             reason=self._close_reason,
         )
         self._correlator.fail_all(gone)
+        self._fail_limited(self.epoch, self._close_code, self._close_reason)
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None

@@ -140,17 +140,30 @@ class RequestsMixin(ClientBase):
     async def _request_once(self, method: str, params: Any, timeout: float | None) -> Any:
         lst = self._listener
         if lst is None or lst.closed or self._state is not State.OPEN:
-            lst = self._open_listener()  # raises ConnectionLost
-        if self._limiter is not None:
-            await self._limiter.acquire(method)
-            lst = self._open_listener()
-        if lst.write_paused:
-            await self._wait_writable()
-            lst = self._open_listener()
+            lst = self._open_listener()  # raises ConnectionLost; no tokens taken yet
+        limiter = self._limiter
+        if limiter is not None and not limiter.acquire_nowait(method):
+            # FIFO wait; a disconnect fails it at once (RateLimiter.close in the
+            # disconnect path), so it never outlives its connection.
+            await limiter.acquire(method)
         t = self._timeout if timeout is None else timeout
         sent = 0
         fut = self._loop.create_future()  # type: ignore[union-attr]
-        rid = lst.send_request(method, params, fut, int(t * 1e9))
+        try:
+            if limiter is not None:
+                lst = self._open_listener()  # the connection may be gone after the wait
+            if lst.write_paused:
+                await self._wait_writable()
+                lst = self._open_listener()
+            rid = lst.send_request(method, params, fut, int(t * 1e9))
+        except BaseException as exc:
+            # Not written (closed connection, cancelled back-pressure wait, params that
+            # do not encode): the tokens were not used, give them back.
+            if limiter is not None:
+                limiter.refund(method)
+            if isinstance(exc, ConnectionLost):
+                mark_unsent(exc)
+            raise
         deadline = lst.last_deadline_ns
         if deadline < self._sweep_at or self._sweep is None:
             self._arm_sweep(deadline, time.monotonic_ns())
