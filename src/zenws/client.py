@@ -104,10 +104,11 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._on_message: Handler | None = None
         self._dialect = _subs.dialect_from_config(config)
         self._subs = _subs.SubscriptionRegistry()
-        self._heartbeat = _hb.create(
-            config.heartbeat, config.heartbeat_interval, config.heartbeat_timeout
-        )
-        self._liveness = _hb.Liveness(config.heartbeat_timeout, config.idle_timeout)
+        # from_config applies the documented defaults: dead-peer window = heartbeat_timeout
+        # or 2 x heartbeat_interval with a heartbeat, and rejects timeout <= interval.
+        heartbeat, liveness = _hb.from_config(config)
+        self._heartbeat = heartbeat
+        self._liveness = liveness if liveness is not None else _hb.Liveness(None, None)
         self._limiter = _make_limiter(config.rate_limit)
         self._backoff = Backoff.from_config(config)
         self._recorder: Any = None
