@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
+from . import errors as _errors
 from . import subscriptions as _subs
 from . import telemetry as _tm
 from ._client_base import ClientBase, Handler, ReconnectHook
@@ -36,8 +38,11 @@ class SubscriptionsMixin(ClientBase):
             The channels the server confirmed.
 
         Raises:
-            RpcError: the server refused the request (the channels are not restored).
+            RpcError: the server refused the request: a fatal refusal forgets the channels;
+                a recoverable one (``zenws.errors.categorize``, e.g. Deribit 10028/13028)
+                keeps them pending, restored after the next reconnect.
             ConnectionLost: the connection dropped (channels stay pending; restored later).
+            asyncio.CancelledError: cancelled (channels stay pending; restored later).
         """
         chs = _channel_list(channels)
         new = self._subs.add_pending(chs, handler)
@@ -57,26 +62,43 @@ class SubscriptionsMixin(ClientBase):
             # a dialect may split a chunk (Deribit: public/private): check each request
             # against its own channels
             requested = _subs.channels_in(params, chunk)
+            epoch = self.epoch  # the claim's epoch: unclaim only that one
             try:
                 result = await self.request(method, params)
-            except ConnectionLost:
-                raise  # stays pending: restored on the next connection
+            except (ConnectionLost, asyncio.CancelledError):
+                # Not a refusal: the channels stay pending and are restored on the next
+                # connection (a new subscribe on this one may claim them again).
+                self._subs.unclaim(requested, epoch)
+                raise
             except (RequestTimeout, RateLimited) as exc:
                 # Not a refusal: the channels stay pending and are sent again on the next
                 # connection.  A restore goes on with the other chunks.
-                self._subs.unclaim(requested, self.epoch)
+                self._subs.unclaim(requested, epoch)
                 if not restoring:
                     raise
                 self._log.warning("restoring %d channel(s) failed: %s", len(requested), exc)
                 continue
             except RpcError as exc:
-                self._subs.reject(requested)  # refused: never restored
+                if _errors.categorize(exc) is _errors.Category.RECOVERABLE:
+                    # e.g. Deribit 10028 (too many requests), 13028 (temporarily
+                    # unavailable): retried, never forgotten.
+                    self._subs.unclaim(requested, epoch)
+                else:
+                    self._subs.reject(requested)  # refused: never restored
                 if not restoring:
                     raise
                 self._log.warning("server refused restoring %s: %s", requested[:10], exc)
                 continue
-            except BaseException:
-                self._subs.reject(requested)
+            except BaseException as exc:
+                # Anything else: keep the channels only when retrying can help (an OSError
+                # ...); a fatal error (params that do not encode, a bug) would fail every
+                # restore, so those channels are forgotten.
+                if isinstance(exc, Exception) and (
+                    _errors.categorize(exc) is not _errors.Category.RECOVERABLE
+                ):
+                    self._subs.reject(requested)
+                else:
+                    self._subs.unclaim(requested, epoch)
                 raise
             ok, rejected = self._dialect.confirmed(requested, result)
             self._subs.confirm(ok)
