@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from . import registry as _registry
 from . import telemetry as _tm
 from ._client_base import ClientBase, lost
 from ._redact import redact_url
@@ -335,6 +336,8 @@ class LifecycleMixin(ClientBase):
         if self._recorder is not None:
             self._recorder.close()
         self._closed_exc = exc
+        if self.config.name is not None:
+            _registry.unregister(self.config.name, self)  # only if still this client
         if self._state is not State.CLOSED:
             if self._state not in (State.CLOSING, State.CONNECTING):
                 self._set_state(State.CLOSING)

@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from . import heartbeat as _hb
+from . import registry as _registry
 from . import subscriptions as _subs
 from . import telemetry as _tm
 from ._client_base import Handler, ReconnectHook
@@ -195,6 +196,9 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
                 task.cancel()
             self._finish_closed(None)
             raise
+        if self.config.name is not None:
+            # Weak reference; removed again by close() (_finish_closed).
+            _registry.register(self.config.name, self, replace=True)
         return self
 
     def _wire(self, lst: FastListener) -> None:

@@ -106,6 +106,8 @@ class Config:
         close_timeout: wait for the peer's close frame before dropping TCP.
         logger: ``None`` (``logging.getLogger("zenws")``), a ``Logger`` or a logger name.
         idempotent_methods: RPC methods that may be retried after a reconnect (reads only).
+        name: ``None``, or the name the client is registered under in :mod:`zenws.registry`
+            while it is open (replacing an earlier client of that name).
     """
 
     url: str
@@ -140,6 +142,7 @@ class Config:
     close_timeout: float = 5.0
     logger: logging.Logger | str | None = None
     idempotent_methods: tuple[str, ...] = ()
+    name: str | None = None
 
     # -- construction -------------------------------------------------------------------
 
@@ -266,6 +269,7 @@ class Config:
         put(self, "close_timeout", _seconds("close_timeout", self.close_timeout))
         _logger(self.logger)
         put(self, "idempotent_methods", _names("idempotent_methods", self.idempotent_methods))
+        _registry_name(self.name)
 
 
 _FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Config))
@@ -409,6 +413,15 @@ def _path(field: str, value: Any) -> str | None:
     if not isinstance(path, str) or not path or "\0" in path:
         raise _fail(field, "must be a non-empty text path", value)
     return path
+
+
+def _registry_name(value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise _fail("name", "must be a str or None", type(value).__name__)
+    if not value or value != value.strip() or not value.isprintable() or len(value) > 200:
+        raise _fail("name", "must be 1-200 printable characters without surrounding spaces", value)
 
 
 def _ssl_option(value: Any, url: str) -> None:

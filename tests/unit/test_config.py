@@ -58,6 +58,7 @@ DEFAULTS = {
     "close_timeout": 5.0,
     "logger": None,
     "idempotent_methods": (),
+    "name": None,
 }
 
 
