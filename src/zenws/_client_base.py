@@ -71,6 +71,7 @@ class ClientBase:
     _limiter: Any
     _backoff: Backoff
     _recorder: Any
+    _recorder_closing: asyncio.Task[None] | None
     _hooks: list[ReconnectHook]
     _next_id: int
     _totals: dict[str, int]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from . import registry as _registry
 from . import telemetry as _tm
@@ -290,10 +291,12 @@ class LifecycleMixin(ClientBase):
             reason: UTF-8 reason (truncated to fit a control frame).
         """
         if self._state is State.CLOSED:
+            await self._await_recorder()  # e.g. after giving up: the flush is complete
             return
         if self._state is State.CLOSING:
             while not self.closed:
                 await asyncio.sleep(0.01)
+            await self._await_recorder()
             return
         self._set_state(State.CLOSING)
         task = self._reconnect_task
@@ -311,6 +314,22 @@ class LifecycleMixin(ClientBase):
                 except (asyncio.TimeoutError, TimeoutError):
                     self._on_ws_disconnected(lst)
         self._finish_closed(None)
+        await self._await_recorder()
+
+    def _close_recorder(self, rec: Any) -> None:
+        # The final flush writes to disk: off the loop (Recorder.aclose, a worker thread),
+        # so heartbeats and other clients keep running; close() awaits it.
+        aclose = getattr(rec, "aclose", None)
+        loop = self._loop
+        if aclose is None or loop is None or loop.is_closed():
+            rec.close()
+            return
+        self._recorder_closing = loop.create_task(aclose())
+
+    async def _await_recorder(self) -> None:
+        task = self._recorder_closing
+        if task is not None:
+            await asyncio.shield(task)  # a cancelled close() leaves the flush running
 
     def _finish_closed(self, exc: BaseException | None) -> None:
         if self._heartbeat is not None:
@@ -333,8 +352,9 @@ class LifecycleMixin(ClientBase):
             if not w.done():
                 w.set_exception(exc if exc is not None else gone)
         self._open_waiters.clear()
-        if self._recorder is not None:
-            self._recorder.close()
+        rec, self._recorder = self._recorder, None
+        if rec is not None:
+            self._close_recorder(rec)
         self._closed_exc = exc
         if self.config.name is not None:
             _registry.unregister(self.config.name, self)  # only if still this client

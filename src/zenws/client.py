@@ -113,6 +113,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._limiter = _make_limiter(config.rate_limit)
         self._backoff = Backoff.from_config(config)
         self._recorder: Any = None
+        self._recorder_closing: asyncio.Task[None] | None = None
         self._hooks: list[ReconnectHook] = []
         self._next_id = 1
         self._totals = dict.fromkeys(_COUNTERS, 0)
@@ -195,6 +196,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
             if task is not None:
                 task.cancel()
             self._finish_closed(None)
+            await self._await_recorder()
             raise
         if self.config.name is not None:
             # Weak reference; removed again by close() (_finish_closed).
