@@ -1,41 +1,97 @@
-"""zenws: a low-latency WebSocket client for trading, with a Cython/C hot path over picows."""
+"""zenws: a low-latency WebSocket client for trading, with a Cython/C hot path over picows.
+
+The public names are imported on first use (PEP 562), so ``import zenws`` -- and the pytest
+plugin that every test session of a zenws user loads -- stays cheap: the client, picows and
+the compiled modules load when a name such as ``zenws.connect`` is first touched.  There is
+no fallback: a missing compiled extension is an ``ImportError`` at that moment (and
+``import zenws`` itself fails when a core extension is not installed at all).
+"""
 
 from __future__ import annotations
 
-from . import errors, telemetry
-from ._build import build_info
-from .client import Client, connect, run
-from .config import Config
-from .errors import (
-    ConfigError,
-    ConnectError,
-    ConnectionLost,
-    ProtocolError,
-    RateLimited,
-    RequestTimeout,
-    RpcError,
-    ZenwsError,
-)
-from .message import Message, MessageKind
-from .metrics import HeartbeatHealth, StateMetrics
-from .pool import Pool
-from .recorder import metadata, record, replay
-from .state import State
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:  # what mypy and IDEs see; at run time __getattr__ imports on demand
+    from . import errors, registry, telemetry
+    from ._build import build_info
+    from .client import Client, connect, run
+    from .config import Config
+    from .errors import (
+        Category,
+        ConfigError,
+        ConnectError,
+        ConnectionLost,
+        Explanation,
+        ProtocolError,
+        RateLimited,
+        RequestTimeout,
+        RpcError,
+        ZenwsError,
+        categorize,
+        explain,
+    )
+    from .message import Message, MessageKind
+    from .metrics import HeartbeatHealth, StateMetrics
+    from .pool import Pool
+    from .recorder import Recorder, RecordingError, metadata, record, replay, replay_sync
+    from .state import State
+
+# name -> module that defines it ("" = the name is a submodule)
+_LAZY: dict[str, str] = {
+    "errors": "",
+    "registry": "",
+    "telemetry": "",
+    "build_info": "._build",
+    "Client": ".client",
+    "connect": ".client",
+    "run": ".client",
+    "Config": ".config",
+    "Category": ".errors",
+    "ConfigError": ".errors",
+    "ConnectError": ".errors",
+    "ConnectionLost": ".errors",
+    "Explanation": ".errors",
+    "ProtocolError": ".errors",
+    "RateLimited": ".errors",
+    "RequestTimeout": ".errors",
+    "RpcError": ".errors",
+    "ZenwsError": ".errors",
+    "categorize": ".errors",
+    "explain": ".errors",
+    "Message": ".message",
+    "MessageKind": ".message",
+    "HeartbeatHealth": ".metrics",
+    "StateMetrics": ".metrics",
+    "Pool": ".pool",
+    "Recorder": ".recorder",
+    "RecordingError": ".recorder",
+    "metadata": ".recorder",
+    "record": ".recorder",
+    "replay": ".recorder",
+    "replay_sync": ".recorder",
+    "State": ".state",
+}
+
 __all__ = [
+    "Category",
     "Client",
     "Config",
     "ConfigError",
     "ConnectError",
     "ConnectionLost",
+    "Explanation",
     "HeartbeatHealth",
     "Message",
     "MessageKind",
     "Pool",
     "ProtocolError",
     "RateLimited",
+    "Recorder",
+    "RecordingError",
     "RequestTimeout",
     "RpcError",
     "State",
@@ -43,11 +99,47 @@ __all__ = [
     "ZenwsError",
     "__version__",
     "build_info",
+    "categorize",
     "connect",
     "errors",
+    "explain",
     "metadata",
     "record",
+    "registry",
     "replay",
+    "replay_sync",
     "run",
     "telemetry",
 ]
+
+# The client's hot path: fail at import, as before, when one is not installed at all.  Only
+# located here (a file lookup, no loading); loading happens on first use.
+for _name in ("frame", "jsonrpc", "latency", "listener"):
+    if importlib.util.find_spec(f"zenws.fast.{_name}") is None:
+        raise ImportError(
+            f"zenws.fast.{_name} is not built: run `python setup.py build_ext --inplace` "
+            "or install a zenws wheel (there is no pure-Python fallback)",
+            name=f"zenws.fast.{_name}",
+        )
+del _name
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562) and cache it in the module."""
+    module = _LAZY.get(name)
+    if module is None:
+        # Any other submodule (zenws.fast, zenws.heartbeat, ...), as when the eager
+        # imports of earlier versions happened to load it.
+        if name.startswith("__") or importlib.util.find_spec(f"{__name__}.{name}") is None:
+            raise AttributeError(f"module 'zenws' has no attribute {name!r}")
+        module = ""
+    if module:
+        value = getattr(importlib.import_module(module, __name__), name)
+    else:
+        value = importlib.import_module(f".{name}", __name__)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
