@@ -14,11 +14,15 @@ from zenws.ratelimit import RateLimiter, preset
 
 async def test_requests_wait_then_reject_when_queue_full() -> None:
     async with WebsocketsServer() as srv:
-        limiter = RateLimiter(preset("simple", rate=20, burst=2), max_queue=3)
+        # 5/s: the queue stays at 3 for 200 ms, room for a slow loop to observe it
+        limiter = RateLimiter(preset("simple", rate=5, burst=2), max_queue=3)
         client = await zenws.connect(srv.url, rate_limit=limiter)
         t0 = time.monotonic()
         tasks = [asyncio.ensure_future(client.request("echo", [i])) for i in range(10)]
-        await asyncio.sleep(0.01)
+        # the tasks run on the next loop iterations: wait for the queue, with a deadline
+        deadline = time.monotonic() + 5.0
+        while client.metrics().rate_limit_queue < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)
         m = client.metrics()
         assert m.rate_limit_queue == 3 and m.rate_limit_pressure == "high"
         results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -26,9 +30,9 @@ async def test_requests_wait_then_reject_when_queue_full() -> None:
         rejected = [r for r in results if isinstance(r, RateLimited)]
         assert ok == [[0], [1], [2], [3], [4]]  # FIFO: burst 2 + 3 queued, in order
         assert len(rejected) == 5
-        # nothing rejected reached the server; the queued ones were paced (3 tokens at 20/s)
+        # nothing rejected reached the server; the queued ones were paced (3 tokens at 5/s)
         assert [r["params"] for r in srv.requests] == [[0], [1], [2], [3], [4]]
-        assert time.monotonic() - t0 >= 0.1
+        assert time.monotonic() - t0 >= 0.5
         assert client.metrics().rate_limit_pressure == "none"
         await client.close()
 
