@@ -279,6 +279,9 @@ BAD: dict[str, st.SearchStrategy[object]] = {
     "close_timeout": _bad_pos_seconds,
     "logger": st.one_of(st.integers(), st.just(""), st.lists(st.text())),
     "idempotent_methods": _bad_names,
+    "name": st.one_of(
+        st.integers(), st.just(""), st.just(" x"), st.just("a\nb"), st.text(min_size=201)
+    ),
 }
 
 
