@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 #: Every compiled module zenws ships; each must import or zenws is broken.
-FAST_MODULES = ("frame", "jsonrpc", "latency", "ratelimit", "listener")
+FAST_MODULES = ("frame", "jsonrpc", "latency", "ratelimit", "listener", "jsonl")
 
 
 def build_info() -> dict[str, Any]:
