@@ -36,14 +36,12 @@ def lost(
     still in the rate limiter's queue), so another connection may safely take it
     (``zenws.Pool``); ``sent=True`` means it was written and may have been executed.
     """
-    exc = ConnectionLost(message, epoch=epoch, code=code, reason=reason)
-    exc.sent = sent  # type: ignore[attr-defined]
-    return exc
+    return ConnectionLost(message, epoch=epoch, code=code, reason=reason, sent=sent)
 
 
 def mark_unsent(exc: ConnectionLost) -> ConnectionLost:
     """Tag a ConnectionLost raised before anything was written (``exc.sent = False``)."""
-    exc.sent = False  # type: ignore[attr-defined]
+    exc.sent = False
     return exc
 
 

@@ -86,6 +86,8 @@ class ConnectionLost(ZenwsError, ConnectionError):
         epoch: the connection epoch (incremented on each successful connect) that was lost.
         code: WebSocket close code if one was received or sent, else ``None``.
         reason: close reason text.
+        sent: ``False`` when the operation was provably never written to the socket (safe to
+            send elsewhere), ``True`` when it was written before the loss, ``None`` if unknown.
     """
 
     def __init__(
@@ -95,11 +97,13 @@ class ConnectionLost(ZenwsError, ConnectionError):
         epoch: int = 0,
         code: int | None = None,
         reason: str = "",
+        sent: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.epoch = epoch
         self.code = code
         self.reason = reason
+        self.sent = sent
 
 
 class RequestTimeout(ZenwsError, TimeoutError):
