@@ -1152,13 +1152,14 @@ ZENWS_INLINE uint64_t word8(const char *s) {
  * masked 8-byte compare.  w holds the 8 bytes at the key's first byte. */
 ZENWS_INLINE int top_key(uint64_t w, Py_ssize_t n) {
     switch (n) {
-    case 2: return (w & ZENWS_LOW_BYTES(2)) == (word8("id\0\0\0\0\0\0") & ZENWS_LOW_BYTES(2)) ? K_ID : K_OTHER;
-    case 5: return (w & ZENWS_LOW_BYTES(5)) == (word8("error\0\0\0") & ZENWS_LOW_BYTES(5)) ? K_ERROR : K_OTHER;
+    /* the literals are zero-padded: equal to the masked word or not */
+    case 2: return (w & ZENWS_LOW_BYTES(2)) == word8("id\0\0\0\0\0\0") ? K_ID : K_OTHER;
+    case 5: return (w & ZENWS_LOW_BYTES(5)) == word8("error\0\0\0") ? K_ERROR : K_OTHER;
     case 6:
         w &= ZENWS_LOW_BYTES(6);
-        if (w == (word8("result\0\0") & ZENWS_LOW_BYTES(6))) return K_RESULT;
-        if (w == (word8("method\0\0") & ZENWS_LOW_BYTES(6))) return K_METHOD;
-        if (w == (word8("params\0\0") & ZENWS_LOW_BYTES(6))) return K_PARAMS;
+        if (w == word8("result\0\0")) return K_RESULT;
+        if (w == word8("method\0\0")) return K_METHOD;
+        if (w == word8("params\0\0")) return K_PARAMS;
         return K_OTHER;
     default: return K_OTHER;
     }
@@ -1171,8 +1172,7 @@ ZENWS_INLINE int member_key(const char *k, Py_ssize_t n, const char *end, int de
     if (ZENWS_LIKELY(end - k >= 8)) {
         memcpy(&w, k, 8);
         if (depth == 1) return top_key(w, n);
-        return n == 7 && (w & ZENWS_LOW_BYTES(7)) == (word8("channel\0") & ZENWS_LOW_BYTES(7))
-                   ? K_CHANNEL : K_OTHER;
+        return n == 7 && (w & ZENWS_LOW_BYTES(7)) == word8("channel\0") ? K_CHANNEL : K_OTHER;
     }
 #endif
     (void)w;
