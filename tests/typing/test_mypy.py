@@ -1,7 +1,9 @@
 """Run ``mypy --strict`` over the typed-API examples, as a user's CI would.
 
 ``check_api.py``: no error, and every ``reveal_type(...)  # revealed: T`` line reveals
-exactly ``T``.  ``check_misuse.py``: exactly the ``# E: <code>`` errors, on those lines.
+exactly ``T``.  ``MISUSE`` (written to a temporary file, so that ``mypy tests/typing`` stays
+clean): exactly the ``# E: <code>`` errors, on those lines -- the public API is not
+silently ``Any``; a stub that lost its types would let these through.
 mypy resolves ``zenws`` like any user project does: the imported package with its
 ``py.typed`` and ``.pyi`` stubs (the installed wheel under ``make test``).
 """
@@ -19,6 +21,29 @@ import zenws
 HERE = Path(__file__).parent
 REVEALED = re.compile(r'^(?P<file>[^:]+):(?P<line>\d+): note: Revealed type is "(?P<type>.*)"$')
 ERROR = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): error: .*\[(?P<code>[a-z-]+)\]$")
+
+
+MISUSE = """\
+from __future__ import annotations
+
+import zenws
+from zenws.fast.jsonrpc import scan
+from zenws.fast.latency import LatencyBuffer
+from zenws.fast.ratelimit import TokenBucket
+
+
+async def misuse() -> None:
+    await zenws.connect(9000)  # E: arg-type
+    client = await zenws.connect("ws://127.0.0.1:9000")
+    await client.request(42)  # E: arg-type
+    client.sned(b"typo")  # E: attr-defined
+    TokenBucket(10, 1.0).try_acquire("one")  # E: arg-type
+    LatencyBuffer().add("1500")  # E: arg-type
+    scan("not bytes")  # E: arg-type
+    p99: str = LatencyBuffer().summary().p99  # E: assignment
+    zenws.Config.new()  # E: call-arg
+    print(p99)
+"""
 
 
 def _normalize(type_: str) -> str:
@@ -87,8 +112,9 @@ def test_public_api_types(cache_dir: Path) -> None:
     assert status == 0
 
 
-def test_misuse_is_flagged(cache_dir: Path) -> None:
-    path = HERE / "check_misuse.py"
+def test_misuse_is_flagged(cache_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "check_misuse.py"
+    path.write_text(MISUSE)
     lines, status = _run_mypy(path, cache_dir)
     found: dict[int, str] = {}
     for line in lines:
