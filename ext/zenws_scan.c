@@ -795,7 +795,7 @@ static int s1_sse2(const char *buf, const char *end, Py_ssize_t base, int nblock
 #endif
 
 #if ZENWS_SCAN_SSE2 && (defined(__GNUC__) || defined(__clang__)) && \
-    (defined(__x86_64__) || defined(__i386__))
+    defined(__x86_64__) /* _mm_cvtsi64_si128 needs x86-64 */
 #  include <immintrin.h>
 #  define ZENWS_SCAN_AVX2 1
 #  define ZENWS_TARGET_AVX2 __attribute__((target("avx2,pclmul")))
