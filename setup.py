@@ -1,5 +1,8 @@
 """Build the zenws.fast Cython extensions and the C kernels in ext/.
 
+The kernels' headers live in src/zenws/include/ (shipped in the wheel, see
+zenws.get_include()) so that users' Cython can cimport the zenws.fast .pxd files.
+
 Build switches are environment variables so they work through pip, build and
 cibuildwheel alike:
 
@@ -78,7 +81,7 @@ def extensions() -> list[Extension]:
             Extension(
                 f"zenws.fast.{name}",
                 [str(pyx.relative_to(ROOT)), *C_SOURCES.get(name, [])],
-                include_dirs=["ext", "src/zenws/fast"],
+                include_dirs=["ext", "src/zenws/include", "src/zenws/fast"],
                 define_macros=macros,
                 extra_compile_args=compile_args,
                 extra_link_args=link_args,

@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # what mypy and IDEs see; at run time __getattr__ imports on demand
     from . import errors, registry, telemetry
-    from ._build import build_info
+    from ._build import build_info, get_include
     from .client import Client, connect, run
     from .config import Config
     from .errors import (
@@ -46,6 +46,7 @@ _LAZY: dict[str, str] = {
     "registry": "",
     "telemetry": "",
     "build_info": "._build",
+    "get_include": "._build",
     "Client": ".client",
     "connect": ".client",
     "run": ".client",
@@ -103,6 +104,7 @@ __all__ = [
     "connect",
     "errors",
     "explain",
+    "get_include",
     "metadata",
     "record",
     "registry",

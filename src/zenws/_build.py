@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import os
 import platform
 import sys
 from typing import Any
@@ -22,8 +24,6 @@ def build_info() -> dict[str, Any]:
     Raises:
         ImportError: if a compiled extension is missing (there is no fallback).
     """
-    import picows
-
     from . import __version__
 
     extensions = {}
@@ -36,7 +36,25 @@ def build_info() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "picows": picows.__version__,
+        "picows": importlib.metadata.version("picows"),
         "extensions": extensions,
         "simd": frame.mask_kernel(),
     }
+
+
+def get_include() -> str:
+    """Directory of the C headers that the ``zenws.fast`` ``.pxd`` files name.
+
+    A Cython module that cimports from ``zenws.fast`` compiles with this directory on
+    its include path, like ``numpy.get_include()``::
+
+        Extension("strategy", ["strategy.pyx"], include_dirs=[zenws.get_include()])
+
+    Only the inline helpers of ``zenws_compat.h`` (``zenws.fast.common``) and the
+    Cython-level API (cdef classes, ``scan_c``, ``encode_request_c``...) can be called
+    from user code; the C kernels themselves are linked into zenws' own extensions.
+
+    Returns:
+        The absolute path of ``zenws/include`` inside the installed package.
+    """
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")

@@ -18,8 +18,6 @@ from zenws.fast.jsonrpc import Correlator
 from zenws.fast.latency import LatencyBuffer
 from zenws.fast.listener import FastListener, MessageKind, MessageQueue, _make_message
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def test_compiled_module_loaded() -> None:
     import zenws.fast.listener as mod
@@ -167,6 +165,9 @@ async def test_queue_get_waits_and_close_ends_iteration() -> None:
 def _build_user_module(tmp: Path) -> None:
     import picows
 
+    # The installed package (site-packages under `make test`), never the checkout: this is
+    # what a user's build sees.
+    include_path = [str(Path(m.__file__).resolve().parent.parent) for m in (zenws, picows)]
     src = tmp / "strategy.pyx"
     src.write_text((Path(__file__).parent / "cython_user" / "strategy.pyx").read_text())
     setup = tmp / "setup.py"
@@ -174,10 +175,8 @@ def _build_user_module(tmp: Path) -> None:
         textwrap.dedent(f"""
         from setuptools import Extension, setup
         from Cython.Build import cythonize
-        ext = Extension("strategy", ["strategy.pyx"],
-                        include_dirs={[str(ROOT / "ext"), str(ROOT / "src/zenws/fast")]!r})
-        setup(ext_modules=cythonize([ext], language_level=3,
-              include_path={[str(ROOT / "src"), str(Path(picows.__file__).parent.parent)]!r}))
+        ext = Extension("strategy", ["strategy.pyx"], include_dirs={[zenws.get_include()]!r})
+        setup(ext_modules=cythonize([ext], language_level=3, include_path={include_path!r}))
     """)
     )
     subprocess.run(

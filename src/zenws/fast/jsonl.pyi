@@ -1,6 +1,7 @@
 """JSONL line encoder for the recorder's writer thread (see jsonl.pyx)."""
 
 from collections.abc import Callable
+from typing import final
 
 def has_secret_key(data: str | bytes | bytearray | memoryview) -> bool: ...
 def encode_frame(
@@ -22,6 +23,7 @@ def encode_batch(
     fallback: Callable[[tuple[int, str, str, str | bytes | None, int, int | None, str]], bytes],
 ) -> bytes: ...
 
+@final
 class FrameQueue:
     count: int
     dropped: int
