@@ -65,7 +65,7 @@ def bad_line(fdp: atheris.FuzzedDataProvider) -> bytes:
     if choice == 0:
         return fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 60)).replace(b"\n", b" ")
     base = {"ts": "x", "mono_ns": 1, "epoch": 1, "dir": "in", "type": "binary", "data": "AA=="}
-    key = fdp.PickValueInList(sorted(base) + ["code", "reason", "invalid_utf8"])
+    key = fdp.PickValueInList([*sorted(base), "code", "reason", "invalid_utf8"])
     vals = [None, 1.5, -1, "", "!!", "in", "text", "close", [], {}, True, 1 << 70, "AA="]
     base[key] = fdp.PickValueInList(vals)
     if choice == 1:
