@@ -16,6 +16,7 @@ import socket
 import ssl as _ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from picows import WSError, WSHandshakeError, ws_connect
@@ -23,12 +24,17 @@ from picows import WSError, WSHandshakeError, ws_connect
 from ._redact import redact_url
 from .config import Config
 from .errors import ConnectError
+from .fast.guard import install as install_guard
 from .fast.listener import FastListener
 
-__all__ = ["BODY_EXCERPT", "Negotiated", "open_transport", "ssl_context_for"]
+__all__ = ["BODY_EXCERPT", "READ_GUARD", "Negotiated", "open_transport", "ssl_context_for"]
 
 #: Bytes of a refused upgrade's body kept in ConnectError.body.
 BODY_EXCERPT = 512
+
+#: Put a zenws.fast.guard.ReadGuard in front of picows on every connection (RFC 6455
+#: checks on the byte stream, so a violation never hides the frames before it).
+READ_GUARD = True
 
 
 @dataclass(frozen=True)
@@ -175,8 +181,13 @@ async def open_transport(
             failure.append(exc)
             raise
         negotiated.append(neg)
-        return make_listener(neg)
+        listener = make_listener(neg)
+        if READ_GUARD:
+            # Installed from on_ws_connected, before picows parses any frame.
+            listener.guard_factory = partial(install_guard, max_frame_size=max_frame_size)
+        return listener
 
+    max_frame_size = max(config.max_message_size, 1024) + 16
     kwargs: dict[str, Any] = {}
     if config.proxy is not None:
         kwargs["proxy"] = config.proxy
@@ -188,7 +199,7 @@ async def open_transport(
                 ssl_context=ssl_context_for(config),
                 websocket_handshake_timeout=config.connect_timeout,
                 enable_auto_pong=False,  # the hot path answers pings (they feed liveness)
-                max_frame_size=max(config.max_message_size, 1024) + 16,
+                max_frame_size=max_frame_size,
                 extra_headers=_request_headers(config) or None,
                 logger_name="zenws.picows",
                 **kwargs,

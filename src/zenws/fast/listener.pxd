@@ -100,6 +100,9 @@ cdef class FastListener(WSListener):
     cdef readonly bint closed            #: bool: close sent/received or connection failed
     cdef readonly bint write_paused      #: bool
     cdef readonly bint deflate           #: bool: permessage-deflate negotiated
+    cdef readonly bint prevalidated      #: bool: a ReadGuard checks framing + UTF-8 first
+    cdef public object guard_factory     #: Callable[[FastListener, WSTransport], Any] | None
+    cdef readonly object guard           #: zenws.fast.guard.ReadGuard | None
     cdef int64_t _next_id
     cdef int64_t _last_deadline
     cdef int64_t _test_id                # id of the last hot-path public/test

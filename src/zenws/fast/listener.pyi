@@ -83,6 +83,9 @@ class FastListener(WSListener):
     closed: Final[bool]
     write_paused: Final[bool]
     deflate: Final[bool]
+    prevalidated: Final[bool]
+    guard_factory: Callable[[FastListener, WSTransport], Any] | None
+    guard: Final[Any]
     frames_in: Final[int]
     frames_out: Final[int]
     bytes_in: Final[int]
@@ -119,9 +122,7 @@ class FastListener(WSListener):
     def resume_writing(self) -> None: ...
     def set_heartbeat(self, hb: Any) -> None: ...
     def new_id(self) -> int: ...
-    def send_request(
-        self, method: str, params: Any, waiter: Any, timeout_ns: int
-    ) -> int: ...
+    def send_request(self, method: str, params: Any, waiter: Any, timeout_ns: int) -> int: ...
     async def call(
         self, method: str, params: Any, timeout_ns: int, loop: asyncio.AbstractEventLoop | None
     ) -> Any: ...

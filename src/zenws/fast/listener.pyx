@@ -373,6 +373,16 @@ cdef class FastListener(WSListener):
         # picows stores the error that failed the connection in this future;
         # the client reports it through its own events, so mark it retrieved.
         transport.disconnected_future.add_done_callback(_retrieve)
+        # zenws.connect sets guard_factory (zenws.fast.guard.install): from here
+        # on, a ReadGuard validates the byte stream before picows parses it.
+        if self.guard_factory is not None:
+            try:
+                self.guard = self.guard_factory(self, transport)
+            except Exception as exc:
+                self.guard = None
+                self.prevalidated = False
+                if self.client is not None:
+                    self._safe_call(self.client._on_callback_error, exc, None)
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
         cdef int64_t now = zenws_monotonic_ns()
@@ -387,9 +397,25 @@ cdef class FastListener(WSListener):
         self.last_frame_ns = now
         if opcode <= 2:
             self.last_data_ns = now
+            if self.prevalidated:
+                # The ReadGuard already checked reserved bits, the fragmentation
+                # sequence and UTF-8: a whole uncompressed message skips the
+                # assembler (only its size limit still applies).
+                if frame.fin and opcode != 0 and not frame.rsv1:
+                    if frame.payload_size > self.assembler.max_message_size:
+                        self.fail_c(1009, "message over max_message_size "
+                                    f"{self.assembler.max_message_size}")
+                        return
+                    payload = PyBytes_FromStringAndSize(<const char*>frame.payload_ptr,
+                                                        frame.payload_size)
+                    self.messages_in += 1
+                    if self.recorder is not None:
+                        self._record("in", opcode, payload, now)
+                    self.on_message_c(opcode, payload, now)
+                    return
             # RFC 6455 §5.2: RSV2/RSV3 have no meaning without an extension;
             # RSV1 only with permessage-deflate (RFC 7692 §6).
-            if frame.rsv2 or frame.rsv3 or (frame.rsv1 and not self.deflate):
+            elif frame.rsv2 or frame.rsv3 or (frame.rsv1 and not self.deflate):
                 self.fail_c(1002, "reserved bit set")
                 return
             try:

@@ -1,0 +1,419 @@
+# zenws.fast.guard: RFC 6455 checks on the raw byte stream, in front of picows.
+#
+# picows' WSProtocol parses the NEXT frame before it delivers the current one,
+# so a violation in frame N+1 makes it send CLOSE without delivering frame N;
+# it hands over complete frames only, so invalid UTF-8 in a frame that arrives
+# in pieces is seen at its end; and it answers a second CLOSE with 1002 before
+# the first reaches the listener (DESIGN §6).  ReadGuard is the transport's
+# protocol instead: it lends picows' own read buffer to the transport (zero
+# copy), walks the frame headers of every read in C, and forwards to picows only
+# the prefix that is valid.  On the first violation it forwards exactly the
+# frames before the offending one and fails the connection with the RFC code.
+cimport cython
+from cpython.buffer cimport Py_buffer
+from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+
+from picows.picows cimport WSTransport, MemoryBuffer
+from zenws.fast.common cimport (
+    zenws_load_be16, zenws_load_be64, zenws_store_be16, zenws_store_be64,
+)
+from zenws.fast.frame cimport close_code_valid
+from zenws.fast.listener cimport FastListener
+
+import asyncio
+import gc
+
+
+# The UTF-8 DFA (ext/zenws_utf8.c) compiled into this module, as listener.pyx
+# does with zenws_scan.c: a direct C call on the per-byte path.
+cdef extern from "zenws_utf8.c" nogil:
+    enum:
+        ZENWS_UTF8_ACCEPT
+        ZENWS_UTF8_REJECT
+    uint32_t zenws_utf8_feed(uint32_t state, const unsigned char* p, size_t n,
+                             size_t* bad) noexcept
+    int zenws_utf8_valid(const unsigned char* p, size_t n) noexcept
+
+
+cdef extern from "Python.h":
+    Py_buffer* PyMemoryView_GET_BUFFER(object mview)
+
+
+cdef inline Py_ssize_t _min(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return a if a < b else b
+
+
+cdef class _GuardBase:
+    pass
+
+
+@cython.final
+cdef class ReadGuard(_GuardBase, asyncio.BufferedProtocol):
+    """The transport's protocol once the handshake is done; picows' sits behind it.
+
+    Created by :func:`install`.  Every read lands in picows' read buffer (the
+    memoryview picows hands out); ``buffer_updated`` validates the new bytes and
+    forwards the valid prefix to picows.
+    """
+
+    def __cinit__(self):
+        self._msg_op = -1
+        self._utf8 = ZENWS_UTF8_ACCEPT
+        self.max_frame_size = -1
+        self.fail_reason = ""
+        self._why = b""
+
+    # ---- the C walk -----------------------------------------------------------
+
+    cdef int _header_c(self, const unsigned char* p, Py_ssize_t n, Py_ssize_t* used) noexcept:
+        # Returns 0 = more bytes needed, 1 = header parsed (used = its length),
+        # or a close code; state changes only once the whole header is there.
+        cdef unsigned char b0, b1
+        cdef int op
+        cdef bint fin, rsv1
+        cdef uint64_t length
+        cdef Py_ssize_t hl = 2
+        if n < 2:
+            return 0
+        b0 = p[0]
+        b1 = p[1]
+        fin = (b0 & 0x80) != 0
+        rsv1 = (b0 & 0x40) != 0
+        op = b0 & 0x0F
+        length = b1 & 0x7F
+        if b0 & 0x30:
+            # RFC 6455 §5.2: RSV2/RSV3 have no meaning without an extension.
+            self._why = b"reserved bit RSV2/RSV3 set"
+            return 1002
+        if b1 & 0x80:
+            self._why = b"masked frame from the server (RFC 6455 section 5.1)"
+            return 1002
+        if op >= 8:
+            if op > 10:
+                self._why = b"reserved control opcode"
+                return 1002
+            # RFC 6455 §5.5: control frames <= 125 bytes, never fragmented;
+            # RFC 7692 §6.1: no RSV1 on a control frame.
+            if not fin:
+                self._why = b"fragmented control frame"
+                return 1002
+            if length > 125:
+                self._why = b"control frame payload over 125 bytes"
+                return 1002
+            if rsv1:
+                self._why = b"RSV1 set on a control frame"
+                return 1002
+        else:
+            if op > 2:
+                self._why = b"reserved data opcode"
+                return 1002
+            if op == 0:
+                # RFC 6455 §5.4: a continuation needs an open message.
+                if self._msg_op < 0:
+                    self._why = b"continuation frame without a message to continue"
+                    return 1002
+                if rsv1:
+                    self._why = b"RSV1 set on a continuation frame (RFC 7692 section 6.1)"
+                    return 1002
+            else:
+                if self._msg_op >= 0:
+                    self._why = b"new data frame while a fragmented message is open"
+                    return 1002
+                if rsv1 and not self._deflate:
+                    self._why = b"RSV1 set but permessage-deflate was not negotiated"
+                    return 1002
+            # Extended lengths as strict as picows (it fails non-minimal forms).
+            if length == 126:
+                if n < 4:
+                    return 0
+                length = zenws_load_be16(p + 2)
+                hl = 4
+                if length < 126:
+                    self._why = b"non-minimal 16-bit payload length"
+                    return 1002
+            elif length == 127:
+                if n < 10:
+                    return 0
+                length = zenws_load_be64(p + 2)
+                hl = 10
+                if length >> 63 or length < 65536:
+                    self._why = b"invalid 64-bit payload length"
+                    return 1002
+            if self.max_frame_size >= 0 and length > <uint64_t>self.max_frame_size:
+                self._why = b"frame payload over the size limit"
+                return 1009
+            if op != 0:
+                self._msg_op = op
+                self._msg_compressed = rsv1
+                self._utf8 = ZENWS_UTF8_ACCEPT
+        self._op = op
+        self._fin = fin
+        self._remaining = <int64_t>length
+        self._in_payload = length > 0
+        # Compressed text is validated after inflate by the listener's assembler.
+        self._check_text = op <= 2 and self._msg_op == 1 and not self._msg_compressed
+        if op == 8:
+            self._close_len = 0
+        used[0] = hl
+        return 1
+
+    cdef int _frame_done_c(self) noexcept:
+        cdef int code
+        if self._op <= 2:
+            if self._fin:
+                if self._check_text and self._utf8 != ZENWS_UTF8_ACCEPT:
+                    self._why = b"text message ends inside a UTF-8 sequence"
+                    return 1007
+                self._msg_op = -1
+            return GUARD_OK
+        if self._op == 8:
+            # RFC 6455 §5.5.1 / §7.4: empty, or a valid code + UTF-8 reason.
+            if self._close_len == 1:
+                self._why = b"close frame with a 1-byte body"
+                return 1002
+            if self._close_len >= 2:
+                code = zenws_load_be16(self._close)
+                if not close_code_valid(code):
+                    self._why = b"invalid close code"
+                    return 1002
+                if not zenws_utf8_valid(self._close + 2, <size_t>(self._close_len - 2)):
+                    self._why = b"close reason is not valid UTF-8"
+                    return 1007
+            return GUARD_CLOSED
+        return GUARD_OK
+
+    cdef int walk_c(self, const unsigned char* p, Py_ssize_t n, Py_ssize_t* cut) noexcept:
+        """Validate p[0..n); on a verdict other than GUARD_OK, cut = bytes to forward."""
+        cdef Py_ssize_t i = 0
+        cdef Py_ssize_t start = 0      # where the current frame starts in this read
+        cdef Py_ssize_t take, hl = 0
+        cdef size_t bad = 0
+        cdef int rc
+        while i < n:
+            if not self._in_payload:
+                if self._hdr_len == 0:
+                    start = i
+                    rc = self._header_c(p + i, n - i, &hl)
+                    if rc == 0:
+                        # Header split across reads: keep its first bytes (< 14).
+                        memcpy(self._hdr, p + i, <size_t>(n - i))
+                        self._hdr_len = <int>(n - i)
+                        return GUARD_OK
+                    if rc != 1:
+                        cut[0] = start
+                        return rc
+                    i += hl
+                else:
+                    start = 0          # its first bytes were forwarded with an earlier read
+                    take = _min(14 - self._hdr_len, n - i)
+                    memcpy(self._hdr + self._hdr_len, p + i, <size_t>take)
+                    rc = self._header_c(self._hdr, self._hdr_len + take, &hl)
+                    if rc == 0:
+                        self._hdr_len += <int>take
+                        return GUARD_OK
+                    if rc != 1:
+                        cut[0] = 0
+                        return rc
+                    i += hl - self._hdr_len
+                    self._hdr_len = 0
+                if not self._in_payload:
+                    rc = self._frame_done_c()
+                    if rc != GUARD_OK:
+                        cut[0] = i if rc == GUARD_CLOSED else start
+                        return rc
+                continue
+            take = n - i
+            if self._remaining < take:
+                take = <Py_ssize_t>self._remaining
+            if self._check_text:
+                # Fail fast at the first invalid byte (RFC 6455 §8.1), even if
+                # the rest of the frame has not arrived.
+                self._utf8 = zenws_utf8_feed(self._utf8, p + i, <size_t>take, &bad)
+                if self._utf8 == ZENWS_UTF8_REJECT:
+                    self._why = b"invalid UTF-8 in a text message"
+                    cut[0] = start
+                    return 1007
+            elif self._op == 8:
+                memcpy(self._close + self._close_len, p + i, <size_t>take)
+                self._close_len += <int>take
+            i += take
+            self._remaining -= take
+            if self._remaining == 0:
+                self._in_payload = False
+                rc = self._frame_done_c()
+                if rc != GUARD_OK:
+                    cut[0] = i if rc == GUARD_CLOSED else start
+                    return rc
+        return GUARD_OK
+
+    # ---- asyncio.BufferedProtocol ------------------------------------------------
+
+    def get_buffer(self, size_hint):
+        mv = self._get_buffer(size_hint)    # picows' buffer: the read lands there
+        self._ptr = <const unsigned char*>PyMemoryView_GET_BUFFER(mv).buf
+        return mv
+
+    def buffer_updated(self, nbytes_obj):
+        cdef Py_ssize_t nbytes = nbytes_obj
+        cdef Py_ssize_t cut = 0
+        cdef int rc
+        if self.stopped:
+            return          # RFC 6455 §5.5.1 / §7.1.7: nothing after CLOSE or a failure
+        rc = self.walk_c(self._ptr, nbytes, &cut)
+        if rc == GUARD_OK:
+            self.bytes_forwarded += <uint64_t>nbytes
+            self._buffer_updated(nbytes_obj)   # the same int object: no boxing
+            return
+        self.stopped = True
+        if cut > 0:
+            # picows delivers every frame before the cut now (it sees no next frame).
+            self.bytes_forwarded += <uint64_t>cut
+            self._buffer_updated(cut)
+        self._stop(rc, False)
+
+    cdef _stop(self, int rc, bint later):
+        self.stopped = True
+        if rc != GUARD_CLOSED:
+            self.fail_code = rc
+            self.fail_reason = (<bytes>self._why).decode("ascii")
+            # Scheduled after the wake-ups of the frames delivered before the
+            # violation: an `async for` consumer runs (and may answer) first.
+            # `later`: those frames are delivered only after this call returns.
+            self._loop.call_soon(self._fail_later if later else self._fail)
+
+    def _fail_later(self):
+        self._loop.call_soon(self._fail)
+
+    def _fail(self):
+        if not self._lost:
+            self.listener.fail_c(self.fail_code, self.fail_reason)
+
+    def data_received(self, data):
+        # Transports that do not support BufferedProtocol: copy through picows' buffer.
+        cdef const unsigned char[::1] view = data
+        cdef Py_ssize_t off = 0, n = view.shape[0], k
+        while off < n:
+            mv = self.get_buffer(n - off)
+            k = _min(len(mv), n - off)
+            mv[:k] = data[off:off + k]
+            self.buffer_updated(k)
+            off += k
+
+    def connection_made(self, transport):
+        self._proto.connection_made(transport)
+
+    def connection_lost(self, exc):
+        self._lost = True
+        self.stopped = True
+        self._proto.connection_lost(exc)
+
+    def eof_received(self):
+        return self._proto.eof_received()
+
+    def pause_writing(self):
+        self._proto.pause_writing()
+
+    def resume_writing(self):
+        self._proto.resume_writing()
+
+    @property
+    def protocol(self):
+        """The picows WSProtocol behind the guard."""
+        return self._proto
+
+    def __repr__(self):
+        state = f"failed {self.fail_code}" if self.fail_code else (
+            "stopped" if self.stopped else "guarding")
+        return f"<zenws.fast.guard.ReadGuard {state} forwarded={self.bytes_forwarded}>"
+
+
+cdef bint _park(unsigned char* p, Py_ssize_t avail, int64_t max_frame_size) noexcept:
+    # Overwrite the first bytes of p[0..avail) (bytes that must never be parsed:
+    # the frame after a CLOSE or a violating frame) with a valid binary-frame
+    # header whose payload is longer than what is there; picows then waits for
+    # bytes the guard never forwards.  False when no such header fits.
+    cdef uint64_t limit = <uint64_t>max_frame_size if max_frame_size >= 0 \
+        else <uint64_t>0x7FFFFFFFFFFFFFFF
+    cdef uint64_t length
+    if avail < 2:
+        return True          # picows already waits for the rest of a 2-byte header
+    p[0] = 0x82
+    if avail < 127:
+        p[1] = 125
+        return True
+    length = limit if limit < 65535 else 65535
+    if <uint64_t>(avail - 4) < length:
+        p[1] = 126
+        zenws_store_be16(p + 2, <uint16_t>length)
+        return True
+    length = <uint64_t>avail
+    if length < 65536:
+        length = 65536
+    if length > limit:
+        return False
+    p[1] = 127
+    zenws_store_be64(p + 2, length)
+    return True
+
+
+def install(FastListener listener not None, WSTransport transport not None,
+            int64_t max_frame_size=-1):
+    """Put a :class:`ReadGuard` between ``transport``'s socket and picows.
+
+    Called from ``FastListener.on_ws_connected`` (inside picows' handshake
+    processing, before any frame is parsed).  Bytes that arrived with the 101
+    response are still in picows' buffer: they are walked first so the guard
+    starts in step with picows.
+
+    Args:
+        listener: the connection's listener (``prevalidated`` is set on success).
+        transport: the picows WSTransport of the connection.
+        max_frame_size: payload limit of a data frame (picows' ``max_frame_size``).
+
+    Returns:
+        The installed guard, or ``None`` when it cannot be installed (the listener
+        then validates every frame itself, as without a guard).
+    """
+    cdef MemoryBuffer rb = None
+    cdef Py_ssize_t tail, cut = 0
+    cdef int rc
+    cdef const unsigned char* pos
+    cdef ReadGuard guard
+    tr = transport.underlying_transport
+    proto = tr.get_protocol()
+    # picows keeps its read buffer (a MemoryBuffer) in a private attribute: find
+    # it among the protocol's references; exactly one, or no guard.
+    for ref in gc.get_referents(proto):
+        if isinstance(ref, MemoryBuffer):
+            if rb is not None:
+                return None
+            rb = <MemoryBuffer>ref
+    if rb is None:
+        return None
+    mv = proto.get_buffer(-1)
+    pos = <const unsigned char*>PyMemoryView_GET_BUFFER(mv).buf
+    tail = pos - <const unsigned char*>rb.data
+    # get_buffer() lends data[tail:size]: anything else is not the read buffer.
+    if tail < 0 or tail > rb.size or len(mv) != rb.size - tail:
+        return None
+    del mv
+    guard = ReadGuard.__new__(ReadGuard)
+    guard._proto = proto
+    guard._get_buffer = proto.get_buffer
+    guard._buffer_updated = proto.buffer_updated
+    guard.listener = listener
+    guard._loop = asyncio.get_running_loop()
+    guard.max_frame_size = max_frame_size
+    guard._deflate = listener.deflate
+    rc = guard.walk_c(<const unsigned char*>rb.data, tail, &cut)
+    if rc != GUARD_OK:
+        # picows parses these bytes as soon as on_ws_connected returns, and it
+        # cannot be told to stop early: hide what follows the cut behind a
+        # header that never completes, so picows delivers every frame before it.
+        if not _park(<unsigned char*>rb.data + cut, tail - cut, max_frame_size):
+            return None     # the listener checks every frame itself, as without a guard
+        guard._stop(rc, True)
+    tr.set_protocol(guard)
+    listener.prevalidated = True
+    return guard
