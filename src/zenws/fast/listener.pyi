@@ -3,7 +3,7 @@
 import asyncio
 import enum
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, final
 
 from picows import WSFrame, WSListener, WSTransport
 
@@ -22,6 +22,7 @@ def result_of(payload: bytes, method: str) -> Any: ...
 def decoder_id(name: str) -> int: ...
 def overflow_policy_id(name: str) -> int: ...
 
+@final
 class Message:
     """One complete message delivered to user code (built by the hot path)."""
 
@@ -47,6 +48,7 @@ def _make_message(
     decoder: str = "simdjson",
 ) -> Message: ...
 
+@final
 class MessageQueue:
     capacity: Final[int]
     policy: Final[int]
