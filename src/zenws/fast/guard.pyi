@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Final
+from typing import Any, Final, final
 
 from picows import WSTransport
 
 from zenws.fast.listener import FastListener
 
+@final
 class ReadGuard(asyncio.BufferedProtocol):
     listener: Final[FastListener]
     stopped: Final[bool]

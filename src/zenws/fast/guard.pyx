@@ -249,21 +249,21 @@ cdef class ReadGuard(_GuardBase, asyncio.BufferedProtocol):
 
     # ---- asyncio.BufferedProtocol ------------------------------------------------
 
-    def get_buffer(self, size_hint):
-        mv = self._get_buffer(size_hint)    # picows' buffer: the read lands there
+    def get_buffer(self, sizehint):
+        mv = self._get_buffer(sizehint)    # picows' buffer: the read lands there
         self._ptr = <const unsigned char*>PyMemoryView_GET_BUFFER(mv).buf
         return mv
 
-    def buffer_updated(self, nbytes_obj):
-        cdef Py_ssize_t nbytes = nbytes_obj
+    def buffer_updated(self, nbytes):
+        cdef Py_ssize_t n = nbytes
         cdef Py_ssize_t cut = 0
         cdef int rc
         if self.stopped:
             return          # RFC 6455 §5.5.1 / §7.1.7: nothing after CLOSE or a failure
-        rc = self.walk_c(self._ptr, nbytes, &cut)
+        rc = self.walk_c(self._ptr, n, &cut)
         if rc == GUARD_OK:
-            self.bytes_forwarded += <uint64_t>nbytes
-            self._buffer_updated(nbytes_obj)   # the same int object: no boxing
+            self.bytes_forwarded += <uint64_t>n
+            self._buffer_updated(nbytes)   # the same int object: no boxing
             return
         self.stopped = True
         if cut > 0:
