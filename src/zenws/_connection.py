@@ -77,10 +77,11 @@ def _request_headers(config: Config) -> list[tuple[str, str]]:
     headers = list(config.headers)
     if config.subprotocols:
         headers.append(("Sec-WebSocket-Protocol", ", ".join(config.subprotocols)))
-    if config.compression == "deflate":
+    deflate = config.deflate_options
+    if deflate is not None:
         from .fast.frame import deflate_offer
 
-        headers.append(("Sec-WebSocket-Extensions", deflate_offer()))
+        headers.append(("Sec-WebSocket-Extensions", deflate_offer(**deflate.kwargs())))
     return headers
 
 
@@ -97,8 +98,9 @@ def _negotiate(config: Config, response: Any) -> Negotiated:
         )
     ext = headers.get("sec-websocket-extensions")
     deflate = None
+    offer = config.deflate_options
     if ext:
-        if config.compression != "deflate":
+        if offer is None:
             # RFC 6455 §9.1: an extension the client did not request fails the connection.
             raise ConnectError(
                 f"server enabled extensions that were not offered: {ext!r}",
@@ -109,7 +111,10 @@ def _negotiate(config: Config, response: Any) -> Negotiated:
         from .fast.frame import parse_deflate_response
 
         try:
-            deflate = parse_deflate_response(ext)
+            # Checked against what was offered (window caps, required parameters); an
+            # offered client_no_context_takeover is honoured even when the server does
+            # not repeat it (RFC 7692 §7.1.1.1).
+            deflate = parse_deflate_response(ext, **offer.kwargs())
         except Exception as exc:
             raise ConnectError(
                 f"invalid permessage-deflate response {ext!r}: {exc}",

@@ -35,6 +35,7 @@ __all__ = [
     "OVERFLOW_POLICIES",
     "RATE_LIMIT_PRESETS",
     "Config",
+    "DeflateOptions",
 ]
 
 HEARTBEATS = ("ping_pong", "deribit", "binance", "text")
@@ -63,6 +64,51 @@ _TOKEN_CHARS = frozenset(
 _SCALARS = (str, bytes, bytearray, int, float, complex, bool)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeflateOptions:
+    """The permessage-deflate offer (RFC 7692 §7.1), for ``compression=``.
+
+    ``compression="deflate"`` is ``DeflateOptions()``. Pass an instance or a dict with
+    these keys to offer other parameters; the server's answer is checked against it.
+
+    Attributes:
+        client_no_context_takeover: offer ``client_no_context_takeover``: the client resets
+            its compressor after every message (RFC 7692 §7.1.1.1, also when the server
+            does not repeat it). Servers that require it (Autobahn 13.2/13.5/13.6) accept
+            only such an offer.
+        server_no_context_takeover: ask the server to reset its compressor per message.
+        client_max_window_bits: ``True`` offers the parameter without a value (the server
+            may choose 8..15), an int 9..15 caps the client's window, ``None`` omits it.
+        server_max_window_bits: ``None``, or 8..15 to ask for a smaller server window.
+    """
+
+    client_no_context_takeover: bool = False
+    server_no_context_takeover: bool = False
+    client_max_window_bits: bool | int | None = True
+    server_max_window_bits: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("client_no_context_takeover", "server_no_context_takeover"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise _fail("compression", f"{name} must be True or False", value)
+        for name, low, flag in (
+            ("client_max_window_bits", 9, True),
+            ("server_max_window_bits", 8, False),
+        ):
+            value = getattr(self, name)
+            if value is None or (flag and value is True):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 15:
+                allowed = f"an int {low}..15" + (", True" if flag else "") + " or None"
+                raise _fail("compression", f"{name} must be {allowed}", value)
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``zenws.fast.frame.deflate_offer`` /
+        ``parse_deflate_response``."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
 class Config:
     """Every option of a zenws client (times in seconds).
@@ -88,7 +134,9 @@ class Config:
         restore_subscriptions: resubscribe after reconnect.
         request_timeout: default deadline of ``request()``.
         max_message_size: largest reassembled message in bytes.
-        compression: ``None`` or ``"deflate"`` (RFC 7692).
+        compression: ``None``, ``"deflate"`` (RFC 7692, default offer
+            ``permessage-deflate; client_max_window_bits``), or a :class:`DeflateOptions`
+            / dict of its fields (stored as ``DeflateOptions``).
         queue_size: capacity of the ``async for`` message queue.
         overflow: what a full queue does: ``"drop_oldest"``, ``"drop_newest"``,
             ``"pause_reading"`` or ``"disconnect"``.
@@ -126,7 +174,7 @@ class Config:
     restore_subscriptions: bool = True
     request_timeout: float = 30.0
     max_message_size: int = 16 * 1024 * 1024
-    compression: str | None = None
+    compression: str | DeflateOptions | None = None
     queue_size: int = 4096
     overflow: str = "drop_oldest"
     rate_limit: Any = None
@@ -198,6 +246,15 @@ class Config:
         return 2.0 * self.heartbeat_interval
 
     @property
+    def deflate_options(self) -> DeflateOptions | None:
+        """The permessage-deflate offer, or ``None`` when compression is off."""
+        if self.compression is None:
+            return None
+        if isinstance(self.compression, DeflateOptions):
+            return self.compression
+        return DeflateOptions()
+
+    @property
     def is_secure(self) -> bool:
         """True for ``wss://`` URLs."""
         return self.url.lower().startswith("wss:")
@@ -249,8 +306,7 @@ class Config:
             _boolean(name, getattr(self, name))
         put(self, "request_timeout", _seconds("request_timeout", self.request_timeout))
         put(self, "max_message_size", _integer("max_message_size", self.max_message_size, 1))
-        if self.compression is not None:
-            _choice("compression", self.compression, COMPRESSIONS)
+        put(self, "compression", _compression(self.compression))
         put(self, "queue_size", _integer("queue_size", self.queue_size, minimum=1))
         _choice("overflow", self.overflow, OVERFLOW_POLICIES)
         _rate_limit(self.rate_limit)
@@ -380,6 +436,19 @@ def _object_or_choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
         _choice(field, value, choices)
     elif value is None or isinstance(value, (_SCALARS, Mapping, list, tuple)):
         raise _fail(field, f"must be one of {', '.join(map(repr, choices))} or an object", value)
+
+
+def _compression(value: Any) -> str | DeflateOptions | None:
+    if value is None or isinstance(value, DeflateOptions):
+        return value
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - {f.name for f in dataclasses.fields(DeflateOptions)})
+        if unknown:
+            raise _fail("compression", f"unknown permessage-deflate parameters {unknown}")
+        return DeflateOptions(**value)
+    if not isinstance(value, str) or value not in COMPRESSIONS:
+        raise _fail("compression", "must be None, 'deflate', a DeflateOptions or a dict", value)
+    return value
 
 
 def _heartbeat(value: Any) -> Any:

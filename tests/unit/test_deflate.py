@@ -22,7 +22,8 @@ from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
 from websockets.headers import parse_extension
 
-from zenws.errors import ProtocolError
+from zenws.config import Config, DeflateOptions
+from zenws.errors import ConfigError, ProtocolError
 from zenws.fast import frame as fr
 
 MESSAGES = [
@@ -370,3 +371,74 @@ def test_unbounded_sizes_do_not_overflow() -> None:
     assert fr.Inflater().inflate(data, (1 << 63) - 1) == b"z" * 5000
     asm = fr.MessageAssembler((1 << 63) - 1, inflater=fr.Inflater())
     assert asm.feed(fr.OP_BINARY, data, True, True) == (fr.OP_BINARY, b"z" * 5000)
+
+
+# -- Config.compression: the offer the client sends ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("compression", "offer"),
+    [
+        ("deflate", "permessage-deflate; client_max_window_bits"),
+        (
+            {"client_no_context_takeover": True},
+            "permessage-deflate; client_no_context_takeover; client_max_window_bits",
+        ),
+        (
+            DeflateOptions(server_no_context_takeover=True, server_max_window_bits=8),
+            "permessage-deflate; server_no_context_takeover; server_max_window_bits=8; "
+            "client_max_window_bits",
+        ),
+        ({"client_max_window_bits": None}, "permessage-deflate"),
+        ({"client_max_window_bits": 9}, "permessage-deflate; client_max_window_bits=9"),
+    ],
+)
+def test_config_compression_offer(compression: object, offer: str) -> None:
+    cfg = Config.new("ws://127.0.0.1:1/", compression=compression)
+    opts = cfg.deflate_options
+    assert isinstance(opts, DeflateOptions)
+    assert fr.deflate_offer(**opts.kwargs()) == offer
+    # a dict is stored as DeflateOptions: the config stays hashable and comparable
+    assert hash(cfg) == hash(Config.new("ws://127.0.0.1:1/", compression=compression))
+    assert Config.new("ws://127.0.0.1:1/").deflate_options is None
+
+
+@pytest.mark.parametrize(
+    ("compression", "message"),
+    [
+        ("gzip", "must be None, 'deflate'"),
+        (1, "must be None, 'deflate'"),
+        ({"client_window": 10}, "unknown permessage-deflate parameters"),
+        ({"client_max_window_bits": 8}, "client_max_window_bits must be an int 9..15"),
+        ({"client_max_window_bits": 16}, "client_max_window_bits must be an int 9..15"),
+        ({"client_max_window_bits": False}, "client_max_window_bits must be"),
+        ({"server_max_window_bits": 7}, "server_max_window_bits must be an int 8..15"),
+        ({"server_max_window_bits": True}, "server_max_window_bits must be"),
+        ({"server_max_window_bits": "10"}, "server_max_window_bits must be"),
+        ({"client_no_context_takeover": 1}, "client_no_context_takeover must be True or False"),
+        ({"server_no_context_takeover": None}, "server_no_context_takeover must be True"),
+    ],
+)
+def test_config_compression_rejects(compression: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as ei:
+        Config.new("ws://127.0.0.1:1/", compression=compression)
+    assert ei.value.field == "compression"
+
+
+def test_negotiated_parameters_from_config() -> None:
+    # What the client does with each Autobahn 13.x answer to the conformance offer.
+    opts = DeflateOptions(client_no_context_takeover=True).kwargs()
+    answers = {
+        "permessage-deflate": (True, 15),  # 13.1: the hint is kept
+        "permessage-deflate; client_no_context_takeover": (True, 15),  # 13.2
+        "permessage-deflate; client_max_window_bits=9": (True, 9),  # 13.3
+        "permessage-deflate; client_no_context_takeover; client_max_window_bits=15": (True, 15),
+    }
+    for answer, (reset, bits) in answers.items():
+        params = fr.parse_deflate_response(answer, **opts)
+        deflater = params.make_deflater()
+        assert (deflater.no_context_takeover, deflater.max_window_bits) == (reset, bits)
+        inflater = params.make_inflater()
+        assert (inflater.no_context_takeover, inflater.max_window_bits) == (False, 15)
+    plain = fr.parse_deflate_response("permessage-deflate", **DeflateOptions().kwargs())
+    assert not plain.make_deflater().no_context_takeover
