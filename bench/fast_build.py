@@ -36,8 +36,9 @@ def build_dir() -> Path:
         return out
     out.mkdir(parents=True, exist_ok=True)
     (out / "fast_client.pyx").write_bytes(SOURCE.read_bytes())
-    ext_dir = pkg.parent.parent / "ext"  # repository checkout: C headers of the .pxd
-    includes = [str(pkg / "fast")] + ([str(ext_dir)] if ext_dir.is_dir() else [])
+    # C headers the .pxd files name: shipped in zenws/include, or ext/ in a checkout
+    dirs = [pkg / "include", pkg / "fast", pkg.parent.parent / "ext"]
+    includes = [str(d) for d in dirs if d.is_dir()]
     inc = [str(pkg.parent), str(Path(picows.__file__).parent.parent)]
     script = f"""
 INC = {inc!r}
