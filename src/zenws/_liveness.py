@@ -85,12 +85,25 @@ class Liveness:
     than the timeout (plus one loop iteration), and costs one timer wakeup per timeout period
     on a busy connection.
 
+    When a heartbeat strategy runs on the same connection the dead-peer timer is its backstop:
+    on expiry it first asks ``defer_to(epoch)`` (:meth:`Heartbeat.claim_dead_peer`), and stays
+    silent if the strategy gives, or already gave, its own verdict (the same silence seen
+    with a specific reason: a Deribit heartbeat overdue, a pong that never came).
+
     Args:
         heartbeat_timeout: dead-peer window in seconds, ``None`` = disabled.
         idle_timeout: data-idle window in seconds, ``None`` = disabled.
+        defer_to: called with the epoch when the dead-peer timer expires; True means the
+            heartbeat strategy reported the dead peer itself.
     """
 
-    def __init__(self, heartbeat_timeout: float | None, idle_timeout: float | None) -> None:
+    def __init__(
+        self,
+        heartbeat_timeout: float | None,
+        idle_timeout: float | None,
+        *,
+        defer_to: Callable[[int], bool] | None = None,
+    ) -> None:
         self.heartbeat_timeout = (
             None
             if heartbeat_timeout is None
@@ -105,6 +118,7 @@ class Liveness:
         self._started_ns = 0
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._url: str | None = None
+        self._defer_to = defer_to
         self.fired = 0
 
     @property
@@ -144,9 +158,12 @@ class Liveness:
                 max(remaining / 1e9, _MIN_REARM), self._check, name, window_ns, last_ns
             )
             return
+        epoch = self._epoch
+        if name == "dead_peer" and self._defer_to is not None and self._defer_to(epoch):
+            self.stop()  # the strategy reported it (and forced the reconnect)
+            return
         what = "no frame" if name == "dead_peer" else "no data frame"
         reason = f"{name.replace('_', '-')}: {what} for {window_ns / 1e9:.3f} s"
-        epoch = self._epoch
         self.fired += 1
         _log.warning("liveness timer expired (epoch %d): %s", epoch, reason)
         _emit("heartbeat.missed", {}, _meta(name, epoch, self._url, reason=reason))

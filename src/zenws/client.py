@@ -105,8 +105,9 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._on_message: Handler | None = None
         self._dialect = _subs.dialect_from_config(config)
         self._subs = _subs.SubscriptionRegistry()
-        # from_config applies the documented defaults: dead-peer window = heartbeat_timeout
-        # or 2 x heartbeat_interval with a heartbeat, and rejects timeout <= interval.
+        # from_config applies the documented defaults: dead-peer window = heartbeat_timeout,
+        # else max(2 x interval, the strategy's interval + timeout) with a heartbeat; the
+        # dead-peer timer defers to the strategy's verdict; rejects timeout <= interval.
         heartbeat, liveness = _hb.from_config(config)
         self._heartbeat = heartbeat
         self._liveness = liveness if liveness is not None else _hb.Liveness(None, None)

@@ -121,6 +121,7 @@ class Heartbeat:
         self._rtt_ns = -1
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._url: str | None = None
+        self._missed_epoch = -1
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -157,10 +158,48 @@ class Heartbeat:
         clone._loop = None
         clone._running = False
         clone.misses = 0
+        clone._missed_epoch = -1
         clone._last_seen_ns = 0
         clone._rtt_ns = -1
         clone._reset_copy()
         return clone
+
+    @property
+    def max_silence(self) -> float:
+        """Longest silence from the server (seconds) this strategy tolerates before its miss.
+
+        ``interval + timeout``: the next heartbeat is due within one interval (sent by the
+        client, or expected from the server), then its answer / grace gets ``timeout``.
+        :func:`from_config` never arms an implicit dead-peer window shorter than this, so the
+        strategy's own deadline is not cut short by the backstop.
+        """
+        return self.interval + self.timeout
+
+    def claim_dead_peer(self, epoch: int) -> bool:
+        """Give the strategy's own verdict when the dead-peer timer of ``epoch`` expires.
+
+        The dead-peer timer (:class:`Liveness`) asks this before it reports: if the strategy
+        already reported a miss on that connection, or its own deadline has passed by now, the
+        strategy reports it (``heartbeat.missed`` with this strategy's ``kind`` and reason, a
+        counted miss) and the generic dead-peer verdict is not given a second time.
+
+        Args:
+            epoch: connection epoch the dead-peer timer was armed for.
+
+        Returns:
+            True if the strategy has (now or earlier) reported the dead peer on ``epoch``.
+        """
+        if epoch != self._epoch:
+            return False
+        if self._missed_epoch == epoch:
+            return True
+        if not self._running:
+            return False
+        reason = self._overdue(_now_ns())
+        if reason is None:
+            return False
+        self._miss(reason)
+        return True
 
     # -- events from the hot path (default: ignored) -----------------------------------------
 
@@ -201,6 +240,10 @@ class Heartbeat:
     def _reset_copy(self) -> None:
         """Reset subclass runtime state on a :meth:`fresh` copy."""
 
+    def _overdue(self, now_ns: int) -> str | None:
+        """The miss reason if the strategy's deadline has passed at ``now_ns``, else None."""
+        return None
+
     def _arm(self, name: str, delay: float, callback: Callable[[], None]) -> None:
         old = self._timers.pop(name, None)
         if old is not None:
@@ -225,6 +268,7 @@ class Heartbeat:
         host = self._host
         epoch = self._epoch
         self.misses += 1
+        self._missed_epoch = epoch
         _log.warning("heartbeat %s missed (epoch %d): %s", self.kind, epoch, reason)
         _emit(
             "heartbeat.missed",
@@ -304,12 +348,22 @@ class _ClientDriven(Heartbeat):
         self._timers.pop("deadline", None)
         if not self._running or not self._outstanding:
             return
-        oldest = next(iter(self._outstanding.values()))
-        remaining = oldest + int(self.timeout * 1e9) - _now_ns()
-        if remaining <= 0:
-            self._miss(f"no answer to {self.kind} heartbeat within {self.timeout} s")
+        now = _now_ns()
+        reason = self._overdue(now)
+        if reason is not None:
+            self._miss(reason)
         else:
+            oldest = next(iter(self._outstanding.values()))
+            remaining = oldest + int(self.timeout * 1e9) - now
             self._arm("deadline", remaining / 1e9, self._check_deadline)
+
+    def _overdue(self, now_ns: int) -> str | None:
+        if not self._outstanding:
+            return None
+        oldest = next(iter(self._outstanding.values()))
+        if oldest + int(self.timeout * 1e9) > now_ns:
+            return None
+        return f"no answer to {self.kind} heartbeat within {self.timeout} s"
 
     def _answered(self, key: Any, recv_ns: int) -> bool:
         sent_ns = self._outstanding.get(key)
@@ -422,6 +476,12 @@ class _ServerDriven(Heartbeat):
 
     def _window_ns(self) -> int:
         return int((self.interval + self.timeout) * 1e9)
+
+    def _overdue(self, now_ns: int) -> str | None:
+        window_ns = self._window_ns()
+        if max(self._last_source_ns(), self._started_ns) + window_ns > now_ns:
+            return None
+        return f"{self._what()} for {window_ns / 1e9:.3f} s"
 
     def _last_source_ns(self) -> int:
         return self._last_seen_ns
@@ -563,9 +623,13 @@ def create(
 def from_config(config: Any) -> tuple[Heartbeat | None, Liveness | None]:
     """The heartbeat strategy and liveness timers a :class:`zenws.Config` asks for.
 
-    The dead-peer window is ``heartbeat_timeout``, or ``2 * heartbeat_interval`` when a
-    heartbeat is configured without a timeout (``Config.effective_heartbeat_timeout``); with
-    neither a heartbeat nor a timeout it is off, so a quiet connection is not cut.
+    The dead-peer window is ``heartbeat_timeout``, or, when a heartbeat is configured without
+    a timeout, ``2 * heartbeat_interval`` -- or the strategy's own deadline
+    (:attr:`Heartbeat.max_silence`, ``interval + timeout``) when that is longer: the implicit
+    window is a backstop and must not pre-empt a grace the strategy was given.  With neither a
+    heartbeat nor a timeout it is off, so a quiet connection is not cut.  When the dead-peer
+    timer expires while the strategy's own deadline has passed too, the strategy reports the
+    miss (:meth:`Heartbeat.claim_dead_peer`): one verdict, with the specific reason.
 
     Args:
         config: reads ``heartbeat``, ``heartbeat_interval``, ``heartbeat_timeout`` and
@@ -591,6 +655,8 @@ def from_config(config: Any) -> tuple[Heartbeat | None, Liveness | None]:
             "may send nothing for a whole interval",
             field="heartbeat_timeout",
         )
-    dead = timeout if timeout is not None else (2.0 * hb.interval if hb is not None else None)
-    live = Liveness(dead, idle)
+    dead: float | None = timeout
+    if dead is None and hb is not None:
+        dead = max(2.0 * hb.interval, hb.max_silence)
+    live = Liveness(dead, idle, defer_to=hb.claim_dead_peer if hb is not None else None)
     return hb, (live if live.enabled else None)

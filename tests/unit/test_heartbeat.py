@@ -418,6 +418,81 @@ def test_from_config() -> None:
     assert info.value.field == "heartbeat_timeout"
 
 
+def test_from_config_implicit_dead_peer_window_never_cuts_the_strategy_deadline() -> None:
+    # Without heartbeat_timeout the dead-peer window is a backstop: 2 x interval, or the
+    # strategy's own deadline (interval + timeout) when a strategy object was given more.
+    cases = [
+        (Deribit(interval=10, timeout=15), 25.0),
+        (Text(interval=0.05, timeout=0.3), 0.35),
+        (PingPong(interval=1.0, timeout=0.5), 2.0),
+        (Binance(interval=20), 40.0),
+    ]
+    for strategy, window in cases:
+        hb, live = from_config(SimpleNamespace(heartbeat=strategy, heartbeat_timeout=None))
+        assert hb is not None and hb is not strategy
+        assert hb.max_silence == strategy.interval + strategy.timeout
+        assert live is not None and live.heartbeat_timeout == pytest.approx(window)
+    # An explicit heartbeat_timeout is the user's bound and wins.
+    _, live = from_config(
+        SimpleNamespace(heartbeat=Deribit(interval=10, timeout=15), heartbeat_timeout=12.0)
+    )
+    assert live is not None and live.heartbeat_timeout == 12.0
+
+
+async def test_claim_dead_peer_gives_the_strategy_verdict_once(events: list[Any]) -> None:
+    host = RecordingHost(epoch=3)
+    hb = Deribit(interval=0.05, timeout=0.05, min_interval=0)
+    hb.start(host)
+    assert hb.claim_dead_peer(3) is False  # deadline not reached: the dead-peer timer reports
+    assert host.reconnects == [] and hb.misses == 0
+    time.sleep(0.15)  # the loop is blocked past interval + grace: no timer could run
+    assert hb.claim_dead_peer(2) is False  # another connection's timer
+    assert hb.claim_dead_peer(3) is True
+    assert hb.claim_dead_peer(3) is True  # already reported on this epoch: still its verdict
+    assert hb.misses == 1 and len(host.reconnects) == 1
+    assert "no deribit server heartbeat" in host.reconnects[0][1]
+    missed = [(m, md) for e, m, md in events if e == "heartbeat.missed"]
+    assert [(m["misses"], md["kind"], md["epoch"]) for m, md in missed] == [(1, "deribit", 3)]
+
+
+async def _tie(events: list[Any], liveness_first: bool) -> None:
+    events.clear()
+    host = RecordingHost()
+    hb, live = from_config(SimpleNamespace(heartbeat=Deribit(interval=0.05, min_interval=0)))
+    assert hb is not None and live is not None and live.heartbeat_timeout == 0.1
+    if liveness_first:
+        live.start(host)
+    hb.start(host)
+    if not liveness_first:
+        live.start(host)
+    time.sleep(0.15)  # both expire in the same loop iteration
+    assert await wait_until(lambda: bool(host.reconnects))
+    await asyncio.sleep(0.15)
+    assert len(host.reconnects) == 1 and "deribit" in host.reconnects[0][1]
+    kinds = [md["kind"] for e, _, md in events if e == "heartbeat.missed"]
+    assert kinds == ["deribit"] and live.fired == 0 and hb.misses == 1
+    hb.stop()
+    live.stop()
+
+
+async def test_dead_peer_timer_defers_to_the_strategy(events: list[Any]) -> None:
+    # Both deadlines are 0.1 s (the defaults tie); whichever timer runs first, the verdict
+    # is the strategy's, given once.
+    await _tie(events, liveness_first=True)
+    await _tie(events, liveness_first=False)
+    # A strategy whose deadline has not passed leaves the verdict to the dead-peer timer.
+    events.clear()
+    host = RecordingHost()
+    hb = Deribit(interval=0.05, timeout=1.0, min_interval=0)
+    live = Liveness(0.1, None, defer_to=hb.claim_dead_peer)
+    hb.start(host)
+    live.start(host)
+    assert await wait_until(lambda: bool(host.reconnects))
+    assert "dead-peer" in host.reconnects[0][1] and live.fired == 1 and hb.misses == 0
+    assert [md["kind"] for e, _, md in events if e == "heartbeat.missed"] == ["dead_peer"]
+    hb.stop()
+
+
 def test_health_snapshot() -> None:
     h = HeartbeatHealth.disabled()
     assert (h.kind, h.last_seen, h.rtt, h.misses, h.healthy) == ("none", None, None, 0, True)
