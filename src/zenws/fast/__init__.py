@@ -5,26 +5,63 @@ Each submodule is a compiled extension with a ``.pxd`` that other Cython code
 extension raises ImportError here.
 """
 
-from .frame import (
-    OP_BINARY,
-    OP_CLOSE,
-    OP_CONT,
-    OP_PING,
-    OP_PONG,
-    OP_TEXT,
-    Deflater,
-    Frame,
-    Inflater,
-    MessageAssembler,
-    apply_mask,
-    decode,
-    encode,
-    mask_kernel,
-)
-from .jsonrpc import Correlator, ScanResult, encode_request, scan, scan_id, scan_kernel
-from .latency import LatencyBuffer, LatencySummary
-from .listener import FastListener, Message, MessageKind, MessageQueue
-from .ratelimit import Limiter, TokenBucket
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .frame import (
+        OP_BINARY,
+        OP_CLOSE,
+        OP_CONT,
+        OP_PING,
+        OP_PONG,
+        OP_TEXT,
+        Deflater,
+        Frame,
+        Inflater,
+        MessageAssembler,
+        apply_mask,
+        decode,
+        encode,
+        mask_kernel,
+    )
+    from .jsonrpc import Correlator, ScanResult, encode_request, scan, scan_id, scan_kernel
+    from .latency import LatencyBuffer, LatencySummary
+    from .listener import FastListener, Message, MessageKind, MessageQueue
+    from .ratelimit import Limiter, TokenBucket
+
+# name -> compiled submodule.  Resolved on first use (PEP 562) so that `import zenws` stays
+# cheap; a missing extension raises ImportError at that moment, never a fallback.
+_WHERE: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "OP_BINARY",
+            "OP_CLOSE",
+            "OP_CONT",
+            "OP_PING",
+            "OP_PONG",
+            "OP_TEXT",
+            "Deflater",
+            "Frame",
+            "Inflater",
+            "MessageAssembler",
+            "apply_mask",
+            "decode",
+            "encode",
+            "mask_kernel",
+        ),
+        "frame",
+    ),
+    **dict.fromkeys(
+        ("Correlator", "ScanResult", "encode_request", "scan", "scan_id", "scan_kernel"),
+        "jsonrpc",
+    ),
+    **dict.fromkeys(("LatencyBuffer", "LatencySummary"), "latency"),
+    **dict.fromkeys(("FastListener", "Message", "MessageKind", "MessageQueue"), "listener"),
+    **dict.fromkeys(("Limiter", "TokenBucket"), "ratelimit"),
+}
 
 __all__ = [
     "OP_BINARY",
@@ -56,3 +93,16 @@ __all__ = [
     "scan_id",
     "scan_kernel",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'zenws.fast' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"zenws.fast.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
