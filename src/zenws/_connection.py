@@ -27,7 +27,14 @@ from .errors import ConnectError
 from .fast.guard import install as install_guard
 from .fast.listener import FastListener
 
-__all__ = ["BODY_EXCERPT", "READ_GUARD", "Negotiated", "open_transport", "ssl_context_for"]
+__all__ = [
+    "BODY_EXCERPT",
+    "READ_GUARD",
+    "Negotiated",
+    "NegotiatedDeflate",
+    "open_transport",
+    "ssl_context_for",
+]
 
 #: Bytes of a refused upgrade's body kept in ConnectError.body.
 BODY_EXCERPT = 512
@@ -43,13 +50,34 @@ class Negotiated:
 
     Attributes:
         subprotocol: the ``Sec-WebSocket-Protocol`` the server chose, or ``None``.
-        deflate: the permessage-deflate parameters (``DeflateParams``), or ``None``.
+        deflate: the permessage-deflate parameters (:class:`NegotiatedDeflate`), or ``None``.
         headers: the response headers (lower-cased names).
     """
 
     subprotocol: str | None
     deflate: Any
     headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class NegotiatedDeflate:
+    """The negotiated permessage-deflate parameters plus the local compression level.
+
+    Attributes:
+        params: ``zenws.fast.frame.DeflateParams`` from the server's answer.
+        level: zlib level for sent messages (``DeflateOptions.level``).
+    """
+
+    params: Any
+    level: int
+
+    def make_inflater(self) -> Any:
+        """Inflater for received messages (the server's window and context takeover)."""
+        return self.params.make_inflater()
+
+    def make_deflater(self) -> Any:
+        """Deflater for sent messages (the client's window and context takeover)."""
+        return self.params.make_deflater(level=self.level)
 
 
 def ssl_context_for(config: Config) -> _ssl.SSLContext | None:
@@ -114,7 +142,7 @@ def _negotiate(config: Config, response: Any) -> Negotiated:
             # Checked against what was offered (window caps, required parameters); an
             # offered client_no_context_takeover is honoured even when the server does
             # not repeat it (RFC 7692 §7.1.1.1).
-            deflate = parse_deflate_response(ext, **offer.kwargs())
+            deflate = NegotiatedDeflate(parse_deflate_response(ext, **offer.kwargs()), offer.level)
         except Exception as exc:
             raise ConnectError(
                 f"invalid permessage-deflate response {ext!r}: {exc}",

@@ -80,12 +80,15 @@ class DeflateOptions:
         client_max_window_bits: ``True`` offers the parameter without a value (the server
             may choose 8..15), an int 9..15 caps the client's window, ``None`` omits it.
         server_max_window_bits: ``None``, or 8..15 to ask for a smaller server window.
+        level: zlib level 0..9 for sent messages (not negotiated): 1 costs 2-5x less CPU
+            than the default 6 for a slightly larger output.
     """
 
     client_no_context_takeover: bool = False
     server_no_context_takeover: bool = False
     client_max_window_bits: bool | int | None = True
     server_max_window_bits: int | None = None
+    level: int = 6
 
     def __post_init__(self) -> None:
         for name in ("client_no_context_takeover", "server_no_context_takeover"):
@@ -102,11 +105,17 @@ class DeflateOptions:
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 15:
                 allowed = f"an int {low}..15" + (", True" if flag else "") + " or None"
                 raise _fail("compression", f"{name} must be {allowed}", value)
+        if isinstance(self.level, bool) or not isinstance(self.level, int):
+            raise _fail("compression", "level must be an int 0..9", self.level)
+        if not 0 <= self.level <= 9:
+            raise _fail("compression", "level must be an int 0..9", self.level)
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``zenws.fast.frame.deflate_offer`` /
         ``parse_deflate_response``."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "level"
+        }
 
 
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)

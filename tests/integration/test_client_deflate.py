@@ -189,3 +189,17 @@ async def test_answer_contradicting_the_offer_fails(options: dict[str, Any], ans
                 srv.url, compression=options, reconnect_on_error=False, retry_count=0
             )
         assert ei.value.status == 101
+
+
+async def test_compression_level() -> None:
+    async with _EchoServer(ServerPerMessageDeflateFactory()) as srv:
+        stored = await zenws.connect(srv.url, compression={"level": 0})
+        default = await zenws.connect(srv.url, compression="deflate")
+        fast = await zenws.connect(srv.url, compression=zenws.config.DeflateOptions(level=1))
+        raw = len(_REPEATED)
+        assert await _echo(stored, _REPEATED) > raw  # level 0: stored blocks
+        assert await _echo(default, _REPEATED) < raw // 4
+        assert await _echo(fast, _REPEATED) < raw // 4
+        assert srv.seen[0][0] == srv.seen[1][0]  # the level is not part of the offer
+        for c in (stored, default, fast):
+            await c.close()

@@ -391,6 +391,7 @@ def test_unbounded_sizes_do_not_overflow() -> None:
         ),
         ({"client_max_window_bits": None}, "permessage-deflate"),
         ({"client_max_window_bits": 9}, "permessage-deflate; client_max_window_bits=9"),
+        ({"level": 1}, "permessage-deflate; client_max_window_bits"),  # local only
     ],
 )
 def test_config_compression_offer(compression: object, offer: str) -> None:
@@ -417,6 +418,9 @@ def test_config_compression_offer(compression: object, offer: str) -> None:
         ({"server_max_window_bits": "10"}, "server_max_window_bits must be"),
         ({"client_no_context_takeover": 1}, "client_no_context_takeover must be True or False"),
         ({"server_no_context_takeover": None}, "server_no_context_takeover must be True"),
+        ({"level": 10}, "level must be an int 0..9"),
+        ({"level": -1}, "level must be an int 0..9"),
+        ({"level": True}, "level must be an int 0..9"),
     ],
 )
 def test_config_compression_rejects(compression: object, message: str) -> None:
@@ -442,3 +446,18 @@ def test_negotiated_parameters_from_config() -> None:
         assert (inflater.no_context_takeover, inflater.max_window_bits) == (False, 15)
     plain = fr.parse_deflate_response("permessage-deflate", **DeflateOptions().kwargs())
     assert not plain.make_deflater().no_context_takeover
+
+
+@pytest.mark.parametrize("window", [8, 9, 10, 11, 12, 15])
+def test_small_window_deflater_round_trips(window: int) -> None:
+    # The hash table is sized to the window (mem_level capped); output must still be
+    # decodable by a peer with exactly that window, across messages (context kept).
+    data = base64.b64encode(os.urandom(1500)) * 60
+    ours = fr.Deflater(window)
+    peer = zlib.decompressobj(-max(window, 9) if window == 8 else -window)
+    for i in range(3):
+        msg = data[i * 7 :]
+        out = ours.compress(msg)
+        assert peer.decompress(out + b"\x00\x00\xff\xff") == msg
+        if window >= 12:
+            assert len(out) < len(msg) // 4  # the 2000-byte period fits in the window
