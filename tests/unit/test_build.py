@@ -101,7 +101,7 @@ def test_tests_import_the_package_under_test() -> None:
         assert not package.is_relative_to(src), f"zenws imported from the checkout: {package}"
         assert package.parent.name in ("site-packages", "dist-packages"), package
         for path in zenws.build_info()["extensions"].values():
-            assert not Path(path).resolve().is_relative_to(REPO), path
+            assert not Path(path).resolve().is_relative_to(src), path
 
 
 # Runs in a fresh interpreter: a finder placed first on sys.meta_path makes one compiled
