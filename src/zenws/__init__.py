@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # what mypy and IDEs see; at run time __getattr__ imports on 
     from . import errors, registry, telemetry
     from ._build import build_info, get_include
     from .client import Client, connect, run
-    from .config import Config
+    from .config import Config, DeflateOptions
     from .errors import (
         Category,
         ConfigError,
@@ -51,6 +51,7 @@ _LAZY: dict[str, str] = {
     "connect": ".client",
     "run": ".client",
     "Config": ".config",
+    "DeflateOptions": ".config",
     "Category": ".errors",
     "ConfigError": ".errors",
     "ConnectError": ".errors",
@@ -81,6 +82,7 @@ __all__ = [
     "Category",
     "Client",
     "Config",
+    "DeflateOptions",
     "ConfigError",
     "ConnectError",
     "ConnectionLost",
