@@ -14,48 +14,21 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import websockets.asyncio.server
 import websockets.sync.server
+from _helpers import Event, named, wait_open, wait_until
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
 
 import zenws.client
-from zenws import telemetry
 from zenws.heartbeat import Deribit, Text
 from zenws.state import State
 from zenws.testing import BinanceSimulator, DeribitSimulator, Handler, MockServer
 from zenws.testing.connection import Connection
 from zenws.testing.handler import Received
-
-Event = tuple[int, str, dict[str, Any], dict[str, Any]]
-
-
-@pytest.fixture
-def events() -> Iterator[list[Event]]:
-    """Every telemetry event, stamped with time.monotonic_ns() on arrival."""
-    got: list[Event] = []
-    handle = telemetry.attach("", lambda e, m, md: got.append((time.monotonic_ns(), e, m, md)))
-    yield got
-    telemetry.detach(handle)
-
-
-def named(events: list[Event], name: str) -> list[Event]:
-    return [ev for ev in events if ev[1] == name]
-
-
-async def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
-
-
-async def wait_open(client: zenws.client.Client, epoch: int, timeout: float = 5.0) -> None:
-    await wait_until(lambda: client.epoch >= epoch and client.state is State.OPEN, timeout)
 
 
 async def pump(srv: MockServer, period: float = 0.03) -> None:

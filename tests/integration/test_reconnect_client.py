@@ -10,43 +10,16 @@ from __future__ import annotations
 import asyncio
 import http
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import websockets.asyncio.server
+from _helpers import Event, named, wait_open, wait_until
 
 import zenws.client
-from zenws import errors, telemetry
+from zenws import errors
 from zenws.state import State
 from zenws.testing import MockServer
-
-Event = tuple[int, str, dict[str, Any], dict[str, Any]]
-
-
-@pytest.fixture
-def events() -> Iterator[list[Event]]:
-    """Every telemetry event, stamped with time.monotonic_ns() on arrival."""
-    got: list[Event] = []
-    handle = telemetry.attach("", lambda e, m, md: got.append((time.monotonic_ns(), e, m, md)))
-    yield got
-    telemetry.detach(handle)
-
-
-def named(events: list[Event], name: str) -> list[Event]:
-    return [ev for ev in events if ev[1] == name]
-
-
-async def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
-
-
-async def wait_open(client: zenws.client.Client, epoch: int, timeout: float = 5.0) -> None:
-    await wait_until(lambda: client.epoch >= epoch and client.state is State.OPEN, timeout)
 
 
 async def test_jittered_backoff_between_refused_attempts(events: list[Event]) -> None:

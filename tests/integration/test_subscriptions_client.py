@@ -13,45 +13,20 @@ emitted (test_restore_survives_a_chunk_that_times_out).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from _helpers import Event, named, wait_until
 
 import zenws.client
-from zenws import telemetry
 from zenws.fast.ratelimit import Limiter, TokenBucket
 from zenws.state import State
 from zenws.testing import BinanceSimulator, DeribitSimulator, Handler, MockServer
 from zenws.testing.connection import Connection
 from zenws.testing.handler import Received
-
-Event = tuple[int, str, dict[str, Any], dict[str, Any]]
-
-
-@pytest.fixture
-def events() -> Iterator[list[Event]]:
-    """Every telemetry event, stamped with time.monotonic_ns() on arrival."""
-    got: list[Event] = []
-    handle = telemetry.attach("", lambda e, m, md: got.append((time.monotonic_ns(), e, m, md)))
-    yield got
-    telemetry.detach(handle)
-
-
-def named(events: list[Event], name: str) -> list[Event]:
-    return [ev for ev in events if ev[1] == name]
-
-
-async def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 class Exchange(Handler):
