@@ -10,7 +10,8 @@
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItem
-from cpython.ref cimport PyObject
+from cpython.object cimport PyTypeObject
+from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcmp
@@ -25,6 +26,7 @@ from zenws.fast.jsonrpc cimport (
 from zenws.fast.latency cimport LatencyBuffer
 
 import collections
+import collections.abc
 import enum
 import json as _stdjson
 
@@ -749,24 +751,23 @@ cdef class FastListener(WSListener):
             raise
         return rid
 
-    async def call(self, str method, object params, int64_t timeout_ns, object loop):
+    def call(self, str method, object params, int64_t timeout_ns, object loop):
         """request() fast path, compiled: send, await the C-resolved future, parse.
 
-        The caller (Client.request) handles rate limiting, back-pressure, telemetry
-        and the deadline timer; this coroutine only does the per-request work.
+        Returns a coroutine-like awaitable (a registered
+        ``collections.abc.Coroutine``, so ``create_task`` accepts it) that is driven
+        by the event loop's task directly: no coroutine frame per call.  Nothing is
+        sent until it is first awaited/stepped.  The caller (Client.request) handles
+        rate limiting, back-pressure, telemetry and the deadline timer; this only
+        does the per-request work.
         """
-        fut = loop.create_future()
-        rid = self.send_request(method, params, fut, timeout_ns)
-        try:
-            payload = await fut
-        except CancelledError:
-            self.correlator.discard_c(rid)
-            raise
-        except RequestTimeout:
-            t = timeout_ns / 1e9
-            raise RequestTimeout(f"{method} (id {rid}) got no response within {t} s",
-                                 method=method, request_id=rid, timeout=t) from None
-        return result_of(payload, method)
+        cdef _Call c = _Call.__new__(_Call)
+        c.lst = self
+        c.method = method
+        c.params = params
+        c.timeout_ns = timeout_ns
+        c.loop = loop
+        return c
 
     @property
     def last_deadline_ns(self):
@@ -836,3 +837,162 @@ cdef class FastListener(WSListener):
     def next_id(self):
         """int: the id new_id() returns next."""
         return self._next_id
+
+
+@cython.final
+@cython.freelist(64)
+cdef class _Call:
+    """One in-flight ``FastListener.call()``: a hand-rolled coroutine over one future.
+
+    Step 1 (first ``send(None)``/``__next__``) encodes, tracks and sends the request
+    and yields the future to the task (``_asyncio_future_blocking`` protocol, as
+    ``Future.__await__`` does); step 2 (the task resumes it once the future is done)
+    turns the raw response into its ``result`` or raises.  Cancellation removes the
+    pending entry, as the ``async def`` version did.
+    """
+
+    cdef FastListener lst
+    cdef str method
+    cdef object params
+    cdef object loop
+    cdef object fut
+    cdef int64_t timeout_ns
+    cdef int64_t rid
+    cdef int state  # 0 not started, 1 waiting on fut, 2 finished
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self._step()
+
+    def send(self, value):
+        """Coroutine protocol: resume (the value is ignored, as for a future)."""
+        return self._step()
+
+    def throw(self, typ, val=None, tb=None):
+        """Coroutine protocol: raise ``typ``/``val`` at the await point.
+
+        The task throws a failed future's exception in (rather than resuming with
+        ``send``), so this is also the path of timeouts and lost connections.
+        """
+        cdef bint was_waiting = self.state == 1
+        self.state = 2
+        self.params = None
+        self.fut = None
+        if isinstance(typ, BaseException):
+            exc = typ
+        elif val is None:
+            exc = typ()
+        elif isinstance(val, BaseException):
+            exc = val
+        else:
+            exc = typ(val)
+        if was_waiting:
+            self._raise_failed(exc)
+        raise exc
+
+    def close(self):
+        """Coroutine protocol: stop (nothing more is delivered to this call)."""
+        self.state = 2
+        self.params = None
+        self.fut = None
+
+    cdef object _step(self):
+        # __next__/send() (pure-Python drivers): same steps, StopIteration on return.
+        cdef PyObject* out = NULL
+        cdef object value
+        cdef int r = _call_step(self, &out)
+        value = <object>out
+        Py_DECREF(value)  # _call_step handed over a new reference
+        if r == 0:
+            return value
+        raise StopIteration(value)
+
+    cdef int step_c(self, PyObject** out) except -1:
+        cdef object fut
+        cdef object value
+        if self.state == 0:
+            fut = self.loop.create_future()
+            self.state = 2  # until the send succeeded (an exception ends the call)
+            self.rid = self.lst.send_request(self.method, self.params, fut, self.timeout_ns)
+            self.params = None
+            self.fut = fut
+            self.state = 1
+            fut._asyncio_future_blocking = True
+            Py_INCREF(fut)
+            out[0] = <PyObject*>fut
+            return 0
+        if self.state != 1:
+            raise RuntimeError("cannot reuse already awaited coroutine")
+        fut = self.fut
+        if not fut.done():  # stepped by something other than the task: wait on
+            fut._asyncio_future_blocking = True
+            Py_INCREF(fut)
+            out[0] = <PyObject*>fut
+            return 0
+        self.state = 2
+        self.fut = None
+        try:
+            value = fut.result()
+        except BaseException as exc:
+            self._raise_failed(exc)
+            raise
+        value = result_of(value, self.method)
+        Py_INCREF(value)
+        out[0] = <PyObject*>value
+        return 1
+
+    cdef int _raise_failed(self, object exc) except -1:
+        # The await point failed: a cancelled wait forgets its entry; a deadline
+        # expiry (set by the sweep without the method) is raised with its details.
+        cdef double t
+        if isinstance(exc, CancelledError):
+            self.lst.correlator.discard_c(self.rid)
+        elif isinstance(exc, RequestTimeout):
+            t = self.timeout_ns / 1e9
+            raise RequestTimeout(f"{self.method} (id {self.rid}) got no response within {t} s",
+                                 method=self.method, request_id=self.rid, timeout=t) from None
+        return 0
+
+
+cdef int _call_step(object self, PyObject** out) except -1:
+    return (<_Call>self).step_c(out)
+
+
+# am_send for _Call (tp_as_async.am_send, CPython >= 3.10): the task and the
+# awaiting coroutine's SEND step it through PyIter_Send, and the result comes back
+# as PYGEN_RETURN -- no StopIteration object per request (a plain __next__ would
+# need one).  The step itself is the Cython method _Call._step_c.
+cdef extern from *:
+    """
+    typedef int (*zenws_call_step_fn)(PyObject *, PyObject **);
+    static zenws_call_step_fn zenws_call_step = NULL;
+    static PySendResult zenws_call_am_send(PyObject *self, PyObject *arg, PyObject **res) {
+        PyObject *out = NULL;
+        int r;
+        (void)arg;
+        r = zenws_call_step(self, &out);
+        if (r < 0) { *res = NULL; return PYGEN_ERROR; }
+        *res = out;
+        return r == 0 ? PYGEN_NEXT : PYGEN_RETURN;
+    }
+    static PyObject *zenws_call_am_await(PyObject *self) { Py_INCREF(self); return self; }
+    static PyAsyncMethods zenws_call_as_async = {
+        zenws_call_am_await, NULL, NULL, zenws_call_am_send
+    };
+    static void zenws_call_install(PyTypeObject *t, zenws_call_step_fn fn) {
+        zenws_call_step = fn;
+        t->tp_as_async = &zenws_call_as_async;
+        PyType_Modified(t);
+    }
+    """
+    ctypedef int (*zenws_call_step_fn)(object, PyObject**) except -1
+    void zenws_call_install(PyTypeObject* t, zenws_call_step_fn fn)
+
+
+zenws_call_install(<PyTypeObject*>_Call, _call_step)
+collections.abc.Coroutine.register(_Call)
