@@ -18,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from ._simulator import Simulator, apply_overrides
 from .connection import Connection
-from .handler import Handler, Received
+from .handler import Received
 from .server import MockServer
 
 __all__ = ["BinanceKnobs", "BinanceSimulator"]
@@ -82,7 +82,7 @@ class _State:
     pinger: asyncio.Task[None] | None = None
 
 
-class BinanceSimulator(Handler):
+class BinanceSimulator(Simulator):
     """Binance WebSocket API on loopback: ``async with BinanceSimulator().serve() as sim``.
 
     Args:
@@ -92,32 +92,14 @@ class BinanceSimulator(Handler):
 
     def __init__(self, knobs: BinanceKnobs | None = None, **overrides: Any) -> None:
         self.knobs = knobs or BinanceKnobs()
-        for name, value in overrides.items():
-            if not hasattr(self.knobs, name):
-                raise TypeError(f"unknown BinanceSimulator knob {name!r}")
-            setattr(self.knobs, name, value)
+        apply_overrides(self.knobs, overrides, "BinanceSimulator")
         self.server: MockServer | None = None
         self.rng = random.Random(f"{self.knobs.seed}:binance")
         self.prices = dict(self.knobs.symbols)
         self.trade_id = 1
 
-    @asynccontextmanager
-    async def serve(self, **server_kw: Any) -> Any:
-        """Run on a new :class:`MockServer` (``path`` = ``knobs.path``) for the block."""
-        server_kw.setdefault("path", self.knobs.path)
-        async with MockServer(self, **server_kw):
-            yield self
-
-    @property
-    def url(self) -> str:
-        """The WebSocket URL clients connect to."""
-        if self.server is None:
-            raise RuntimeError("the simulator is not running")
-        return self.server.url
-
-    async def on_start(self, server: MockServer) -> None:
-        """Bind to ``server``."""
-        self.server = server
+    def _server_defaults(self) -> dict[str, Any]:
+        return {"path": self.knobs.path}
 
     async def on_stop(self, server: MockServer) -> None:
         """Stop pingers and streams."""

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Coroutine, Iterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 
+from .._simulator import Simulator, apply_overrides
 from ..connection import Connection
-from ..handler import Handler, Received
+from ..handler import Received
 from ..server import MockServer
 from .auth import Session, Tokens
 from .knobs import DeribitKnobs, RpcFault
@@ -49,7 +49,7 @@ class _Bucket:
         return True
 
 
-class DeribitSimulator(Handler):
+class DeribitSimulator(Simulator):
     """Deribit on loopback: ``async with DeribitSimulator().serve() as sim: sim.url``.
 
     Args:
@@ -67,10 +67,7 @@ class DeribitSimulator(Handler):
 
     def __init__(self, knobs: DeribitKnobs | None = None, **overrides: Any) -> None:
         self.knobs = knobs or DeribitKnobs()
-        for name, value in overrides.items():
-            if not hasattr(self.knobs, name):
-                raise TypeError(f"unknown DeribitSimulator knob {name!r}")
-            setattr(self.knobs, name, value)
+        apply_overrides(self.knobs, overrides, "DeribitSimulator")
         self.server: MockServer | None = None
         self.market = Market(self.knobs)
         self.tokens = Tokens(self.knobs)
@@ -82,31 +79,12 @@ class DeribitSimulator(Handler):
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ lifecycle
-    @asynccontextmanager
-    async def serve(self, **server_kw: Any) -> Any:
-        """Run on a new :class:`MockServer` (``path`` = ``knobs.path``) for the block.
-
-        Args:
-            **server_kw: passed to :class:`MockServer` (``port``, ``ssl``, ``host``...).
-
-        Yields:
-            This simulator (``sim.url``, ``sim.server``).
-        """
-        server_kw.setdefault("path", self.knobs.path)
-        server_kw.setdefault("max_connections", self.knobs.max_connections)
-        async with MockServer(self, **server_kw):
-            yield self
-
-    @property
-    def url(self) -> str:
-        """The WebSocket URL clients connect to."""
-        if self.server is None:
-            raise RuntimeError("the simulator is not running")
-        return self.server.url
+    def _server_defaults(self) -> dict[str, Any]:
+        return {"path": self.knobs.path, "max_connections": self.knobs.max_connections}
 
     async def on_start(self, server: MockServer) -> None:
         """Bind to ``server`` and start the idle-connection sweeper."""
-        self.server = server
+        await super().on_start(server)
         if self.knobs.idle_timeout:
             self.spawn(self._sweep_idle())
 
