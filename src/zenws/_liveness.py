@@ -74,7 +74,34 @@ class HeartbeatHost(Protocol):
     def last_data_ns(self) -> int: ...
 
 
-class Liveness:
+class _ConnectionTimers:
+    """Per-connection state shared by :class:`Liveness` and the heartbeat strategies.
+
+    Both bind to a freshly opened connection the same way and own a set of named loop timers.
+    """
+
+    _host: HeartbeatHost | None
+    _loop: asyncio.AbstractEventLoop | None
+    _epoch: int
+    _url: str | None
+    _started_ns: int
+    _timers: dict[str, asyncio.TimerHandle]
+
+    def _bind(self, host: HeartbeatHost) -> None:
+        """Remember the connection ``host`` just opened (call from the event loop)."""
+        self._host = host
+        self._loop = asyncio.get_running_loop()
+        self._epoch = host.epoch
+        self._url = _url_of(host)
+        self._started_ns = _now_ns()
+
+    def _cancel_timers(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+
+
+class Liveness(_ConnectionTimers):
     """Two traffic watchdogs per connection, each ending in ``host.force_reconnect``.
 
     * dead-peer: no frame of any kind (data, ping, pong) within ``heartbeat_timeout``;
@@ -129,11 +156,7 @@ class Liveness:
     def start(self, host: HeartbeatHost) -> None:
         """Arm the timers for a freshly opened connection."""
         self.stop()
-        self._host = host
-        self._loop = asyncio.get_running_loop()
-        self._epoch = host.epoch
-        self._url = _url_of(host)
-        self._started_ns = _now_ns()
+        self._bind(host)
         if self.heartbeat_timeout is not None:
             self._check("dead_peer", int(self.heartbeat_timeout * 1e9), host.last_frame_ns)
         if self.idle_timeout is not None:
@@ -141,9 +164,7 @@ class Liveness:
 
     def stop(self) -> None:
         """Cancel both timers; idempotent."""
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
+        self._cancel_timers()
         self._host = None
 
     def _check(self, name: str, window_ns: int, last_ns: Callable[[], int]) -> None:

@@ -34,10 +34,10 @@ from ._liveness import (
     HeartbeatHost,
     Liveness,
     _check_positive,
+    _ConnectionTimers,
     _emit,
     _meta,
     _now_ns,
-    _url_of,
 )
 
 __all__ = [
@@ -88,7 +88,7 @@ class HeartbeatHealth:
         return cls("none", None, None, 0, True)
 
 
-class Heartbeat:
+class Heartbeat(_ConnectionTimers):
     """Base class of heartbeat strategies (subclass it for a custom protocol).
 
     Lifecycle: :meth:`start` at every OPEN, :meth:`stop` at every disconnect or close.  A
@@ -128,19 +128,13 @@ class Heartbeat:
     def start(self, host: HeartbeatHost) -> None:
         """Begin on a freshly opened connection (call from the event loop)."""
         self.stop()
-        self._host = host
-        self._loop = asyncio.get_running_loop()
-        self._epoch = host.epoch
-        self._url = _url_of(host)
+        self._bind(host)
         self._running = True
-        self._started_ns = _now_ns()
         self._on_start(host)
 
     def stop(self) -> None:
         """Cancel every timer and task; idempotent, safe before :meth:`start`."""
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
+        self._cancel_timers()
         if self._running:
             self._running = False
             self._on_stop()
