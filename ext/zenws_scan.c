@@ -208,6 +208,19 @@ ZENWS_INLINE const char *string_end(const char *p, const char *end, int *escaped
     return scan_string(p, end, escaped);
 }
 
+/* Record the string member value at p (its opening quote) as raw content offsets into
+ * buf; returns the byte after the closing quote, or NULL if the string is unterminated. */
+ZENWS_INLINE const char *capture_string(const char *buf, const char *p, const char *end,
+                                        Py_ssize_t *off, Py_ssize_t *len, int *escaped) {
+    const char *q;
+    *escaped = 0;
+    q = string_end(p + 1, end, escaped);
+    if (!q) return NULL;
+    *off = (p + 1) - buf;
+    *len = q - (p + 1);
+    return q + 1;
+}
+
 ZENWS_INLINE const char *skip_ws(const char *p, const char *end) {
     /* Compact JSON (what exchanges send) has none: one compare per call. */
     while (p < end && (unsigned char)*p <= ' ' && ZENWS_IS_WS(*p)) p++;
@@ -483,14 +496,9 @@ value: /* p < end, at the first byte of a value; `key` names its member */
             out->id_escaped = 0;
             out->id_int = 0;
             if (*p == '"') {
-                esc = 0;
-                q = string_end(p + 1, end, &esc);
-                if (!q) goto invalid;
+                p = capture_string(buf, p, end, &out->id_off, &out->id_len, &out->id_escaped);
+                if (!p) goto invalid;
                 out->id_type = ZENWS_ID_STRING;
-                out->id_off = (p + 1) - buf;
-                out->id_len = q - (p + 1);
-                out->id_escaped = esc;
-                p = q + 1;
                 goto after;
             }
             if (*p == '-' || ZENWS_IS_DIGIT(*p)) {
@@ -506,26 +514,18 @@ value: /* p < end, at the first byte of a value; `key` names its member */
         case K_METHOD:
             has_method = (*p == '"');
             if (has_method) {
-                esc = 0;
-                q = string_end(p + 1, end, &esc);
-                if (!q) goto invalid;
-                out->method_off = (p + 1) - buf;
-                out->method_len = q - (p + 1);
-                out->method_escaped = esc;
-                p = q + 1;
+                p = capture_string(buf, p, end, &out->method_off, &out->method_len,
+                                   &out->method_escaped);
+                if (!p) goto invalid;
                 goto after;
             }
             break;
         case K_CHANNEL:
             has_channel = (*p == '"');
             if (has_channel) {
-                esc = 0;
-                q = string_end(p + 1, end, &esc);
-                if (!q) goto invalid;
-                out->channel_off = (p + 1) - buf;
-                out->channel_len = q - (p + 1);
-                out->channel_escaped = esc;
-                p = q + 1;
+                p = capture_string(buf, p, end, &out->channel_off, &out->channel_len,
+                                   &out->channel_escaped);
+                if (!p) goto invalid;
                 goto after;
             }
             break;
