@@ -18,7 +18,7 @@ from .config import Config
 from .errors import ConnectionLost
 from .fast.jsonrpc import Correlator
 from .fast.latency import LatencyBuffer
-from .fast.listener import FastListener, Message, MessageQueue
+from .fast.listener import FastListener, Message, MessageQueue, Requester
 from .heartbeat import Heartbeat, Liveness
 from .reconnect import Backoff
 from .state import State
@@ -76,6 +76,7 @@ class ClientBase:
     _reconnects: int
     _sweep: asyncio.TimerHandle | None
     _sweep_at: int
+    _req: Requester
     _writable: asyncio.Event | None
     _disconnected: asyncio.Future[None] | None
     _open_waiters: list[asyncio.Future[None]]

@@ -35,6 +35,7 @@ class LifecycleMixin(ClientBase):
             if k in self._totals:
                 self._totals[k] += v
         self._listener = None
+        self._req.lst = None
         self.transport = None
         if self._heartbeat is not None:
             self._heartbeat.stop()
@@ -347,6 +348,7 @@ class LifecycleMixin(ClientBase):
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
+            self._req.armed = False
         self._queue.close(exc if isinstance(exc, ConnectError) else None)
         for w in self._open_waiters:
             if not w.done():

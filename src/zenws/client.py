@@ -39,7 +39,7 @@ from .config import Config
 from .errors import ConnectError, ConnectionLost, ZenwsError
 from .fast.jsonrpc import Correlator
 from .fast.latency import LatencyBuffer, LatencySummary
-from .fast.listener import FastListener, Message, MessageQueue
+from .fast.listener import FastListener, Message, MessageQueue, Requester
 from .heartbeat import HeartbeatHealth
 from .metrics import StateMetrics
 from .reconnect import Backoff
@@ -134,6 +134,14 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._timeout = config.request_timeout
         self._timeout_ns = int(config.request_timeout * 1e9)
         self._idempotent = frozenset(config.idempotent_methods)
+        # request() is compiled: the Requester takes the common call with no Python frame
+        # and hands everything else to _request (kept current by _set_state/_arm_sweep).
+        req = self._req = Requester()
+        req.slow = self._request
+        req.timeout_ns = self._timeout_ns
+        req.idempotent = self._idempotent or None
+        if type(self).request is RequestsMixin.request:  # not overridden by a subclass
+            self.request = req.request  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ state
 
@@ -145,6 +153,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
     def _set_state(self, new: State) -> None:
         old = self._state
         self._state = transition(old, new)
+        self._req.lst = self._listener if new is State.OPEN else None
         if self._debug and old is not new:
             self._log.debug("state %s -> %s (epoch %d)", old.name, new.name, self.epoch)
 
@@ -180,6 +189,8 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
     async def _start(self) -> Client:
         self._loop = asyncio.get_running_loop()
         self._debug = self.config.debug or self._log.isEnabledFor(logging.DEBUG)
+        self._req.loop = self._loop
+        self._req.plain = self._limiter is None and not self._debug
         if self.config.record_to:
             from .recorder import Recorder
 

@@ -383,3 +383,51 @@ async def test_default_deadline_holds_after_a_longer_custom_one() -> None:
         assert not slow.done()
         slow.cancel()
         await client.close()
+
+
+async def test_compiled_request_follows_telemetry_and_reconnects() -> None:
+    events: list[str] = []
+    async with WebsocketsServer() as srv:
+        client = await zenws.connect(srv.url, retry_delay=0.01, max_backoff=0.05)
+        assert type(client.request.__self__).__name__ == "Requester"  # compiled
+        assert await client.request("echo", [1]) == [1]
+        handle = zenws.telemetry.attach("request", lambda ev, m, md: events.append(ev))
+        try:
+            assert await client.request("echo", [2]) == [2]  # observed: the general path
+        finally:
+            zenws.telemetry.detach(handle)
+        assert events == ["request.sent", "request.resolved"]
+        assert await client.request("echo", [3]) == [3]  # compiled again, nothing emitted
+        assert events == ["request.sent", "request.resolved"]
+        next(iter(srv.live)).transport.abort()
+        with pytest.raises(ConnectionLost):
+            while True:  # until the client has seen the drop
+                await client.request("echo", [4])
+                await asyncio.sleep(0.01)
+        for _ in range(200):
+            if client.state is State.OPEN and client.epoch == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert await client.request("echo", [5]) == [5]  # the new connection's listener
+        await client.close()
+        with pytest.raises(ConnectionLost):
+            await client.request("echo", [6])
+
+
+async def test_a_subclass_request_override_is_kept() -> None:
+    class Counting(zenws.Client):
+        calls = 0
+
+        async def request(
+            self, method: str, params: Any = None, *, timeout: float | None = None
+        ) -> Any:
+            Counting.calls += 1
+            return await super().request(method, params, timeout=timeout)
+
+    async with WebsocketsServer() as srv:
+        client = Counting(zenws.Config.new(srv.url))
+        await client.start()
+        assert await client.request("echo", [1]) == [1]
+        assert await client.request("echo", [2]) == [2]
+        assert Counting.calls == 2
+        await client.close()

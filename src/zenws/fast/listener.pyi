@@ -140,3 +140,18 @@ class FastListener(WSListener):
     def next_id(self) -> int: ...
     @property
     def last_deadline_ns(self) -> int: ...
+
+@final
+class Requester:
+    """``Client.request`` of one client, compiled (the client keeps the fields current)."""
+
+    lst: FastListener | None
+    slow: Callable[[str, Any, float | None], Coroutine[Any, Any, Any]] | None
+    loop: asyncio.AbstractEventLoop | None
+    armed: bool
+    plain: bool
+    timeout_ns: int
+    idempotent: frozenset[str] | None
+    def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None
+    ) -> Coroutine[Any, Any, Any]: ...

@@ -36,6 +36,7 @@ import simdjson
 from asyncio import CancelledError
 
 from zenws.errors import ConnectionLost, ProtocolError, RequestTimeout, RpcError
+from zenws import telemetry as _tm
 
 
 # The scanner is plain C in ext/zenws_scan.c.  Compiling it into this module
@@ -837,6 +838,44 @@ cdef class FastListener(WSListener):
     def next_id(self):
         """int: the id new_id() returns next."""
         return self._next_id
+
+
+@cython.final
+cdef class Requester:
+    """``Client.request`` of one client, compiled (bound as the client's ``request``).
+
+    The common call -- default deadline, no rate limiter, no debug logging, no
+    telemetry handler, no back-pressure, not an idempotent-retry method -- goes
+    straight to the compiled request coroutine with no Python frame; anything
+    else goes to ``slow(method, params, timeout)``, the client's general path.
+    The client keeps the fields current: ``lst`` is the listener of the OPEN
+    connection (None otherwise), ``armed`` whether its deadline sweep is armed
+    (the fast path's deadline, now + default, is never earlier than it).
+    """
+
+    cdef public FastListener lst    #: FastListener | None
+    cdef public object slow         #: Callable[[str, Any, float | None], Coroutine]
+    cdef public object loop         #: asyncio.AbstractEventLoop | None
+    cdef public bint armed          #: bool
+    cdef public bint plain          #: bool: no rate limiter, no debug logging
+    cdef public int64_t timeout_ns  #: int: the default deadline
+    cdef public object idempotent   #: frozenset[str] | None
+
+    def request(self, str method, object params=None, *, object timeout=None):
+        """See ``zenws.Client.request``."""
+        cdef FastListener lst = self.lst
+        cdef _Call c
+        if (timeout is None and lst is not None and self.armed and self.plain
+                and not lst.closed and not lst.write_paused and not _tm.active
+                and (self.idempotent is None or method not in self.idempotent)):
+            c = _Call.__new__(_Call)
+            c.lst = lst
+            c.method = method
+            c.params = params
+            c.timeout_ns = self.timeout_ns
+            c.loop = self.loop
+            return c
+        return self.slow(method, params, timeout)
 
 
 @cython.final
