@@ -69,6 +69,7 @@ class ClientBase:
     _limiter: Any
     _backoff: Backoff
     _recorder: Any
+    _owns_recorder: bool
     _recorder_closing: asyncio.Task[None] | None
     _hooks: list[ReconnectHook]
     _next_id: int

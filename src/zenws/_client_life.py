@@ -355,7 +355,7 @@ class LifecycleMixin(ClientBase):
                 w.set_exception(exc if exc is not None else gone)
         self._open_waiters.clear()
         rec, self._recorder = self._recorder, None
-        if rec is not None:
+        if rec is not None and self._owns_recorder:
             self._close_recorder(rec)
         self._closed_exc = exc
         if self.config.name is not None:

@@ -114,6 +114,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._limiter = _make_limiter(config.rate_limit)
         self._backoff = Backoff.from_config(config)
         self._recorder: Any = None
+        self._owns_recorder = False
         self._recorder_closing: asyncio.Task[None] | None = None
         self._hooks: list[ReconnectHook] = []
         self._next_id = 1
@@ -191,10 +192,14 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._debug = self.config.debug or self._log.isEnabledFor(logging.DEBUG)
         self._req.loop = self._loop
         self._req.plain = self._limiter is None and not self._debug
-        if self.config.record_to:
+        rec = self.config.record_to
+        if isinstance(rec, str):
             from .recorder import Recorder
 
-            self._recorder = Recorder(self.config.record_to, url=self.config.url)
+            self._recorder = Recorder(rec, url=self.config.url)
+            self._owns_recorder = True
+        elif rec is not None:  # the caller's Recorder: written to, closed by its owner
+            self._recorder = rec
         try:
             await self._open()
             if self._state is not State.OPEN:  # dropped right after the handshake

@@ -21,11 +21,14 @@ import math
 import os
 import ssl as _ssl
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ._redact import redact_headers, redact_url
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .recorder import Recorder
 
 __all__ = [
     "BACKOFF_JITTERS",
@@ -153,7 +156,9 @@ class Config:
             limiter object (``zenws.ratelimit.Limiter`` / ``RateLimiter``).
         debug: extra checks and logging.
         latency_buffer_size: RTT samples kept for percentiles.
-        record_to: path of a JSONL recording, or ``None``.
+        record_to: path of a JSONL recording, a :class:`zenws.recorder.Recorder` opened
+            by the caller (e.g. with ``writer_cpu=``; the client writes to it and leaves
+            closing it to the caller), or ``None``.
         ssl: ``None`` (default verification for wss), an ``ssl.SSLContext`` or a bool.
         proxy: ``None`` or a proxy URL (http, https, socks4, socks5).
         decoder: JSON decoder for ``Message.json()``: ``"simdjson"``, ``"orjson"``, ``"json"``.
@@ -189,7 +194,7 @@ class Config:
     rate_limit: Any = None
     debug: bool = False
     latency_buffer_size: int = 1024
-    record_to: str | None = None
+    record_to: str | Recorder | None = None
     ssl: _ssl.SSLContext | bool | None = None
     proxy: str | None = None
     decoder: str = "simdjson"
@@ -324,7 +329,8 @@ class Config:
             "latency_buffer_size",
             _integer("latency_buffer_size", self.latency_buffer_size, 1),
         )
-        put(self, "record_to", _path("record_to", self.record_to))
+        if not _is_recorder(self.record_to):
+            put(self, "record_to", _path("record_to", self.record_to))
         _ssl_option(self.ssl, self.url)
         put(self, "proxy", _proxy(self.proxy))
         _choice("decoder", self.decoder, DECODERS)
@@ -482,11 +488,19 @@ def _rate_limit(value: Any) -> None:
         )
 
 
+def _is_recorder(value: Any) -> bool:
+    if value is None or isinstance(value, (str, os.PathLike)):
+        return False
+    from .recorder import Recorder
+
+    return isinstance(value, Recorder)
+
+
 def _path(field: str, value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, (str, os.PathLike)):
-        raise _fail(field, "must be a path (str or os.PathLike)", value)
+        raise _fail(field, "must be a path (str or os.PathLike) or a zenws Recorder", value)
     path = os.fspath(value)
     if not isinstance(path, str) or not path or "\0" in path:
         raise _fail(field, "must be a non-empty text path", value)
