@@ -1,10 +1,13 @@
 """The background half of :class:`zenws.recorder.Recorder`: formatting, redaction, file I/O.
 
-The event-loop thread only appends a tuple to a C ring (:class:`zenws.fast.jsonl.FrameQueue`,
-no lock: the GIL serialises it); everything that costs time -- JSONL encoding (C, with an
-orjson path for frames that need redaction), base64, writes, rotation -- happens here, on a
-daemon thread that wakes every ``flush_interval`` seconds or when ``flush_entries`` frames are
-waiting.
+The event-loop thread only copies each frame into a C arena
+(:class:`zenws.fast.jsonl.FrameQueue`, no lock, no Python object per frame); everything that
+costs time happens here, on a daemon thread that wakes every ``flush_interval`` seconds or when
+``flush_entries`` frames are waiting. One call per wake-up (:meth:`FrameQueue.drain`) encodes
+the frames straight from the arena and ``write(2)``s them **without the GIL**; it stops only for
+a frame that needs Python (a text frame whose keys may name a secret, invalid UTF-8, a frame
+held by reference), which is encoded here with orjson, and before a line that would cross
+``rotate_bytes``, where the file is rotated here.
 """
 
 from __future__ import annotations
@@ -13,16 +16,24 @@ import base64
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import warnings
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
 from ._redact import REDACTED, redact_mapping
-from .fast.jsonl import FrameQueue, encode_batch, encode_frame
+from .fast.jsonl import (
+    DRAIN_PYTHON,
+    DRAIN_ROTATE,
+    FrameQueue,
+    encode_frame,
+    has_secret_key,
+    write_fd,
+)
 
 __all__ = ["FORMAT_VERSION", "RecordingDropWarning", "Writer", "format_ts", "redact_text"]
 
@@ -37,19 +48,14 @@ _FOOTER_ROOM = 160
 #: One queued frame: (mono_ns, direction, kind, payload, epoch, code, reason).
 Entry = tuple[int, str, str, Any, int, "int | None", str]
 
+_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+_can_pin = hasattr(os, "sched_setaffinity")
+
 
 class RecordingDropWarning(RuntimeWarning):
     """Frames were dropped because the recorder's buffer was full (the loop never waits)."""
 
 
-# A JSON object key that looks like a credential (same word list as zenws._redact.is_sensitive,
-# plus the exact short names). Only frames matching this are parsed, so the common market-data
-# frame costs one failed regex scan.
-_SECRET_KEY = re.compile(
-    rb'"[^"\\]*(?:token|secret|signature|password|passwd|key|passphrase|credential|auth|sig'
-    rb'|cookie)[^"\\]*"\s*:',
-    re.IGNORECASE,
-)
 # Fallback for text that is not valid JSON: hide the string value after a secret-looking key.
 _SECRET_PAIR = re.compile(
     rb'("[^"\\]*(?:token|secret|signature|password|passwd|key|passphrase|credential|auth|sig'
@@ -68,7 +74,8 @@ def redact_text(raw: bytes) -> bytes:
         ``raw`` itself when no key is a credential; otherwise the frame re-encoded with those
         values replaced by ``"***"``.
     """
-    if _SECRET_KEY.search(raw) is None:
+    # the C scan is a superset of is_sensitive() over the decoded keys (escaped keys included)
+    if not has_secret_key(raw):
         return raw
     try:
         doc = orjson.loads(raw)
@@ -122,7 +129,7 @@ def _encode_entry(entry: Entry, t0: int, wall0: int, redact: bool) -> bytes:
             rec["invalid_utf8"] = True
     else:  # binary, ping, pong: bytes on the wire
         if isinstance(payload, str):
-            payload = payload.encode("utf-8")
+            payload = payload.encode("utf-8", "surrogatepass")
         rec["data"] = base64.b64encode(payload).decode("ascii")
     return orjson.dumps(rec) + b"\n"
 
@@ -130,9 +137,9 @@ def _encode_entry(entry: Entry, t0: int, wall0: int, redact: bool) -> bytes:
 class Writer:
     """Owns the file and the writer thread; shared with the Recorder by reference only.
 
-    The Recorder holds the queue and counters it writes on the loop thread; this object holds
-    everything else, so the thread keeps no reference to the Recorder and a forgotten recorder
-    can still be garbage collected (its ``weakref.finalize`` then closes this writer).
+    The Recorder holds the queue that the loop thread writes to; this object holds everything
+    else, so the thread keeps no reference to the Recorder and a forgotten recorder can still
+    be garbage collected (its ``weakref.finalize`` then closes this writer).
     """
 
     def __init__(
@@ -149,6 +156,7 @@ class Writer:
         rotate_keep: int | None,
         redact: bool,
         fsync: bool,
+        writer_cpu: int | None = None,
     ) -> None:
         self.path = path
         self.header = header
@@ -160,6 +168,7 @@ class Writer:
         self.rotate_keep = rotate_keep
         self.redact = redact
         self.fsync = fsync
+        self.writer_cpu = writer_cpu
         self.wake = wake
         self.closing = False
         self.closed = False
@@ -168,72 +177,98 @@ class Writer:
         self.part = 0
         self.error: BaseException | None = None
         self._close_lock = threading.Lock()
-        self._file: IO[bytes] = open(path, "ab")  # noqa: SIM115 - owned until close()
-        line = orjson.dumps(self.header) + b"\n"
-        self._file.write(line)  # no rotation check: the header always opens its session
-        self._file.flush()
-        self._size = self._file.tell()
+        self._drain_lock = threading.Lock()
+        # A raw descriptor: the C drain write(2)s to it without the GIL, so no Python
+        # buffering may sit in between (every write here goes through write_fd too).
+        self.fd = os.open(path, _OPEN_FLAGS, 0o666)
+        try:
+            self._size = os.fstat(self.fd).st_size
+            # no rotation check: the header always opens its session
+            self._write(orjson.dumps(self.header) + b"\n")
+        except BaseException:
+            os.close(self.fd)
+            raise
+        self._ready = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"zenws-recorder:{path.name}")
         self.thread.daemon = True  # never holds up interpreter exit; atexit closes us first
         self.thread.start()
+        if writer_cpu is not None:
+            self._ready.wait(5.0)  # the pinning is in place when the constructor returns
 
     # -- thread side -------------------------------------------------------------------------
 
     def _run(self) -> None:
         try:
+            if self.writer_cpu is not None and _can_pin:
+                try:
+                    os.sched_setaffinity(0, {self.writer_cpu})  # this thread only
+                except OSError as exc:
+                    logger.warning("zenws recorder: cannot pin to CPU %s: %r", self.writer_cpu, exc)
+            self._ready.set()
             while True:
                 self.wake.wait(self.flush_interval)
                 self.wake.clear()
                 done = self.closing
                 self._drain()
                 if done:
-                    return
+                    break
         except BaseException as exc:  # disk full, permission lost...: report, stop recording
             self.error = exc
             logger.error("zenws recorder %s stopped: %r", self.path, exc)
+        finally:
+            self._ready.set()
+        if self.closing:  # close() was called on this very thread (a finalizer): finish here
+            try:
+                self._finish()
+            except BaseException as exc:
+                self.error = self.error or exc
+                logger.error("zenws recorder %s: closing failed: %r", self.path, exc)
 
     def _drain(self) -> None:
+        # The arena has a single consumer: the thread, or close() once the thread is gone.
+        with self._drain_lock:
+            self._drain_locked()
+
+    def _drain_locked(self) -> None:
         q = self.queue
-        # Only what is queued now: chasing frames that arrive meanwhile would wake this thread
-        # once per frame, and every GIL hand-over is a context switch the loop pays for.
+        # Only what is queued now: chasing frames that arrive meanwhile could keep this
+        # thread busy for ever under a steady stream.
         left = len(q)
+        limit = -1 if self.rotate_bytes is None else self.rotate_bytes - _FOOTER_ROOM
+        exempt = False
         while left > 0:
-            batch = q.pop_batch(min(left, 256))
-            left -= len(batch)
-            if self.rotate_bytes is None:
-                self._write_batch(batch)
+            status, n, self._size = q.drain(
+                self.fd, self.t0, self.wall0, self.redact, self._size, limit, exempt, left
+            )
+            self.written += n
+            left -= n
+            exempt = False
+            if status == DRAIN_PYTHON:
+                batch = q.pop_batch(1)
+                if batch:
+                    self._write_line(self._encode_slow(batch[0]))
+                    self.written += 1
+                left -= 1
+            elif status == DRAIN_ROTATE:
+                self._rotate()
+                exempt = True  # the line goes into the fresh part whatever its size
             else:
-                self._write_lines(batch)
-            self.written += len(batch)
-            if left > 0:
-                time.sleep(0)  # between big batches, let a waiting event loop have the GIL
+                break
         self._report_drops()
-        self._file.flush()
 
-    def _fallback(self, entry: Entry) -> bytes:
-        return _encode_entry(entry, self.t0, self.wall0, self.redact)
-
-    def _write_batch(self, batch: list[Entry]) -> None:
-        try:
-            block = encode_batch(batch, self.t0, self.wall0, self.redact, self._fallback)
-        except (TypeError, ValueError, OverflowError):  # a malformed entry: encode one by one
-            self._write_lines(batch)
-            return
-        self._file.write(block)
-        self._size += len(block)
-
-    def _write_lines(self, batch: list[Entry]) -> None:
-        t0, wall0, redact = self.t0, self.wall0, self.redact
-        for entry in batch:
-            mono, direction, kind, payload, epoch, code, reason = entry
-            rel = mono - t0
-            line = None
-            if type(epoch) is int and type(rel) is int:
-                line = encode_frame(rel, wall0 + rel, epoch, direction, kind, payload, code,
-                                    reason, redact)  # fmt: skip
-            if line is None:  # needs Python: redaction, invalid UTF-8, odd payload type
-                line = _encode_entry(entry, t0, wall0, redact)
-            self._write_line(line)
+    def _encode_slow(self, entry: Entry) -> bytes:
+        mono, direction, kind, payload, epoch, code, reason = entry
+        rel = mono - self.t0
+        line = None
+        if type(epoch) is int and type(code) in (int, type(None)):
+            try:
+                line = encode_frame(rel, self.wall0 + rel, epoch, direction, kind, payload,
+                                    code, reason, self.redact)  # fmt: skip
+            except (TypeError, ValueError, OverflowError):
+                line = None
+        if line is None:  # needs Python: redaction, invalid UTF-8, odd payload type
+            line = _encode_entry(entry, self.t0, self.wall0, self.redact)
+        return line
 
     def _report_drops(self) -> None:
         total = self.queue.dropped
@@ -247,13 +282,16 @@ class Writer:
         logger.warning(msg)
         warnings.warn(msg, RecordingDropWarning, stacklevel=1)
 
+    def _write(self, data: bytes) -> None:
+        write_fd(self.fd, data)
+        self._size += len(data)
+
     def _write_line(self, line: bytes) -> None:
         limit = self.rotate_bytes
         # keep room for the footer so a part never exceeds the limit (unless one line does)
         if limit is not None and self._size + len(line) + _FOOTER_ROOM > limit:
             self._rotate()
-        self._file.write(line)
-        self._size += len(line)
+        self._write(line)
 
     def _footer(self, **extra: Any) -> bytes:
         rec = {
@@ -266,8 +304,9 @@ class Writer:
         return orjson.dumps(rec) + b"\n"
 
     def _rotate(self) -> None:
-        self._file.write(self._footer(rotated=True))
-        self._file.close()
+        self._write(self._footer(rotated=True))
+        os.close(self.fd)
+        self.fd = -1
         keep = self.rotate_keep
         n = 1
         while Path(f"{self.path}.{n}").exists():
@@ -279,11 +318,32 @@ class Writer:
             else:
                 os.replace(src, f"{self.path}.{i}")
         self.part += 1
-        self._file = open(self.path, "ab")  # noqa: SIM115
+        self.fd = os.open(self.path, _OPEN_FLAGS, 0o666)
         self._size = 0
-        line = orjson.dumps({**self.header, "part": self.part, "continues": True}) + b"\n"
-        self._file.write(line)
-        self._size = len(line)
+        self._write(orjson.dumps({**self.header, "part": self.part, "continues": True}) + b"\n")
+
+    def _finish(self) -> None:
+        """Write what is still queued and the footer, close the file (once)."""
+        with self._close_lock:
+            if self.closed:
+                return
+            self.queue.close()
+            try:
+                if self.error is None:
+                    while len(self.queue):  # anything queued after the thread's last pass
+                        before = len(self.queue)
+                        self._drain()
+                        if len(self.queue) >= before:
+                            break
+                    self._report_drops()
+                    self._write(self._footer())
+                    if self.fsync:
+                        os.fsync(self.fd)
+            finally:
+                if self.fd >= 0:
+                    os.close(self.fd)
+                    self.fd = -1
+                self.closed = True
 
     # -- any thread ---------------------------------------------------------------------------
 
@@ -293,22 +353,15 @@ class Writer:
 
     def close(self) -> None:
         """Drain the queue, write the footer, close the file; idempotent and thread-safe."""
-        with self._close_lock:
-            if self.closed:
-                return
-            self.closing = True
-            self.wake.set()
-            if self.thread.is_alive() and threading.current_thread() is not self.thread:
-                self.thread.join()
-            try:
-                if self.error is None:
-                    while len(self.queue):  # anything queued after the thread's last pass
-                        self._drain()
-                    self._report_drops()
-                    self._file.write(self._footer())
-                    self._file.flush()
-                    if self.fsync:
-                        os.fsync(self._file.fileno())
-            finally:
-                self._file.close()
-                self.closed = True
+        self.closing = True
+        self.wake.set()
+        if threading.current_thread() is self.thread:
+            return  # a finalizer running on the writer thread: _run finishes after this pass
+        if self.thread.is_alive():
+            self.thread.join()
+        self._finish()
+
+
+def pin_supported() -> bool:
+    """True where :class:`Writer` can pin its thread to a CPU (Linux)."""
+    return _can_pin and sys.platform.startswith("linux")

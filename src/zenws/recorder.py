@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 import weakref
 from pathlib import Path
 from types import TracebackType
@@ -44,7 +45,13 @@ from ._recorder_read import (
     replay,
     replay_sync,
 )
-from ._recorder_writer import FORMAT_VERSION, RecordingDropWarning, Writer, format_ts
+from ._recorder_writer import (
+    FORMAT_VERSION,
+    RecordingDropWarning,
+    Writer,
+    format_ts,
+    pin_supported,
+)
 from ._redact import redact_headers, redact_mapping, redact_url
 from .fast.jsonl import FrameQueue
 
@@ -72,12 +79,33 @@ def _redacted_metadata(meta: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+_pin_warned = False
+
+
+def _check_cpu(cpu: int | None) -> None:
+    global _pin_warned
+    if cpu is None:
+        return
+    count = os.cpu_count() or 1
+    if type(cpu) is not int or not 0 <= cpu < count:
+        raise ValueError(f"writer_cpu must be a CPU index in 0..{count - 1}, got {cpu!r}")
+    if not pin_supported() and not _pin_warned:
+        _pin_warned = True
+        warnings.warn(
+            "zenws recorder: writer_cpu is ignored on this platform (Linux only)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 class Recorder:
     """Record WebSocket frames to a JSONL file without ever blocking the caller.
 
-    :meth:`write` appends a tuple to an in-memory ring (O(1), no lock, no I/O); a daemon
-    thread formats and writes. When the ring is full the frame is counted in :attr:`dropped`
-    (and reported by a warning and a ``dropped`` line in the file) rather than waiting.
+    :meth:`write` copies the frame into a preallocated C arena (O(1), no lock, no I/O, no
+    Python object kept per frame); a daemon thread encodes and writes it, without the GIL in
+    the common case. When the arena is full (``buffer_size`` frames or ``buffer_bytes`` bytes)
+    the frame is counted in :attr:`dropped` (and reported by a warning and a ``dropped`` line
+    in the file) rather than waiting.
     The file is opened in append mode, so one recorder spans reconnects (the ``epoch`` field
     tells connections apart) and a new recorder on an existing file adds a new session.
 
@@ -93,6 +121,9 @@ class Recorder:
         flush_interval: seconds between background writes.
         flush_entries: wake the writer early once this many frames are queued.
         buffer_size: frames held in memory before new ones are dropped.
+        buffer_bytes: size of the arena the frames are copied into (payload + 32 bytes per
+            frame; rounded up to a power of two, at least 64 KiB; allocated and touched up
+            front). Payloads above 64 KiB are held by reference instead and do not count.
         rotate_bytes: when set, the file is rotated once it would exceed this many bytes:
             ``path`` -> ``path.1`` -> ``path.2``... (``path`` always holds the newest part).
         rotate_keep: keep at most this many rotated parts (None: keep all).
@@ -100,9 +131,12 @@ class Recorder:
         fsync: also ``fsync`` the file in :meth:`close`, so that even a power loss right
             after keeps it (a killed process never loses a closed recording: the data is
             already in the OS). Off by default: it can take milliseconds on a real disk.
+        writer_cpu: pin the writer thread to this CPU (Linux; elsewhere ignored with a
+            warning). On a trading host, keep it off the core that runs the strategy's event
+            loop, e.g. ``writer_cpu=3`` with the loop pinned to core 2.
 
     Raises:
-        ValueError: for a non-positive size or interval.
+        ValueError: for a non-positive size or interval, or a CPU index out of range.
         OSError: if the file cannot be opened.
     """
 
@@ -115,13 +149,18 @@ class Recorder:
         flush_interval: float = 0.2,
         flush_entries: int = 256,
         buffer_size: int = 65536,
+        buffer_bytes: int = 8 * 1024 * 1024,
         rotate_bytes: int | None = None,
         rotate_keep: int | None = None,
         redact: bool = True,
         fsync: bool = False,
+        writer_cpu: int | None = None,
     ) -> None:
-        if flush_interval <= 0 or flush_entries < 1 or buffer_size < 1:
-            raise ValueError("flush_interval, flush_entries and buffer_size must be positive")
+        if flush_interval <= 0 or flush_entries < 1 or buffer_size < 1 or buffer_bytes < 1:
+            raise ValueError(
+                "flush_interval, flush_entries, buffer_size and buffer_bytes must be positive"
+            )
+        _check_cpu(writer_cpu)
         if rotate_bytes is not None and rotate_bytes < 1024:
             raise ValueError("rotate_bytes must be at least 1024")
         if rotate_keep is not None and rotate_keep < 1:
@@ -130,8 +169,8 @@ class Recorder:
 
         self.path = Path(path)
         wake = threading.Event()
-        self._queue = FrameQueue(buffer_size, flush_entries, wake.set)
-        # The C ring's bound method *is* write(): no Python frame on the hot path.
+        self._queue = FrameQueue(buffer_size, flush_entries, wake.set, buffer_bytes)
+        # The C arena's bound method *is* write(): no Python frame on the hot path.
         self.write = self._queue.push  # type: ignore[method-assign]
         self._closed = False
         t0 = time.monotonic_ns()
@@ -157,6 +196,7 @@ class Recorder:
             rotate_keep=rotate_keep,
             redact=redact,
             fsync=fsync,
+            writer_cpu=writer_cpu if pin_supported() else None,
         )
         # Flushes a recorder that is garbage collected or still open at interpreter exit
         # (weakref.finalize runs its pending callbacks from an atexit hook).
@@ -178,7 +218,7 @@ class Recorder:
             direction: ``"in"`` (received) or ``"out"`` (sent).
             kind: ``"text"``, ``"binary"``, ``"ping"``, ``"pong"`` or ``"close"``.
             payload: the frame payload (str or UTF-8 bytes for text); a mutable buffer is
-                copied, since the caller may reuse it.
+                copied, since the caller may reuse it (every payload up to 64 KiB is copied).
             epoch: the connection epoch the frame belongs to.
             mono_ns: when the frame was sent/received, from ``time.monotonic_ns()`` or the
                 zenws C clock (the same clock); default now.
@@ -197,8 +237,9 @@ class Recorder:
 
     @property
     def queue(self) -> FrameQueue:
-        """The C ring behind :meth:`write`; Cython callers may ``cimport`` ``FrameQueue`` from
-        ``zenws.fast.jsonl`` and call ``push_c`` to skip the Python call."""
+        """The C arena behind :meth:`write`; Cython callers may ``cimport`` ``FrameQueue``
+        from ``zenws.fast.jsonl`` and call ``push_c(out, opcode, payload, epoch, mono_ns,
+        code, reason)`` to skip the Python call."""
         return self._queue
 
     @property

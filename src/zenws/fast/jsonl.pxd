@@ -1,19 +1,66 @@
-# C-level API of zenws.fast.jsonl (the recorder's line encoder).
-from libc.stdint cimport int64_t, uint8_t
+# C-level API of zenws.fast.jsonl (the recorder's frame arena and line encoder).
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 
 cdef bint _has_secret_key(const uint8_t *s, Py_ssize_t k) noexcept nogil
 
 
+# One record in the arena: this header, then the payload (padded to 8 bytes).
+cdef struct RecHdr:
+    uint32_t size        # bytes of the whole record (header + payload, multiple of 8)
+    uint32_t len         # payload bytes (close frames: the reason, UTF-8)
+    uint8_t kind         # 0 text, 1 binary, 2 ping, 3 pong, 4 close
+    uint8_t flags        # F_* in jsonl.pyx
+    uint16_t _pad
+    int32_t code         # close code (flag F_HAS_CODE)
+    int64_t mono
+    int64_t epoch
+
+
+# In/out state of one FrameQueue.drain() call (the writer thread, without the GIL).
+cdef struct Drain:
+    int fd
+    int64_t t0
+    int64_t wall0
+    int64_t size
+    int64_t limit
+    Py_ssize_t max_frames
+    Py_ssize_t frames
+    int redact
+    int exempt_first
+    int status
+    int err
+
+
 cdef class FrameQueue:
-    cdef list ring
-    cdef Py_ssize_t capacity, head, flush_entries
-    cdef readonly Py_ssize_t count
-    cdef object wake
+    # producer side (event-loop thread, GIL held)
+    cdef uint64_t head                   # bytes published (release store)
+    cdef uint64_t pushed                 # frames published
+    cdef uint64_t _end, _before          # scratch of the record being claimed
     cdef readonly long long dropped
     cdef readonly bint closed
+    cdef Py_ssize_t capacity, flush_entries
+    cdef object wake
+    # consumer side (writer thread, usually without the GIL)
+    cdef uint64_t tail                   # bytes released (release store)
+    cdef uint64_t popped                 # frames consumed (release store)
+    cdef char *out                       # reused output buffer
+    # fixed
+    cdef uint8_t *arena
+    cdef uint64_t cap, mask, half
 
-    # Queue one frame from C (the listener's hot path); never blocks: a full ring counts a
-    # drop. ``payload`` must be bytes or str (other buffers are copied).
-    cdef int push_c(self, str direction, str kind, object payload, int64_t epoch,
-                    int64_t mono_ns, object code, str reason) except -1
+    # Queue one frame from C (the listener's hot path); never blocks: a full arena counts a
+    # drop. ``opcode`` is the WebSocket opcode (1 text, 2 binary, 8 close, 9 ping, 10 pong;
+    # anything else raises ValueError); ``payload`` bytes or str (other buffers are copied,
+    # ignored for close); ``code`` the close code or -1 for none; ``reason`` the close reason.
+    cdef int push_c(self, bint out, int opcode, object payload, int64_t epoch,
+                    int64_t mono_ns, int code, str reason) except -1
+
+    cdef uint8_t *_claim(self, uint64_t need) noexcept
+    cdef int _publish(self) except -1
+    cdef int _push_obj(self, tuple entry, int64_t mono_ns, int64_t epoch) except -1
+    cdef tuple _entry(self, bint out, int kind, object payload, int64_t epoch, int64_t mono_ns,
+                      int code, str reason)
+    cdef RecHdr *_peek(self, uint64_t head) noexcept nogil
+    cdef void _consumed(self, uint64_t tail, Py_ssize_t frames) noexcept nogil
+    cdef void _drain(self, Drain *d) noexcept nogil

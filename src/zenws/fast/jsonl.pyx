@@ -14,22 +14,27 @@ the event loop. Frames that need Python go to a fallback: text whose keys may na
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize
-from libc.stdint cimport int64_t, uint8_t, uint64_t
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF, PyObject
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
+from libc.errno cimport EINTR, EIO, errno
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memchr, memcpy
+from libc.string cimport memcpy, memset
 
 from zenws.fast.common cimport zenws_monotonic_ns
 
-cdef const char *B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-cdef const char *HEX = b"0123456789abcdef"
 
-# Substrings that make a JSON key suspicious (a superset of zenws._redact.is_sensitive: every
-# name it flags contains one of these). A hit only sends the frame to the exact Python check.
-cdef const char *NEEDLES[8]
-NEEDLES[:] = [b"token", b"secret", b"sig", b"pass", b"key", b"credential", b"auth", b"cookie"]
-cdef int NEEDLE_LEN[8]
-NEEDLE_LEN[:] = [5, 6, 3, 4, 3, 10, 4, 6]
+cdef extern from "zenws_jsonl.h" nogil:
+    uint64_t zenws_load_acquire(const uint64_t *p) noexcept
+    void zenws_store_release(uint64_t *p, uint64_t v) noexcept
+    Py_ssize_t zenws_write(int fd, const char *p, Py_ssize_t n) noexcept
+    Py_ssize_t zenws_json_string(char *out, const uint8_t *s, Py_ssize_t k, int check,
+                                 int keys) noexcept
+    bint zenws_has_secret_key(const uint8_t *s, Py_ssize_t k) noexcept
+
+import os
+
+cdef const char *B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 cdef struct TsCache:
     # date/time part of the last timestamp; per call, since batches encode without the GIL
@@ -146,91 +151,12 @@ cdef Py_ssize_t _put_ts(char *out, Py_ssize_t n, int64_t wall_ns,
     return n + 7
 
 
-cdef inline uint64_t _load64(const uint8_t *p) noexcept nogil:
-    cdef uint64_t v
-    memcpy(&v, p, 8)
-    return v
-
-
-cdef inline bint _plain8(uint64_t x) noexcept nogil:
-    """No byte of x is >= 0x80, < 0x20, '"' or '\\' (SWAR, "haszero" bit tricks)."""
-    cdef uint64_t ones = 0x0101010101010101ULL
-    cdef uint64_t high = 0x8080808080808080ULL
-    cdef uint64_t q = x ^ (ones * 0x22)
-    cdef uint64_t b = x ^ (ones * 0x5C)
-    cdef uint64_t bad = (x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b))
-    return (bad & high) == 0
-
-
-cdef Py_ssize_t _put_escaped(char *out, Py_ssize_t n, const uint8_t *s, Py_ssize_t k,
-                             bint check) noexcept nogil:
-    """A JSON string with quotes, escaped as orjson does (RFC 8259 §7).
-
-    With ``check``, multi-byte sequences are validated (RFC 3629 §4: no overlongs, surrogates
-    or code points above U+10FFFF) and -1 is returned for invalid UTF-8.
-    """
-    cdef Py_ssize_t i = 0, extra, j
-    cdef uint8_t c, c1
-    out[n] = b'"'
-    n += 1
-    while i < k:
-        if i + 8 <= k and _plain8(_load64(s + i)):
-            memcpy(out + n, s + i, 8)
-            n += 8
-            i += 8
-            continue
-        c = s[i]
-        if c >= 0x80:
-            if check:
-                if 0xC2 <= c <= 0xDF:
-                    extra = 1
-                elif 0xE0 <= c <= 0xEF:
-                    extra = 2
-                elif 0xF0 <= c <= 0xF4:
-                    extra = 3
-                else:
-                    return -1
-                if i + extra >= k:
-                    return -1
-                c1 = s[i + 1]
-                if (c == 0xE0 and c1 < 0xA0) or (c == 0xED and c1 > 0x9F):
-                    return -1
-                if (c == 0xF0 and c1 < 0x90) or (c == 0xF4 and c1 > 0x8F):
-                    return -1
-                for j in range(1, extra + 1):
-                    if (s[i + j] & 0xC0) != 0x80:
-                        return -1
-                memcpy(out + n, s + i, extra + 1)
-                n += extra + 1
-                i += extra + 1
-                continue
-            out[n] = <char>c
-            n += 1
-        elif c >= 0x20 and c != 0x22 and c != 0x5C:
-            out[n] = <char>c
-            n += 1
-        elif c == 0x22 or c == 0x5C:
-            out[n] = b'\\'
-            out[n + 1] = <char>c
-            n += 2
-        elif c == 0x0A:
-            n = _put(out, n, b"\\n", 2)
-        elif c == 0x0D:
-            n = _put(out, n, b"\\r", 2)
-        elif c == 0x09:
-            n = _put(out, n, b"\\t", 2)
-        elif c == 0x08:
-            n = _put(out, n, b"\\b", 2)
-        elif c == 0x0C:
-            n = _put(out, n, b"\\f", 2)
-        else:
-            n = _put(out, n, b"\\u00", 4)
-            out[n] = HEX[c >> 4]
-            out[n + 1] = HEX[c & 15]
-            n += 2
-        i += 1
-    out[n] = b'"'
-    return n + 1
+cdef inline Py_ssize_t _put_escaped(char *out, Py_ssize_t n, const uint8_t *s, Py_ssize_t k,
+                                    bint check) noexcept nogil:
+    """A JSON string with quotes at ``out + n``, escaped as orjson does (RFC 8259 §7); -1
+    for invalid UTF-8 when ``check`` (SIMD loop in ext/zenws_jsonl.h)."""
+    cdef Py_ssize_t m = zenws_json_string(out + n, s, k, check, 0)
+    return -1 if m < 0 else n + m
 
 
 cdef Py_ssize_t _put_base64(char *out, Py_ssize_t n, const uint8_t *s, Py_ssize_t k) noexcept nogil:
@@ -264,57 +190,10 @@ cdef Py_ssize_t _put_base64(char *out, Py_ssize_t n, const uint8_t *s, Py_ssize_
     return n + 1
 
 
-cdef inline uint8_t _lower(uint8_t c) noexcept nogil:
-    return c + 32 if 65 <= c <= 90 else c
-
-
-cdef bint _suspicious_key(const uint8_t *k, Py_ssize_t n) noexcept nogil:
-    cdef int w, m, j
-    cdef Py_ssize_t i
-    cdef const char *needle
-    for w in range(8):
-        needle = NEEDLES[w]
-        m = NEEDLE_LEN[w]
-        i = 0
-        while i + m <= n:
-            j = 0
-            while j < m and _lower(k[i + j]) == <uint8_t>needle[j]:
-                j += 1
-            if j == m:
-                return True
-            i += 1
-    return False
-
-
 cdef bint _has_secret_key(const uint8_t *s, Py_ssize_t k) noexcept nogil:
-    """True if some quoted string followed by ``:`` (a JSON key) looks credential-like."""
-    cdef const uint8_t *end = s + k
-    cdef const uint8_t *p = s
-    cdef const uint8_t *start
-    cdef const uint8_t *q
-    cdef const uint8_t *b
-    while p < end:
-        p = <const uint8_t *>memchr(p, 0x22, end - p)  # opening quote (SIMD in libc)
-        if p == NULL:
-            return False
-        start = p + 1
-        q = start
-        while True:  # closing quote: the next one not escaped by an odd run of backslashes
-            q = <const uint8_t *>memchr(q, 0x22, end - q)
-            if q == NULL:
-                return False
-            b = q
-            while b > start and (b - 1)[0] == 0x5C:
-                b -= 1
-            if (q - b) % 2 == 0:
-                break
-            q += 1
-        p = q + 1
-        while p < end and (p[0] == 0x20 or p[0] == 0x09 or p[0] == 0x0A or p[0] == 0x0D):
-            p += 1
-        if p < end and p[0] == 0x3A and _suspicious_key(start, q - start):
-            return True
-    return False
+    """True if some quoted string followed by ``:`` (a JSON key) looks credential-like: one
+    pass, see ``zenws_has_secret_key`` in ext/zenws_jsonl.h."""
+    return zenws_has_secret_key(s, k)
 
 
 def has_secret_key(data) -> bool:
@@ -413,9 +292,8 @@ cdef Py_ssize_t _encode_item(char *out, Py_ssize_t n, const Item *it, bint redac
                              TsCache *cache) noexcept nogil:
     """Append one line at ``n`` (room reserved by the caller); -1 = needs Python."""
     cdef int kind = it.kind
+    cdef Py_ssize_t m
     if kind == K_FALLBACK:
-        return -1
-    if kind == K_TEXT and redact and _has_secret_key(<const uint8_t *>it.s, it.k):
         return -1
     n = _put(out, n, b'{"ts":"', 7)
     n = _put_ts(out, n, it.wall, cache)
@@ -427,9 +305,13 @@ cdef Py_ssize_t _encode_item(char *out, Py_ssize_t n, const Item *it, bint redac
              21 if it.out_dir else 20)
     n = _put(out, n, KIND_HEAD[kind], KIND_HEAD_LEN[kind])
     if kind == K_TEXT:
-        n = _put_escaped(out, n, <const uint8_t *>it.s, it.k, it.check_utf8)
-        if n < 0:  # invalid UTF-8: the Python path records it as flagged base64
+        # with redact, the secret-key scan rides along the escaping pass: -2 = a key may
+        # name a credential (Python redacts the frame); -1 = invalid UTF-8 (Python records
+        # it as flagged base64)
+        m = zenws_json_string(out + n, <const uint8_t *>it.s, it.k, it.check_utf8, redact)
+        if m < 0:
             return -1
+        n += m
     elif kind == K_CLOSE:
         n = _put_int(out, n, it.code) if it.has_code else _put(out, n, b"null", 4)
         n = _put(out, n, b',"reason":', 10)
@@ -536,53 +418,308 @@ def encode_frame(int64_t rel_ns, int64_t wall_ns, int64_t epoch, str direction, 
         free(buf.p)
 
 
+# -- the frame arena ---------------------------------------------------------------------------
+#
+# A single-producer / single-consumer ring of bytes. The producer (the event-loop thread, GIL
+# held) copies each frame -- a fixed header and the payload -- into free space and then
+# publishes ``head``; the consumer (the writer thread, GIL released) encodes the records in
+# [tail, head) and then publishes ``tail``. Positions only grow (uint64: no wrap in practice);
+# the byte index is ``pos & mask``. A record never wraps: one that does not fit before the end
+# of the arena is preceded by a WRAP record (or, when fewer than a header's bytes are left, an
+# implicit skip) and starts again at index 0. The acquire/release pairs make the payload bytes
+# visible before ``head`` and keep the consumer's reads before ``tail`` frees the space.
+
+cdef enum:
+    F_OUT = 1            # direction "out"
+    F_HAS_CODE = 2
+    F_STR = 4            # the payload was a str (valid UTF-8; read back as str)
+    F_OBJ = 8            # the payload area holds a PyObject* (an entry tuple) we own a ref to
+    F_WRAP = 16          # filler up to the end of the arena; not a frame
+    HDR = 32             # sizeof(RecHdr), checked at import
+    MAX_INLINE = 65536   # bigger payloads are kept by reference (F_OBJ)
+    OUT_CAP = 6 * 65536 + 4096  # room for any one in-arena record, escaped (\u00XX)
+    CHUNK = 65536        # write(2) once this much output is pending
+
+assert sizeof(RecHdr) == HDR
+
+cdef enum:  # drain() results
+    D_DONE = 0         # everything up to the snapshot written
+    D_PYTHON = 1       # the next record needs Python (take it with pop_batch(1))
+    D_ROTATE = 2       # the next line would cross the rotation limit
+
+DRAIN_DONE = D_DONE
+DRAIN_PYTHON = D_PYTHON
+DRAIN_ROTATE = D_ROTATE
+
 cdef object _IN = "in"
 cdef object _OUT = "out"
-cdef frozenset _KINDS = frozenset(("text", "binary", "ping", "pong", "close"))
+cdef tuple _KIND_NAMES = ("text", "binary", "ping", "pong", "close")
+cdef int KIND_OPCODE[5]
+KIND_OPCODE[:] = [1, 2, 9, 10, 8]
+
+
+cdef inline uint64_t _round8(uint64_t n) noexcept nogil:
+    return (n + 7) & ~(<uint64_t>7)
+
+
+cdef inline int _opcode_kind(int opcode) noexcept nogil:
+    """WebSocket opcode (RFC 6455 §5.2) -> K_*; -1 for anything else."""
+    if opcode == 1:
+        return K_TEXT
+    if opcode == 2:
+        return K_BINARY
+    if opcode == 9:
+        return K_PING
+    if opcode == 10:
+        return K_PONG
+    if opcode == 8:
+        return K_CLOSE
+    return -1
+
+
+cdef inline int _kind_of(str kind) noexcept:
+    # identity first: callers pass the interned literals
+    if kind is _KIND_NAMES[0] or kind == "text":
+        return K_TEXT
+    if kind is _KIND_NAMES[1] or kind == "binary":
+        return K_BINARY
+    if kind is _KIND_NAMES[4] or kind == "close":
+        return K_CLOSE
+    if kind == "ping":
+        return K_PING
+    if kind == "pong":
+        return K_PONG
+    return -1
+
+
+cdef inline void _item_from_rec(Item *it, const RecHdr *h, int64_t t0,
+                                int64_t wall0) noexcept nogil:
+    it.s = <const char *>(<const uint8_t *>h + HDR)
+    it.k = h.len
+    # unsigned: a caller's absurd mono_ns wraps instead of overflowing (undefined behaviour)
+    it.rel = <int64_t>(<uint64_t>h.mono - <uint64_t>t0)
+    it.wall = <int64_t>(<uint64_t>wall0 + <uint64_t>it.rel)
+    it.epoch = h.epoch
+    it.code = h.code
+    it.has_code = (h.flags & F_HAS_CODE) != 0
+    it.kind = h.kind
+    it.out_dir = (h.flags & F_OUT) != 0
+    it.check_utf8 = (h.flags & F_STR) == 0
+
+
+cdef int _write_all(int fd, const char *p, Py_ssize_t n) noexcept nogil:
+    """write(2) all of ``p``, retrying partial writes and EINTR; 0 or the errno."""
+    cdef Py_ssize_t r
+    while n > 0:
+        r = zenws_write(fd, p, n)
+        if r < 0:
+            if errno == EINTR:
+                continue
+            return errno
+        if r == 0:
+            return EIO
+        p += r
+        n -= r
+    return 0
+
+
+def write_fd(int fd, const unsigned char[::1] data not None):
+    """Write all of ``data`` to the file descriptor (partial writes and EINTR retried).
+
+    Raises:
+        OSError: the write failed (disk full, closed descriptor...).
+    """
+    cdef int err
+    cdef Py_ssize_t n = data.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        err = _write_all(fd, <const char *>&data[0], n)
+    if err:
+        raise OSError(err, os.strerror(err))
 
 
 @cython.final
 cdef class FrameQueue:
-    """Bounded ring of ``(mono_ns, direction, kind, payload, epoch, code, reason)`` tuples.
+    """Bounded single-producer/single-consumer arena of frames, drained to a file in C.
+
+    The producer (whichever thread holds the GIL: the event loop) calls :meth:`push` or the
+    C-level ``push_c``; a single consumer (the recorder's writer thread) calls :meth:`drain`,
+    which encodes and writes records without the GIL, or :meth:`pop_batch`.
 
     Args:
         capacity: frames held before new ones are dropped (and counted).
         flush_entries: call ``wake()`` when this many frames are waiting.
         wake: a callable, e.g. ``threading.Event().set``.
+        arena_bytes: bytes of payload (plus 32 per frame) held before frames are dropped;
+            rounded up to a power of two, at least 64 KiB. Payloads above 64 KiB are held by
+            reference instead of copied.
     """
 
-    def __cinit__(self, Py_ssize_t capacity, Py_ssize_t flush_entries, object wake):
-        if capacity < 1 or flush_entries < 1:
-            raise ValueError("capacity and flush_entries must be >= 1")
-        self.ring = [None] * capacity
+    def __cinit__(self, Py_ssize_t capacity, Py_ssize_t flush_entries, object wake,
+                  Py_ssize_t arena_bytes=8 * 1024 * 1024):
+        cdef uint64_t cap = 65536
+        if capacity < 1 or flush_entries < 1 or arena_bytes < 1:
+            raise ValueError("capacity, flush_entries and arena_bytes must be >= 1")
+        if arena_bytes > (<Py_ssize_t>1 << 40):
+            raise ValueError("arena_bytes is too large")
+        while cap < <uint64_t>arena_bytes:
+            cap <<= 1
+        self.arena = <uint8_t *>malloc(cap)
+        self.out = <char *>malloc(OUT_CAP)
+        if self.arena == NULL or self.out == NULL:
+            raise MemoryError()
+        # touch every page now, so that the event loop never takes the page faults
+        memset(self.arena, 0, cap)
+        self.cap = cap
+        self.mask = cap - 1
+        self.half = cap // 2
+        self.head = self.tail = self.pushed = self.popped = 0
         self.capacity = capacity
-        self.head = 0
-        self.count = 0
         self.flush_entries = flush_entries
         self.wake = wake
         self.dropped = 0
         self.closed = False
 
-    cdef int push_c(self, str direction, str kind, object payload, int64_t epoch,
-                    int64_t mono_ns, object code, str reason) except -1:
-        cdef Py_ssize_t i
-        if self.closed:
-            return 0
-        if self.count >= self.capacity:
-            self.dropped += 1
-            return 0
-        if payload is None:
-            payload = b""
-        elif type(payload) is not bytes and type(payload) is not str:
-            payload = bytes(payload)  # the caller may reuse its buffer
-        i = self.head + self.count
-        if i >= self.capacity:
-            i -= self.capacity
-        self.ring[i] = (mono_ns, direction, kind, payload, epoch, code, reason)
-        self.count += 1
-        if self.count == self.flush_entries:
+    def __dealloc__(self):
+        cdef RecHdr *h
+        if self.arena != NULL:
+            h = self._peek(self.head)
+            while h != NULL:  # release the references held by F_OBJ records
+                if h.flags & F_OBJ:
+                    Py_XDECREF((<PyObject **>(<uint8_t *>h + HDR))[0])
+                self.tail += h.size
+                h = self._peek(self.head)
+        free(self.arena)
+        free(self.out)
+
+    # -- producer ----------------------------------------------------------------------------
+
+    cdef uint8_t *_claim(self, uint64_t need) noexcept:
+        """Room for a record of ``need`` bytes, or NULL (full). Sets ``_end``."""
+        cdef uint64_t head = self.head
+        cdef uint64_t used = head - zenws_load_acquire(&self.tail)
+        cdef uint64_t idx = head & self.mask
+        cdef uint64_t to_end = self.cap - idx
+        cdef RecHdr *wrap
+        self._before = used
+        if to_end < need:  # skip to the start; a WRAP filler when a header fits
+            if used + to_end + need > self.cap:
+                return NULL
+            if to_end >= HDR:
+                wrap = <RecHdr *>(self.arena + idx)
+                wrap.size = <uint32_t>to_end
+                wrap.flags = F_WRAP
+            head += to_end
+            idx = 0
+        elif used + need > self.cap:
+            return NULL
+        self._end = head + need
+        return self.arena + idx
+
+    cdef int _publish(self) except -1:
+        cdef uint64_t waiting, after = self._before + (self._end - self.head)
+        zenws_store_release(&self.head, self._end)
+        self.pushed += 1
+        waiting = self.pushed - zenws_load_acquire(&self.popped)
+        # wake the writer at flush_entries frames, or when the arena passes half full
+        if waiting == <uint64_t>self.flush_entries or (
+                self._before < self.half and after >= self.half):
             self.wake()
         return 0
+
+    cdef int _push_obj(self, tuple entry, int64_t mono_ns, int64_t epoch) except -1:
+        """Keep a reference to ``entry`` (a full 7-tuple); the writer encodes it in Python."""
+        cdef uint8_t *p
+        cdef RecHdr *h
+        if self.pushed - zenws_load_acquire(&self.popped) >= <uint64_t>self.capacity:
+            self.dropped += 1
+            return 0
+        p = self._claim(HDR + 8)
+        if p == NULL:
+            self.dropped += 1
+            return 0
+        h = <RecHdr *>p
+        h.size = HDR + 8
+        h.len = 0
+        h.kind = 0
+        h.flags = F_OBJ
+        h.code = 0
+        h.mono = mono_ns
+        h.epoch = epoch
+        Py_INCREF(entry)
+        (<PyObject **>(p + HDR))[0] = <PyObject *>entry
+        return self._publish()
+
+    cdef int push_c(self, bint out, int opcode, object payload, int64_t epoch,
+                    int64_t mono_ns, int code, str reason) except -1:
+        cdef int kind = _opcode_kind(opcode)
+        cdef uint8_t flags = F_OUT if out else 0
+        cdef const char *s
+        cdef Py_ssize_t k
+        cdef uint64_t need
+        cdef uint8_t *p
+        cdef RecHdr *h
+        if self.closed:
+            return 0
+        if kind < 0:
+            raise ValueError(f"cannot record WebSocket opcode {opcode}")
+        if kind == K_CLOSE:
+            if reason is None:
+                reason = ""
+            try:
+                s = PyUnicode_AsUTF8AndSize(reason, &k)
+            except UnicodeEncodeError:  # lone surrogates: the Python encoder records them
+                return self._push_obj(self._entry(out, kind, b"", epoch, mono_ns, code, reason),
+                                      mono_ns, epoch)
+            flags |= F_STR
+            if code >= 0:
+                flags |= F_HAS_CODE
+        else:
+            if type(payload) is bytes:
+                s = PyBytes_AS_STRING(payload)
+                k = PyBytes_GET_SIZE(payload)
+            elif type(payload) is str:
+                try:
+                    s = PyUnicode_AsUTF8AndSize(payload, &k)
+                except UnicodeEncodeError:
+                    return self._push_obj(self._entry(out, kind, payload, epoch, mono_ns, -1, ""),
+                                          mono_ns, epoch)
+                flags |= F_STR
+            elif payload is None:
+                s = b""
+                k = 0
+            else:
+                payload = bytes(payload)  # the caller may reuse its buffer
+                s = PyBytes_AS_STRING(payload)
+                k = PyBytes_GET_SIZE(payload)
+            if k > MAX_INLINE:  # immutable and big: hold it rather than copy it
+                return self._push_obj(self._entry(out, kind, payload, epoch, mono_ns, -1, ""),
+                                      mono_ns, epoch)
+        # from here on no Python code runs: the GIL keeps other producers out
+        if self.pushed - zenws_load_acquire(&self.popped) >= <uint64_t>self.capacity:
+            self.dropped += 1
+            return 0
+        need = HDR + _round8(<uint64_t>k)
+        p = self._claim(need)
+        if p == NULL:
+            self.dropped += 1
+            return 0
+        h = <RecHdr *>p
+        h.size = <uint32_t>need
+        h.len = <uint32_t>k
+        h.kind = <uint8_t>kind
+        h.flags = flags
+        h.code = code if code >= 0 else 0
+        h.mono = mono_ns
+        h.epoch = epoch
+        memcpy(p + HDR, s, k)
+        return self._publish()
+
+    cdef tuple _entry(self, bint out, int kind, object payload, int64_t epoch, int64_t mono_ns,
+                      int code, str reason):
+        return (mono_ns, _OUT if out else _IN, _KIND_NAMES[kind],
+                b"" if payload is None else payload, epoch, code if code >= 0 else None, reason)
 
     def push(self, str direction, str kind, object payload, int64_t epoch, object mono_ns=None,
              object code=None, str reason=""):
@@ -591,28 +728,202 @@ cdef class FrameQueue:
         Raises:
             ValueError: unknown direction or kind.
         """
-        if (direction != _IN and direction != _OUT) or kind not in _KINDS:
+        cdef bint out
+        cdef int k = _kind_of(kind)
+        cdef int64_t mono = zenws_monotonic_ns() if mono_ns is None else <int64_t>mono_ns
+        if direction is _OUT or direction == _OUT:
+            out = True
+        elif direction is _IN or direction == _IN:
+            out = False
+        else:
+            k = -1
+        if k < 0:
             raise ValueError(f"bad frame direction/kind: {direction!r}/{kind!r}")
-        self.push_c(direction, kind, payload, epoch,
-                    zenws_monotonic_ns() if mono_ns is None else <int64_t>mono_ns, code,
-                    reason if reason is not None else "")
-
-    def pop_batch(self, Py_ssize_t limit):
-        """Remove and return up to ``limit`` frames, oldest first."""
-        cdef Py_ssize_t n = min(limit, self.count), j
-        cdef list out = [None] * n
-        for j in range(n):
-            out[j] = self.ring[self.head]
-            self.ring[self.head] = None
-            self.head += 1
-            if self.head == self.capacity:
-                self.head = 0
-        self.count -= n
-        return out
+        if code is None:
+            return self.push_c(out, KIND_OPCODE[k], payload, epoch, mono, -1, reason)
+        if type(code) is int and 0 <= code <= 0x7FFFFFFF:
+            return self.push_c(out, KIND_OPCODE[k], payload, epoch, mono, code, reason)
+        if self.closed:
+            return
+        if type(payload) is not bytes and type(payload) is not str and payload is not None:
+            payload = bytes(payload)
+        # an unusual close code: recorded exactly as given, by the Python encoder
+        self._push_obj((mono, _OUT if out else _IN, _KIND_NAMES[k],
+                        b"" if payload is None else payload, epoch, code,
+                        "" if reason is None else reason), mono, epoch)
 
     def close(self):
         """Refuse further frames (they are ignored, not counted as dropped)."""
         self.closed = True
 
     def __len__(self):
-        return self.count
+        return <Py_ssize_t>(self.pushed - zenws_load_acquire(&self.popped))
+
+    @property
+    def count(self):
+        """Frames waiting."""
+        return <Py_ssize_t>(self.pushed - zenws_load_acquire(&self.popped))
+
+    @property
+    def arena_bytes(self):
+        """Size of the arena in bytes."""
+        return self.cap
+
+    # -- consumer ----------------------------------------------------------------------------
+
+    cdef RecHdr *_peek(self, uint64_t head) noexcept nogil:
+        """The record at ``tail`` (skipping fillers, whose space is released), or NULL when
+        ``tail`` reached ``head``. Consumer only."""
+        cdef uint64_t tail = self.tail, idx, to_end
+        cdef RecHdr *h
+        while tail != head:
+            idx = tail & self.mask
+            to_end = self.cap - idx
+            if to_end < HDR:
+                tail += to_end
+                continue
+            h = <RecHdr *>(self.arena + idx)
+            if h.flags & F_WRAP:
+                tail += h.size
+                continue
+            if tail != self.tail:
+                zenws_store_release(&self.tail, tail)
+            return h
+        if tail != self.tail:
+            zenws_store_release(&self.tail, tail)
+        return NULL
+
+    cdef void _consumed(self, uint64_t tail, Py_ssize_t frames) noexcept nogil:
+        zenws_store_release(&self.tail, tail)
+        zenws_store_release(&self.popped, self.popped + <uint64_t>frames)
+
+    def pop_batch(self, Py_ssize_t limit):
+        """Remove and return up to ``limit`` frames, oldest first, as
+        ``(mono_ns, direction, kind, payload, epoch, code, reason)`` tuples (consumer only)."""
+        cdef list out = []
+        cdef RecHdr *h
+        cdef uint64_t head = zenws_load_acquire(&self.head)
+        cdef const char *s
+        cdef object payload, entry, reason
+        cdef PyObject *ref
+        while len(out) < limit:
+            h = self._peek(head)
+            if h == NULL:
+                break
+            s = <const char *>(<uint8_t *>h + HDR)
+            if h.flags & F_OBJ:
+                ref = (<PyObject **>s)[0]
+                entry = <object>ref  # a new reference; the arena's is released below
+                (<PyObject **>s)[0] = NULL
+                Py_DECREF(entry)
+            else:
+                payload = b""
+                reason = ""
+                if h.kind == K_CLOSE:
+                    reason = PyUnicode_DecodeUTF8(s, h.len, NULL)
+                elif h.flags & F_STR:
+                    payload = PyUnicode_DecodeUTF8(s, h.len, NULL)
+                else:
+                    payload = PyBytes_FromStringAndSize(s, h.len)
+                entry = (h.mono, _OUT if h.flags & F_OUT else _IN, _KIND_NAMES[h.kind], payload,
+                         h.epoch, h.code if h.flags & F_HAS_CODE else None, reason)
+            out.append(entry)
+            self._consumed(self.tail + h.size, 1)
+        return out
+
+    cdef void _drain(self, Drain *d) noexcept nogil:
+        cdef uint64_t head = zenws_load_acquire(&self.head)
+        cdef uint64_t tail
+        cdef Py_ssize_t n = 0, m, pending = 0
+        cdef RecHdr *h
+        cdef Item it
+        cdef TsCache cache
+        cache.sec = -1
+        d.status = D_DONE
+        while d.frames + pending < d.max_frames:
+            h = self._peek(head)
+            if h == NULL:
+                break
+            if h.flags & F_OBJ:
+                d.status = D_PYTHON
+                break
+            if n + 6 * <Py_ssize_t>h.len + 192 > OUT_CAP:
+                d.err = _write_all(d.fd, self.out, n)
+                d.size += n
+                d.frames += pending
+                zenws_store_release(&self.popped, self.popped + <uint64_t>pending)
+                n = pending = 0
+                if d.err:
+                    return
+            _item_from_rec(&it, h, d.t0, d.wall0)
+            m = _encode_item(self.out, n, &it, d.redact, &cache)
+            if m < 0:
+                d.status = D_PYTHON
+                break
+            if d.limit >= 0 and d.size + m > d.limit and not d.exempt_first:
+                d.status = D_ROTATE
+                break
+            d.exempt_first = False
+            n = m
+            pending += 1
+            # the line is in the output buffer: the record's space may be reused now
+            tail = self.tail + h.size
+            zenws_store_release(&self.tail, tail)
+            if n >= CHUNK:
+                d.err = _write_all(d.fd, self.out, n)
+                d.size += n
+                d.frames += pending
+                zenws_store_release(&self.popped, self.popped + <uint64_t>pending)
+                n = pending = 0
+                if d.err:
+                    return
+        if n:
+            d.err = _write_all(d.fd, self.out, n)
+            d.size += n
+        d.frames += pending
+        zenws_store_release(&self.popped, self.popped + <uint64_t>pending)
+
+    def drain(self, int fd, int64_t t0, int64_t wall0, bint redact, int64_t size,
+              int64_t limit, bint exempt_first, Py_ssize_t max_frames):
+        """Encode and write up to ``max_frames`` queued frames to ``fd`` without the GIL.
+
+        Stops early, before the record concerned, when a frame needs Python (redaction,
+        invalid UTF-8, a frame held by reference: take it with ``pop_batch(1)``), or when the
+        next line would bring the file past ``limit`` bytes (the caller rotates, then calls
+        again with ``exempt_first=True``).
+
+        Args:
+            fd: the file descriptor (opened for appending).
+            t0: monotonic time of the session start.
+            wall0: wall-clock time at ``t0`` (ns since the Unix epoch).
+            redact: send text that may carry a secret key to Python.
+            size: bytes in the file now.
+            limit: the rotation limit (footer room already deducted), or -1.
+            exempt_first: write the first line whatever its size (a fresh part).
+            max_frames: at most this many frames.
+
+        Returns:
+            ``(status, frames_written, size)``, status one of ``DRAIN_DONE``,
+            ``DRAIN_PYTHON``, ``DRAIN_ROTATE``.
+
+        Raises:
+            OSError: a write failed (the frames concerned are lost; the caller stops).
+        """
+        cdef Drain d
+        d.fd = fd
+        d.t0 = t0
+        d.wall0 = wall0
+        d.size = size
+        d.limit = limit
+        d.max_frames = max_frames
+        d.frames = 0
+        d.redact = redact
+        d.exempt_first = exempt_first
+        d.status = D_DONE
+        d.err = 0
+        with nogil:
+            self._drain(&d)
+        if d.err:
+            raise OSError(d.err, os.strerror(d.err))
+        return d.status, d.frames, d.size
+
