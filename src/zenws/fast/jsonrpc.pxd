@@ -97,3 +97,16 @@ cdef class Correlator:
 # b'{"jsonrpc":"2.0","id":<id>,"method":"<method>","params":<params>}'
 # (params None -> {}; orjson encodes params, which must be an object/array).
 cdef bytes encode_request_c(int64_t id, str method, object params)
+
+
+# JSON -> Python decoder (ext/zenws_json.c): what json.loads builds from the
+# same UTF-8 text, or json.JSONDecodeError (pos = byte offset).  NULL = error.
+cdef extern from "zenws_json.h":
+    enum:
+        ZENWS_JSON_MAX_DEPTH
+    object zenws_json_loads(const char* buf, Py_ssize_t len)
+    const char* zenws_json_kernel() noexcept
+
+
+# Decode the JSON document buf[0:n] (need not be NUL-terminated); see loads().
+cdef object loads_c(const char* buf, Py_ssize_t n)

@@ -10,6 +10,7 @@ Python int or dict operations.
 Specification: https://www.jsonrpc.org/specification (JSON-RPC 2.0), RFC 8259.
 """
 cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -20,11 +21,13 @@ from libc.string cimport memcpy, memset
 from zenws.fast.common cimport zenws_monotonic_ns
 
 import asyncio
+import json
 
 import orjson
 
 cdef object _Future = asyncio.Future
 cdef object _dumps = orjson.dumps
+cdef object _JSONDecodeError = json.JSONDecodeError
 
 KIND_INVALID = ZENWS_KIND_INVALID
 KIND_OTHER = ZENWS_KIND_OTHER
@@ -256,6 +259,76 @@ def _set_scan_kernel(str name not None) -> str:
     if zenws_scan_set_kernel(name.encode("ascii")) != 0:
         raise ValueError(f"scan kernel {name!r} is unknown or not supported by this CPU")
     return before
+
+
+# ---------------------------------------------------------------- decoding
+
+cdef object loads_c(const char* buf, Py_ssize_t n):
+    return zenws_json_loads(buf, n)
+
+
+cdef object _loads_buffer(object data):
+    cdef Py_buffer view
+    if isinstance(data, memoryview) and not data.c_contiguous:
+        data = data.tobytes()  # the decoder reads one contiguous run of bytes
+        return zenws_json_loads(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+    # Holding the buffer export keeps a bytearray from being resized meanwhile.
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        return zenws_json_loads(<const char*>view.buf, view.len)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef object _loads_str(str data):
+    cdef Py_ssize_t n
+    cdef const char* p
+    try:
+        p = PyUnicode_AsUTF8AndSize(data, &n)
+    except UnicodeEncodeError as exc:
+        raise _JSONDecodeError("Lone surrogate in str (not UTF-8 encodable)",
+                               data, exc.start) from None
+    return zenws_json_loads(p, n)
+
+
+@cython.binding(False)
+@cython.always_allow_keywords(False)
+def loads(data):
+    """Decode one JSON document (RFC 8259) into Python objects.
+
+    The result equals ``json.loads`` of the same text (dict, list, str, int of any
+    size, float rounded exactly like ``float()``, True/False/None), only faster.
+    Stricter than ``json.loads``, like orjson: ``NaN``/``Infinity``, lone
+    surrogates, a byte order mark and numbers beyond the double range (``1e400``)
+    are errors.
+
+    Args:
+        data: UTF-8 bytes, bytearray or memoryview (a non-contiguous one is
+            copied), or a str (encoded to UTF-8 first).
+
+    Returns:
+        The decoded value.
+
+    Raises:
+        json.JSONDecodeError: invalid JSON or UTF-8, nesting deeper than
+            ``MAX_DEPTH``; ``pos`` is the byte offset into the UTF-8 input.
+        ValueError: an integer longer than ``sys.get_int_max_str_digits()``.
+        TypeError: ``data`` is not bytes, bytearray, memoryview or str.
+    """
+    if type(data) is bytes:
+        return zenws_json_loads(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
+    if isinstance(data, str):
+        return _loads_str(<str>data)
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return _loads_buffer(data)
+    raise TypeError(
+        f"loads() needs bytes, bytearray, memoryview or str, got {type(data).__name__}"
+    )
+
+
+def loads_kernel() -> str:
+    """Name of the string-scanning kernel of :func:`loads`: ``"sse2"`` or ``"swar"``."""
+    return zenws_json_kernel().decode("ascii")
 
 
 # ---------------------------------------------------------------- encoding
