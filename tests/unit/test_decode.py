@@ -1,0 +1,589 @@
+"""zenws.fast.jsonrpc.loads (ext/zenws_json.c) against json.loads.
+
+Every valid document must decode to exactly what ``json.loads`` builds from the
+same UTF-8 text (types, dict order, floats bit for bit); every invalid one must
+raise ``json.JSONDecodeError``.  The documented differences (stricter, as orjson):
+NaN/Infinity, lone surrogates, a byte order mark and numbers that round to
+infinity are errors here while ``json.loads`` accepts them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import math
+import struct
+import sys
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from zenws.fast import jsonrpc
+from zenws.fast.jsonrpc import loads
+
+JSONDecodeError = json.JSONDecodeError
+
+_SHARED = Path("/work/shared/deribit/messages.jsonl")
+_FALLBACK = [
+    '{"name":"response_ok","msg":{"jsonrpc":"2.0","id":1,"result":"ok","usIn":1680395184951913,'
+    '"usOut":1680395184955201,"usDiff":3288,"testnet":true}}',
+    '{"name":"book","msg":{"jsonrpc":"2.0","method":"subscription","params":{"channel":'
+    '"book.BTC-PERPETUAL.100ms","data":{"type":"change","timestamp":1700000000300,'
+    '"bids":[["change",37010.5,11000.0]],"asks":[["delete",37011.0,0.0]]}}}}',
+]
+DERIBIT_LINES = _SHARED.read_text().splitlines() if _SHARED.exists() else _FALLBACK
+
+
+def same(a: Any, b: Any) -> bool:
+    """Deep equality that also compares types, dict order and float bits."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return struct.pack("<d", a) == struct.pack("<d", b)
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def check_same(doc: bytes | str) -> None:
+    want = json.loads(doc)
+    got = loads(doc)
+    assert same(got, want), (doc, got, want)
+
+
+def test_compiled_decoder_loaded() -> None:
+    assert type(loads).__name__ == "builtin_function_or_method"
+    assert jsonrpc.loads_kernel() in ("sse2", "swar")
+
+
+# ------------------------------------------------------------------ valid table
+
+VALID: list[bytes] = [
+    b"0",
+    b"-0",
+    b"0.0",
+    b"-0.0",
+    b"1",
+    b"-1",
+    b"123456789012345678",
+    b"1234567890123456789",
+    b"9223372036854775807",
+    b"9223372036854775808",
+    b"-9223372036854775808",
+    b"-9223372036854775809",
+    b"18446744073709551615",
+    b"18446744073709551616",
+    b"123456789012345678901234567890123456789",
+    b"-123456789012345678901234567890123456789",
+    b"1.5",
+    b"-1.5",
+    b"1e5",
+    b"1E5",
+    b"1e+5",
+    b"1e-5",
+    b"1.25e-3",
+    b"0e0",
+    b"0e99999999999",
+    b"-0e-5",
+    b"1e-400",
+    b"4.9406564584124654e-324",
+    b"2.2250738585072011e-308",
+    b"2.2250738585072014e-308",
+    b"1.7976931348623157e308",
+    b"9007199254740993",
+    b"9007199254740993.0",
+    b"0.1",
+    b"0.30000000000000004",
+    b"123456789012345678901234567890.5",
+    b"0.000000000000000000000000000001",
+    b"1" + b"0" * 30 + b".0",
+    b"37010.5",
+    b"0.0000131",
+    b"1.2345678901234567890123e-10",
+    b"1e22",
+    b"1e23",
+    b"8.98846567431158e307",
+    b"true",
+    b"false",
+    b"null",
+    b'""',
+    b'"a"',
+    b'"\\u0000"',
+    b'"\\"\\\\\\/\\b\\f\\n\\r\\t"',
+    b'"\\u00e9\\u20ac\\ud83d\\ude00"',
+    b'"\\uD83D\\uDE00 upper-case hex"',
+    b'"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"',
+    b'"mixed \xc3\xa9 and \\n escapes \\u00e9"',
+    b'"' + b"x" * 1000 + b'"',
+    b'"' + b"x" * 1000 + b"\\n" + b"y" * 50 + b'"',
+    b'"' + "é".encode() * 300 + b'"',
+    b'"\x7f"',
+    b"[]",
+    b"{}",
+    b"[[]]",
+    b"[{}]",
+    b'{"a":[]}',
+    b" \t\r\n[ \t\r\n1 \t\r\n, \t\r\n2 \t\r\n] \t\r\n",
+    b'{ "a" : 1 , "b" : [ true , false , null ] }',
+    b'{"a":1,"b":2,"a":3}',
+    b'{"a":1,"a":{"x":1},"a":[1]}',
+    b'{"":0}',
+    b'{"\\u0061":1,"a":2}',
+    b'{"caf\xc3\xa9":1}',
+    b'{"' + b"k" * 100 + b'":1}',
+    b'[1,"a",1.5,true,false,null,[],{}]',
+    b'[["new",37010.5,12000.0],["new",37010.0,5000.0]]',
+    b"[" + b",".join(b"%d" % i for i in range(1000)) + b"]",
+    b'{"jsonrpc":"2.0","id":123,"result":{"data":"' + b"x" * 452 + b'"},"usIn":1}',
+]
+
+
+@pytest.mark.parametrize("doc", VALID, ids=lambda d: repr(d[:30]))
+def test_valid_table(doc: bytes) -> None:
+    check_same(doc)
+
+
+def test_duplicate_keys_last_value_first_position() -> None:
+    got = loads(b'{"a":1,"b":2,"a":3}')
+    assert list(got.items()) == [("a", 3), ("b", 2)]
+
+
+def test_deep_nesting_at_limit() -> None:
+    assert jsonrpc.MAX_DEPTH == 1024
+    deep = loads(b"[" * 1024 + b"]" * 1024)
+    for _ in range(1023):
+        assert isinstance(deep, list) and len(deep) == 1
+        deep = deep[0]
+    assert deep == []
+    obj = loads(b'{"a":' * 1024 + b"1" + b"}" * 1024)
+    for _ in range(1024):
+        obj = obj["a"]
+    assert obj == 1
+
+
+@pytest.mark.parametrize(
+    "doc", [b"[" * 1025 + b"]" * 1025, b'{"a":' * 1025 + b"1" + b"}" * 1025, b"[" * 100_000]
+)
+def test_deeper_than_limit_is_an_error(doc: bytes) -> None:
+    with pytest.raises(JSONDecodeError, match="Nesting deeper than 1024") as exc:
+        loads(doc)
+    assert exc.value.pos in (1024, 1024 * 5)
+
+
+def test_many_distinct_keys_and_values() -> None:
+    # More distinct keys / short values than the caches hold: evictions.
+    doc = {f"key{i}": f"v{i % 3000}" for i in range(5000)}
+    raw = json.dumps(doc).encode()
+    for _ in range(3):
+        assert same(loads(raw), doc)
+
+
+def test_keys_are_interned() -> None:
+    key = next(iter(loads(b'{"interned_key_name":1}')))
+    assert key is sys.intern("interned_key_name")
+
+
+# ------------------------------------------------------------------ invalid table
+
+INVALID: list[bytes] = [
+    b"",
+    b" ",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b"[1",
+    b"[1,",
+    b"[1,]",
+    b"[,1]",
+    b"[1 2]",
+    b'{"a"}',
+    b'{"a":}',
+    b'{"a" 1}',
+    b'{"a":1,}',
+    b'{"a":1 "b":2}',
+    b"{1:2}",
+    b"{'a':1}",
+    b'{"a":1]',
+    b'["a"}',
+    b"[1] x",
+    b"1 2",
+    b"01",
+    b"-01",
+    b"00",
+    b"-",
+    b"--1",
+    b"+1",
+    b"1.",
+    b".5",
+    b"-.5",
+    b"1.e5",
+    b"1e",
+    b"1e+",
+    b"1E-",
+    b"0x10",
+    b"1_000",
+    b"tru",
+    b"truee",
+    b"nul",
+    b"False",
+    b"None",
+    b'"abc',
+    b'"abc\\"',
+    b'"\\',
+    b'"a\x00b"',
+    b'"a\x1fb"',
+    b'"a\nb"',
+    b'"a\tb"',
+    b'"\\x"',
+    b'"\\U0041"',
+    b'"\\u"',
+    b'"\\u12"',
+    b'"\\u12g4"',
+    b'"\\u 123"',
+    b"'a'",
+    b"\x0c1",
+    b"\x001",
+    b"[1]\x00",
+    b"/* c */ 1",
+    b"\xff",
+    b'"\xff"',
+    b'"\xc0\xaf"',
+    b'"\xe0\x80\xaf"',
+    b'"\xf0\x80\x80\xaf"',
+    b'"\xc3"',
+    b'"\xe2\x82"',
+    b'"\xf4\x90\x80\x80"',
+    b'"\x80"',
+    b'["\xc3\xa9", \xc3\xa9]',
+]
+
+
+@pytest.mark.parametrize("doc", INVALID, ids=lambda d: repr(d[:30]))
+def test_invalid_table(doc: bytes) -> None:
+    try:
+        json.loads(doc.decode("utf-8"))
+    except UnicodeDecodeError:
+        pass
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"the reference accepts {doc!r}")
+    with pytest.raises(JSONDecodeError):
+        loads(doc)
+
+
+# Accepted by json.loads, rejected here on purpose (orjson rejects them too).
+STRICTER: list[bytes] = [
+    b"NaN",
+    b"Infinity",
+    b"-Infinity",
+    b"[NaN]",
+    b"1e400",
+    b"-1e400",
+    b"1.7976931348623159e308",
+    b"123456789e999",
+    b'"\\ud800"',
+    b'"\\udc00"',
+    b'"\\ud800\\u0041"',
+    b'"\\ud800\\ud800"',
+    b'"\\udc00\\ud800"',
+    b'"\\ud83d"',
+    b'"\xed\xa0\x80"',
+    b'"\xed\xbf\xbf"',
+    b"\xef\xbb\xbf1",
+]
+
+
+@pytest.mark.parametrize("doc", STRICTER, ids=lambda d: repr(d[:30]))
+def test_documented_differences(doc: bytes) -> None:
+    json.loads(doc)  # the reference accepts it ...
+    with pytest.raises(JSONDecodeError):  # ... we do not
+        loads(doc)
+
+
+@pytest.mark.parametrize(
+    ("doc", "msg", "pos"),
+    [
+        (b"", "Expecting value", 0),
+        (b"[1,]", "Expecting value", 3),
+        (b"[1 2]", "Expecting ',' delimiter", 3),
+        (b'{"a" 1}', "Expecting ':' delimiter", 5),
+        (b'{"a":1,}', "Expecting property name enclosed in double quotes", 7),
+        (b"[1] x", "Extra data", 4),
+        (b'["ab', "Unterminated string starting at", 1),
+        (b'"ab\x01"', "Invalid control character at", 3),
+        (b'"ab\\x"', "Invalid \\escape", 3),
+        (b'"\\u12"', "Invalid \\uXXXX escape", 1),
+        (b'["x","\\ud800"]', "Lone surrogate in \\u escape", 6),
+        (b'"\xc3\xa9\xff"', "Invalid UTF-8 in string", 3),
+        (b'["\xc3\xa9", "a\\n\xed\xa0\x80"]', "Invalid UTF-8 in string", 11),
+        (b"[1e400]", "Number out of range", 1),
+        (b"1.", "Expecting digits after '.' in number", 0),
+        (b"[NaN]", "Expecting value", 1),
+    ],
+)
+def test_error_message_and_byte_position(doc: bytes, msg: str, pos: int) -> None:
+    with pytest.raises(JSONDecodeError) as exc:
+        loads(doc)
+    assert exc.value.msg == msg
+    assert exc.value.pos == pos
+    assert isinstance(exc.value, ValueError)
+    assert exc.value.doc == doc.decode("utf-8", "replace")
+
+
+def test_huge_integer_raises_value_error_like_json() -> None:
+    doc = b"1" * 5000  # beyond sys.get_int_max_str_digits() (4300)
+    with pytest.raises(ValueError):
+        json.loads(doc)
+    with pytest.raises(ValueError):
+        loads(doc)
+
+
+# ------------------------------------------------------------------ input types
+
+
+def test_input_types() -> None:
+    raw = b'{"a":[1,2.5,"\xc3\xa9"]}'
+    want = json.loads(raw)
+    assert loads(raw) == want
+    assert loads(bytearray(raw)) == want
+    assert loads(memoryview(raw)) == want
+    assert loads(raw.decode()) == want
+    assert loads(memoryview(bytearray(raw))) == want
+
+
+def test_non_contiguous_memoryview_is_copied() -> None:
+    raw = b"[1,2,3]"
+    spread = bytes(b for c in raw for b in (c, 0x20))
+    mv = memoryview(spread)[::2]
+    assert not mv.c_contiguous
+    assert loads(mv) == [1, 2, 3]
+
+
+def test_memoryview_slice_is_not_read_past_its_end() -> None:
+    big = b'[1,2]"garbage' + b"x" * 64
+    assert loads(memoryview(big)[:5]) == [1, 2]
+    text = b'"' + b"a" * 40 + b'"' + b"tail"
+    with pytest.raises(JSONDecodeError, match="Unterminated"):
+        loads(memoryview(text)[:-5])  # the closing quote is outside the view
+    assert loads(memoryview(text)[:-4]) == "a" * 40
+    with pytest.raises(JSONDecodeError):
+        loads(memoryview(b"truex")[:3])
+    with pytest.raises(JSONDecodeError):
+        loads(memoryview(b"12345678901234567890")[:0])
+    assert loads(memoryview(b"1234567890123456789012")[:11]) == 12345678901
+
+
+def test_str_with_lone_surrogate_is_an_error() -> None:
+    assert json.loads('"\ud800"') == "\ud800"
+    with pytest.raises(JSONDecodeError, match="Lone surrogate") as exc:
+        loads('["a", "\ud800"]')
+    assert exc.value.pos == 7
+
+
+@pytest.mark.parametrize("bad", [None, 1, 1.5, [b"[]"], object()])
+def test_other_types_are_a_type_error(bad: object) -> None:
+    with pytest.raises(TypeError, match="bytes, bytearray, memoryview or str"):
+        loads(bad)  # type: ignore[arg-type]
+
+
+def test_released_memoryview() -> None:
+    mv = memoryview(b"[1]")
+    mv.release()
+    with pytest.raises(ValueError):
+        loads(mv)
+
+
+# ------------------------------------------------------------------ Deribit
+
+
+@pytest.mark.parametrize("line", DERIBIT_LINES, ids=lambda s: json.loads(s)["name"])
+def test_deribit_messages(line: str) -> None:
+    msg = json.loads(line)["msg"]
+    check_same(line.encode())
+    check_same(json.dumps(msg).encode())
+    check_same(json.dumps(msg, separators=(",", ":")).encode())
+    check_same(json.dumps(msg, indent=2, ensure_ascii=False))
+
+
+# ------------------------------------------------------------------ properties
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(2**200), max_value=2**200)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=12), children, max_size=6)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    value=json_values,
+    ensure_ascii=st.booleans(),
+    indent=st.sampled_from([None, 0, 1, 4, "\t"]),
+    separators=st.sampled_from([None, (",", ":"), (", ", ": "), (" ,\n", " :\r\n ")]),
+)
+def test_hypothesis_json_values(
+    value: Any, ensure_ascii: bool, indent: int | str | None, separators: Any
+) -> None:
+    text = json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators)
+    check_same(text.encode())
+    check_same(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+@example(5e-324)
+@example(1.7976931348623157e308)
+@example(-0.0)
+@example(9007199254740993.0)
+def test_hypothesis_floats_bit_exact(x: float) -> None:
+    for text in (repr(x), f"{x:.17e}", f"{x:.25f}", f"{x:.6g}", f"{x:.15e}"):
+        if "inf" in text or "nan" in text:
+            continue
+        text = text if any(c in text for c in ".e") else text + ".0"
+        want = float(text)
+        if math.isinf(want):  # e.g. "1.797693134862316e+308": out of range here
+            with pytest.raises(JSONDecodeError, match="Number out of range"):
+                loads(text.encode())
+            continue
+        got = loads(text.encode())
+        assert struct.pack("<d", got) == struct.pack("<d", want), (text, got, want)
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
+def _has_inf(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isinf(value)
+    if isinstance(value, dict):
+        return any(_has_inf(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_inf(v) for v in value)
+    return False
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def reference(doc: bytes) -> tuple[bool, Any]:
+    """(True, value) when loads must accept ``doc``, else (False, None)."""
+    try:
+        text = doc.decode("utf-8")
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return False, None
+    if _has_lone_surrogate(value) or _has_inf(value) or text.startswith("\ufeff"):
+        return False, None
+    return True, value
+
+
+def check_against_reference(doc: bytes) -> None:
+    ok, want = reference(doc)
+    if ok:
+        assert same(loads(doc), want), doc
+    else:
+        with pytest.raises(ValueError):
+            loads(doc)
+
+
+JSONISH = st.text(
+    alphabet='{}[]",:0123456789.-+eE \t\n\rtruefalsn\\u/bfd8ADCé\x00\x1f', max_size=40
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.binary(max_size=40) | JSONISH.map(lambda s: s.encode("utf-8")))
+@example(b'"\\ud83d\\ude00"')
+@example(b'{"a":[1,{"b":null}]}')
+def test_hypothesis_random_bytes(doc: bytes) -> None:
+    check_against_reference(doc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), line=st.sampled_from(DERIBIT_LINES))
+def test_hypothesis_mutated_deribit(data: st.DataObject, line: str) -> None:
+    buf = bytearray(json.dumps(json.loads(line)["msg"]).encode())
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(buf) - 1))
+        byte = data.draw(st.sampled_from(list(b'"\\{}[],: \x00\x80\xffu0-.eE')))
+        op = data.draw(st.integers(0, 2))
+        if op == 0:
+            buf[pos] = byte
+        elif op == 1:
+            buf.insert(pos, byte)
+        else:
+            del buf[pos:]
+            if not buf:
+                break
+    check_against_reference(bytes(buf))
+
+
+# ------------------------------------------------------------------ leaks
+
+
+def _traced_growth(fn: Any, n: int) -> int:
+    for _ in range(1000):  # warm caches / freelists
+        fn()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(n):
+            fn()
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_no_leak_valid_documents() -> None:
+    raw = json.dumps(json.loads(DERIBIT_LINES[-1])).encode() + b" "
+    doc = (
+        b'{"a":[1,2.5,"x",{"b":[true,null]}],"big":123456789012345678901234567890,'
+        b'"f":1.2345678901234567e-300,"s":"caf\xc3\xa9 \\n \\ud83d\\ude00",'
+        b'"long":"' + b"y" * 300 + b'"}'
+    )
+    assert _traced_growth(lambda: loads(doc), 100_000) < 64 * 1024
+    assert _traced_growth(lambda: loads(raw), 20_000) < 64 * 1024
+
+
+def test_no_leak_errors() -> None:
+    docs = [
+        b'{"a":[1,2,{"b":"c", "d": [1.5, "x"',  # truncated inside nested containers
+        b'{"a":[1,2,{"b":"\\ud800"}]}',
+        b'[1,2,3,"' + "é".encode() + b'\xff"]',
+        b"[" * 2000,
+        b'{"k":1e400}',
+        b"[" + b"1," * 300 + b"]",
+    ]
+
+    def run() -> None:
+        for doc in docs:
+            with contextlib.suppress(JSONDecodeError):
+                loads(doc)
+
+    assert _traced_growth(run, 20_000) < 64 * 1024
