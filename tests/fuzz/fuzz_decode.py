@@ -1,0 +1,199 @@
+"""atheris harness for zenws.fast.jsonrpc.loads (ext/zenws_json.c).
+
+Run:  python tests/fuzz/fuzz_decode.py -max_total_time=30 [corpus_dir]
+
+Every input is checked against json.loads (the reference model of
+tests/unit/test_decode.py): no crash; ``loads`` accepts exactly the documents
+that are UTF-8, accepted by json.loads and free of the documented differences
+(NaN/Infinity, lone surrogates, a byte order mark, numbers that round to
+infinity), and then returns the same value (types, dict order, float bits).
+Inputs are also fed through a memoryview slice of a larger buffer, so a read
+past the end would change the result.  The first input byte picks a mode: raw
+bytes, edits applied to a Deribit message, or a generated JSON value with
+random whitespace, escapes and numbers.  The C code is not coverage-instrumented
+unless the extension is built with clang (``CC=clang
+CFLAGS=-fsanitize=fuzzer-no-link``); the modes keep the search useful without it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+import atheris
+
+with atheris.instrument_imports():
+    from zenws.fast import jsonrpc  # compiled: only its Python-visible glue
+
+_SHARED = Path("/work/shared/deribit/messages.jsonl")
+SEEDS: list[bytes] = (
+    [json.dumps(json.loads(line)["msg"]).encode() for line in _SHARED.read_text().splitlines()]
+    if _SHARED.exists()
+    else []
+)
+if not SEEDS:
+    SEEDS = [
+        b'{"jsonrpc":"2.0","id":9929,"result":{"access_token":"1582628593469.1MbQ-J_4.EXAMPLE",'
+        b'"expires_in":31536000,"scope":"connection mainaccount","enabled_features":[]},'
+        b'"usIn":1582628593469000,"usOut":1582628593470000,"usDiff":1000,"testnet":true}',
+        b'{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.BTC-PERPETUAL.100ms",'
+        b'"data":{"type":"change","timestamp":1700000000300,"bids":[["change",37010.5,11000.0]],'
+        b'"asks":[["delete",37011.0,0.0]]}}}',
+        b'{"jsonrpc":"2.0","id":"a\\"b","method":"public/test","params":{"x":"\\u00e9\\ud83d\\ude00"}}',
+    ]
+NUMBERS = [
+    "0",
+    "-0",
+    "1.5",
+    "-0.0",
+    "1e400",
+    "1e-400",
+    "123456789012345678901",
+    "0.1e1",
+    "9007199254740993",
+    "2.2250738585072011e-308",
+    "1E+2",
+    "01",
+    "1.",
+    "-",
+    ".5",
+]
+
+
+def same(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return struct.pack("<d", a) == struct.pack("<d", b)
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _odd(value: Any) -> bool:
+    """A lone surrogate or an infinity: json.loads accepts it, loads does not."""
+    if isinstance(value, str):
+        return any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+    if isinstance(value, float):
+        return math.isinf(value)
+    if isinstance(value, dict):
+        return any(_odd(k) or _odd(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_odd(v) for v in value)
+    return False
+
+
+def _reject(name: str) -> Any:
+    raise ValueError(name)
+
+
+class _Odd(Exception):
+    pass
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Sees every member, also those a later duplicate key hides from the result.
+    if any(_odd(k) or _odd(v) for k, v in pairs):
+        raise _Odd
+    return dict(pairs)
+
+
+@atheris.instrument_func
+def check(buf: bytes) -> None:
+    try:
+        text = buf.decode("utf-8")
+        want = json.loads(text, parse_constant=_reject, object_pairs_hook=_pairs)
+        ok = not _odd(want) and not text.startswith("\ufeff")
+    except (ValueError, RecursionError, _Odd):
+        ok = False
+    # Surround the input so a read past its end would be noticed.
+    view = memoryview(b'"1' + buf + b'"}]9')[2 : 2 + len(buf)]
+    for arg in (buf, view):
+        try:
+            got = jsonrpc.loads(arg)
+        except json.JSONDecodeError as exc:
+            assert not ok, (buf, exc)
+            assert 0 <= exc.pos <= len(buf), (buf, exc.pos)
+            continue
+        except ValueError as exc:  # only the int digit limit, like json.loads
+            assert "digits" in str(exc) and not ok, (buf, exc)
+            continue
+        assert ok, (buf, got)
+        assert same(got, want), (buf, got, want)
+
+
+@atheris.instrument_func
+def mutate(fdp: atheris.FuzzedDataProvider) -> bytes:
+    buf = bytearray(SEEDS[fdp.ConsumeIntInRange(0, len(SEEDS) - 1)])
+    for _ in range(fdp.ConsumeIntInRange(0, 6)):
+        pos = fdp.ConsumeIntInRange(0, len(buf))
+        op = fdp.ConsumeIntInRange(0, 3)
+        byte = fdp.PickValueInList(list(b'"\\{}[],: \t\x00\x1f\x80\xc3\xed\xffu0-.eEtfn'))
+        if op == 0:
+            buf[pos : pos + 1] = bytes([byte])
+        elif op == 1:
+            buf.insert(pos, byte)
+        elif op == 2:
+            del buf[pos : pos + 1]
+        else:
+            del buf[pos:]
+    return bytes(buf)
+
+
+@atheris.instrument_func
+def generate(fdp: atheris.FuzzedDataProvider, depth: int = 0) -> str:
+    ws = " \t\r\n"[: fdp.ConsumeIntInRange(0, 4)] if fdp.ConsumeBool() else ""
+    choice = fdp.ConsumeIntInRange(0, 8 if depth < 6 else 5)
+    if choice == 0:
+        return ws + json.dumps(fdp.ConsumeInt(fdp.ConsumeIntInRange(1, 24)))
+    if choice == 1:
+        return json.dumps(fdp.ConsumeUnicode(12), ensure_ascii=fdp.ConsumeBool()) + ws
+    if choice == 2:
+        return fdp.PickValueInList([*NUMBERS, "null", "true", "false", "NaN", '"\\ud800"'])
+    if choice == 3:
+        return repr(fdp.ConsumeRegularFloat())
+    if choice == 4:
+        return (
+            '"'
+            + "x" * fdp.ConsumeIntInRange(0, 80)
+            + fdp.PickValueInList(["", "\\n", "é", "\\u00e9", "\\ud83d\\ude00", "\x01"])
+            + '"'
+        )
+    if choice == 5:
+        return json.dumps(fdp.ConsumeUnicodeNoSurrogates(30), ensure_ascii=fdp.ConsumeBool())
+    if choice == 6:
+        items = ",".join(generate(fdp, depth + 1) for _ in range(fdp.ConsumeIntInRange(0, 4)))
+        return "[" + ws + items + "]"
+    members = []
+    for _ in range(fdp.ConsumeIntInRange(0, 5)):
+        key = json.dumps(fdp.ConsumeUnicode(fdp.ConsumeIntInRange(0, 20)))
+        members.append(f"{ws}{key}{ws}:{ws}{generate(fdp, depth + 1)}")
+    return "{" + ",".join(members) + ws + "}"
+
+
+@atheris.instrument_func
+def test_one_input(data: bytes) -> None:
+    fdp = atheris.FuzzedDataProvider(data)
+    mode = fdp.ConsumeIntInRange(0, 2)
+    if mode == 0:
+        buf = fdp.ConsumeBytes(fdp.remaining_bytes())
+    elif mode == 1:
+        buf = mutate(fdp)
+    else:
+        buf = generate(fdp).encode("utf-8", "surrogatepass")
+    check(buf)
+
+
+def main() -> None:
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
