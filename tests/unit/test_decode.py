@@ -489,12 +489,22 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+class _Stricter(Exception):
+    """A member json.loads accepts and loads rejects (maybe hidden by a duplicate key)."""
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if any(_has_lone_surrogate(k) or _has_lone_surrogate(v) or _has_inf(v) for k, v in pairs):
+        raise _Stricter
+    return dict(pairs)
+
+
 def reference(doc: bytes) -> tuple[bool, Any]:
     """(True, value) when loads must accept ``doc``, else (False, None)."""
     try:
         text = doc.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
+        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_pairs)
+    except (ValueError, RecursionError, _Stricter):
         return False, None
     if _has_lone_surrogate(value) or _has_inf(value) or text.startswith("\ufeff"):
         return False, None
