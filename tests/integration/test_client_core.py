@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import socket
 import time
@@ -430,4 +431,38 @@ async def test_a_subclass_request_override_is_kept() -> None:
         assert await client.request("echo", [1]) == [1]
         assert await client.request("echo", [2]) == [2]
         assert Counting.calls == 2
+        await client.close()
+
+
+async def test_compiled_request_keeps_the_task_context() -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+    async def one(tag: str) -> tuple[str, Any]:
+        var.set(tag)
+        result = await client.request("echo", [tag])  # resumed inside the frame callback
+        return var.get(), result
+
+    async with WebsocketsServer() as srv:
+        client = await zenws.connect(srv.url)
+        await client.request("echo", [0])  # arms the deadline timer: compiled path after
+        got = await asyncio.gather(*(one(f"t{i}") for i in range(20)))
+        assert got == [(f"t{i}", [f"t{i}"]) for i in range(20)]
+        assert var.get() == "unset"
+        await client.close()
+
+
+async def test_a_response_delivered_from_inside_a_task_resumes_the_waiter() -> None:
+    async with WebsocketsServer() as srv:
+        client = await zenws.connect(srv.url)
+        await client.request("echo", [0])
+        lst = client._listener
+        assert lst is not None
+        rid = lst.next_id
+        pending = asyncio.ensure_future(client.request("never", []))
+        await asyncio.sleep(0.05)
+        assert client.metrics().pending == 1 and not pending.done()
+        # resolved from this (running) task: the waiter defers the wake-up to the loop
+        lst.feed_message(1, json.dumps({"jsonrpc": "2.0", "id": rid, "result": 7}).encode())
+        assert await asyncio.wait_for(pending, 2) == 7
+        assert client.metrics().pending == 0
         await client.close()

@@ -12,6 +12,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStri
 from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyTypeObject
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
+from cpython.contextvars cimport PyContext_Enter, PyContext_Exit
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcmp
@@ -33,7 +34,7 @@ import json as _stdjson
 import orjson
 import simdjson
 
-from asyncio import CancelledError
+from asyncio import CancelledError, InvalidStateError, current_task as _current_task
 
 from zenws.errors import ConnectionLost, ProtocolError, RequestTimeout, RpcError
 from zenws import telemetry as _tm
@@ -878,6 +879,155 @@ cdef class Requester:
         return self.slow(method, params, timeout)
 
 
+cdef enum:
+    _PENDING = 0
+    _RESULT = 1
+    _EXCEPTION = 2
+    _CANCELLED = 3
+
+
+@cython.final
+@cython.freelist(64)
+cdef class _Waiter:
+    """The future a compiled request waits on: the part of the ``asyncio.Future``
+    protocol a task uses (``_asyncio_future_blocking``, ``_loop``,
+    ``add_done_callback``, ``result``, ``cancel``...), without a Future's cost
+    (``Future()`` calls ``loop.get_debug()`` every time).
+
+    The correlator calls it with the raw response (or an exception).  A response
+    resumes the waiting task at once, inside the frame callback, when no task is
+    running (the usual case: frames arrive in the loop's I/O callback) -- no
+    ``call_soon`` handle, no extra loop iteration; the task so runs before later
+    frames of the same read are processed.  Exceptions, cancellation and a
+    delivery from inside a running task go through ``loop.call_soon``, as for a
+    Future.
+    """
+
+    cdef readonly object _loop
+    cdef object cb          # the task's wakeup callback
+    cdef object ctx         # its contextvars.Context
+    cdef list extra         # further (callback, context) pairs, rarely any
+    cdef object value       # raw response bytes, or the exception
+    cdef object cancel_msg
+    cdef int state          # _PENDING, _RESULT, _EXCEPTION, _CANCELLED
+    cdef public object _asyncio_future_blocking
+
+    def __call__(self, value):
+        """Deliver the response (bytes) or an exception (the correlator's waiter call)."""
+        cdef object cb = self.cb
+        cdef object ctx
+        if self.state != _PENDING:
+            return
+        self.value = value
+        if isinstance(value, BaseException):
+            self.state = _EXCEPTION
+            self._schedule()
+            return
+        self.state = _RESULT
+        if cb is None or self.extra is not None or _current_task(self._loop) is not None:
+            self._schedule()
+            return
+        ctx = self.ctx
+        self.cb = self.ctx = None
+        if ctx is None:
+            self._run_inline(cb)
+            return
+        if PyContext_Enter(ctx) < 0:
+            raise RuntimeError("cannot enter the waiting task's context")
+        try:
+            self._run_inline(cb)
+        finally:
+            PyContext_Exit(ctx)
+
+    cdef _run_inline(self, object cb):
+        try:
+            cb(self)
+        except Exception as exc:  # the task machinery itself failed: report, never lose it
+            self._loop.call_exception_handler({
+                "message": "zenws: resuming a request's task failed", "exception": exc,
+            })
+
+    cdef _schedule(self):
+        cdef object cb = self.cb
+        cdef list extra = self.extra
+        self.cb = None
+        self.extra = None
+        if cb is not None:
+            self._loop.call_soon(cb, self, context=self.ctx)
+            self.ctx = None
+        if extra is not None:
+            for fn, context in extra:
+                self._loop.call_soon(fn, self, context=context)
+
+    # -- the asyncio.Future protocol (what tasks and asyncio helpers call) --------
+
+    # No get_loop(): tasks then read ``_loop`` (a plain slot, no bound method per await).
+
+    def add_done_callback(self, fn, *, context=None):
+        """Call ``fn(self)`` once done (via ``loop.call_soon`` when already done)."""
+        if self.state != _PENDING:
+            self._loop.call_soon(fn, self, context=context)
+        elif self.cb is None and self.extra is None:
+            self.cb = fn
+            self.ctx = context
+        else:
+            if self.extra is None:
+                self.extra = []
+            self.extra.append((fn, context))
+
+    def remove_done_callback(self, fn):
+        """Forget ``fn``; returns how many registrations were removed."""
+        cdef int n = 0
+        if self.cb is not None and self.cb == fn:
+            self.cb = self.ctx = None
+            n += 1
+        if self.extra is not None:
+            kept = [(f, c) for f, c in self.extra if f != fn]
+            n += len(self.extra) - len(kept)
+            self.extra = kept or None
+        return n
+
+    def done(self):
+        """True once a response, an exception or a cancellation arrived."""
+        return self.state != _PENDING
+
+    def cancelled(self):
+        """True if cancelled."""
+        return self.state == _CANCELLED
+
+    def cancel(self, msg=None):
+        """Cancel the wait (the task's cancellation); False when already done."""
+        if self.state != _PENDING:
+            return False
+        self.state = _CANCELLED
+        self.cancel_msg = msg
+        self._schedule()
+        return True
+
+    def result(self):
+        """The raw response; raises the exception, CancelledError or InvalidStateError."""
+        if self.state == _RESULT:
+            return self.value
+        if self.state == _EXCEPTION:
+            raise self.value
+        if self.state == _CANCELLED:
+            raise CancelledError(*(() if self.cancel_msg is None else (self.cancel_msg,)))
+        raise InvalidStateError("result is not ready")
+
+    def exception(self):
+        """The exception, None after a response; raises like ``Future.exception``."""
+        if self.state == _EXCEPTION:
+            return self.value
+        if self.state == _RESULT:
+            return None
+        if self.state == _CANCELLED:
+            raise CancelledError(*(() if self.cancel_msg is None else (self.cancel_msg,)))
+        raise InvalidStateError("exception is not set")
+
+    def __repr__(self):
+        return f"<zenws request waiter {('pending', 'done', 'failed', 'cancelled')[self.state]}>"
+
+
 @cython.final
 @cython.freelist(64)
 cdef class _Call:
@@ -952,35 +1102,37 @@ cdef class _Call:
         raise StopIteration(value)
 
     cdef int step_c(self, PyObject** out) except -1:
-        cdef object fut
+        cdef _Waiter w
         cdef object value
         if self.state == 0:
-            fut = self.loop.create_future()
+            w = _Waiter.__new__(_Waiter)
+            w._loop = self.loop
             self.state = 2  # until the send succeeded (an exception ends the call)
-            self.rid = self.lst.send_request(self.method, self.params, fut, self.timeout_ns)
+            self.rid = self.lst.send_request(self.method, self.params, w, self.timeout_ns)
             self.params = None
-            self.fut = fut
+            self.fut = w
             self.state = 1
-            fut._asyncio_future_blocking = True
-            Py_INCREF(fut)
-            out[0] = <PyObject*>fut
+            w._asyncio_future_blocking = True
+            Py_INCREF(w)
+            out[0] = <PyObject*>w
             return 0
         if self.state != 1:
             raise RuntimeError("cannot reuse already awaited coroutine")
-        fut = self.fut
-        if not fut.done():  # stepped by something other than the task: wait on
-            fut._asyncio_future_blocking = True
-            Py_INCREF(fut)
-            out[0] = <PyObject*>fut
+        w = <_Waiter>self.fut
+        if w.state == _PENDING:  # stepped by something other than the task: wait on
+            w._asyncio_future_blocking = True
+            Py_INCREF(w)
+            out[0] = <PyObject*>w
             return 0
         self.state = 2
         self.fut = None
-        try:
-            value = fut.result()
-        except BaseException as exc:
-            self._raise_failed(exc)
-            raise
-        value = result_of(value, self.method)
+        if w.state != _RESULT:
+            try:
+                w.result()
+            except BaseException as exc:
+                self._raise_failed(exc)
+                raise
+        value = result_of(w.value, self.method)
         Py_INCREF(value)
         out[0] = <PyObject*>value
         return 1
