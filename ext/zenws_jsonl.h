@@ -12,6 +12,7 @@
 #include <string.h>
 
 #if defined(_MSC_VER) && !defined(__clang__)
+#include <windows.h>
 #include <intrin.h>
 #include <io.h>
 #define ZENWS_JL_INLINE static __inline
@@ -45,6 +46,12 @@ ZENWS_JL_INLINE void zenws_store_release(uint64_t *p, uint64_t v) {
 ZENWS_JL_INLINE Py_ssize_t zenws_write(int fd, const char *p, Py_ssize_t n) {
     return _write(fd, p, (unsigned int)(n > 0x40000000 ? 0x40000000 : n));
 }
+ZENWS_JL_INLINE void zenws_store_seqcst(uint64_t *p, uint64_t v) {
+    InterlockedExchange64((volatile LONG64 *)p, (LONG64)v);
+}
+ZENWS_JL_INLINE uint64_t zenws_exchange(uint64_t *p, uint64_t v) {
+    return (uint64_t)InterlockedExchange64((volatile LONG64 *)p, (LONG64)v);
+}
 ZENWS_JL_INLINE unsigned zenws_ctz32(unsigned m) {
     unsigned long i;
     _BitScanForward(&i, m);
@@ -60,8 +67,49 @@ ZENWS_JL_INLINE void zenws_store_release(uint64_t *p, uint64_t v) {
 ZENWS_JL_INLINE Py_ssize_t zenws_write(int fd, const char *p, Py_ssize_t n) {
     return (Py_ssize_t)write(fd, p, (size_t)(n > 0x40000000 ? 0x40000000 : n));
 }
+/* sequentially consistent: a store followed by a load of another flag (the sleep/wake
+   handshake) must not be reordered */
+ZENWS_JL_INLINE void zenws_store_seqcst(uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, v, __ATOMIC_SEQ_CST);
+}
+ZENWS_JL_INLINE uint64_t zenws_exchange(uint64_t *p, uint64_t v) {
+    return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
+}
 #define zenws_ctz32(m) ((unsigned)__builtin_ctz(m))
 #endif
+
+/* ---- the producer's copy into the arena ----------------------------------------------- */
+
+/* Copy a record (header + payload) into the arena at dst (16-byte aligned, room for k rounded
+   up to 16) with non-temporal stores where available: the bytes go to memory instead of the
+   event loop's cache, so recording does not evict the loop's working set, and the writer
+   thread on another core reads them from memory rather than snooping the loop's core. The
+   fence orders them before the release store that publishes the record. */
+ZENWS_JL_INLINE void zenws_arena_put(uint8_t *dst, const void *hdr, Py_ssize_t hdr_len,
+                                     const char *s, Py_ssize_t k, int stream) {
+#if defined(ZENWS_JL_SSE2)
+    if (stream) {
+        Py_ssize_t i = 0, j;
+        uint8_t tail[16];
+        for (j = 0; j < hdr_len; j += 16)
+            _mm_stream_si128((__m128i *)(dst + j),
+                             _mm_loadu_si128((const __m128i *)((const uint8_t *)hdr + j)));
+        dst += hdr_len;
+        for (; i + 16 <= k; i += 16)
+            _mm_stream_si128((__m128i *)(dst + i), _mm_loadu_si128((const __m128i *)(s + i)));
+        if (i < k) {
+            memset(tail, 0, 16);
+            memcpy(tail, s + i, (size_t)(k - i));
+            _mm_stream_si128((__m128i *)(dst + i), _mm_loadu_si128((const __m128i *)tail));
+        }
+        _mm_sfence();
+        return;
+    }
+#endif
+    (void)stream;
+    memcpy(dst, hdr, (size_t)hdr_len);
+    memcpy(dst + hdr_len, s, (size_t)k);
+}
 
 /* ---- credential-looking JSON keys ----------------------------------------------------- */
 

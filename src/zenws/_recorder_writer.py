@@ -1,13 +1,13 @@
 """The background half of :class:`zenws.recorder.Recorder`: formatting, redaction, file I/O.
 
 The event-loop thread only copies each frame into a C arena
-(:class:`zenws.fast.jsonl.FrameQueue`, no lock, no Python object per frame); everything that
-costs time happens here, on a daemon thread that wakes every ``flush_interval`` seconds or when
-``flush_entries`` frames are waiting. One call per wake-up (:meth:`FrameQueue.drain`) encodes
-the frames straight from the arena and ``write(2)``s them **without the GIL**; it stops only for
-a frame that needs Python (a text frame whose keys may name a secret, invalid UTF-8, a frame
-held by reference), which is encoded here with orjson, and before a line that would cross
-``rotate_bytes``, where the file is rotated here.
+(:class:`zenws.fast.jsonl.FrameQueue`, no lock, no Python object per frame). Everything that
+costs time happens on a daemon thread that lives inside :meth:`FrameQueue.serve`: it sleeps on
+a C lock until ``flush_entries`` frames wait (or ``flush_interval`` passes), encodes the frames
+straight from the arena and ``write(2)``s them, all **without the GIL**. It comes back to Python
+only for a frame that needs it (a text frame whose keys may name a secret, invalid UTF-8, a
+frame held by reference), which is encoded here with orjson, before a line that would cross
+``rotate_bytes`` (the file is rotated here), and to report dropped frames.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import orjson
 
 from ._redact import REDACTED, redact_mapping
 from .fast.jsonl import (
+    DRAIN_DONE,
+    DRAIN_DROPS,
     DRAIN_PYTHON,
     DRAIN_ROTATE,
     FrameQueue,
@@ -147,7 +149,6 @@ class Writer:
         path: Path,
         header: dict[str, Any],
         queue: FrameQueue,
-        wake: threading.Event,
         *,
         t0: int,
         wall0: int,
@@ -169,10 +170,8 @@ class Writer:
         self.redact = redact
         self.fsync = fsync
         self.writer_cpu = writer_cpu
-        self.wake = wake
         self.closing = False
         self.closed = False
-        self.written = 0
         self.reported_drops = 0
         self.part = 0
         self.error: BaseException | None = None
@@ -205,12 +204,24 @@ class Writer:
                 except OSError as exc:
                     logger.warning("zenws recorder: cannot pin to CPU %s: %r", self.writer_cpu, exc)
             self._ready.set()
+            q = self.queue
+            exempt = False
             while True:
-                self.wake.wait(self.flush_interval)
-                self.wake.clear()
-                done = self.closing
-                self._drain()
-                if done:
+                # Sleeps, encodes and writes without the GIL; back here only for what needs
+                # Python, so the event loop's thread never waits for this one.
+                status, self._size = q.serve(
+                    self.fd, self.t0, self.wall0, self.redact, self._size, self._limit(),
+                    exempt, self.flush_interval,
+                )  # fmt: skip
+                exempt = False
+                if status == DRAIN_PYTHON:
+                    self._write_slow()
+                elif status == DRAIN_ROTATE:
+                    self._rotate()
+                    exempt = True  # the line goes into the fresh part whatever its size
+                elif status == DRAIN_DROPS:
+                    self._report_drops()
+                else:  # DRAIN_STOP: everything queued is written
                     break
         except BaseException as exc:  # disk full, permission lost...: report, stop recording
             self.error = exc
@@ -224,37 +235,39 @@ class Writer:
                 self.error = self.error or exc
                 logger.error("zenws recorder %s: closing failed: %r", self.path, exc)
 
-    def _drain(self) -> None:
-        # The arena has a single consumer: the thread, or close() once the thread is gone.
-        with self._drain_lock:
-            self._drain_locked()
+    @property
+    def written(self) -> int:
+        """Frames written to the file so far."""
+        return int(self.queue.written)
 
-    def _drain_locked(self) -> None:
-        q = self.queue
-        # Only what is queued now: chasing frames that arrive meanwhile could keep this
-        # thread busy for ever under a steady stream.
-        left = len(q)
-        limit = -1 if self.rotate_bytes is None else self.rotate_bytes - _FOOTER_ROOM
-        exempt = False
-        while left > 0:
-            status, n, self._size = q.drain(
-                self.fd, self.t0, self.wall0, self.redact, self._size, limit, exempt, left
-            )
-            self.written += n
-            left -= n
+    def _limit(self) -> int:
+        return -1 if self.rotate_bytes is None else self.rotate_bytes - _FOOTER_ROOM
+
+    def _write_slow(self) -> None:
+        batch = self.queue.pop_batch(1)
+        if batch:
+            self._write_line(self._encode_slow(batch[0]))
+            self.queue.add_written(1)
+
+    def _drain(self) -> None:
+        """Write everything queued from the calling thread (once the writer thread is gone)."""
+        with self._drain_lock:
+            q = self.queue
+            limit = self._limit()
             exempt = False
-            if status == DRAIN_PYTHON:
-                batch = q.pop_batch(1)
-                if batch:
-                    self._write_line(self._encode_slow(batch[0]))
-                    self.written += 1
-                left -= 1
-            elif status == DRAIN_ROTATE:
-                self._rotate()
-                exempt = True  # the line goes into the fresh part whatever its size
-            else:
-                break
-        self._report_drops()
+            while len(q):
+                status, _, self._size = q.drain(
+                    self.fd, self.t0, self.wall0, self.redact, self._size, limit, exempt, len(q)
+                )
+                exempt = False
+                if status == DRAIN_PYTHON:
+                    self._write_slow()
+                elif status == DRAIN_ROTATE:
+                    self._rotate()
+                    exempt = True
+                elif status != DRAIN_DONE:
+                    break
+            self._report_drops()
 
     def _encode_slow(self, entry: Entry) -> bytes:
         mono, direction, kind, payload, epoch, code, reason = entry
@@ -276,6 +289,7 @@ class Writer:
             return
         new = total - self.reported_drops
         self.reported_drops = total
+        self.queue.reported_drops(total)
         line = {"type": "dropped", "ts": format_ts(time.time_ns()), "count": new, "total": total}
         self._write_line(orjson.dumps(line) + b"\n")
         msg = f"zenws recorder {self.path}: buffer full, {new} frame(s) dropped ({total} total)"
@@ -349,12 +363,12 @@ class Writer:
 
     def flush(self) -> None:
         """Ask the thread to write everything queued now (does not wait for it)."""
-        self.wake.set()
+        self.queue.kick()
 
     def close(self) -> None:
         """Drain the queue, write the footer, close the file; idempotent and thread-safe."""
         self.closing = True
-        self.wake.set()
+        self.queue.stop()
         if threading.current_thread() is self.thread:
             return  # a finalizer running on the writer thread: _run finishes after this pass
         if self.thread.is_alive():

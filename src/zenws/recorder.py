@@ -27,7 +27,6 @@ keys in the header metadata, and the values of credential-named keys inside JSON
 from __future__ import annotations
 
 import os
-import threading
 import time
 import warnings
 import weakref
@@ -168,8 +167,7 @@ class Recorder:
         from . import __version__
 
         self.path = Path(path)
-        wake = threading.Event()
-        self._queue = FrameQueue(buffer_size, flush_entries, wake.set, buffer_bytes)
+        self._queue = FrameQueue(buffer_size, flush_entries, None, buffer_bytes)
         # The C arena's bound method *is* write(): no Python frame on the hot path.
         self.write = self._queue.push  # type: ignore[method-assign]
         self._closed = False
@@ -188,7 +186,6 @@ class Recorder:
             self.path,
             header,
             self._queue,
-            wake,
             t0=t0,
             wall0=wall0,
             flush_interval=flush_interval,

@@ -1,13 +1,14 @@
 # C-level API of zenws.fast.jsonl (the recorder's frame arena and line encoder).
+from cpython.pythread cimport PyThread_type_lock
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 
 cdef bint _has_secret_key(const uint8_t *s, Py_ssize_t k) noexcept nogil
 
 
-# One record in the arena: this header, then the payload (padded to 8 bytes).
+# One record in the arena: this header, then the payload (padded to 16 bytes).
 cdef struct RecHdr:
-    uint32_t size        # bytes of the whole record (header + payload, multiple of 8)
+    uint32_t size        # bytes of the whole record (header + payload, multiple of 16)
     uint32_t len         # payload bytes (close frames: the reason, UTF-8)
     uint8_t kind         # 0 text, 1 binary, 2 ping, 3 pong, 4 close
     uint8_t flags        # F_* in jsonl.pyx
@@ -33,21 +34,34 @@ cdef struct Drain:
 
 
 cdef class FrameQueue:
+    # The two threads' fields sit on separate cache lines (the _pad arrays), and each side
+    # reads the other's position only when its cached copy says the arena is full (producer)
+    # or empty (consumer): a push normally touches no line the writer thread wrote.
+    cdef char _pad0[64]
     # producer side (event-loop thread, GIL held)
     cdef uint64_t head                   # bytes published (release store)
     cdef uint64_t pushed                 # frames published
-    cdef uint64_t _end, _before          # scratch of the record being claimed
-    cdef readonly long long dropped
-    cdef readonly bint closed
+    cdef uint64_t tail_seen, popped_seen  # the consumer's positions, as last read
+    cdef uint64_t _end                   # end of the record being claimed
+    cdef readonly uint64_t dropped
     cdef Py_ssize_t capacity, flush_entries
     cdef object wake
-    # consumer side (writer thread, usually without the GIL)
-    cdef uint64_t tail                   # bytes released (release store)
-    cdef uint64_t popped                 # frames consumed (release store)
-    cdef char *out                       # reused output buffer
+    cdef readonly bint closed
+    cdef uint64_t idle                   # the consumer sleeps: kick it when work piles up
+    cdef uint64_t stopping               # stop() was called
+    cdef PyThread_type_lock wake_lock    # held while the consumer sleeps on it
+    cdef bint stream                     # copy with non-temporal stores
     # fixed
     cdef uint8_t *arena
     cdef uint64_t cap, mask, half
+    cdef char _pad1[64]
+    # consumer side (writer thread, usually without the GIL)
+    cdef uint64_t tail                   # bytes released (release store)
+    cdef uint64_t popped                 # frames consumed (release store)
+    cdef readonly uint64_t written       # frames written to the file
+    cdef uint64_t reported               # drops reported so far
+    cdef char *out                       # reused output buffer
+    cdef char _pad2[64]
 
     # Queue one frame from C (the listener's hot path); never blocks: a full arena counts a
     # drop. ``opcode`` is the WebSocket opcode (1 text, 2 binary, 8 close, 9 ping, 10 pong;
@@ -57,10 +71,13 @@ cdef class FrameQueue:
                     int64_t mono_ns, int code, str reason) except -1
 
     cdef uint8_t *_claim(self, uint64_t need) noexcept
+    cdef bint _frames_full(self) noexcept
     cdef int _publish(self) except -1
     cdef int _push_obj(self, tuple entry, int64_t mono_ns, int64_t epoch) except -1
     cdef tuple _entry(self, bint out, int kind, object payload, int64_t epoch, int64_t mono_ns,
                       int code, str reason)
-    cdef RecHdr *_peek(self, uint64_t head) noexcept nogil
+    cdef RecHdr *_peek(self, uint64_t *pos, uint64_t head) noexcept nogil
     cdef void _consumed(self, uint64_t tail, Py_ssize_t frames) noexcept nogil
     cdef void _drain(self, Drain *d) noexcept nogil
+    cdef void _sleep(self, long long timeout_us) noexcept nogil
+    cdef void _kick(self) noexcept nogil

@@ -14,9 +14,20 @@ the event loop. Frames that need Python go to a fallback: text whose keys may na
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.pythread cimport (
+    PY_LOCK_ACQUIRED,
+    WAIT_LOCK,
+    PyLockStatus,
+    PyThread_acquire_lock,
+    PyThread_allocate_lock,
+    PyThread_free_lock,
+    PyThread_release_lock,
+    PyThread_type_lock,
+)
 from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF, PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.errno cimport EINTR, EIO, errno
+from libc.limits cimport LLONG_MAX
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memset
@@ -31,6 +42,10 @@ cdef extern from "zenws_jsonl.h" nogil:
     Py_ssize_t zenws_json_string(char *out, const uint8_t *s, Py_ssize_t k, int check,
                                  int keys) noexcept
     bint zenws_has_secret_key(const uint8_t *s, Py_ssize_t k) noexcept
+    void zenws_store_seqcst(uint64_t *p, uint64_t v) noexcept
+    uint64_t zenws_exchange(uint64_t *p, uint64_t v) noexcept
+    void zenws_arena_put(uint8_t *dst, const void *hdr, Py_ssize_t hdr_len, const char *s,
+                         Py_ssize_t k, int stream) noexcept
 
 import os
 
@@ -442,14 +457,22 @@ cdef enum:
 
 assert sizeof(RecHdr) == HDR
 
-cdef enum:  # drain() results
+cdef enum:  # drain() / serve() results
     D_DONE = 0         # everything up to the snapshot written
     D_PYTHON = 1       # the next record needs Python (take it with pop_batch(1))
     D_ROTATE = 2       # the next line would cross the rotation limit
+    D_DROPS = 3        # serve(): frames were dropped since the last report
+    D_STOP = 4         # serve(): stop() was called and everything is written
 
 DRAIN_DONE = D_DONE
 DRAIN_PYTHON = D_PYTHON
 DRAIN_ROTATE = D_ROTATE
+DRAIN_DROPS = D_DROPS
+DRAIN_STOP = D_STOP
+
+cdef extern from "pythread.h":
+    PyLockStatus PyThread_acquire_lock_timed(PyThread_type_lock lock, long long microseconds,
+                                             int intr_flag) nogil
 
 cdef object _IN = "in"
 cdef object _OUT = "out"
@@ -458,8 +481,8 @@ cdef int KIND_OPCODE[5]
 KIND_OPCODE[:] = [1, 2, 9, 10, 8]
 
 
-cdef inline uint64_t _round8(uint64_t n) noexcept nogil:
-    return (n + 7) & ~(<uint64_t>7)
+cdef inline uint64_t _round16(uint64_t n) noexcept nogil:
+    return (n + 15) & ~(<uint64_t>15)
 
 
 cdef inline int _opcode_kind(int opcode) noexcept nogil:
@@ -574,73 +597,102 @@ cdef class FrameQueue:
         self.cap = cap
         self.mask = cap - 1
         self.half = cap // 2
-        self.head = self.tail = self.pushed = self.popped = 0
+        self.head = self.tail = self.pushed = self.popped = self.tail_seen = self.popped_seen = 0
         self.capacity = capacity
         self.flush_entries = flush_entries
         self.wake = wake
         self.dropped = 0
         self.closed = False
-
+        self.idle = 1
+        self.stopping = 0
+        self.written = 0
+        self.reported = 0
+        self.stream = os.environ.get("ZENWS_RECORDER_STREAM", "0") != "0"
+        self.wake_lock = PyThread_allocate_lock()
+        if self.wake_lock == NULL:
+            raise MemoryError()
+        PyThread_acquire_lock(self.wake_lock, WAIT_LOCK)  # held: the consumer's sleep
     def __dealloc__(self):
         cdef RecHdr *h
+        cdef uint64_t pos = self.tail
         if self.arena != NULL:
-            h = self._peek(self.head)
+            h = self._peek(&pos, self.head)
             while h != NULL:  # release the references held by F_OBJ records
                 if h.flags & F_OBJ:
                     Py_XDECREF((<PyObject **>(<uint8_t *>h + HDR))[0])
-                self.tail += h.size
-                h = self._peek(self.head)
+                pos += h.size
+                h = self._peek(&pos, self.head)
         free(self.arena)
         free(self.out)
+        if self.wake_lock != NULL:
+            PyThread_free_lock(self.wake_lock)
 
     # -- producer ----------------------------------------------------------------------------
 
     cdef uint8_t *_claim(self, uint64_t need) noexcept:
         """Room for a record of ``need`` bytes, or NULL (full). Sets ``_end``."""
         cdef uint64_t head = self.head
-        cdef uint64_t used = head - zenws_load_acquire(&self.tail)
         cdef uint64_t idx = head & self.mask
         cdef uint64_t to_end = self.cap - idx
+        cdef uint64_t room = need + (to_end if to_end < need else 0)
+        cdef uint64_t used = head - self.tail_seen
         cdef RecHdr *wrap
-        self._before = used
-        if to_end < need:  # skip to the start; a WRAP filler when a header fits
-            if used + to_end + need > self.cap:
+        if used + room > self.cap:  # looks full: see how far the writer got
+            self.tail_seen = zenws_load_acquire(&self.tail)
+            used = head - self.tail_seen
+            if used + room > self.cap:
                 return NULL
+        if to_end < need:  # skip to the start; a WRAP filler when a header fits
             if to_end >= HDR:
                 wrap = <RecHdr *>(self.arena + idx)
                 wrap.size = <uint32_t>to_end
                 wrap.flags = F_WRAP
             head += to_end
             idx = 0
-        elif used + need > self.cap:
-            return NULL
         self._end = head + need
         return self.arena + idx
 
+    cdef inline bint _frames_full(self) noexcept:
+        if self.pushed - self.popped_seen < <uint64_t>self.capacity:
+            return False
+        self.popped_seen = zenws_load_acquire(&self.popped)
+        return self.pushed - self.popped_seen >= <uint64_t>self.capacity
+
     cdef int _publish(self) except -1:
-        cdef uint64_t waiting, after = self._before + (self._end - self.head)
-        zenws_store_release(&self.head, self._end)
-        self.pushed += 1
-        waiting = self.pushed - zenws_load_acquire(&self.popped)
-        # wake the writer at flush_entries frames, or when the arena passes half full
-        if waiting == <uint64_t>self.flush_entries or (
-                self._before < self.half and after >= self.half):
-            self.wake()
+        # seq_cst: the head must be visible before ``idle`` is read (the consumer does the
+        # opposite: sets ``idle``, then reads the head), or a wake-up could be lost
+        zenws_store_seqcst(&self.head, self._end)
+        zenws_store_release(&self.pushed, self.pushed + 1)
+        # Wake a sleeping consumer once flush_entries frames wait or the arena is half full;
+        # a busy one checks the backlog itself before sleeping, so while it works a push
+        # reads none of its cache lines.
+        if zenws_load_acquire(&self.idle):
+            self.tail_seen = zenws_load_acquire(&self.tail)
+            self.popped_seen = zenws_load_acquire(&self.popped)
+            if (self._end - self.tail_seen >= self.half
+                    or self.pushed - self.popped_seen >= <uint64_t>self.flush_entries):
+                self._kick()
+                if self.wake is not None:
+                    self.wake()
         return 0
+
+    cdef inline void _kick(self) noexcept nogil:
+        if zenws_exchange(&self.idle, 0):  # it sleeps (or is about to): one release
+            PyThread_release_lock(self.wake_lock)
 
     cdef int _push_obj(self, tuple entry, int64_t mono_ns, int64_t epoch) except -1:
         """Keep a reference to ``entry`` (a full 7-tuple); the writer encodes it in Python."""
         cdef uint8_t *p
         cdef RecHdr *h
-        if self.pushed - zenws_load_acquire(&self.popped) >= <uint64_t>self.capacity:
-            self.dropped += 1
+        if self._frames_full():
+            zenws_store_release(&self.dropped, self.dropped + 1)
             return 0
-        p = self._claim(HDR + 8)
+        p = self._claim(HDR + 16)
         if p == NULL:
-            self.dropped += 1
+            zenws_store_release(&self.dropped, self.dropped + 1)
             return 0
         h = <RecHdr *>p
-        h.size = HDR + 8
+        h.size = HDR + 16
         h.len = 0
         h.kind = 0
         h.flags = F_OBJ
@@ -659,7 +711,7 @@ cdef class FrameQueue:
         cdef Py_ssize_t k
         cdef uint64_t need
         cdef uint8_t *p
-        cdef RecHdr *h
+        cdef RecHdr hdr
         if self.closed:
             return 0
         if kind < 0:
@@ -697,23 +749,23 @@ cdef class FrameQueue:
                 return self._push_obj(self._entry(out, kind, payload, epoch, mono_ns, -1, ""),
                                       mono_ns, epoch)
         # from here on no Python code runs: the GIL keeps other producers out
-        if self.pushed - zenws_load_acquire(&self.popped) >= <uint64_t>self.capacity:
-            self.dropped += 1
+        if self._frames_full():
+            zenws_store_release(&self.dropped, self.dropped + 1)
             return 0
-        need = HDR + _round8(<uint64_t>k)
+        need = HDR + _round16(<uint64_t>k)
         p = self._claim(need)
         if p == NULL:
-            self.dropped += 1
+            zenws_store_release(&self.dropped, self.dropped + 1)
             return 0
-        h = <RecHdr *>p
-        h.size = <uint32_t>need
-        h.len = <uint32_t>k
-        h.kind = <uint8_t>kind
-        h.flags = flags
-        h.code = code if code >= 0 else 0
-        h.mono = mono_ns
-        h.epoch = epoch
-        memcpy(p + HDR, s, k)
+        hdr.size = <uint32_t>need
+        hdr.len = <uint32_t>k
+        hdr.kind = <uint8_t>kind
+        hdr.flags = flags
+        hdr._pad = 0
+        hdr.code = code if code >= 0 else 0
+        hdr.mono = mono_ns
+        hdr.epoch = epoch
+        zenws_arena_put(p, &hdr, HDR, s, k, self.stream)
         return self._publish()
 
     cdef tuple _entry(self, bint out, int kind, object payload, int64_t epoch, int64_t mono_ns,
@@ -771,29 +823,26 @@ cdef class FrameQueue:
 
     # -- consumer ----------------------------------------------------------------------------
 
-    cdef RecHdr *_peek(self, uint64_t head) noexcept nogil:
-        """The record at ``tail`` (skipping fillers, whose space is released), or NULL when
-        ``tail`` reached ``head``. Consumer only."""
-        cdef uint64_t tail = self.tail, idx, to_end
+    cdef RecHdr *_peek(self, uint64_t *pos, uint64_t head) noexcept nogil:
+        """The record at ``*pos`` (moved past fillers), or NULL when ``*pos`` reached ``head``.
+        Consumer only; nothing is released until ``_consumed``."""
+        cdef uint64_t idx, to_end
         cdef RecHdr *h
-        while tail != head:
-            idx = tail & self.mask
+        while pos[0] != head:
+            idx = pos[0] & self.mask
             to_end = self.cap - idx
             if to_end < HDR:
-                tail += to_end
+                pos[0] += to_end
                 continue
             h = <RecHdr *>(self.arena + idx)
             if h.flags & F_WRAP:
-                tail += h.size
+                pos[0] += h.size
                 continue
-            if tail != self.tail:
-                zenws_store_release(&self.tail, tail)
             return h
-        if tail != self.tail:
-            zenws_store_release(&self.tail, tail)
         return NULL
 
     cdef void _consumed(self, uint64_t tail, Py_ssize_t frames) noexcept nogil:
+        """Release the arena up to ``tail`` and count ``frames`` as consumed."""
         zenws_store_release(&self.tail, tail)
         zenws_store_release(&self.popped, self.popped + <uint64_t>frames)
 
@@ -803,12 +852,14 @@ cdef class FrameQueue:
         cdef list out = []
         cdef RecHdr *h
         cdef uint64_t head = zenws_load_acquire(&self.head)
+        cdef uint64_t pos = self.tail
         cdef const char *s
         cdef object payload, entry, reason
         cdef PyObject *ref
         while len(out) < limit:
-            h = self._peek(head)
+            h = self._peek(&pos, head)
             if h == NULL:
+                self._consumed(pos, 0)
                 break
             s = <const char *>(<uint8_t *>h + HDR)
             if h.flags & F_OBJ:
@@ -828,12 +879,13 @@ cdef class FrameQueue:
                 entry = (h.mono, _OUT if h.flags & F_OUT else _IN, _KIND_NAMES[h.kind], payload,
                          h.epoch, h.code if h.flags & F_HAS_CODE else None, reason)
             out.append(entry)
-            self._consumed(self.tail + h.size, 1)
+            pos += h.size
+            self._consumed(pos, 1)
         return out
 
     cdef void _drain(self, Drain *d) noexcept nogil:
         cdef uint64_t head = zenws_load_acquire(&self.head)
-        cdef uint64_t tail
+        cdef uint64_t tail = self.tail
         cdef Py_ssize_t n = 0, m, pending = 0
         cdef RecHdr *h
         cdef Item it
@@ -841,20 +893,23 @@ cdef class FrameQueue:
         cache.sec = -1
         d.status = D_DONE
         while d.frames + pending < d.max_frames:
-            h = self._peek(head)
+            h = self._peek(&tail, head)
             if h == NULL:
                 break
             if h.flags & F_OBJ:
                 d.status = D_PYTHON
                 break
-            if n + 6 * <Py_ssize_t>h.len + 192 > OUT_CAP:
+            if n + 6 * <Py_ssize_t>h.len + 192 > OUT_CAP or n >= CHUNK:
+                # Release what is encoded (once per chunk, so that the loop thread's cache
+                # line is disturbed rarely), then write it.
+                self._consumed(tail, pending)
                 d.err = _write_all(d.fd, self.out, n)
-                d.size += n
-                d.frames += pending
-                zenws_store_release(&self.popped, self.popped + <uint64_t>pending)
-                n = pending = 0
                 if d.err:
                     return
+                d.size += n
+                d.frames += pending
+                zenws_store_release(&self.written, self.written + <uint64_t>pending)
+                n = pending = 0
             _item_from_rec(&it, h, d.t0, d.wall0)
             m = _encode_item(self.out, n, &it, d.redact, &cache)
             if m < 0:
@@ -866,22 +921,97 @@ cdef class FrameQueue:
             d.exempt_first = False
             n = m
             pending += 1
-            # the line is in the output buffer: the record's space may be reused now
-            tail = self.tail + h.size
-            zenws_store_release(&self.tail, tail)
-            if n >= CHUNK:
-                d.err = _write_all(d.fd, self.out, n)
-                d.size += n
-                d.frames += pending
-                zenws_store_release(&self.popped, self.popped + <uint64_t>pending)
-                n = pending = 0
-                if d.err:
-                    return
+            tail += h.size
+        self._consumed(tail, pending)
         if n:
             d.err = _write_all(d.fd, self.out, n)
+            if d.err:
+                return
             d.size += n
         d.frames += pending
-        zenws_store_release(&self.popped, self.popped + <uint64_t>pending)
+        zenws_store_release(&self.written, self.written + <uint64_t>pending)
+
+    cdef void _sleep(self, long long timeout_us) noexcept nogil:
+        """Wait until a push past the thresholds, kick() or stop(), or the timeout."""
+        zenws_store_seqcst(&self.idle, 1)
+        # re-check after announcing the sleep: a push that missed ``idle`` is seen here
+        if (zenws_load_acquire(&self.pushed) - self.popped >= <uint64_t>self.flush_entries
+                or zenws_load_acquire(&self.head) - self.tail >= self.half
+                or zenws_load_acquire(&self.stopping)):
+            if not zenws_exchange(&self.idle, 0):
+                # a producer took the flag: its release is coming, consume it
+                PyThread_acquire_lock(self.wake_lock, WAIT_LOCK)
+            return
+        if PyThread_acquire_lock_timed(self.wake_lock, timeout_us, 0) != PY_LOCK_ACQUIRED:
+            if not zenws_exchange(&self.idle, 0):
+                PyThread_acquire_lock(self.wake_lock, WAIT_LOCK)
+
+    def serve(self, int fd, int64_t t0, int64_t wall0, bint redact, int64_t size,
+              int64_t limit, bint exempt_first, double interval):
+        """The writer thread's loop: sleep, drain, repeat -- all without the GIL.
+
+        Sleeps until ``flush_entries`` frames wait, the arena is half full, :meth:`kick` or
+        :meth:`stop` is called, or ``interval`` seconds pass; then writes everything queued
+        (as :meth:`drain`). Returns only when Python is needed.
+
+        Returns:
+            ``(status, size)``: ``DRAIN_PYTHON`` (take the next frame with
+            ``pop_batch(1)``), ``DRAIN_ROTATE`` (rotate, then serve again with
+            ``exempt_first=True``), ``DRAIN_DROPS`` (report :attr:`dropped`, then call
+            :meth:`reported_drops`), ``DRAIN_STOP`` (stopped, everything written).
+
+        Raises:
+            OSError: a write failed.
+        """
+        cdef Drain d
+        cdef long long timeout_us = <long long>(interval * 1e6)
+        d.fd = fd
+        d.t0 = t0
+        d.wall0 = wall0
+        d.size = size
+        d.limit = limit
+        d.redact = redact
+        d.exempt_first = exempt_first
+        d.status = D_DONE
+        d.err = 0
+        with nogil:
+            while True:
+                d.max_frames = <Py_ssize_t>(LLONG_MAX >> 1)
+                d.frames = 0
+                self._drain(&d)
+                if d.err or d.status != D_DONE:
+                    break
+                if zenws_load_acquire(&self.dropped) != self.reported:
+                    d.status = D_DROPS
+                    break
+                if zenws_load_acquire(&self.head) == self.tail:
+                    if zenws_load_acquire(&self.stopping):
+                        d.status = D_STOP
+                        break
+                    self._sleep(timeout_us)
+                elif (zenws_load_acquire(&self.pushed) - self.popped
+                        < <uint64_t>self.flush_entries):
+                    self._sleep(timeout_us)
+        if d.err:
+            raise OSError(d.err, os.strerror(d.err))
+        return d.status, d.size
+
+    def kick(self):
+        """Wake the consumer now (a flush request)."""
+        self._kick()
+
+    def stop(self):
+        """Make :meth:`serve` return ``DRAIN_STOP`` once everything queued is written."""
+        zenws_store_seqcst(&self.stopping, 1)
+        self._kick()
+
+    def reported_drops(self, uint64_t total):
+        """The consumer reported drops up to ``total``."""
+        self.reported = total
+
+    def add_written(self, uint64_t n):
+        """Count ``n`` frames written by the caller (the Python path)."""
+        zenws_store_release(&self.written, self.written + n)
 
     def drain(self, int fd, int64_t t0, int64_t wall0, bint redact, int64_t size,
               int64_t limit, bint exempt_first, Py_ssize_t max_frames):
