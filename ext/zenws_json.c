@@ -96,12 +96,16 @@ static const double pow10_exact[23] = {
 #define WS_MASK ((1ULL << ' ') | (1ULL << '\t') | (1ULL << '\n') | (1ULL << '\r'))
 #define IS_WS(c) ((unsigned char)(c) <= ' ' && ((WS_MASK >> (unsigned char)(c)) & 1))
 #define IS_DIGIT(c) ((unsigned char)((c) - '0') < 10)
-#define SKIP_WS(p, end)                                     \
-    do {                                                    \
-        if ((p) < (end) && (unsigned char)*(p) <= ' ') {    \
-            while ((p) < (end) && IS_WS(*(p))) (p)++;       \
-        }                                                   \
-    } while (0)
+/* Compact JSON has no whitespace between tokens and json.dumps' default
+ * separators put exactly one space after ',' and ':', so those two cases
+ * are tested first. */
+ZENWS_INLINE const char *skip_ws(const char *p, const char *end) {
+    if (ZENWS_LIKELY(p < end) && *p == ' ') p++;
+    if (ZENWS_UNLIKELY(p < end && (unsigned char)*p <= ' '))
+        while (p < end && IS_WS(*p)) p++;
+    return p;
+}
+#define SKIP_WS(p, end) ((p) = skip_ws((p), (end)))
 
 /* ------------------------------------------------------------ errors */
 
@@ -388,7 +392,7 @@ ZENWS_INLINE int slot_match(const str_slot *slot, uint64_t a, uint64_t b, const 
 }
 
 /* Cache miss: a new str for s[0..n) goes to ``slot``, whose occupant moves
- * to ``other`` (evicting other's). */
+ * to ``other`` (evicting other's occupant). */
 static PyObject *cache_insert(str_slot *slot, str_slot *other, const char *s, Py_ssize_t n,
                               uint64_t a, uint64_t b, int intern) {
     PyObject *u = ascii_str(s, n), *evicted;
@@ -406,27 +410,27 @@ static PyObject *cache_insert(str_slot *slot, str_slot *other, const char *s, Py
 }
 
 /* The str of the ASCII bytes s[0..n) from ``cache`` (a new reference).
- * Two-way set associative: a string lives in slot i or its partner i ^ 1; a
- * new one goes to slot i and the previous occupant of i moves to i ^ 1, so
- * two strings that share a slot do not evict each other on every message. */
+ * Two-way set associative: the hash picks a pair of slots and a string may
+ * sit in either; a new string goes to the first slot and the previous
+ * occupant of the first slot moves to the second (evicting the second's),
+ * so two strings that share a pair do not evict each other. */
 ZENWS_INLINE PyObject *cached_str(str_slot *cache, const char *s, Py_ssize_t n, int intern) {
     uint64_t a, b, h;
-    str_slot *slot, *other;
+    str_slot *pair;
     str_words(s, n, &a, &b);
     /* Multiplicative hashing: the top bits of the product depend on every
-     * input bit, so the slot is taken from there. */
+     * input bit, so the pair is taken from there. */
     h = (a * 0x9E3779B97F4A7C15ULL) ^ ((b + (uint64_t)n) * 0xC2B2AE3D27D4EB4FULL);
-    slot = &cache[(h >> 54) & (ZENWS_JSON_KEY_CACHE_SLOTS - 1)];
-    if (ZENWS_LIKELY(slot_match(slot, a, b, s, n))) {
-        Py_INCREF(slot->str);
-        return slot->str;
+    pair = &cache[(h >> 54) & (ZENWS_JSON_KEY_CACHE_SLOTS - 2)];
+    if (ZENWS_LIKELY(slot_match(&pair[0], a, b, s, n))) {
+        Py_INCREF(pair[0].str);
+        return pair[0].str;
     }
-    other = &cache[((h >> 54) & (ZENWS_JSON_KEY_CACHE_SLOTS - 1)) ^ 1];
-    if (slot_match(other, a, b, s, n)) {
-        Py_INCREF(other->str);
-        return other->str;
+    if (slot_match(&pair[1], a, b, s, n)) {
+        Py_INCREF(pair[1].str);
+        return pair[1].str;
     }
-    return cache_insert(slot, other, s, n, a, b, intern);
+    return cache_insert(&pair[0], &pair[1], s, n, a, b, intern);
 }
 
 /* *pp points at the opening quote; on success it is moved past the closing one. */
