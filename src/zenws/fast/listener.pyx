@@ -10,7 +10,7 @@
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItem
-from cpython.object cimport PyTypeObject
+from cpython.object cimport PyObject_GenericGetAttr, PyTypeObject
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from cpython.contextvars cimport PyContext_Enter, PyContext_Exit
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -883,6 +883,11 @@ cdef class Requester:
         return self.slow(method, params, timeout)
 
 
+def _resolved():
+    """``_Waiter.result`` once a response arrived (see ``_Waiter.__getattribute__``)."""
+    return None
+
+
 cdef enum:
     _PENDING = 0
     _RESULT = 1
@@ -965,7 +970,19 @@ cdef class _Waiter:
 
     # -- the asyncio.Future protocol (what tasks and asyncio helpers call) --------
 
-    # No get_loop(): tasks then read ``_loop`` (a plain slot, no bound method per await).
+    def get_loop(self):
+        """The event loop of the request."""
+        return self._loop
+
+    def __getattribute__(self, str name):
+        # CPython's task wakeup (task_wakeup, 3.10-3.13) asks a non-Future for
+        # ``result`` by a C string on every resume: a fresh str, a type-cache miss
+        # and a bound method (~1.3k instructions).  Once a response is in, the
+        # value is ignored (the task resumes with None and _Call reads it), so a
+        # constant no-argument function stands in; every other lookup is generic.
+        if self.state == _RESULT and name == "result":
+            return _resolved
+        return PyObject_GenericGetAttr(self, name)
 
     def add_done_callback(self, fn, *, context=None):
         """Call ``fn(self)`` once done (via ``loop.call_soon`` when already done)."""
