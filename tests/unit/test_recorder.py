@@ -556,3 +556,288 @@ def test_c_timestamps_match_python(wall_ns: int) -> None:
 
     line = jsonl.encode_frame(0, wall_ns, 1, "in", "ping", b"", None, "", False)
     assert line is not None and orjson.loads(line)["ts"] == format_ts(wall_ns)
+
+
+# -- the C arena and the GIL-free writer ---------------------------------------------------------
+
+import errno  # noqa: E402
+import random  # noqa: E402
+import threading  # noqa: E402
+
+ARENA = 65536  # the smallest arena
+
+
+def _payload(rng: random.Random, i: int) -> tuple[str, object]:
+    kind = rng.choice(["text", "text", "binary", "ping", "pong", "close"])
+    size = rng.choice([0, 1, 7, 15, 16, 17, 100, 1000, 3000])
+    if kind == "text":
+        body = f'{{"seq":{i},"pad":"' + "é\"\\\n"[rng.randrange(4)] * size + '"}'
+        return kind, body if rng.random() < 0.5 else body.encode()
+    if kind == "close":
+        return kind, None
+    return kind, rng.randbytes(size)
+
+
+def test_arena_wraps_around_and_keeps_every_frame_in_order() -> None:
+    rng = random.Random(7)
+    q = jsonl.FrameQueue(10**6, 10**9, None, ARENA)
+    assert q.arena_bytes == ARENA
+    pushed: list[tuple] = []
+    popped: list[tuple] = []
+    for i in range(3000):
+        kind, payload = _payload(rng, i)
+        code = rng.choice([None, 1000, 4001]) if kind == "close" else None
+        reason = "bye é" * rng.randrange(3) if kind == "close" else ""
+        before = q.dropped
+        q.push("out" if i % 2 else "in", kind, payload, i % 5, i, code, reason)
+        if q.dropped != before:  # the arena was full: this frame is counted, never half-kept
+            continue
+        if kind == "close":
+            pushed.append((i, "out" if i % 2 else "in", kind, b"", i % 5, code, reason))
+        else:
+            pushed.append((i, "out" if i % 2 else "in", kind, payload, i % 5, None, ""))
+        if rng.random() < 0.3:
+            popped += q.pop_batch(rng.randrange(1, 20))
+    popped += q.pop_batch(10**6)
+    assert len(q) == 0 and len(pushed) > 2500 and len(pushed) + q.dropped == 3000
+    assert popped == pushed  # every byte, kind, direction, epoch, code and reason, in order
+
+
+def test_arena_drain_to_a_file_matches_the_python_encoder(tmp_path: Path) -> None:
+    rng = random.Random(11)
+    q = jsonl.FrameQueue(10**6, 10**9, None, ARENA)
+    fd = os.open(tmp_path / "d.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    want: list[bytes] = []
+    size = 0
+    try:
+        for i in range(2000):
+            kind, payload = _payload(rng, i)
+            before = q.dropped
+            if kind == "close":
+                q.push("in", kind, None, 1, T0 + i, 1000, "x")
+                entry = (T0 + i, "in", kind, None, 1, 1000, "x")
+            else:
+                q.push("in", kind, payload, 1, T0 + i)
+                entry = (T0 + i, "in", kind, payload, 1, None, "")
+            if q.dropped == before:
+                want.append(_encode_entry(entry, T0, WALL0, False))
+            if rng.random() < 0.3:
+                status, n, size = q.drain(fd, T0, WALL0, False, size, -1, False, 10**6)
+                assert status == jsonl.DRAIN_DONE
+        status, n, size = q.drain(fd, T0, WALL0, False, size, -1, False, 10**6)
+        assert status == jsonl.DRAIN_DONE and q.written == len(want) > 1500
+    finally:
+        os.close(fd)
+    assert (tmp_path / "d.jsonl").read_bytes() == b"".join(want)
+
+
+def test_full_arena_drops_are_counted_and_reported(tmp_path: Path) -> None:
+    q = jsonl.FrameQueue(10**6, 10**9, None, ARENA)
+    for i in range(200):
+        q.push("in", "binary", bytes([i]) * 1000, 1, i)
+    held = len(q)
+    assert 0 < held < 200 and q.dropped == 200 - held
+    got = q.pop_batch(1000)
+    assert [e[3] for e in got] == [bytes([i]) * 1000 for i in range(held)]  # the oldest kept
+    q.push("in", "binary", b"after", 1, 0)  # room again
+    assert q.pop_batch(1)[0][3] == b"after" and q.dropped == 200 - held
+
+    p = tmp_path / "s.jsonl"
+    rec = Recorder(p, flush_interval=60, flush_entries=10**6, buffer_bytes=ARENA)
+    for i in range(200):
+        rec.write("in", "text", f'{{"n":{i},"pad":"{"z" * 990}"}}', 1)
+    dropped = rec.dropped
+    assert dropped > 0
+    with pytest.warns(RecordingDropWarning):
+        rec.close()
+    frames, errors = read_recording(p)
+    assert errors == [] and len(frames) == 200 - dropped
+    kept = [orjson.loads(f.data)["n"] for f in frames]
+    # a half-full arena wakes the writer, so later frames may find room again: what is
+    # kept is in order, starts with the first frames and has no duplicates
+    assert kept == sorted(set(kept)) and kept[:40] == list(range(40))
+    assert metadata(p).dropped == dropped
+
+
+def test_frames_larger_than_the_arena_are_kept_whole(tmp_path: Path) -> None:
+    p = tmp_path / "s.jsonl"
+    big_text = '{"blob":"' + "q" * 300_000 + '"}'
+    big_bin = bytearray(os.urandom(200_000))
+    original = bytes(big_bin)
+    with Recorder(p, buffer_bytes=ARENA) as rec:
+        rec.write("out", "text", "before", 1)
+        rec.write("in", "text", big_text, 1)
+        rec.write("in", "binary", big_bin, 1)
+        big_bin[:4] = b"XXXX"  # a mutable buffer is copied at write()
+        rec.write("in", "text", big_text.encode(), 1)
+        rec.write("out", "text", "after", 1)
+        assert rec.dropped == 0
+    frames, errors = read_recording(p)
+    assert errors == []
+    assert [f.data for f in frames[:2]] == ["before", big_text]
+    assert frames[2].data == original
+    assert [f.data for f in frames[3:]] == [big_text, "after"]
+
+
+def test_redaction_in_the_middle_of_a_batch_keeps_the_order(tmp_path: Path) -> None:
+    p = tmp_path / "s.jsonl"
+    sent = []
+    with Recorder(p, flush_interval=60, flush_entries=10**6) as rec:
+        for i in range(300):
+            if i in (100, 101, 250):
+                text = orjson.dumps({"id": i, "params": {"client_secret": SECRET}}).decode()
+            elif i == 200:
+                text = '{"id":200,"p":{"\\u0074oken":"' + SECRET + '"}}'  # escaped key
+            else:
+                text = f'{{"id":{i},"params":{{"signal":"{"w" * (i % 50)}"}}}}'
+            sent.append(text)
+            rec.write("out", "text", text, 1)
+    assert SECRET.encode() not in p.read_bytes()
+    frames, errors = read_recording(p)
+    assert errors == []
+    assert [orjson.loads(f.data)["id"] for f in frames] == list(range(300))
+    for i, f in enumerate(frames):
+        if i not in (100, 101, 200, 250):
+            assert f.data == sent[i]  # byte for byte
+
+
+def test_rotation_in_the_middle_of_a_batch(tmp_path: Path) -> None:
+    p = tmp_path / "s.jsonl"
+    rec = Recorder(p, rotate_bytes=4096, flush_interval=60, flush_entries=10**6)
+    for i in range(500):
+        rec.write("in", "text", f'{{"seq":{i},"pad":"{"r" * (i % 97)}"}}', 1)
+    rec.write("in", "text", orjson.dumps({"seq": 500, "password": SECRET}).decode(), 1)
+    rec.close()  # one drain: rotations happen inside it
+    parts = [Path(f"{p}.{n}") for n in range(len(list(tmp_path.iterdir())) - 1, 0, -1)] + [p]
+    assert len(parts) > 10
+    seqs = []
+    for part in parts:
+        assert part.stat().st_size <= 4096
+        frames, errors = read_recording(part)
+        assert errors == [] and lines(part)[-1]["type"] == "footer"
+        seqs += [orjson.loads(f.data)["seq"] for f in frames]
+    assert seqs == list(range(501))
+    assert SECRET.encode() not in b"".join(x.read_bytes() for x in parts)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_write_error_stops_the_writer_without_a_hang(tmp_path: Path) -> None:
+    p = tmp_path / "s.jsonl"
+    rec = Recorder(p, flush_interval=0.05, flush_entries=10)
+    full = os.open("/dev/full", os.O_WRONLY)
+    try:
+        os.dup2(full, rec._writer.fd)  # every further write(2) fails with ENOSPC
+    finally:
+        os.close(full)
+    for i in range(50):
+        rec.write("in", "text", f"frame {i}", 1)
+    assert wait_for(lambda: rec.error is not None)
+    assert isinstance(rec.error, OSError) and rec.error.errno == errno.ENOSPC
+    for i in range(50):
+        rec.write("in", "text", "still accepted, never blocks", 1)
+    t = time.monotonic()
+    rec.close()
+    assert time.monotonic() - t < 5 and rec.closed
+
+
+def test_write_fd_reports_errors() -> None:
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        with pytest.raises(OSError):
+            jsonl.write_fd(w, b"x" * 10)  # EPIPE (SIGPIPE is ignored by Python)
+    finally:
+        os.close(w)
+    with pytest.raises(OSError):
+        jsonl.write_fd(987654, b"x")  # EBADF
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux CPU affinity")
+def test_writer_cpu_pins_the_writer_thread(tmp_path: Path) -> None:
+    cpu = max(os.sched_getaffinity(0))
+    with Recorder(tmp_path / "s.jsonl", writer_cpu=cpu) as rec:
+        native = rec._writer.thread.native_id
+        assert native is not None and os.sched_getaffinity(native) == {cpu}
+        assert os.sched_getaffinity(0) != {cpu} or len(os.sched_getaffinity(0)) == 1
+        rec.write("in", "text", "pinned", 1)
+    assert read_recording(tmp_path / "s.jsonl")[0][0].data == "pinned"
+
+
+def test_writer_cpu_out_of_range_is_rejected(tmp_path: Path) -> None:
+    for bad in (-1, (os.cpu_count() or 1), 10_000, "0"):
+        with pytest.raises(ValueError, match="writer_cpu"):
+            Recorder(tmp_path / "s.jsonl", writer_cpu=bad)  # type: ignore[arg-type]
+    assert not (tmp_path / "s.jsonl").exists()
+
+
+def test_concurrent_push_while_the_writer_drains(tmp_path: Path) -> None:
+    p = tmp_path / "s.jsonl"
+    rng = random.Random(3)
+    sent: list[tuple[str, object]] = []
+    with Recorder(p, flush_entries=16, flush_interval=0.001, buffer_bytes=32 << 20) as rec:
+        for i in range(20_000):
+            kind = rng.choice(["text", "binary"])
+            n = rng.choice([1, 30, 300, 3000])
+            data: object = (
+                f'{{"i":{i},"s":"{"k" * n}"}}' if kind == "text" else rng.randbytes(n)
+            )
+            rec.write("out", kind, data, 1 + i // 5000)
+            sent.append((kind, data))
+            if i % 1000 == 0:
+                time.sleep(0.001)  # let the writer catch up mid-stream, then race it again
+        assert rec.dropped == 0
+    frames, errors = read_recording(p)
+    assert errors == [] and metadata(p).complete
+    assert [(f.type, f.data) for f in frames] == sent
+    assert [f.epoch for f in frames] == [1 + i // 5000 for i in range(20_000)]
+
+
+def test_a_concurrent_producer_thread_and_flush(tmp_path: Path) -> None:
+    p = tmp_path / "s.jsonl"
+    rec = Recorder(p, flush_entries=10**6, flush_interval=60)
+
+    def produce() -> None:
+        for i in range(5000):
+            rec.write("in", "text", f'{{"t":{i}}}', 7)
+
+    t = threading.Thread(target=produce)
+    t.start()
+    t.join()
+    rec.flush()  # wakes the sleeping writer at once
+    assert wait_for(lambda: rec.written == 5000)
+    rec.close()
+    frames, _ = read_recording(p)
+    assert [orjson.loads(f.data)["t"] for f in frames] == list(range(5000))
+
+
+texts = st.lists(
+    st.sampled_from(['"', "\\", ":", " ", "{", "}", ",", "a", "token", "Key", "SIG", "é",
+                     "\u212a", "x", "auth", "pass", "\n", "cookie", "secretive", "credential"]),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(texts)
+def test_fused_key_scan_agrees_with_has_secret_key(text: str) -> None:
+    line = jsonl.encode_frame(0, WALL0, 1, "in", "text", text, None, "", True)
+    assert (line is None) == jsonl.has_secret_key(text)
+    plain = jsonl.encode_frame(0, WALL0, 1, "in", "text", text, None, "", False)
+    assert plain is not None and orjson.loads(plain)["data"] == text
+    if line is not None:
+        assert line == plain
+
+
+@given(st.text(min_size=1, max_size=12), st.sampled_from(["", " ", "\t\n "]))
+def test_escaped_and_unicode_folded_keys_are_suspicious(key: str, ws: str) -> None:
+    raw = orjson.dumps({key: 1}).decode()
+    docs = [raw] if '"' in key else [raw, raw.replace('":', '"' + ws + ":", 1)]
+    c = key[0]
+    if c not in '"\\' and 0x20 <= ord(c) < 0xD800:  # the same key, first letter escaped
+        docs.append('{"' + "\\u%04x" % ord(c) + raw[3:])
+    for doc in docs:
+        assert orjson.loads(doc) == {key: 1}
+        if is_sensitive(key):
+            assert jsonl.has_secret_key(doc), doc
+    assert jsonl.has_secret_key('{"\\u0074oken":1}') and jsonl.has_secret_key('{"\u212aey":1}')
+    assert is_sensitive("\u212aey")
