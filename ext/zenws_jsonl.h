@@ -78,39 +78,6 @@ ZENWS_JL_INLINE uint64_t zenws_exchange(uint64_t *p, uint64_t v) {
 #define zenws_ctz32(m) ((unsigned)__builtin_ctz(m))
 #endif
 
-/* ---- the producer's copy into the arena ----------------------------------------------- */
-
-/* Copy a record (header + payload) into the arena at dst (16-byte aligned, room for k rounded
-   up to 16) with non-temporal stores where available: the bytes go to memory instead of the
-   event loop's cache, so recording does not evict the loop's working set, and the writer
-   thread on another core reads them from memory rather than snooping the loop's core. The
-   fence orders them before the release store that publishes the record. */
-ZENWS_JL_INLINE void zenws_arena_put(uint8_t *dst, const void *hdr, Py_ssize_t hdr_len,
-                                     const char *s, Py_ssize_t k, int stream) {
-#if defined(ZENWS_JL_SSE2)
-    if (stream) {
-        Py_ssize_t i = 0, j;
-        uint8_t tail[16];
-        for (j = 0; j < hdr_len; j += 16)
-            _mm_stream_si128((__m128i *)(dst + j),
-                             _mm_loadu_si128((const __m128i *)((const uint8_t *)hdr + j)));
-        dst += hdr_len;
-        for (; i + 16 <= k; i += 16)
-            _mm_stream_si128((__m128i *)(dst + i), _mm_loadu_si128((const __m128i *)(s + i)));
-        if (i < k) {
-            memset(tail, 0, 16);
-            memcpy(tail, s + i, (size_t)(k - i));
-            _mm_stream_si128((__m128i *)(dst + i), _mm_loadu_si128((const __m128i *)tail));
-        }
-        _mm_sfence();
-        return;
-    }
-#endif
-    (void)stream;
-    memcpy(dst, hdr, (size_t)hdr_len);
-    memcpy(dst + hdr_len, s, (size_t)k);
-}
-
 /* ---- credential-looking JSON keys ----------------------------------------------------- */
 
 /* k[1:m] == needle[1:m], ASCII case folded (k[0] already matched). "| 0x20" folds exactly the

@@ -50,7 +50,6 @@ cdef class FrameQueue:
     cdef uint64_t idle                   # the consumer sleeps: kick it when work piles up
     cdef uint64_t stopping               # stop() was called
     cdef PyThread_type_lock wake_lock    # held while the consumer sleeps on it
-    cdef bint stream                     # copy with non-temporal stores
     # fixed
     cdef uint8_t *arena
     cdef uint64_t cap, mask, half

@@ -44,8 +44,6 @@ cdef extern from "zenws_jsonl.h" nogil:
     bint zenws_has_secret_key(const uint8_t *s, Py_ssize_t k) noexcept
     void zenws_store_seqcst(uint64_t *p, uint64_t v) noexcept
     uint64_t zenws_exchange(uint64_t *p, uint64_t v) noexcept
-    void zenws_arena_put(uint8_t *dst, const void *hdr, Py_ssize_t hdr_len, const char *s,
-                         Py_ssize_t k, int stream) noexcept
 
 import os
 
@@ -607,11 +605,11 @@ cdef class FrameQueue:
         self.stopping = 0
         self.written = 0
         self.reported = 0
-        self.stream = os.environ.get("ZENWS_RECORDER_STREAM", "0") != "0"
         self.wake_lock = PyThread_allocate_lock()
         if self.wake_lock == NULL:
             raise MemoryError()
         PyThread_acquire_lock(self.wake_lock, WAIT_LOCK)  # held: the consumer's sleep
+
     def __dealloc__(self):
         cdef RecHdr *h
         cdef uint64_t pos = self.tail
@@ -765,7 +763,8 @@ cdef class FrameQueue:
         hdr.code = code if code >= 0 else 0
         hdr.mono = mono_ns
         hdr.epoch = epoch
-        zenws_arena_put(p, &hdr, HDR, s, k, self.stream)
+        memcpy(p, &hdr, HDR)
+        memcpy(p + HDR, s, k)
         return self._publish()
 
     cdef tuple _entry(self, bint out, int kind, object payload, int64_t epoch, int64_t mono_ns,
@@ -1056,4 +1055,3 @@ cdef class FrameQueue:
         if d.err:
             raise OSError(d.err, os.strerror(d.err))
         return d.status, d.frames, d.size
-
