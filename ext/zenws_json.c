@@ -506,7 +506,13 @@ ZENWS_INLINE const char *digit_run(const char *p, const char *end, uint64_t *m, 
         k = stop ? json_ctz64(stop) >> 3 : 8;
         if (k == 0) return p;
         if (*digits + k > 19 || (*m == 0 && *p == '0')) break;
-        *m = *m * pow10_u64[k] + value_8digits(k == 8 ? d : d << (8 * (8 - k)));
+        if (k <= 2) {
+            /* Short runs ("5" of 37010.5): two multiply-adds beat the SWAR sum. */
+            *m = *m * 10 + (uint64_t)(p[0] - '0');
+            if (k == 2) *m = *m * 10 + (uint64_t)(p[1] - '0');
+        } else {
+            *m = *m * pow10_u64[k] + value_8digits(k == 8 ? d : d << (8 * (8 - k)));
+        }
         *digits += k;
         *consumed += k;
         p += k;
