@@ -11,7 +11,7 @@ call on the loop thread.
     python bench/recording_overhead.py --uvloop                                # unpinned
     taskset -c 0 python bench/recording_overhead.py --uvloop                   # one core
 
-Options: ``--n 20000 --reps 5 --size 512 --uvloop --writer-cpu N``.
+Options: ``--n 20000 --reps 5 --size 512 --uvloop --writer-cpu N --buffer-bytes B``.
 """
 
 from __future__ import annotations
@@ -65,13 +65,13 @@ class Run:
 
 
 async def round_trips(
-    url: str, n: int, size: int, record_to: str | None, writer_cpu: int | None
+    url: str, n: int, size: int, record_to: str | None, writer_cpu: int | None, arena: int
 ) -> Run:
     rec = None
     opts = {}
     if record_to:
         # the client accepts an open Recorder: that is how writer_cpu reaches it
-        rec = Recorder(record_to, url=url, writer_cpu=writer_cpu)
+        rec = Recorder(record_to, url=url, writer_cpu=writer_cpu, buffer_bytes=arena)
         opts["record_to"] = rec
     client = await zc.connect(url, **opts)
     writer = rec._writer.thread if rec is not None else None
@@ -133,9 +133,13 @@ async def main(args: argparse.Namespace) -> None:
     try:
         with tempfile.TemporaryDirectory() as d:
             for rep in range(args.reps):
-                off.append(await round_trips(url, args.n, args.size, None, None))
+                off.append(await round_trips(url, args.n, args.size, None, None, 0))
                 path = f"{d}/r{rep}.jsonl"
-                on.append(await round_trips(url, args.n, args.size, path, args.writer_cpu))
+                on.append(
+                    await round_trips(
+                        url, args.n, args.size, path, args.writer_cpu, args.buffer_bytes
+                    )
+                )
                 os.unlink(path)
     finally:
         proc.terminate()
@@ -165,6 +169,7 @@ if __name__ == "__main__":
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--uvloop", action="store_true")
     ap.add_argument("--writer-cpu", type=int, default=None, help="pin the writer thread")
+    ap.add_argument("--buffer-bytes", type=int, default=8 << 20, help="the recorder's arena")
     a = ap.parse_args()
     if a.uvloop:
         import uvloop

@@ -8,11 +8,12 @@
 #ifndef ZENWS_JSONL_H
 #define ZENWS_JSONL_H
 
+/* Include after Python.h (Py_ssize_t). */
+
 #include <stdint.h>
 #include <string.h>
 
 #if defined(_MSC_VER) && !defined(__clang__)
-#include <windows.h>
 #include <intrin.h>
 #include <io.h>
 #define ZENWS_JL_INLINE static __inline
@@ -47,10 +48,10 @@ ZENWS_JL_INLINE Py_ssize_t zenws_write(int fd, const char *p, Py_ssize_t n) {
     return _write(fd, p, (unsigned int)(n > 0x40000000 ? 0x40000000 : n));
 }
 ZENWS_JL_INLINE void zenws_store_seqcst(uint64_t *p, uint64_t v) {
-    InterlockedExchange64((volatile LONG64 *)p, (LONG64)v);
+    (void)_InterlockedExchange64((volatile __int64 *)p, (__int64)v);
 }
 ZENWS_JL_INLINE uint64_t zenws_exchange(uint64_t *p, uint64_t v) {
-    return (uint64_t)InterlockedExchange64((volatile LONG64 *)p, (LONG64)v);
+    return (uint64_t)_InterlockedExchange64((volatile __int64 *)p, (__int64)v);
 }
 ZENWS_JL_INLINE unsigned zenws_ctz32(unsigned m) {
     unsigned long i;
@@ -259,10 +260,15 @@ ZENWS_JL_INLINE Py_ssize_t zenws_json_string(char *out, const uint8_t *s, Py_ssi
             }
             if (!om) { /* only quotes and backslashes: copy the segments between them */
                 unsigned prev = 0, pos;
+                /* the block twice over in a local buffer: fixed 16-byte copies from any
+                   offset < 16 stay inside it (never past the end of the input) */
+                uint8_t blk[32];
+                _mm_storeu_si128((__m128i *)blk, v);
+                _mm_storeu_si128((__m128i *)(blk + 16), v);
                 while (qm) {
                     pos = zenws_ctz32(qm);
                     qm &= qm - 1;
-                    memcpy(o, s + i + prev, 16); /* within the block: i + 16 <= k */
+                    memcpy(o, blk + prev, 16);
                     o += pos - prev;
                     o[0] = '\\';
                     o[1] = (char)s[i + pos];
@@ -271,7 +277,7 @@ ZENWS_JL_INLINE Py_ssize_t zenws_json_string(char *out, const uint8_t *s, Py_ssi
                     if (keys && zenws_key_step(&st, s, k, i + (Py_ssize_t)pos))
                         return -2;
                 }
-                memcpy(o, s + i + prev, 16 - prev);
+                memcpy(o, blk + prev, 16);
                 o += 16 - prev;
                 i += 16;
                 continue;
