@@ -176,6 +176,39 @@ ZENWS_JL_INLINE int zenws_suspicious_key(const uint8_t *k, Py_ssize_t n, Py_ssiz
     return 0;
 }
 
+/* ---- a cache of keys known to be harmless ---------------------------------------------- */
+
+/* A stream repeats the same few keys ("jsonrpc", "id", "method", "params"...): remember the
+   last harmless ones of up to 16 bytes (direct-mapped, 64 entries) so that each costs one
+   16-byte compare instead of the word search. Owned by one consumer (no locking); only
+   harmless keys are stored, so a stale or colliding entry can only cost a miss. */
+#define ZENWS_KC_SLOTS 64
+typedef struct {
+    uint8_t key[ZENWS_KC_SLOTS][16];
+    uint8_t len[ZENWS_KC_SLOTS];
+} zenws_keycache;
+
+#if defined(ZENWS_JL_SSE2)
+ZENWS_JL_INLINE __m128i zenws_key_block(const uint8_t *k, Py_ssize_t n, Py_ssize_t avail) {
+    uint8_t tmp[16] = {0};
+    const __m128i idx = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    if (avail < 16) {
+        memcpy(tmp, k, (size_t)n);
+        return _mm_loadu_si128((const __m128i *)tmp);
+    }
+    /* bytes past the key zeroed: index < n */
+    return _mm_and_si128(_mm_loadu_si128((const __m128i *)k),
+                         _mm_cmplt_epi8(idx, _mm_set1_epi8((char)n)));
+}
+
+ZENWS_JL_INLINE unsigned zenws_kc_slot(__m128i v, Py_ssize_t n) {
+    uint64_t lo = (uint64_t)_mm_cvtsi128_si64(v);
+    uint64_t hi = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v));
+    uint64_t h = (lo ^ (hi * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)n) * 0xFF51AFD7ED558CCDULL;
+    return (unsigned)(h >> 58);
+}
+#endif
+
 /* ---- reading JSON text for keys --------------------------------------------------------- */
 
 /* State of the key reader: it only ever looks at the quotes and backslashes of the text, in
@@ -189,9 +222,31 @@ typedef struct {
     int slash;           /* the open string contains a backslash */
 } zenws_keyscan;
 
+/* Is the key s[0:n] (avail bytes readable from s) credential-looking? Through kc if given. */
+ZENWS_JL_INLINE int zenws_key_flagged(zenws_keycache *kc, const uint8_t *s, Py_ssize_t n,
+                                      Py_ssize_t avail) {
+#if defined(ZENWS_JL_SSE2)
+    if (kc != NULL && n <= 16) {
+        __m128i v = zenws_key_block(s, n, avail);
+        unsigned slot = zenws_kc_slot(v, n);
+        if (kc->len[slot] == (uint8_t)n &&
+            _mm_movemask_epi8(_mm_cmpeq_epi8(
+                v, _mm_loadu_si128((const __m128i *)kc->key[slot]))) == 0xFFFF)
+            return 0;
+        if (zenws_suspicious_key(s, n, avail))
+            return 1;
+        _mm_storeu_si128((__m128i *)kc->key[slot], v);
+        kc->len[slot] = (uint8_t)n;
+        return 0;
+    }
+#endif
+    (void)kc;
+    return zenws_suspicious_key(s, n, avail);
+}
+
 /* Feed the quote or backslash at s[pos]; 1 when it closes a credential-looking key. */
 ZENWS_JL_INLINE int zenws_key_step(zenws_keyscan *st, const uint8_t *s, Py_ssize_t k,
-                                   Py_ssize_t pos) {
+                                   Py_ssize_t pos, zenws_keycache *kc) {
     Py_ssize_t p;
     if (pos == st->esc_at)
         return 0;
@@ -213,7 +268,7 @@ ZENWS_JL_INLINE int zenws_key_step(zenws_keyscan *st, const uint8_t *s, Py_ssize
     while (p < k && (s[p] == ' ' || s[p] == '\t' || s[p] == '\n' || s[p] == '\r'))
         p++;
     return p < k && s[p] == ':' &&
-           (st->slash || zenws_suspicious_key(s + st->start, pos - st->start, k - st->start));
+           (st->slash || zenws_key_flagged(kc, s + st->start, pos - st->start, k - st->start));
 }
 
 /* ---- JSON string escaping ------------------------------------------------------------- */
@@ -230,10 +285,11 @@ ZENWS_JL_INLINE int zenws_plain8(uint64_t x) {
    sequences are validated (RFC 3629 section 4: no overlongs, surrogates or code points above
    U+10FFFF). With keys, the text is also read for credential-looking keys in the same pass,
    exactly as zenws_has_secret_key() reads it. Returns the bytes written, -1 for invalid UTF-8,
-   -2 for a suspicious key. out must have room for 6 * k + 18 bytes (16-byte stores may run
+   -2 for a suspicious key (kc: a key cache owned by the caller, or NULL). out must have room
+   for 6 * k + 18 bytes (16-byte stores may run
    past the last byte written). */
 ZENWS_JL_INLINE Py_ssize_t zenws_json_string(char *out, const uint8_t *s, Py_ssize_t k,
-                                             int check, int keys) {
+                                             int check, int keys, zenws_keycache *kc) {
     static const char hex[] = "0123456789abcdef";
     static const char short_esc[32] = {0, 0, 0, 0, 0, 0, 0, 0, 'b', 't', 'n', 0, 'f', 'r'};
     char *o = out;
@@ -274,7 +330,7 @@ ZENWS_JL_INLINE Py_ssize_t zenws_json_string(char *out, const uint8_t *s, Py_ssi
                     o[1] = (char)s[i + pos];
                     o += 2;
                     prev = pos + 1;
-                    if (keys && zenws_key_step(&st, s, k, i + (Py_ssize_t)pos))
+                    if (keys && zenws_key_step(&st, s, k, i + (Py_ssize_t)pos, kc))
                         return -2;
                 }
                 memcpy(o, blk + prev, 16);
@@ -317,7 +373,7 @@ ZENWS_JL_INLINE Py_ssize_t zenws_json_string(char *out, const uint8_t *s, Py_ssi
                 o[0] = '\\';
                 o[1] = (char)c;
                 o += 2;
-                if (keys && zenws_key_step(&st, s, k, i))
+                if (keys && zenws_key_step(&st, s, k, i, kc))
                     return -2;
                 i++;
             } else if (c >= 0x80) {
@@ -397,7 +453,7 @@ ZENWS_JL_INLINE int zenws_has_secret_key(const uint8_t *s, Py_ssize_t k) {
         while (m) {
             Py_ssize_t pos = base + zenws_ctz32(m);
             m &= m - 1;
-            if (zenws_key_step(&st, s, k, pos))
+            if (zenws_key_step(&st, s, k, pos, NULL))
                 return 1;
         }
     }

@@ -836,3 +836,32 @@ def test_escaped_and_unicode_folded_keys_are_suspicious(key: str, ws: str) -> No
             assert jsonl.has_secret_key(doc), doc
     assert jsonl.has_secret_key('{"\\u0074oken":1}') and jsonl.has_secret_key('{"\u212aey":1}')
     assert is_sensitive("\u212aey")
+
+
+keyed_docs = st.lists(
+    st.dictionaries(
+        st.one_of(
+            st.sampled_from(["id", "jsonrpc", "token", "Key", "apiKEY", "sig", "x"]),
+            st.text(max_size=20),
+        ),
+        st.integers(0, 9),
+        max_size=4,
+    ).map(lambda d: orjson.dumps(d).decode()),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(keyed_docs)
+def test_the_writers_key_cache_never_hides_a_secret_key(docs: list[str]) -> None:
+    q = jsonl.FrameQueue(10**6, 10**9, None)
+    for i, doc in enumerate(docs * 2):  # twice: the second pass hits the cache
+        q.push("in", "text", doc, 1, i)
+    sent_to_python = []
+    with open(os.devnull, "wb") as f:
+        while len(q):
+            status, _, _ = q.drain(f.fileno(), 0, WALL0, True, 0, -1, False, 10**6)
+            if status == jsonl.DRAIN_PYTHON:
+                sent_to_python.append(q.pop_batch(1)[0][0])
+    assert sent_to_python == [i for i, d in enumerate(docs * 2) if jsonl.has_secret_key(d)]

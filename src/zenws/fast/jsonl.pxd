@@ -60,6 +60,7 @@ cdef class FrameQueue:
     cdef readonly uint64_t written       # frames written to the file
     cdef uint64_t reported               # drops reported so far
     cdef char *out                       # reused output buffer
+    cdef void *keycache                  # harmless JSON keys seen (zenws_keycache)
     cdef char _pad2[64]
 
     # Queue one frame from C (the listener's hot path); never blocks: a full arena counts a

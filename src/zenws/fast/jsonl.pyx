@@ -29,7 +29,7 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.errno cimport EINTR, EIO, errno
 from libc.limits cimport LLONG_MAX
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
 
 from zenws.fast.common cimport zenws_monotonic_ns
@@ -39,8 +39,10 @@ cdef extern from "zenws_jsonl.h" nogil:
     uint64_t zenws_load_acquire(const uint64_t *p) noexcept
     void zenws_store_release(uint64_t *p, uint64_t v) noexcept
     Py_ssize_t zenws_write(int fd, const char *p, Py_ssize_t n) noexcept
+    ctypedef struct zenws_keycache:
+        pass
     Py_ssize_t zenws_json_string(char *out, const uint8_t *s, Py_ssize_t k, int check,
-                                 int keys) noexcept
+                                 int keys, zenws_keycache *kc) noexcept
     bint zenws_has_secret_key(const uint8_t *s, Py_ssize_t k) noexcept
     void zenws_store_seqcst(uint64_t *p, uint64_t v) noexcept
     uint64_t zenws_exchange(uint64_t *p, uint64_t v) noexcept
@@ -168,7 +170,7 @@ cdef inline Py_ssize_t _put_escaped(char *out, Py_ssize_t n, const uint8_t *s, P
                                     bint check) noexcept nogil:
     """A JSON string with quotes at ``out + n``, escaped as orjson does (RFC 8259 §7); -1
     for invalid UTF-8 when ``check`` (SIMD loop in ext/zenws_jsonl.h)."""
-    cdef Py_ssize_t m = zenws_json_string(out + n, s, k, check, 0)
+    cdef Py_ssize_t m = zenws_json_string(out + n, s, k, check, 0, NULL)
     return -1 if m < 0 else n + m
 
 
@@ -302,7 +304,7 @@ cdef int _prepare(Item *it, object e, int64_t t0, int64_t wall0) except -1:
 
 
 cdef Py_ssize_t _encode_item(char *out, Py_ssize_t n, const Item *it, bint redact,
-                             TsCache *cache) noexcept nogil:
+                             TsCache *cache, void *kc=NULL) noexcept nogil:
     """Append one line at ``n`` (room reserved by the caller); -1 = needs Python."""
     cdef int kind = it.kind
     cdef Py_ssize_t m
@@ -321,7 +323,8 @@ cdef Py_ssize_t _encode_item(char *out, Py_ssize_t n, const Item *it, bint redac
         # with redact, the secret-key scan rides along the escaping pass: -2 = a key may
         # name a credential (Python redacts the frame); -1 = invalid UTF-8 (Python records
         # it as flagged base64)
-        m = zenws_json_string(out + n, <const uint8_t *>it.s, it.k, it.check_utf8, redact)
+        m = zenws_json_string(out + n, <const uint8_t *>it.s, it.k, it.check_utf8, redact,
+                             <zenws_keycache *>kc)
         if m < 0:
             return -1
         n += m
@@ -588,7 +591,8 @@ cdef class FrameQueue:
             cap <<= 1
         self.arena = <uint8_t *>malloc(cap)
         self.out = <char *>malloc(OUT_CAP)
-        if self.arena == NULL or self.out == NULL:
+        self.keycache = calloc(1, sizeof(zenws_keycache))
+        if self.arena == NULL or self.out == NULL or self.keycache == NULL:
             raise MemoryError()
         # touch every page now, so that the event loop never takes the page faults
         memset(self.arena, 0, cap)
@@ -622,6 +626,7 @@ cdef class FrameQueue:
                 h = self._peek(&pos, self.head)
         free(self.arena)
         free(self.out)
+        free(self.keycache)
         if self.wake_lock != NULL:
             PyThread_free_lock(self.wake_lock)
 
@@ -910,7 +915,7 @@ cdef class FrameQueue:
                 zenws_store_release(&self.written, self.written + <uint64_t>pending)
                 n = pending = 0
             _item_from_rec(&it, h, d.t0, d.wall0)
-            m = _encode_item(self.out, n, &it, d.redact, &cache)
+            m = _encode_item(self.out, n, &it, d.redact, &cache, self.keycache)
             if m < 0:
                 d.status = D_PYTHON
                 break
