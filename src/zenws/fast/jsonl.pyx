@@ -323,8 +323,8 @@ cdef Py_ssize_t _encode_item(char *out, Py_ssize_t n, const Item *it, bint redac
         # with redact, the secret-key scan rides along the escaping pass: -2 = a key may
         # name a credential (Python redacts the frame); -1 = invalid UTF-8 (Python records
         # it as flagged base64)
-        m = zenws_json_string(out + n, <const uint8_t *>it.s, it.k, it.check_utf8, redact,
-                             <zenws_keycache *>kc)
+        m = zenws_json_string(out + n, <const uint8_t *>it.s, it.k, it.check_utf8,
+                              redact, <zenws_keycache *>kc)
         if m < 0:
             return -1
         n += m
