@@ -73,7 +73,7 @@ async def test_routing_handler_on_message_and_iterator() -> None:
         await client.close()
 
 
-@pytest.mark.parametrize("decoder", ["simdjson", "orjson", "json"])
+@pytest.mark.parametrize("decoder", ["simdjson", "orjson", "json", "zenws"])
 async def test_decoders(decoder: str) -> None:
     async with MockServer(rpc_handler) as srv:
         client = await zenws.connect(srv.url, decoder=decoder)

@@ -32,7 +32,7 @@ def test_public_names() -> None:
         Message()
 
 
-@pytest.mark.parametrize("decoder", ["simdjson", "orjson", "json"])
+@pytest.mark.parametrize("decoder", ["simdjson", "orjson", "json", "zenws"])
 def test_json_parsed_once_and_cached(decoder: str) -> None:
     raw = json.dumps(DOC).encode()
     m = _make_message(2, raw, "ticker.BTC", None, 123, 4, decoder)
@@ -43,7 +43,7 @@ def test_json_parsed_once_and_cached(decoder: str) -> None:
     assert m.text == raw.decode()
 
 
-@pytest.mark.parametrize("decoder", ["simdjson", "orjson", "json"])
+@pytest.mark.parametrize("decoder", ["simdjson", "orjson", "json", "zenws"])
 def test_json_documents_survive_later_parses(decoder: str) -> None:
     # a simdjson Parser holds one live document: cached results must be plain objects
     msgs = [
@@ -57,7 +57,7 @@ def test_json_documents_survive_later_parses(decoder: str) -> None:
     ] == [[1, 2], 3]
 
 
-@pytest.mark.parametrize("decoder", ["simdjson", "orjson", "json"])
+@pytest.mark.parametrize("decoder", ["simdjson", "orjson", "json", "zenws"])
 def test_invalid_json_raises_value_error(decoder: str) -> None:
     with pytest.raises(ValueError):
         _make_message(0, b"{bad", decoder=decoder).json()
@@ -86,5 +86,5 @@ def test_binary_has_no_text_and_repr_hides_payload() -> None:
 )
 def test_decoders_agree_with_json(value: object) -> None:
     raw = json.dumps(value).encode()
-    for decoder in ("simdjson", "orjson", "json"):
+    for decoder in ("simdjson", "orjson", "json", "zenws"):
         assert _make_message(0, raw, decoder=decoder).json() == value

@@ -30,6 +30,7 @@ cdef enum:
     DECODER_SIMDJSON = 0
     DECODER_ORJSON = 1
     DECODER_JSON = 2
+    DECODER_ZENWS = 3
 
 # Overflow policies of MessageQueue.
 cdef enum:

@@ -63,7 +63,8 @@ class MessageKind(enum.IntEnum):
 
 cdef tuple _KINDS = (MessageKind.OTHER, MessageKind.RESPONSE, MessageKind.NOTIFICATION,
                      MessageKind.HEARTBEAT, MessageKind.BINARY)
-_DECODERS = {"simdjson": DECODER_SIMDJSON, "orjson": DECODER_ORJSON, "json": DECODER_JSON}
+_DECODERS = {"simdjson": DECODER_SIMDJSON, "orjson": DECODER_ORJSON, "json": DECODER_JSON,
+             "zenws": DECODER_ZENWS}
 _POLICIES = {"drop_oldest": OVERFLOW_DROP_OLDEST, "drop_newest": OVERFLOW_DROP_NEWEST,
              "pause_reading": OVERFLOW_PAUSE_READING, "disconnect": OVERFLOW_DISCONNECT}
 
@@ -150,7 +151,7 @@ cdef class Message:
                                     PyBytes_GET_SIZE(self.raw), NULL)
 
     def json(self):
-        """Parse the payload as JSON once (simdjson, orjson or json) and cache it.
+        """Parse the payload as JSON once (simdjson, orjson, json or zenws) and cache it.
 
         Returns:
             The decoded document (dict for JSON-RPC messages).
@@ -163,6 +164,8 @@ cdef class Message:
                 self._json = _orjson_loads(self.raw)
             elif self._decoder == DECODER_SIMDJSON:
                 self._json = _simd_loads(self.raw)
+            elif self._decoder == DECODER_ZENWS:
+                self._json = loads_c(PyBytes_AS_STRING(self.raw), PyBytes_GET_SIZE(self.raw))
             else:
                 self._json = _json_loads(self.raw)
             self._parsed = True
