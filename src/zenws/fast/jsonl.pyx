@@ -968,7 +968,8 @@ cdef class FrameQueue:
             OSError: a write failed.
         """
         cdef Drain d
-        cdef long long timeout_us = <long long>(interval * 1e6)
+        # at least hourly: PyThread_acquire_lock_timed takes no more than PY_TIMEOUT_MAX
+        cdef long long timeout_us = <long long>(min(max(interval, 1e-4), 3600.0) * 1e6)
         d.fd = fd
         d.t0 = t0
         d.wall0 = wall0
