@@ -679,6 +679,16 @@ def test_frames_larger_than_the_arena_are_kept_whole(tmp_path: Path) -> None:
     assert [f.data for f in frames[3:]] == [big_text, "after"]
 
 
+def test_a_frame_of_a_quarter_arena_or_more_is_held_not_dropped() -> None:
+    q = jsonl.FrameQueue(100, 10**9, None, ARENA)
+    big = [bytes([i]) * n for i, n in enumerate((ARENA // 4, ARENA - 100, ARENA, 3 * ARENA))]
+    for b in big:
+        q.push("in", "binary", bytearray(b), 1, 0)  # copied to bytes, then held by reference
+    q.push("in", "text", "small", 1, 0)
+    assert q.dropped == 0
+    assert [e[3] for e in q.pop_batch(10)] == [*big, "small"]
+
+
 def test_redaction_in_the_middle_of_a_batch_keeps_the_order(tmp_path: Path) -> None:
     p = tmp_path / "s.jsonl"
     sent = []

@@ -44,7 +44,7 @@ cdef class FrameQueue:
     cdef uint64_t tail_seen, popped_seen  # the consumer's positions, as last read
     cdef uint64_t _end                   # end of the record being claimed
     cdef readonly uint64_t dropped
-    cdef Py_ssize_t capacity, flush_entries
+    cdef Py_ssize_t capacity, flush_entries, inline_max
     cdef object wake
     cdef readonly bint closed
     cdef uint64_t idle                   # the consumer sleeps: kick it when work piles up

@@ -598,6 +598,8 @@ cdef class FrameQueue:
         memset(self.arena, 0, cap)
         self.cap = cap
         self.mask = cap - 1
+        # a copied frame takes at most a quarter of the arena, so that one always fits
+        self.inline_max = min(MAX_INLINE, cap // 4 - HDR)
         self.half = cap // 2
         self.head = self.tail = self.pushed = self.popped = self.tail_seen = self.popped_seen = 0
         self.capacity = capacity
@@ -748,7 +750,7 @@ cdef class FrameQueue:
                 payload = bytes(payload)  # the caller may reuse its buffer
                 s = PyBytes_AS_STRING(payload)
                 k = PyBytes_GET_SIZE(payload)
-            if k > MAX_INLINE:  # immutable and big: hold it rather than copy it
+            if k > self.inline_max:  # immutable and big: hold it rather than copy it
                 return self._push_obj(self._entry(out, kind, payload, epoch, mono_ns, -1, ""),
                                       mono_ns, epoch)
         # from here on no Python code runs: the GIL keeps other producers out
