@@ -122,7 +122,8 @@ class Recorder:
         buffer_size: frames held in memory before new ones are dropped.
         buffer_bytes: size of the arena the frames are copied into (payload + 32 bytes per
             frame; rounded up to a power of two, at least 64 KiB; allocated and touched up
-            front). Payloads above 64 KiB are held by reference instead and do not count.
+            front). Payloads above 64 KiB (or a quarter of the arena) are held by reference
+            instead of copied.
         rotate_bytes: when set, the file is rotated once it would exceed this many bytes:
             ``path`` -> ``path.1`` -> ``path.2``... (``path`` always holds the newest part).
         rotate_keep: keep at most this many rotated parts (None: keep all).

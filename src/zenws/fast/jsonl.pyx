@@ -1,15 +1,17 @@
 # cython: language_level=3
-"""Recorder hot paths (``zenws.recorder``): the loop-side frame queue and the JSONL encoder.
+"""Recorder hot paths (``zenws.recorder``): the frame arena and the JSONL encoder.
 
-:class:`FrameQueue` is what ``Recorder.write`` is: a bounded ring of frame tuples that the
-event-loop thread appends to (no lock: every access holds the GIL and runs no Python code) and
-the writer thread empties in batches; a full ring counts a drop instead of waiting.
+:class:`FrameQueue` is what ``Recorder.write`` is: a single-producer/single-consumer arena of
+bytes. The event-loop thread copies each frame (a 32-byte header and the payload) into it --
+no lock, no Python object kept -- and a full arena counts a drop instead of waiting. The
+writer thread lives in :meth:`FrameQueue.serve`: it sleeps on a C lock, then encodes the
+frames straight from the arena into finished JSONL lines -- UTC timestamp, integers, JSON
+string escaping (the same escapes as orjson, SIMD, ext/zenws_jsonl.h) or base64 -- and
+``write(2)``s them, all without the GIL. Frames that need Python are left to the caller: text
+whose keys may name a secret (found during the escaping pass; the caller redacts it), text
+bytes that are not valid UTF-8, frames held by reference.
 
-:func:`encode_batch` turns a batch of queued frames into finished lines -- UTC timestamp,
-integers, JSON string escaping (the same escapes as orjson) or base64 -- in C without the GIL,
-so recording costs the writer thread a fraction of a microsecond per frame and never holds up
-the event loop. Frames that need Python go to a fallback: text whose keys may name a secret
-(the caller redacts it), text bytes that are not valid UTF-8, unexpected payload types.
+:func:`encode_batch` and :func:`encode_frame` encode Python tuples the same way.
 """
 
 cimport cython
