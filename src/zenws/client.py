@@ -227,7 +227,9 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         lst.queue = self._queue
         lst.set_heartbeat(self._heartbeat)
         lst.channel_of = self._dialect.channel_of
-        lst.recorder = self._recorder
+        rec = self._recorder
+        # a Recorder's C queue is what the listener pushes to (Recorder.write is its push)
+        lst.recorder = getattr(rec, "queue", rec) if rec is not None else None
         lst.test_timeout = self._timeout
 
     async def _open(self) -> None:

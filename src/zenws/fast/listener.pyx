@@ -25,6 +25,7 @@ from zenws.fast.jsonrpc cimport (
     ZENWS_KIND_INVALID, ZENWS_KIND_RESPONSE, ZENWS_KIND_NOTIFICATION, ZENWS_KIND_ERROR_NO_ID,
 )
 from zenws.fast.latency cimport LatencyBuffer
+from zenws.fast.jsonl cimport FrameQueue
 
 import collections
 import collections.abc
@@ -638,6 +639,15 @@ cdef class FastListener(WSListener):
 
     cdef _record(self, str direction, int opcode, object payload, int64_t now,
                  int code=-1, str reason=""):
+        cdef object rec = self.recorder
+        if type(rec) is FrameQueue:  # a Recorder's queue: one C call, no Python frame
+            try:
+                (<FrameQueue>rec).push_c(direction == "out", opcode, payload, self.epoch, now,
+                                         code, reason)
+            except Exception as exc:
+                self._safe_call(self.client._on_callback_error, exc, None) \
+                    if self.client is not None else None
+            return
         kind = ("text" if opcode == 1 else "binary" if opcode == 2 else "ping" if opcode == 9
                 else "pong" if opcode == 10 else "close")
         try:
