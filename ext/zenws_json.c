@@ -61,7 +61,67 @@ static inline int json_ctz32(unsigned int x) {
 #define SCRATCH_LOCAL 256       /* unescaped strings up to this size: C stack */
 #define NUMBER_LOCAL 64         /* number copies up to this size: C stack */
 
-const char *zenws_json_kernel(void) { return ZENWS_JSON_SSE2 ? "sse2" : "swar"; }
+#if ZENWS_JSON_SSE2 && (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#  include <immintrin.h>
+#  define ZENWS_JSON_AVX2 1
+#  define ZENWS_JSON_TARGET_AVX2 __attribute__((target("avx2")))
+#else
+#  define ZENWS_JSON_AVX2 0
+#endif
+
+#include <stdlib.h>
+
+/* ------------------------------------------------------------ kernel choice */
+
+/* Read by the string scans of this file and of zenws_jsonenc.c.  Written at
+ * import (zenws_json_kernel_init) and by the test hook only. */
+int zenws_json_simd = ZENWS_JSON_SSE2 ? ZENWS_JSON_KERNEL_SSE2 : ZENWS_JSON_KERNEL_SWAR;
+
+static const char *const json_kernel_names[3] = {"swar", "sse2", "avx2"};
+
+static int json_kernel_supported(int k) {
+    if (k == ZENWS_JSON_KERNEL_SWAR) return 1;
+    if (k == ZENWS_JSON_KERNEL_SSE2) return ZENWS_JSON_SSE2;
+#if ZENWS_JSON_AVX2
+    if (k == ZENWS_JSON_KERNEL_AVX2) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+#endif
+    return 0;
+}
+
+static int json_kernel_best(void) {
+    int k;
+    for (k = ZENWS_JSON_KERNEL_AVX2; k > ZENWS_JSON_KERNEL_SWAR; k--)
+        if (json_kernel_supported(k)) return k;
+    return ZENWS_JSON_KERNEL_SWAR;
+}
+
+const char *zenws_json_kernel(void) { return json_kernel_names[zenws_json_simd]; }
+
+int zenws_json_set_kernel(const char *name) {
+    int k;
+    if (name == NULL) return -1;
+    if (strcmp(name, "auto") == 0) {
+        zenws_json_simd = json_kernel_best();
+        return 0;
+    }
+    for (k = 0; k < 3; k++) {
+        if (strcmp(name, json_kernel_names[k]) == 0 && json_kernel_supported(k)) {
+            zenws_json_simd = k;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *zenws_json_kernel_init(void) {
+    const char *want = getenv("ZENWS_JSON_KERNEL");
+    if (want == NULL || want[0] == '\0' || zenws_json_set_kernel(want) != 0)
+        zenws_json_simd = json_kernel_best();
+    return zenws_json_kernel();
+}
 
 /* ------------------------------------------------------------ tables */
 
@@ -167,36 +227,104 @@ static Py_ssize_t utf8_first_bad(const unsigned char *s, Py_ssize_t n) {
 
 /* ------------------------------------------------------------ strings */
 
-/* First byte in [p, end) that str_stop flags, or end. */
-ZENWS_INLINE const char *skip_plain(const char *p, const char *end) {
-#if ZENWS_JSON_SSE2
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i bslash = _mm_set1_epi8('\\');
-    const __m128i space = _mm_set1_epi8(0x20);
-    while (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        /* Signed v < 0x20 holds for 0x00..0x1F and for 0x80..0xFF. */
-        __m128i hit = _mm_or_si128(
-            _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-            _mm_cmplt_epi8(v, space));
-        int mask = _mm_movemask_epi8(hit);
-        if (mask) return p + json_ctz32((unsigned int)mask);
-        p += 16;
+#if ZENWS_JSON_AVX2
+/* AVX2 part of skip_plain for long strings (end - p >= 32): 64 bytes per
+ * iteration, one test for both vectors.  Run-time dispatch only. */
+ZENWS_JSON_TARGET_AVX2 static const char *skip_plain_avx2(const char *p, const char *end) {
+    const __m256i quote = _mm256_set1_epi8('"');
+    const __m256i bslash = _mm256_set1_epi8('\\');
+    const __m256i space = _mm256_set1_epi8(0x20);
+    unsigned int m;
+#  define JSON_HITS256(v)                                                                  \
+    _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, bslash)), \
+                    _mm256_cmpgt_epi8(space, v))
+    while (end - p >= 64) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)p);
+        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
+        __m256i ha = JSON_HITS256(a), hb = JSON_HITS256(b);
+        if (!_mm256_testz_si256(_mm256_or_si256(ha, hb), _mm256_or_si256(ha, hb))) {
+            m = (unsigned int)_mm256_movemask_epi8(ha);
+            if (m) return p + json_ctz32(m);
+            return p + 32 + json_ctz32((unsigned int)_mm256_movemask_epi8(hb));
+        }
+        p += 64;
     }
-#else
-    /* SWAR: does the word hold a '"' / '\\' byte, a byte < 0x20 or a byte
-     * >= 0x80?  Exact as a yes/no answer; the position is found below. */
-    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-    while (end - p >= 8) {
-        uint64_t w, q, b, hit;
-        memcpy(&w, p, 8);
-        q = w ^ (ones * '"');
-        b = w ^ (ones * '\\');
-        hit = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w;
-        if (hit & high) break;
-        p += 8;
+    if (end - p >= 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)p);
+        m = (unsigned int)_mm256_movemask_epi8(JSON_HITS256(v));
+        if (m) return p + json_ctz32(m);
+        p += 32;
+    }
+    if (p < end) {
+        /* The 32 bytes that end at `end` (the string began >= 32 bytes
+         * before p); the first 32 - (end - p) of them were checked. */
+        __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(end - 32));
+        m = (unsigned int)_mm256_movemask_epi8(JSON_HITS256(v)) >> (32 - (end - p));
+        if (m) return p + json_ctz32(m);
+        return end;
+    }
+#  undef JSON_HITS256
+    return p;
+}
+#endif
+
+/* First byte in [p, end) that str_stop flags, or end.  `simd` is a
+ * ZENWS_JSON_KERNEL_* constant: the parser is compiled once per kernel family
+ * (see zenws_json_loads), so the common case pays no kernel test per string. */
+ZENWS_INLINE const char *skip_plain(const char *p, const char *end, const int simd) {
+#if ZENWS_JSON_SSE2
+    if (simd != ZENWS_JSON_KERNEL_SWAR) {
+        const __m128i quote = _mm_set1_epi8('"');
+        const __m128i bslash = _mm_set1_epi8('\\');
+        const __m128i space = _mm_set1_epi8(0x20);
+        unsigned int mask;
+        /* Signed v < 0x20 holds for 0x00..0x1F and for 0x80..0xFF. */
+#  define JSON_HITS128(v)                                                               \
+    (unsigned int)_mm_movemask_epi8(_mm_or_si128(                                       \
+        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)), _mm_cmplt_epi8(v, space)))
+        if (end - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+            mask = JSON_HITS128(v);
+            if (mask) return p + json_ctz32(mask);
+            p += 16;
+            if (end - p >= 16) {
+                v = _mm_loadu_si128((const __m128i *)(const void *)p);
+                mask = JSON_HITS128(v);
+                if (mask) return p + json_ctz32(mask);
+                p += 16;
+#  if ZENWS_JSON_AVX2
+                /* 32 bytes without a stop: a long string, AVX2 if chosen. */
+                if (end - p >= 32 && zenws_json_simd == ZENWS_JSON_KERNEL_AVX2)
+                    return skip_plain_avx2(p, end);
+#  endif
+                while (end - p >= 16) {
+                    v = _mm_loadu_si128((const __m128i *)(const void *)p);
+                    mask = JSON_HITS128(v);
+                    if (mask) return p + json_ctz32(mask);
+                    p += 16;
+                }
+            }
+        }
+#  undef JSON_HITS128
+        while (p < end && !str_stop[(unsigned char)*p]) p++;
+        return p;
     }
 #endif
+    {
+        /* SWAR: does the word hold a '"' / '\\' byte, a byte < 0x20 or a byte
+         * >= 0x80?  Exact as a yes/no answer; the position is found below. */
+        const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+        (void)simd;
+        while (end - p >= 8) {
+            uint64_t w, q, b, hit;
+            memcpy(&w, p, 8);
+            q = w ^ (ones * '"');
+            b = w ^ (ones * '\\');
+            hit = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w;
+            if (hit & high) break;
+            p += 8;
+        }
+    }
     while (p < end && !str_stop[(unsigned char)*p]) p++;
     return p;
 }
@@ -332,7 +460,7 @@ static PyObject *string_slow(const json_ctx *cx, const char *s, const char *q,
             wide = 1;
             q++;
         }
-        q = skip_plain(q, end);
+        q = skip_plain(q, end, zenws_json_simd);
     }
     *pp = q + 1;
     n = q - s;
@@ -434,9 +562,9 @@ ZENWS_INLINE PyObject *cached_str(str_slot *cache, const char *s, Py_ssize_t n, 
 }
 
 /* *pp points at the opening quote; on success it is moved past the closing one. */
-ZENWS_INLINE PyObject *parse_string(const json_ctx *cx, const char **pp) {
+ZENWS_INLINE PyObject *parse_string(const json_ctx *cx, const char **pp, const int simd) {
     const char *s = *pp + 1;
-    const char *q = skip_plain(s, cx->end);
+    const char *q = skip_plain(s, cx->end, simd);
     if (ZENWS_LIKELY(q < cx->end && *q == '"')) {
         *pp = q + 1;
         if (q - s <= VALUE_CACHE_MAX) return cached_str(value_cache, s, q - s, 0);
@@ -446,9 +574,9 @@ ZENWS_INLINE PyObject *parse_string(const json_ctx *cx, const char **pp) {
 }
 
 /* *pp points at the opening quote of an object key. */
-ZENWS_INLINE PyObject *parse_key(const json_ctx *cx, const char **pp) {
+ZENWS_INLINE PyObject *parse_key(const json_ctx *cx, const char **pp, const int simd) {
     const char *s = *pp + 1;
-    const char *q = skip_plain(s, cx->end);
+    const char *q = skip_plain(s, cx->end, simd);
     if (ZENWS_LIKELY(q < cx->end && *q == '"')) {
         *pp = q + 1;
         if (ZENWS_LIKELY(q - s <= ZENWS_JSON_KEY_CACHE_MAX))
@@ -635,7 +763,7 @@ typedef struct {
     Py_ssize_t base;  /* first item on the value stack (arrays) */
 } json_frame;
 
-PyObject *zenws_json_loads(const char *buf, Py_ssize_t len) {
+ZENWS_INLINE PyObject *json_loads_impl(const char *buf, Py_ssize_t len, const int simd) {
     json_ctx cx = {buf, buf + len};
     const char *p = buf, *end = buf + len;
     json_frame frames[ZENWS_JSON_MAX_DEPTH];
@@ -654,7 +782,7 @@ value:
     }
     switch (*p) {
     case '"':
-        v = parse_string(&cx, &p);
+        v = parse_string(&cx, &p, simd);
         if (v == NULL) goto fail;
         break;
     case '{':
@@ -782,7 +910,7 @@ key:
         json_error(&cx, "Expecting property name enclosed in double quotes", p);
         goto fail;
     }
-    frames[depth - 1].key = parse_key(&cx, &p);
+    frames[depth - 1].key = parse_key(&cx, &p, simd);
     if (frames[depth - 1].key == NULL) goto fail;
     SKIP_WS(p, end);
     if (ZENWS_UNLIKELY(p >= end || *p != ':')) {
@@ -815,4 +943,20 @@ fail:
     for (i = 0; i < vn; i++) Py_DECREF(vs[i]);
     if (vs != local) PyMem_Free(vs);
     return NULL;
+}
+
+/* The parser compiled twice: with the SIMD string scan (sse2; avx2 takes
+ * over inside long strings) and with the portable one.  One kernel test per
+ * document instead of one per string. */
+static PyObject *json_loads_simd(const char *buf, Py_ssize_t len) {
+    return json_loads_impl(buf, len, ZENWS_JSON_KERNEL_SSE2);
+}
+
+static PyObject *json_loads_swar(const char *buf, Py_ssize_t len) {
+    return json_loads_impl(buf, len, ZENWS_JSON_KERNEL_SWAR);
+}
+
+PyObject *zenws_json_loads(const char *buf, Py_ssize_t len) {
+    if (ZENWS_LIKELY(zenws_json_simd != ZENWS_JSON_KERNEL_SWAR)) return json_loads_simd(buf, len);
+    return json_loads_swar(buf, len);
 }

@@ -35,8 +35,23 @@ extern "C" {
  * exception set (json.JSONDecodeError, ValueError, MemoryError). */
 PyObject *zenws_json_loads(const char *buf, Py_ssize_t len);
 
-/* Name of the string-scanning kernel compiled in: "sse2" or "swar". */
+/* String-scanning kernel of the decoder and the encoder (zenws_jsonenc.c):
+ * "avx2" (strings of 64 bytes and more; AVX2 CPUs), "sse2" (x86-64) or "swar"
+ * (portable, 8 bytes at a time).  Chosen by zenws_json_kernel_init() from the
+ * CPU, or from the environment variable ZENWS_JSON_KERNEL when it names a
+ * kernel this CPU runs.  Every kernel gives the same results. */
+#define ZENWS_JSON_KERNEL_SWAR 0
+#define ZENWS_JSON_KERNEL_SSE2 1
+#define ZENWS_JSON_KERNEL_AVX2 2
+extern int zenws_json_simd; /* one of ZENWS_JSON_KERNEL_* */
+
+/* Choose the kernel (CPU + ZENWS_JSON_KERNEL); returns its name. */
+const char *zenws_json_kernel_init(void);
+/* Name of the kernel in use. */
 const char *zenws_json_kernel(void);
+/* Switch kernel: "avx2", "sse2", "swar" or "auto" (tests and benchmarks;
+ * not thread-safe).  0 on success, -1 for an unknown or unsupported name. */
+int zenws_json_set_kernel(const char *name);
 
 #ifdef __cplusplus
 }
