@@ -26,7 +26,7 @@ FAST = ROOT / "src" / "zenws" / "fast"
 # Hand-written C that each Cython module links in (ext/zenws_*.c).
 C_SOURCES: dict[str, list[str]] = {
     "frame": ["ext/zenws_mask.c", "ext/zenws_utf8.c"],
-    "jsonrpc": ["ext/zenws_scan.c", "ext/zenws_json.c"],
+    "jsonrpc": ["ext/zenws_scan.c", "ext/zenws_json.c", "ext/zenws_jsonenc.c"],
     "latency": ["ext/zenws_quantile.c"],
 }
 

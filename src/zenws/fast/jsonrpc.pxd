@@ -6,6 +6,7 @@
 # content between the quotes; *_escaped says whether a backslash occurs (then
 # decode with zenws_unescape or the ScanResult properties).
 cimport cython
+from cpython.object cimport PyObject
 from libc.stdint cimport int64_t
 
 
@@ -95,7 +96,8 @@ cdef class Correlator:
 
 
 # b'{"jsonrpc":"2.0","id":<id>,"method":"<method>","params":<params>}'
-# (params None -> {}; orjson encodes params, which must be an object/array).
+# (params None -> {}; params must encode to an object/array: plain data is
+# written by zenws_jsonenc, anything else by orjson).
 cdef bytes encode_request_c(int64_t id, str method, object params)
 
 
@@ -106,6 +108,22 @@ cdef extern from "zenws_json.h":
         ZENWS_JSON_MAX_DEPTH
     object zenws_json_loads(const char* buf, Py_ssize_t len)
     const char* zenws_json_kernel() noexcept
+    const char* zenws_json_kernel_init() noexcept
+    int zenws_json_set_kernel(const char* name) noexcept
+
+
+# JSON encoder for plain data (ext/zenws_jsonenc.c): orjson.dumps' bytes for
+# dict/list/tuple/str/int/float/bool/None; 1 (no exception) for anything
+# else, so that the caller falls back to orjson; -1 with an exception set.
+cdef extern from "zenws_jsonenc.h":
+    enum:
+        ZENWS_JSONENC_OK
+        ZENWS_JSONENC_UNSUPPORTED
+        ZENWS_JSONENC_MAX_DEPTH
+    int zenws_jsonenc_request(const char* id_json, Py_ssize_t id_len, const char* method,
+                              Py_ssize_t method_len, object params, PyObject** out) except -1
+    int zenws_jsonenc_dumps(object obj, PyObject** out) except -1
+    int zenws_jsonenc_plain(const char* s, Py_ssize_t n) noexcept
 
 
 # Decode the JSON document buf[0:n] (need not be NUL-terminated); see loads().

@@ -2,8 +2,8 @@
 
 ``scan`` reads only what routing needs (kind, id, method, params.channel) in one
 C pass over the bytes (ext/zenws_scan.c) and builds Python objects lazily.
-``encode_request`` writes the request envelope in C and lets orjson encode the
-params.  ``Correlator`` maps in-flight request ids to their waiters with an
+``encode_request`` writes the whole request in C (ext/zenws_jsonenc.c: plain
+data straight into the returned bytes; anything else in the params goes to orjson).  ``Correlator`` maps in-flight request ids to their waiters with an
 open-addressing int64 table, so tracking and resolving a request costs no
 Python int or dict operations.
 
@@ -14,6 +14,8 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.stdint cimport INT64_MAX, int64_t, uint64_t
 from libc.string cimport memcpy, memset
@@ -38,8 +40,10 @@ KIND_ERROR_NO_ID = ZENWS_KIND_ERROR_NO_ID
 MAX_DEPTH = ZENWS_SCAN_MAX_DEPTH
 STRICT_BELOW = ZENWS_SCAN_STRICT_BELOW
 
-# Choose the scan kernel now (reads ZENWS_SCAN_KERNEL), not on the first message.
+# Choose the scan kernel now (reads ZENWS_SCAN_KERNEL), not on the first message,
+# and the string kernel of loads()/encode_request() (reads ZENWS_JSON_KERNEL).
 zenws_scan_kernel()
+zenws_json_kernel_init()
 
 cdef dict _KIND_NAMES = {
     ZENWS_KIND_INVALID: "INVALID",
@@ -327,8 +331,34 @@ def loads(data):
 
 
 def loads_kernel() -> str:
-    """Name of the string-scanning kernel of :func:`loads`: ``"sse2"`` or ``"swar"``."""
+    """Name of the string kernel of :func:`loads`, :func:`dumps` and :func:`encode_request`.
+
+    Returns:
+        ``"avx2"`` (strings of 64 bytes and more, on AVX2 CPUs), ``"sse2"``
+        (x86-64) or ``"swar"`` (portable, 8 bytes at a time).  Chosen at import
+        from what the CPU supports; set the environment variable
+        ``ZENWS_JSON_KERNEL`` to one of these names before the import to force
+        it.  Every kernel gives the same results.
+    """
     return zenws_json_kernel().decode("ascii")
+
+
+def _set_json_kernel(str name not None) -> str:
+    """Switch the string kernel of loads/dumps (tests and benchmarks only; not thread-safe).
+
+    Args:
+        name: ``"avx2"``, ``"sse2"``, ``"swar"`` or ``"auto"``.
+
+    Returns:
+        The kernel in use before the call.
+
+    Raises:
+        ValueError: unknown name, or a kernel this CPU cannot run.
+    """
+    cdef str before = loads_kernel()
+    if zenws_json_set_kernel(name.encode("ascii")) != 0:
+        raise ValueError(f"json kernel {name!r} is unknown or not supported by this CPU")
+    return before
 
 
 # ---------------------------------------------------------------- encoding
@@ -355,6 +385,47 @@ cdef bytes _json_str(str s):
     return out
 
 
+cdef inline bytes _steal_bytes(PyObject* out):
+    cdef bytes b = <bytes>out  # a new reference...
+    Py_DECREF(b)               # ...and the one zenws_jsonenc handed over
+    return b
+
+
+@cython.binding(False)
+@cython.always_allow_keywords(False)
+def dumps(obj) -> bytes:
+    """``orjson.dumps(obj)`` (no options), written by zenws' C encoder for plain data.
+
+    dict (exact type, str keys), list, tuple, str, int (-2**63 .. 2**64-1),
+    finite float, bool and None give orjson's bytes, except that a float may be
+    written differently (the shortest text that reads back to the same double,
+    e.g. ``1e-05`` for orjson's ``0.00001``).  Any other value anywhere inside
+    (subclasses, dataclasses, enums, numpy, datetime, non-finite floats, ...)
+    makes the whole value go to ``orjson.dumps``: same result, same errors.
+
+    Args:
+        obj: the value.
+
+    Returns:
+        The compact JSON bytes.
+
+    Raises:
+        orjson.JSONEncodeError: (a TypeError) whatever orjson raises for ``obj``.
+    """
+    cdef PyObject* out = NULL
+    if zenws_jsonenc_dumps(obj, &out) == ZENWS_JSONENC_OK:
+        return _steal_bytes(out)
+    return _dumps(obj)
+
+
+def _dumps_c(obj):
+    """Test hook: the C encoder alone; None when ``obj`` holds an unsupported value."""
+    cdef PyObject* out = NULL
+    if zenws_jsonenc_dumps(obj, &out) == ZENWS_JSONENC_OK:
+        return _steal_bytes(out)
+    return None
+
+
 cdef bytes _params_json(object params):
     cdef bytes out
     if params is None:
@@ -369,14 +440,25 @@ cdef bytes _params_json(object params):
 
 
 cdef bytes _envelope(const char* id_p, Py_ssize_t id_n, str method, object params):
-    cdef Py_ssize_t mn, pn, total, pos = 0
+    cdef Py_ssize_t mn
     cdef const char* mp = PyUnicode_AsUTF8AndSize(method, &mn)
+    cdef PyObject* out = NULL
+    # Plain-data params (the usual dict of str/int/float) are written in C
+    # straight into the request bytes; anything else is encoded by orjson.
+    if zenws_jsonenc_request(id_p, id_n, mp, mn, params, &out) == ZENWS_JSONENC_OK:
+        return _steal_bytes(out)
+    return _envelope_orjson(id_p, id_n, mp, mn, params)
+
+
+cdef bytes _envelope_orjson(const char* id_p, Py_ssize_t id_n, const char* mp, Py_ssize_t mn,
+                            object params):
+    cdef Py_ssize_t pn, total, pos = 0
     cdef bytes mq = None
     cdef bytes pj = _params_json(params)
     cdef bytes out
     cdef char* o
     if not zenws_json_plain(mp, mn):
-        mq = _dumps(method)
+        mq = _dumps(PyUnicode_DecodeUTF8(mp, mn, NULL))
         mp = PyBytes_AS_STRING(mq)
         mn = PyBytes_GET_SIZE(mq) - 2  # copied below without its own quotes
         mp += 1
@@ -416,6 +498,8 @@ def encode_request(id, str method not None, params=None) -> bytes:
         id: int (int64 range) or str request id.
         method: the method name (JSON-escaped as needed).
         params: anything orjson encodes to an object or array; None sends ``{}``.
+            Plain data (see :func:`dumps`) is written by zenws' C encoder,
+            anything else by orjson.
 
     Returns:
         ``b'{"jsonrpc":"2.0","id":..,"method":"..","params":{..}}'``.
