@@ -12,6 +12,7 @@
 #include "zenws_utf8.h"
 #include "zenws_compat.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const uint8_t byte_class[256] = {
@@ -45,29 +46,174 @@ static const uint8_t transition[9][12] = {
 
 #define ZENWS_HIGH_BITS 0x8080808080808080ULL
 
+/* ---- ASCII fast path kernels, chosen at run time (ZENWS_UTF8_KERNEL forces one) ----
+ * Each returns the index of the first byte >= 0x80 in p[i..n), or n.  SIMD
+ * versions are built per function with target attributes (never -mavx2) and
+ * called only after __builtin_cpu_supports said yes. */
+
+#if defined(__x86_64__) || defined(_M_X64)
+#  include <emmintrin.h>
+#  define UTF8_SSE2 1
+#else
+#  define UTF8_SSE2 0
+#endif
+#if UTF8_SSE2 && (defined(__GNUC__) || defined(__clang__))
+#  include <immintrin.h>
+#  define UTF8_AVX2 1
+#else
+#  define UTF8_AVX2 0
+#endif
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#  include <intrin.h>
+static inline int utf8_ctz32(unsigned int x) {
+    unsigned long i;
+    _BitScanForward(&i, x);
+    return (int)i;
+}
+#else
+#  define utf8_ctz32(x) __builtin_ctz(x)
+#endif
+
+#define UTF8_K_SWAR 0
+#define UTF8_K_SSE2 1
+#define UTF8_K_AVX2 2
+
+/* Portable: 16 then 8 bytes at a time while no high bit is set. */
+ZENWS_INLINE size_t ascii_swar(const unsigned char *p, size_t i, size_t n) {
+    while (i + 16 <= n) {
+        uint64_t a, b;
+        memcpy(&a, p + i, 8);
+        memcpy(&b, p + i + 8, 8);
+        if ((a | b) & ZENWS_HIGH_BITS) break;
+        i += 16;
+    }
+    while (i + 8 <= n) {
+        uint64_t a;
+        memcpy(&a, p + i, 8);
+        if (a & ZENWS_HIGH_BITS) break;
+        i += 8;
+    }
+    while (i < n && p[i] < 0x80) i++;
+    return i;
+}
+
+#if UTF8_SSE2
+/* SSE2: the high bits of 16 bytes are one movemask. */
+ZENWS_INLINE size_t ascii_sse2(const unsigned char *p, size_t i, size_t n) {
+    unsigned int m;
+    while (i + 16 <= n) {
+        m = (unsigned int)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)));
+        if (m) return i + utf8_ctz32(m);
+        i += 16;
+    }
+    if (i < n && n >= 16) {
+        /* The 16 bytes that end at n; the first 16 - (n - i) were checked. */
+        m = (unsigned int)_mm_movemask_epi8(
+                _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16))) >> (16 - (n - i));
+        return m ? i + utf8_ctz32(m) : n;
+    }
+    while (i < n && p[i] < 0x80) i++;
+    return i;
+}
+#endif
+
+#if UTF8_AVX2
+/* AVX2: 128 bytes per iteration (four loads OR-ed, one VPTEST of the high
+ * bits); the exact position comes from the SSE2 loop. */
+__attribute__((target("avx2"))) static size_t ascii_avx2(const unsigned char *p, size_t i,
+                                                          size_t n) {
+    const __m256i high = _mm256_set1_epi8((char)0x80);
+    while (i + 128 <= n) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(p + i));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 32));
+        __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 64));
+        __m256i d = _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 96));
+        if (!_mm256_testz_si256(_mm256_or_si256(_mm256_or_si256(a, b), _mm256_or_si256(c, d)),
+                                high))
+            break;
+        i += 128;
+    }
+    while (i + 32 <= n) {
+        unsigned int m = (unsigned int)_mm256_movemask_epi8(
+            _mm256_loadu_si256((const __m256i *)(const void *)(p + i)));
+        if (m) return i + utf8_ctz32(m);
+        i += 32;
+    }
+    return ascii_sse2(p, i, n);
+}
+#endif
+
+static int utf8_kernel = -1; /* chosen on first use */
+static const char *const utf8_kernel_names[3] = {"swar", "sse2", "avx2"};
+
+static int utf8_supported(int k) {
+    if (k == UTF8_K_SWAR) return 1;
+    if (k == UTF8_K_SSE2) return UTF8_SSE2;
+#if UTF8_AVX2
+    if (k == UTF8_K_AVX2) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+#endif
+    return 0;
+}
+
+static void utf8_choose(void) {
+    const char *want = getenv("ZENWS_UTF8_KERNEL");
+    int k;
+    if (want != NULL && strcmp(want, "auto") != 0 && zenws_utf8_set_kernel(want) == 0) return;
+    for (k = UTF8_K_AVX2; k > UTF8_K_SWAR && !utf8_supported(k); k--) {
+    }
+    utf8_kernel = k;
+}
+
+const char *zenws_utf8_kernel(void) {
+    if (utf8_kernel < 0) utf8_choose();
+    return utf8_kernel_names[utf8_kernel];
+}
+
+int zenws_utf8_set_kernel(const char *name) {
+    int k;
+    if (name == NULL) return -1;
+    if (strcmp(name, "auto") == 0) {
+        utf8_kernel = -1;
+        utf8_choose();
+        return 0;
+    }
+    for (k = 0; k < 3; k++) {
+        if (strcmp(name, utf8_kernel_names[k]) == 0 && utf8_supported(k)) {
+            utf8_kernel = k;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The AVX2 loop pays off from a few hundred bytes on; shorter runs (most
+ * control and small text frames) take the SSE2 loop without a call. */
+#define UTF8_AVX2_MIN 256
+
+ZENWS_INLINE size_t ascii_skip(const unsigned char *p, size_t i, size_t n) {
+#if UTF8_AVX2
+    if (n - i >= UTF8_AVX2_MIN && utf8_kernel == UTF8_K_AVX2) return ascii_avx2(p, i, n);
+#endif
+#if UTF8_SSE2
+    if (ZENWS_LIKELY(utf8_kernel != UTF8_K_SWAR)) return ascii_sse2(p, i, n);
+#endif
+    return ascii_swar(p, i, n);
+}
+
 uint32_t zenws_utf8_feed(uint32_t state, const unsigned char *p, size_t n, size_t *bad) {
     size_t i = 0;
     if (state >= ZENWS_UTF8_REJECT) {
         if (bad) *bad = 0;
         return ZENWS_UTF8_REJECT;
     }
+    if (ZENWS_UNLIKELY(utf8_kernel < 0)) utf8_choose();
     while (i < n) {
         if (state == ZENWS_UTF8_ACCEPT) {
-            /* ASCII fast path: 16 then 8 bytes at a time while no high bit is set. */
-            while (i + 16 <= n) {
-                uint64_t a, b;
-                memcpy(&a, p + i, 8);
-                memcpy(&b, p + i + 8, 8);
-                if ((a | b) & ZENWS_HIGH_BITS) break;
-                i += 16;
-            }
-            while (i + 8 <= n) {
-                uint64_t a;
-                memcpy(&a, p + i, 8);
-                if (a & ZENWS_HIGH_BITS) break;
-                i += 8;
-            }
-            while (i < n && p[i] < 0x80) i++;
+            i = ascii_skip(p, i, n);
             if (i == n) break;
         }
         state = transition[state][byte_class[p[i]]];
