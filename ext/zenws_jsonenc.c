@@ -22,7 +22,8 @@
  * a correctly rounded strtod gives for that text (the same argument as
  * Clinger's fast path in the decoder).  Everything else goes to CPython's
  * shortest repr (PyOS_double_to_string 'r', David Gay's dtoa), whose output
- * ("1e+16", "5e-324", "-0.0") is valid JSON. */
+ * (with Py_DTSF_ADD_DOT_0: "1e+16", "5e-324", "1000000000000000.0") is valid JSON
+ * that reads back as a float. */
 #include "zenws_jsonenc.h"
 #include "zenws_json.h"
 #include "zenws_compat.h"
@@ -493,7 +494,9 @@ static int enc_float(jw *w, double d) {
         }
     }
 #endif
-    r = PyOS_double_to_string(d, 'r', 0, 0, NULL);
+    /* Py_DTSF_ADD_DOT_0 as repr(): without it 1e15 is written "1000000000000000",
+     * which reads back as an int. */
+    r = PyOS_double_to_string(d, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
     if (r == NULL) return -1;
     k = strlen(r);
     if (k > 32) { /* cannot happen for a finite double (at most 24 bytes) */
