@@ -597,3 +597,190 @@ def test_no_leak_errors() -> None:
                 loads(doc)
 
     assert _traced_growth(run, 20_000) < 64 * 1024
+
+
+# ------------------------------------------------------------------ string kernels
+
+JSON_KERNELS = ("swar", "sse2", "avx2")
+
+
+def _json_kernels() -> list[str]:
+    before = jsonrpc.loads_kernel()
+    out = []
+    try:
+        for k in JSON_KERNELS:
+            try:
+                jsonrpc._set_json_kernel(k)
+            except ValueError:
+                continue
+            out.append(k)
+    finally:
+        jsonrpc._set_json_kernel(before)
+    return out
+
+
+def test_json_kernel_switch() -> None:
+    before = jsonrpc.loads_kernel()
+    try:
+        kernels = _json_kernels()
+        assert "swar" in kernels
+        for k in kernels:
+            jsonrpc._set_json_kernel(k)
+            assert jsonrpc.loads_kernel() == k
+        with pytest.raises(ValueError):
+            jsonrpc._set_json_kernel("avx9000")
+        jsonrpc._set_json_kernel("auto")
+        assert jsonrpc.loads_kernel() == kernels[-1]
+    finally:
+        jsonrpc._set_json_kernel(before)
+
+
+@pytest.mark.parametrize("kernel", JSON_KERNELS)
+def test_kernel_strings_every_length_and_stop(kernel: str) -> None:
+    """Each kernel finds the first quote/backslash/control/non-ASCII byte at every
+    position of strings around its block sizes (16, 32, 64), also at the very end of
+    the input (a top-level string: no byte after it to read)."""
+    if kernel not in _json_kernels():
+        with pytest.raises(ValueError):
+            jsonrpc._set_json_kernel(kernel)
+        return
+    before = jsonrpc._set_json_kernel(kernel)
+    try:
+        for n in [*range(0, 70), 95, 96, 97, 127, 128, 129, 191, 192, 255, 256, 300, 1000]:
+            body = b"x" * n
+            check_same(b'"' + body + b'"')
+            check_same(b'{"' + body + b'":"' + body + b'"}')
+            for pos in range(0, n + 1, 1 if n < 70 else 5):
+                for ins in (b"\\n", b'\\"', b"\\u00e9", "\u00e9".encode(), "\U0001f600".encode()):
+                    check_same(b'["' + body[:pos] + ins + body[pos:] + b'", 1]')
+                with pytest.raises(JSONDecodeError) as info:
+                    loads(b'"' + body[:pos] + b"\x01" + body[pos:] + b'"')
+                assert info.value.pos == pos + 1
+                with pytest.raises(JSONDecodeError):
+                    loads(b'"' + body[:pos] + b"\xff" + body[pos:] + b'"')
+                with pytest.raises(JSONDecodeError):
+                    loads(b'"' + body[:pos])  # unterminated, ends inside the block
+    finally:
+        jsonrpc._set_json_kernel(before)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=400), st.integers(min_value=0, max_value=3))
+def test_kernels_agree_hypothesis(text: str, pad: int) -> None:
+    doc = json.dumps({"k" * pad: [text, text * 3]}, ensure_ascii=False).encode(
+        "utf-8", "surrogatepass"
+    )
+    before = jsonrpc.loads_kernel()
+    try:
+        for k in _json_kernels():
+            jsonrpc._set_json_kernel(k)
+            check_against_reference(doc)
+    finally:
+        jsonrpc._set_json_kernel(before)
+
+
+def test_json_kernel_from_environment() -> None:
+    import subprocess
+
+    for k in _json_kernels():
+        out = subprocess.run(
+            [sys.executable, "-c", "from zenws.fast import jsonrpc; print(jsonrpc.loads_kernel())"],
+            env={**__import__("os").environ, "ZENWS_JSON_KERNEL": k},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.strip() == k
+
+
+# ------------------------------------------------------------------ UTF-8 kernels
+#
+# ext/zenws_utf8.c is compiled into zenws.fast.frame (and textually into guard);
+# its kernel switch is a plain C function of those modules, reached with ctypes.
+
+UTF8_KERNELS = ("swar", "sse2", "avx2")
+
+
+def _utf8_lib(module: Any) -> Any:
+    import ctypes
+
+    lib = ctypes.CDLL(module.__file__)
+    lib.zenws_utf8_set_kernel.argtypes = [ctypes.c_char_p]
+    lib.zenws_utf8_set_kernel.restype = ctypes.c_int
+    lib.zenws_utf8_kernel.restype = ctypes.c_char_p
+    return lib
+
+
+def _ref_valid(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("kernel", UTF8_KERNELS)
+def test_utf8_kernels(kernel: str) -> None:
+    from zenws.fast import frame
+
+    lib = _utf8_lib(frame)
+    before = lib.zenws_utf8_kernel()
+    if lib.zenws_utf8_set_kernel(kernel.encode()) != 0:
+        assert kernel != "swar"  # the portable kernel always runs
+        return
+    try:
+        assert lib.zenws_utf8_kernel() == kernel.encode()
+        for n in [*range(0, 70), 127, 128, 129, 255, 256, 257, 300, 383, 384, 385, 1000, 5000]:
+            body = b"a" * n
+            assert frame.utf8_first_invalid(body) == -1
+            for pos in range(0, n + 1, 1 if n < 70 else 13):
+                # The DFA stops at the first byte that can never be valid:
+                # ED A0 (a surrogate) fails at A0.
+                for bad, at in ((b"\xff", 0), (b"\xc0\x80", 0), (b"\xed\xa0\x80", 1), (b"\x80", 0)):
+                    data = body[:pos] + bad + body[pos:]
+                    assert frame.utf8_first_invalid(data) == pos + at, (n, pos, bad)
+                ok = body[:pos] + "\u00e9\U0001f600".encode() + body[pos:]
+                assert frame.utf8_first_invalid(ok) == -1
+                assert frame.utf8_first_invalid(body[:pos] + b"\xe2\x82") == pos + 2
+        text = ("x" * 300 + "\u00e9" + "y" * 77 + "\u4e2d") * 20
+        assert frame.utf8_valid(text.encode())
+        assert not frame.utf8_valid(text.encode() + b"\xc3")
+    finally:
+        lib.zenws_utf8_set_kernel(before)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=600) | st.text(max_size=300).map(lambda s: s.encode("utf-8", "replace")))
+def test_utf8_kernels_agree_with_cpython(data: bytes) -> None:
+    from zenws.fast import frame
+
+    lib = _utf8_lib(frame)
+    before = lib.zenws_utf8_kernel()
+    try:
+        padded = b"p" * 270 + data  # long enough for the AVX2 loop
+        for k in UTF8_KERNELS:
+            if lib.zenws_utf8_set_kernel(k.encode()) != 0:
+                continue
+            assert frame.utf8_valid(data) is _ref_valid(data)
+            assert frame.utf8_valid(padded) is _ref_valid(padded)
+    finally:
+        lib.zenws_utf8_set_kernel(before)
+
+
+def test_utf8_kernel_from_environment() -> None:
+    import subprocess
+
+    code = (
+        "import ctypes; from zenws.fast import frame; "
+        "lib = ctypes.CDLL(frame.__file__); lib.zenws_utf8_kernel.restype = ctypes.c_char_p; "
+        "frame.utf8_valid(b'x'); print(lib.zenws_utf8_kernel().decode())"
+    )
+    for k in ("swar", "sse2"):
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**__import__("os").environ, "ZENWS_UTF8_KERNEL": k},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.strip() == k

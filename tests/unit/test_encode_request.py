@@ -106,3 +106,70 @@ def test_roundtrip(rid: int | str, method: str, params: Any) -> None:
     }
     r = scan(raw)
     assert (r.kind, r.id, r.method) == (KIND_REQUEST, rid, method)
+
+
+def _env(rid: int | str, method: str, params: Any) -> bytes:
+    return orjson.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+
+
+def test_c_encoder_bytes_equal_orjson_envelope() -> None:
+    methods = ["public/echo", 'a"b', "\n\x00\x1f", "caf\u00e9/\U0001f600", "m" * 300 + "\\"]
+    params_list: list[Any] = [
+        {"data": "x" * n} for n in (0, 1, 15, 16, 17, 63, 64, 65, 444, 8192, 100_000)
+    ] + [
+        {"instrument_name": "BTC-PERPETUAL", "amount": 100, "type": "limit", "post_only": True},
+        {"channels": ["book.BTC-PERPETUAL.100ms", "trades.ETH-PERPETUAL.raw"]},
+        [1, -2, 2**64 - 1, None, [], {}, ("t", "u")],
+        {"nested": {"a": [{"b": "\u4e2d\u6587" * 40}]}},
+    ]
+    for method in methods:
+        for params in params_list:
+            for rid in (0, -(2**63), 2**63 - 1, "id-\n"):
+                assert encode_request(rid, method, params) == _env(rid, method, params)
+
+
+def test_c_encoder_float_params_same_values() -> None:
+    params = {"price": 97050.5, "amount": 0.1 + 0.2, "tiny": 5e-324, "big": 1e300, "z": -0.0}
+    raw = encode_request(5, "private/buy", params)
+    back = json.loads(raw)["params"]
+    assert [v.hex() for v in back.values()] == [v.hex() for v in params.values()]
+    assert raw.startswith(
+        b'{"jsonrpc":"2.0","id":5,"method":"private/buy","params":{"price":97050.5,'
+    )
+
+
+def test_params_fallbacks_keep_orjson_behaviour() -> None:
+    @dataclasses.dataclass
+    class Order:
+        price: float
+        tags: tuple[str, ...]
+
+    assert encode_request(1, "m", Order(1.5, ("a",))) == _env(1, "m", Order(1.5, ("a",)))
+    assert encode_request(1, "m", {"o": Order(2.0, ())}) == _env(1, "m", {"o": Order(2.0, ())})
+    for bad in ({"x": float("nan")}, [float("inf")]):
+        assert encode_request(1, "m", bad) == _env(1, "m", bad)  # orjson writes null
+    for bad_params in ({1: 2}, {"x": 2**64}, {"x": "\ud800"}, [object()]):
+        with pytest.raises(orjson.JSONEncodeError) as info:
+            encode_request(1, "m", bad_params)
+        with pytest.raises(orjson.JSONEncodeError) as ref:
+            orjson.dumps(bad_params)
+        assert str(info.value) == str(ref.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(max_size=30),
+    st.dictionaries(
+        st.text(max_size=10),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(min_value=-(2**63), max_value=2**64 - 1),
+            st.text(max_size=100),
+            st.lists(st.text(max_size=5), max_size=3),
+        ),
+        max_size=6,
+    ),
+)
+def test_c_encoder_random_requests(method: str, params: dict[str, Any]) -> None:
+    assert encode_request(3, method, params) == _env(3, method, params)
