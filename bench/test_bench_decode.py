@@ -9,7 +9,8 @@ reported time / 100; ``extra_info["ns/call"]`` holds it for the median round.
 Cases: the 520-byte JSON-RPC echo response of the client benchmark, the same with
 8 KiB of text, every message of /work/shared/deribit/messages.jsonl (re-encoded
 with ``json.dumps``, i.e. with its default ", " / ": " separators) and a 200-level
-order book snapshot (``[["new", price, amount], ...]``).
+order book snapshot (``[["new", price, amount], ...]``); ``test_loads_kernel``
+decodes the two echo responses with each string kernel.
 """
 
 from __future__ import annotations
@@ -105,4 +106,33 @@ def test_loads(benchmark: Any, case: str, decoder: str) -> None:
     benchmark.extra_info["bytes"] = len(raw)
     benchmark(_loop(fn, raw))
     if benchmark.stats is not None:  # None under --benchmark-disable
+        benchmark.extra_info["ns/call"] = round(benchmark.stats.stats.median / LOOPS * 1e9, 1)
+
+
+def _json_kernels() -> list[str]:
+    before, out = jsonrpc.loads_kernel(), []
+    for k in ("swar", "sse2", "avx2"):
+        try:
+            jsonrpc._set_json_kernel(k)
+            out.append(k)
+        except ValueError:
+            pass
+    jsonrpc._set_json_kernel(before)
+    return out
+
+
+@pytest.mark.parametrize("kernel", _json_kernels())
+@pytest.mark.parametrize("case", ["echo_520", "echo_8k"])
+def test_loads_kernel(benchmark: Any, case: str, kernel: str) -> None:
+    """loads with each string kernel (ZENWS_JSON_KERNEL / _set_json_kernel)."""
+    raw = CASES[case]
+    before = jsonrpc._set_json_kernel(kernel)
+    try:
+        assert jsonrpc.loads(raw) == json.loads(raw)
+        benchmark.group = f"{case} kernels"
+        benchmark.extra_info["bytes"] = len(raw)
+        benchmark(_loop(jsonrpc.loads, raw))
+    finally:
+        jsonrpc._set_json_kernel(before)
+    if benchmark.stats is not None:
         benchmark.extra_info["ns/call"] = round(benchmark.stats.stats.median / LOOPS * 1e9, 1)

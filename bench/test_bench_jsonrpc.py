@@ -165,11 +165,13 @@ def test_orjson_notification_channel(benchmark: Any) -> None:
 
 
 def test_encode_request(benchmark: Any) -> None:
+    benchmark.group = "encode private/buy"
     benchmark(_loop(jsonrpc.encode_request, 123456, "private/buy", PARAMS))
     _per_call(benchmark)
 
 
 def test_encode_orjson_dict(benchmark: Any) -> None:
+    benchmark.group = "encode private/buy"
     dumps = orjson.dumps
 
     def run() -> None:
@@ -177,6 +179,55 @@ def test_encode_orjson_dict(benchmark: Any) -> None:
             dumps({"jsonrpc": "2.0", "id": i, "method": "private/buy", "params": PARAMS})
 
     benchmark(run)
+    _per_call(benchmark)
+
+
+# echo-RPC params of bench/quick_rpc.py: the request is about `size` bytes.
+ECHO_SIZES = {"64B": 64, "512B": 512, "8KiB": 8192}
+
+
+def _echo_params(size: int) -> dict[str, str]:
+    return {"data": "x" * max(0, size - 60)}
+
+
+def _json_kernels() -> list[str]:
+    before, out = jsonrpc.loads_kernel(), []
+    for k in ("swar", "sse2", "avx2"):
+        try:
+            jsonrpc._set_json_kernel(k)
+            out.append(k)
+        except ValueError:
+            pass
+    jsonrpc._set_json_kernel(before)
+    return out
+
+
+@pytest.mark.parametrize("size", list(ECHO_SIZES))
+@pytest.mark.parametrize("impl", ["zenws", *(f"zenws-{k}" for k in _json_kernels()), "orjson"])
+def test_encode_echo(benchmark: Any, impl: str, size: str) -> None:
+    """encode_request(1, "public/echo", params) vs orjson.dumps of the request dict."""
+    params = _echo_params(ECHO_SIZES[size])
+    dumps, enc = orjson.dumps, jsonrpc.encode_request
+    want = dumps({"jsonrpc": "2.0", "id": 1, "method": "public/echo", "params": params})
+    assert enc(1, "public/echo", params) == want
+    benchmark.group = f"encode echo {size}"
+    benchmark.extra_info["bytes"] = len(want)
+    before = jsonrpc.loads_kernel()
+    if impl.startswith("zenws-"):
+        jsonrpc._set_json_kernel(impl[6:])
+
+    def run_zenws() -> None:
+        for _ in range(LOOPS):
+            enc(1, "public/echo", params)
+
+    def run_orjson() -> None:
+        for _ in range(LOOPS):
+            dumps({"jsonrpc": "2.0", "id": 1, "method": "public/echo", "params": params})
+
+    try:
+        benchmark(run_orjson if impl == "orjson" else run_zenws)
+    finally:
+        jsonrpc._set_json_kernel(before)
     _per_call(benchmark)
 
 
