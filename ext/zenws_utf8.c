@@ -144,7 +144,15 @@ __attribute__((target("avx2"))) static size_t ascii_avx2(const unsigned char *p,
 }
 #endif
 
-static int utf8_kernel = -1; /* chosen on first use */
+/* The kernel in use.  GCC/Clang choose it when the module is loaded (a
+ * constructor: no per-call test); elsewhere it is chosen on first use. */
+#if defined(__GNUC__) || defined(__clang__)
+#  define UTF8_CHOOSE_AT_LOAD 1
+static int utf8_kernel = UTF8_SSE2 ? UTF8_K_SSE2 : UTF8_K_SWAR;
+#else
+#  define UTF8_CHOOSE_AT_LOAD 0
+static int utf8_kernel = -1;
+#endif
 static const char *const utf8_kernel_names[3] = {"swar", "sse2", "avx2"};
 
 static int utf8_supported(int k) {
@@ -168,6 +176,10 @@ static void utf8_choose(void) {
     utf8_kernel = k;
 }
 
+#if UTF8_CHOOSE_AT_LOAD
+__attribute__((constructor)) static void utf8_choose_at_load(void) { utf8_choose(); }
+#endif
+
 const char *zenws_utf8_kernel(void) {
     if (utf8_kernel < 0) utf8_choose();
     return utf8_kernel_names[utf8_kernel];
@@ -177,7 +189,6 @@ int zenws_utf8_set_kernel(const char *name) {
     int k;
     if (name == NULL) return -1;
     if (strcmp(name, "auto") == 0) {
-        utf8_kernel = -1;
         utf8_choose();
         return 0;
     }
@@ -191,29 +202,32 @@ int zenws_utf8_set_kernel(const char *name) {
 }
 
 /* The AVX2 loop pays off from a few hundred bytes on; shorter runs (most
- * control and small text frames) take the SSE2 loop without a call. */
+ * control and small text frames) take the SSE2 loop. */
 #define UTF8_AVX2_MIN 256
 
-ZENWS_INLINE size_t ascii_skip(const unsigned char *p, size_t i, size_t n) {
+ZENWS_INLINE size_t ascii_skip(const unsigned char *p, size_t i, size_t n, const int kernel) {
 #if UTF8_AVX2
-    if (n - i >= UTF8_AVX2_MIN && utf8_kernel == UTF8_K_AVX2) return ascii_avx2(p, i, n);
+    if (kernel == UTF8_K_AVX2 && n - i >= UTF8_AVX2_MIN) return ascii_avx2(p, i, n);
 #endif
 #if UTF8_SSE2
-    if (ZENWS_LIKELY(utf8_kernel != UTF8_K_SWAR)) return ascii_sse2(p, i, n);
+    if (kernel != UTF8_K_SWAR) return ascii_sse2(p, i, n);
 #endif
+    (void)kernel;
     return ascii_swar(p, i, n);
 }
 
-uint32_t zenws_utf8_feed(uint32_t state, const unsigned char *p, size_t n, size_t *bad) {
+/* The validator, compiled once per kernel (`kernel` is a constant in each
+ * copy), so the common short input runs a leaf function without kernel tests. */
+ZENWS_INLINE uint32_t feed_impl(uint32_t state, const unsigned char *p, size_t n, size_t *bad,
+                                const int kernel) {
     size_t i = 0;
     if (state >= ZENWS_UTF8_REJECT) {
         if (bad) *bad = 0;
         return ZENWS_UTF8_REJECT;
     }
-    if (ZENWS_UNLIKELY(utf8_kernel < 0)) utf8_choose();
     while (i < n) {
         if (state == ZENWS_UTF8_ACCEPT) {
-            i = ascii_skip(p, i, n);
+            i = ascii_skip(p, i, n, kernel);
             if (i == n) break;
         }
         state = transition[state][byte_class[p[i]]];
@@ -224,6 +238,29 @@ uint32_t zenws_utf8_feed(uint32_t state, const unsigned char *p, size_t n, size_
         i++;
     }
     return state;
+}
+
+static uint32_t feed_swar(uint32_t state, const unsigned char *p, size_t n, size_t *bad) {
+    return feed_impl(state, p, n, bad, UTF8_K_SWAR);
+}
+
+#if UTF8_AVX2
+static uint32_t feed_avx2(uint32_t state, const unsigned char *p, size_t n, size_t *bad) {
+    return feed_impl(state, p, n, bad, UTF8_K_AVX2);
+}
+#endif
+
+uint32_t zenws_utf8_feed(uint32_t state, const unsigned char *p, size_t n, size_t *bad) {
+#if !UTF8_CHOOSE_AT_LOAD
+    if (ZENWS_UNLIKELY(utf8_kernel < 0)) utf8_choose();
+#endif
+#if UTF8_AVX2
+    if (n >= UTF8_AVX2_MIN && utf8_kernel == UTF8_K_AVX2) return feed_avx2(state, p, n, bad);
+#endif
+#if UTF8_SSE2
+    if (ZENWS_LIKELY(utf8_kernel != UTF8_K_SWAR)) return feed_impl(state, p, n, bad, UTF8_K_SSE2);
+#endif
+    return feed_swar(state, p, n, bad);
 }
 
 int zenws_utf8_valid(const unsigned char *p, size_t n) {
