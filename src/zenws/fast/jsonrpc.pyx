@@ -3,7 +3,8 @@
 ``scan`` reads only what routing needs (kind, id, method, params.channel) in one
 C pass over the bytes (ext/zenws_scan.c) and builds Python objects lazily.
 ``encode_request`` writes the whole request in C (ext/zenws_jsonenc.c: plain
-data straight into the returned bytes; anything else in the params goes to orjson).  ``Correlator`` maps in-flight request ids to their waiters with an
+data straight into the returned bytes; anything else in the params goes to
+orjson).  ``Correlator`` maps in-flight request ids to their waiters with an
 open-addressing int64 table, so tracking and resolving a request costs no
 Python int or dict operations.
 
