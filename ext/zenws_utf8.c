@@ -216,15 +216,10 @@ ZENWS_INLINE size_t ascii_skip(const unsigned char *p, size_t i, size_t n, const
     return ascii_swar(p, i, n);
 }
 
-/* The validator, compiled once per kernel (`kernel` is a constant in each
- * copy), so the common short input runs a leaf function without kernel tests. */
-ZENWS_INLINE uint32_t feed_impl(uint32_t state, const unsigned char *p, size_t n, size_t *bad,
-                                const int kernel) {
-    size_t i = 0;
-    if (state >= ZENWS_UTF8_REJECT) {
-        if (bad) *bad = 0;
-        return ZENWS_UTF8_REJECT;
-    }
+/* The DFA from p[i] on (i < n), with the ASCII fast path of `kernel` whenever
+ * the state returns to ACCEPT. */
+ZENWS_INLINE uint32_t feed_dfa(uint32_t state, const unsigned char *p, size_t i, size_t n,
+                               size_t *bad, const int kernel) {
     while (i < n) {
         if (state == ZENWS_UTF8_ACCEPT) {
             i = ascii_skip(p, i, n, kernel);
@@ -240,27 +235,50 @@ ZENWS_INLINE uint32_t feed_impl(uint32_t state, const unsigned char *p, size_t n
     return state;
 }
 
-static uint32_t feed_swar(uint32_t state, const unsigned char *p, size_t n, size_t *bad) {
-    return feed_impl(state, p, n, bad, UTF8_K_SWAR);
+/* One copy per kernel (`kernel` is a constant in each). */
+static uint32_t feed_dfa_swar(uint32_t state, const unsigned char *p, size_t i, size_t n,
+                              size_t *bad) {
+    return feed_dfa(state, p, i, n, bad, UTF8_K_SWAR);
 }
 
+#if UTF8_SSE2
+static uint32_t feed_dfa_sse2(uint32_t state, const unsigned char *p, size_t i, size_t n,
+                              size_t *bad) {
+    return feed_dfa(state, p, i, n, bad, UTF8_K_SSE2);
+}
+#endif
+
 #if UTF8_AVX2
-static uint32_t feed_avx2(uint32_t state, const unsigned char *p, size_t n, size_t *bad) {
-    return feed_impl(state, p, n, bad, UTF8_K_AVX2);
+static uint32_t feed_dfa_avx2(uint32_t state, const unsigned char *p, size_t i, size_t n,
+                              size_t *bad) {
+    return feed_dfa(state, p, i, n, bad, UTF8_K_AVX2);
 }
 #endif
 
 uint32_t zenws_utf8_feed(uint32_t state, const unsigned char *p, size_t n, size_t *bad) {
+    if (state >= ZENWS_UTF8_REJECT) {
+        if (bad) *bad = 0;
+        return ZENWS_UTF8_REJECT;
+    }
 #if !UTF8_CHOOSE_AT_LOAD
     if (ZENWS_UNLIKELY(utf8_kernel < 0)) utf8_choose();
 #endif
 #if UTF8_AVX2
-    if (n >= UTF8_AVX2_MIN && utf8_kernel == UTF8_K_AVX2) return feed_avx2(state, p, n, bad);
+    if (n >= UTF8_AVX2_MIN && utf8_kernel == UTF8_K_AVX2) return feed_dfa_avx2(state, p, 0, n, bad);
 #endif
 #if UTF8_SSE2
-    if (ZENWS_LIKELY(utf8_kernel != UTF8_K_SWAR)) return feed_impl(state, p, n, bad, UTF8_K_SSE2);
+    if (ZENWS_LIKELY(utf8_kernel != UTF8_K_SWAR)) {
+        /* Short all-ASCII input (the common text frame) never leaves this
+         * leaf: the DFA is a tail call for the rest. */
+        size_t i = 0;
+        if (state == ZENWS_UTF8_ACCEPT) {
+            i = ascii_sse2(p, 0, n);
+            if (i == n) return ZENWS_UTF8_ACCEPT;
+        }
+        return feed_dfa_sse2(state, p, i, n, bad);
+    }
 #endif
-    return feed_swar(state, p, n, bad);
+    return feed_dfa_swar(state, p, 0, n, bad);
 }
 
 int zenws_utf8_valid(const unsigned char *p, size_t n) {
