@@ -84,6 +84,7 @@ static int jw_init(jw *w, Py_ssize_t cap) {
 static int jw_grow(jw *w, Py_ssize_t need) {
     Py_ssize_t used = w->p - w->base, cap = w->end - w->base, want;
     if (need > PY_SSIZE_T_MAX / 2 - used) {
+        Py_CLEAR(w->obj); /* every error path leaves w->obj NULL */
         PyErr_NoMemory();
         return -1;
     }
