@@ -784,3 +784,21 @@ def test_utf8_kernel_from_environment() -> None:
             check=True,
         )
         assert out.stdout.strip() == k
+
+
+def test_utf8_kernel_switch_reaches_every_module_copy() -> None:
+    """frame and guard each compile ext/zenws_utf8.c: both copies switch kernels."""
+    from zenws.fast import frame, guard
+
+    for module in (frame, guard):
+        lib = _utf8_lib(module)
+        before = lib.zenws_utf8_kernel()
+        try:
+            assert lib.zenws_utf8_set_kernel(b"swar") == 0
+            assert lib.zenws_utf8_kernel() == b"swar"
+            assert lib.zenws_utf8_set_kernel(b"no-such-kernel") == -1
+            assert lib.zenws_utf8_kernel() == b"swar"
+            assert lib.zenws_utf8_set_kernel(b"auto") == 0
+            assert lib.zenws_utf8_kernel() in (b"avx2", b"sse2", b"swar")
+        finally:
+            lib.zenws_utf8_set_kernel(before)
