@@ -144,20 +144,6 @@ __attribute__((target("avx2"))) static size_t ascii_avx2(const unsigned char *p,
 }
 #endif
 
-typedef uint32_t (*utf8_feed_fn)(uint32_t, const unsigned char *, size_t, size_t *);
-static uint32_t feed_swar(uint32_t state, const unsigned char *p, size_t n, size_t *bad);
-#if UTF8_SSE2
-static uint32_t feed_sse2(uint32_t state, const unsigned char *p, size_t n, size_t *bad);
-#endif
-static utf8_feed_fn utf8_kernel_fn(int k);
-
-/* zenws_utf8_feed jumps to the entry point of the kernel in use. */
-#if UTF8_SSE2
-static utf8_feed_fn utf8_feed = feed_sse2;
-#else
-static utf8_feed_fn utf8_feed = feed_swar;
-#endif
-
 /* The kernel in use.  GCC/Clang choose it when the module is loaded (a
  * constructor: no per-call test); elsewhere it is chosen on first use. */
 #if defined(__GNUC__) || defined(__clang__)
@@ -188,7 +174,6 @@ static void utf8_choose(void) {
     for (k = UTF8_K_AVX2; k > UTF8_K_SWAR && !utf8_supported(k); k--) {
     }
     utf8_kernel = k;
-    utf8_feed = utf8_kernel_fn(k);
 }
 
 #if UTF8_CHOOSE_AT_LOAD
@@ -210,7 +195,6 @@ int zenws_utf8_set_kernel(const char *name) {
     for (k = 0; k < 3; k++) {
         if (strcmp(name, utf8_kernel_names[k]) == 0 && utf8_supported(k)) {
             utf8_kernel = k;
-            utf8_feed = utf8_kernel_fn(k);
             return 0;
         }
     }
@@ -271,61 +255,30 @@ static uint32_t feed_dfa_avx2(uint32_t state, const unsigned char *p, size_t i, 
 }
 #endif
 
-/* Entry points, one per kernel: reject state, then the ASCII fast path, then
- * the DFA (a tail call).  All-ASCII input never leaves the leaf function. */
-ZENWS_INLINE uint32_t feed_entry(uint32_t state, const unsigned char *p, size_t n, size_t *bad,
-                                 const int kernel) {
-    size_t i = 0;
+uint32_t zenws_utf8_feed(uint32_t state, const unsigned char *p, size_t n, size_t *bad) {
     if (state >= ZENWS_UTF8_REJECT) {
         if (bad) *bad = 0;
         return ZENWS_UTF8_REJECT;
     }
-    if (state == ZENWS_UTF8_ACCEPT) {
-        i = ascii_skip(p, 0, n, kernel);
-        if (i == n) return ZENWS_UTF8_ACCEPT;
-    }
-#if UTF8_AVX2
-    if (kernel == UTF8_K_AVX2) return feed_dfa_avx2(state, p, i, n, bad);
-#endif
-#if UTF8_SSE2
-    if (kernel == UTF8_K_SSE2) return feed_dfa_sse2(state, p, i, n, bad);
-#endif
-    return feed_dfa_swar(state, p, i, n, bad);
-}
-
-static uint32_t feed_swar(uint32_t state, const unsigned char *p, size_t n, size_t *bad) {
-    return feed_entry(state, p, n, bad, UTF8_K_SWAR);
-}
-
-#if UTF8_SSE2
-static uint32_t feed_sse2(uint32_t state, const unsigned char *p, size_t n, size_t *bad) {
-    return feed_entry(state, p, n, bad, UTF8_K_SSE2);
-}
-#endif
-
-#if UTF8_AVX2
-static uint32_t feed_avx2(uint32_t state, const unsigned char *p, size_t n, size_t *bad) {
-    if (n < UTF8_AVX2_MIN) return feed_sse2(state, p, n, bad);
-    return feed_entry(state, p, n, bad, UTF8_K_AVX2);
-}
-#endif
-
-static utf8_feed_fn utf8_kernel_fn(int k) {
-#if UTF8_AVX2
-    if (k == UTF8_K_AVX2) return feed_avx2;
-#endif
-#if UTF8_SSE2
-    if (k == UTF8_K_SSE2) return feed_sse2;
-#endif
-    (void)k;
-    return feed_swar;
-}
-
-uint32_t zenws_utf8_feed(uint32_t state, const unsigned char *p, size_t n, size_t *bad) {
 #if !UTF8_CHOOSE_AT_LOAD
     if (ZENWS_UNLIKELY(utf8_kernel < 0)) utf8_choose();
 #endif
-    return utf8_feed(state, p, n, bad);
+#if UTF8_AVX2
+    if (n >= UTF8_AVX2_MIN && utf8_kernel == UTF8_K_AVX2) return feed_dfa_avx2(state, p, 0, n, bad);
+#endif
+#if UTF8_SSE2
+    if (ZENWS_LIKELY(utf8_kernel != UTF8_K_SWAR)) {
+        /* Short all-ASCII input (the common text frame) never leaves this
+         * leaf: the DFA is a tail call for the rest. */
+        size_t i = 0;
+        if (state == ZENWS_UTF8_ACCEPT) {
+            i = ascii_sse2(p, 0, n);
+            if (i == n) return ZENWS_UTF8_ACCEPT;
+        }
+        return feed_dfa_sse2(state, p, i, n, bad);
+    }
+#endif
+    return feed_dfa_swar(state, p, 0, n, bad);
 }
 
 int zenws_utf8_valid(const unsigned char *p, size_t n) {
