@@ -19,7 +19,8 @@ def build_info() -> dict[str, Any]:
     Returns:
         A dict with ``version``, ``python``, ``platform``, ``picows`` and
         ``extensions`` (module name -> path of the loaded shared object) and
-        ``simd`` (the masking kernel chosen at run time for this CPU).
+        ``simd`` (the masking kernel chosen at run time for this CPU) and ``kernels``
+        (every run-time chosen SIMD kernel: ``mask``, ``scan``, ``json``).
 
     Raises:
         ImportError: if a compiled extension is missing (there is no fallback).
@@ -31,6 +32,7 @@ def build_info() -> dict[str, Any]:
         module = importlib.import_module(f"zenws.fast.{name}")
         extensions[name] = getattr(module, "__file__", "")
     frame = importlib.import_module("zenws.fast.frame")
+    jsonrpc = importlib.import_module("zenws.fast.jsonrpc")
     return {
         "version": __version__,
         "python": sys.version.split()[0],
@@ -39,6 +41,11 @@ def build_info() -> dict[str, Any]:
         "picows": importlib.metadata.version("picows"),
         "extensions": extensions,
         "simd": frame.mask_kernel(),
+        "kernels": {
+            "mask": frame.mask_kernel(),
+            "scan": jsonrpc.scan_kernel(),
+            "json": jsonrpc.loads_kernel(),
+        },
     }
 
 

@@ -89,6 +89,14 @@ def test_build_info_reports_every_extension_and_the_simd_kernel() -> None:
     assert info["simd"] == frame.mask_kernel()
     assert info["simd"] in KERNELS
     assert info["simd"] in frame.mask_kernels()
+    from zenws.fast import jsonrpc
+
+    assert info["kernels"] == {
+        "mask": frame.mask_kernel(),
+        "scan": jsonrpc.scan_kernel(),
+        "json": jsonrpc.loads_kernel(),
+    }
+    assert info["kernels"]["json"] in ("avx2", "sse2", "swar")
 
 
 def test_tests_import_the_package_under_test() -> None:
