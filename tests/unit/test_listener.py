@@ -232,3 +232,63 @@ def test_text_heartbeat_pong_is_consumed() -> None:
     lst.feed_message(1, b'{"not":"pong"}')
     assert len(got) == 1 and got[0].raw == b'{"not":"pong"}'
     assert lst.invalid_json == 0
+
+
+RESPONSES = [
+    b'{"jsonrpc":"2.0","id":5,"result":{"x":[1,2.5,"y"]}}',
+    b'{"jsonrpc":"2.0","id":5,"error":{"code":-32602,"message":"bad"}}',
+    b'{"jsonrpc":"2.0","id":5,"result":1,"id":6}',  # duplicate key: the last one counts
+    b'{"jsonrpc":"2.0","id":7,"result":1}',  # nobody waits for 7
+    b'{"jsonrpc":"2.0","id":5,"result":NaN}',  # not JSON
+    b'{"jsonrpc":"2.0","id":5,"result":1',  # truncated
+    b'{"jsonrpc":"2.0","id":5.0,"result":1}',  # not an int id
+    b'{"jsonrpc":"2.0","id":5}',  # neither result nor error
+    b'{"jsonrpc":"2.0","id":99999999999999999999,"result":1}',  # beyond int64
+    b'{"id":6,"result":"\\u00e9"}',
+    b'{"jsonrpc":"2.0","id":5,"method":"m","result":1}',
+]
+
+
+@pytest.mark.parametrize("raw", RESPONSES)
+async def test_decoded_response_path_agrees_with_the_scan_path(raw: bytes) -> None:
+    # Responses beginning like '{"jsonrpc":"2.0","id":' are decoded once in the listener;
+    # a leading space sends the same document through the scan instead: same outcome.
+    loop = asyncio.get_running_loop()
+
+    def run(doc: bytes) -> tuple[Any, ...]:
+        corr, lat = Correlator(), LatencyBuffer(16)
+        lst = FastListener(correlator=corr, latency=lat)
+        seen: list[Any] = []
+        lst.on_message = seen.append
+        futs = {i: loop.create_future() for i in (5, 6)}
+        for i, f in futs.items():
+            corr.track(i, f, 2**62, 1)
+        lst.feed_message(1, doc, 1001)
+        done = {}
+        for i, f in futs.items():
+            if f.done():
+                payload = f.result()
+                assert json.loads(payload) == json.loads(doc)  # futures get the raw bytes
+                try:
+                    done[i] = ("result", zenws.fast.listener.result_of(payload, "m"))
+                except Exception as exc:
+                    done[i] = ("error", type(exc).__name__, str(exc))
+        counters = {k: v for k, v in lst.counters().items() if k != "bytes_in"}
+        return done, counters, [(m.kind, m.id) for m in seen], lat.count
+
+    assert run(raw) == run(b" " + raw)
+
+
+async def test_compiled_request_gets_the_decoded_response() -> None:
+    corr, lat = Correlator(), LatencyBuffer(16)
+    lst = FastListener(correlator=corr, latency=lat)
+    seen: list[Any] = []
+    lst.on_message = seen.append
+    from zenws.fast.listener import _Waiter  # the compiled request's waiter
+
+    w = _Waiter.__new__(_Waiter)
+    corr.track(5, w, 2**62, 1)
+    lst.feed_message(1, b'{"jsonrpc":"2.0","id":5,"result":{"x":1},"usIn":1}', 1001)
+    assert w.done() and w.result() is None and w.exception() is None
+    assert w.value == {"jsonrpc": "2.0", "id": 5, "result": {"x": 1}, "usIn": 1}
+    assert seen == [] and lst.responses == 1 and lat.last == 1000

@@ -93,6 +93,8 @@ cdef class Correlator:
     cdef int64_t resolve_c(self, int64_t id, object payload, int64_t recv_ns) except -2
     # Forget ``id`` without delivering anything; False if unknown.
     cdef bint discard_c(self, int64_t id) noexcept
+    # The waiter tracked under ``id`` (left in place), or None.
+    cdef object waiter_c(self, int64_t id)
 
 
 # b'{"jsonrpc":"2.0","id":<id>,"method":"<method>","params":<params>}'

@@ -681,6 +681,10 @@ cdef class Correlator:
         _deliver(waiter, state, payload)
         return recv_ns - sent
 
+    cdef object waiter_c(self, int64_t id):
+        cdef Py_ssize_t i = self._find(id)
+        return None if i < 0 else self._waiters[i]
+
     cdef bint discard_c(self, int64_t id) noexcept:
         cdef Py_ssize_t i = self._find(id)
         if i < 0:

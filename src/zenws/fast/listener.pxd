@@ -54,7 +54,7 @@ cdef class Message:
     cdef object _json
 
 
-cpdef object result_of(bytes payload, str method)
+cpdef object result_of(object payload, str method)
 
 
 cdef Message make_message(int kind, bytes raw, object channel, object msg_id,
@@ -145,3 +145,5 @@ cdef class FastListener(WSListener):
     cpdef int64_t new_id(self)
     cpdef int64_t send_request(self, str method, object params, object waiter,
                                int64_t timeout_ns) except -1
+    cdef bint _resolve_decoded(self, bytes payload, const char* buf, Py_ssize_t n,
+                               int64_t recv_ns) except -1

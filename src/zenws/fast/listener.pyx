@@ -14,6 +14,7 @@ from cpython.object cimport PyObject_GenericGetAttr, PyTypeObject
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from cpython.contextvars cimport PyContext_Enter, PyContext_Exit
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcmp
 
@@ -90,13 +91,17 @@ cdef object _simd_loads(bytes raw):
     return doc
 
 
-cpdef object result_of(bytes payload, str method):
+cpdef object result_of(object payload, str method):
     """Return the ``result`` of a JSON-RPC response, or raise its ``error`` as RpcError.
 
-    Decoded by zenws' C decoder (``zenws.fast.jsonrpc.loads``: the objects json.loads
-    builds, about 2x faster than orjson on exchange messages).
+    ``payload`` is the raw response (bytes, decoded by zenws' C decoder,
+    ``zenws.fast.jsonrpc.loads``) or the response already decoded (a dict).
     """
-    cdef object doc = loads_c(PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
+    cdef object doc
+    if type(payload) is dict:
+        doc = payload
+    else:
+        doc = loads_c(PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
     cdef object err
     if type(doc) is not dict:
         raise RpcError(-32700, "response is not a JSON object", None, method=method)
@@ -330,6 +335,13 @@ def _retrieve(fut):
         fut.exception()
 
 
+cdef inline bint _response_prefix(const char* buf, Py_ssize_t n) noexcept:
+    # How JSON-RPC responses begin on the wire (Deribit and most servers); others
+    # (e.g. ``{"result":..,"id":..}``) take the scan path.
+    return ((n > 22 and memcmp(buf, b'{"jsonrpc":"2.0","id":', 22) == 0)
+            or (n > 6 and memcmp(buf, b'{"id":', 6) == 0))
+
+
 cdef inline object _json_str(const char* buf, Py_ssize_t off, Py_ssize_t n, int escaped):
     if not escaped:
         return PyUnicode_DecodeUTF8(buf + off, n, "surrogatepass")
@@ -499,6 +511,8 @@ cdef class FastListener(WSListener):
                                                      recv_ns, self.epoch, self.decoder))
         buf = PyBytes_AS_STRING(payload)
         n = PyBytes_GET_SIZE(payload)
+        if _response_prefix(buf, n) and self._resolve_decoded(payload, buf, n, recv_ns):
+            return 0
         kind = zenws_scan(buf, n, &sc)
         if kind == ZENWS_KIND_RESPONSE:
             if sc.id_type == 1:
@@ -539,6 +553,42 @@ cdef class FastListener(WSListener):
             return self.deliver_c(None, make_message(KIND_OTHER, payload, None, None,
                                                      recv_ns, self.epoch, self.decoder))
         return self._route_slow(KIND_OTHER, payload, recv_ns)
+
+    cdef bint _resolve_decoded(self, bytes payload, const char* buf, Py_ssize_t n,
+                               int64_t recv_ns) except -1:
+        # A response to a compiled request is decoded here, once, instead of being
+        # scanned here and decoded again by the request: the id is read from the
+        # dict (json.loads' view of the document, duplicate keys included) and the
+        # dict goes to the request's waiter.  Anything unexpected (invalid JSON,
+        # not a response with an int64 id, another kind of waiter) returns False
+        # or delivers the raw bytes, exactly as the scan path would.
+        cdef object doc, rid_obj, waiter
+        cdef int64_t rid, rtt
+        cdef int overflow = 0
+        try:
+            doc = loads_c(buf, n)
+        except ValueError:
+            return False
+        if type(doc) is not dict:
+            return False
+        rid_obj = (<dict>doc).get("id")
+        if type(rid_obj) is not int or ("result" not in doc and "error" not in doc):
+            return False
+        rid = PyLong_AsLongLongAndOverflow(rid_obj, &overflow)
+        if overflow:
+            return False
+        waiter = self.correlator.waiter_c(rid)
+        if waiter is None:
+            self.unknown_responses += 1
+            self.deliver_c(None, make_message(KIND_RESPONSE, payload, None, rid, recv_ns,
+                                              self.epoch, self.decoder))
+            return True
+        rtt = self.correlator.resolve_c(rid, doc if type(waiter) is _Waiter else payload,
+                                        recv_ns)
+        self.responses += 1
+        if rid != self._test_id:  # heartbeat RTTs are not request RTTs
+            self.latency.add_c(rtt)
+        return True
 
     cdef int _route_slow(self, int kind, bytes payload, int64_t recv_ns) except -1:
         # Messages the C scan cannot attach a channel to (e.g. Binance stream
@@ -929,7 +979,7 @@ cdef class _Waiter:
     cdef object cb          # the task's wakeup callback
     cdef object ctx         # its contextvars.Context
     cdef list extra         # further (callback, context) pairs, rarely any
-    cdef object value       # raw response bytes, or the exception
+    cdef readonly object value  # the response (decoded dict or raw bytes), or the exception
     cdef object cancel_msg
     cdef int state          # _PENDING, _RESULT, _EXCEPTION, _CANCELLED
     cdef public object _asyncio_future_blocking
@@ -990,9 +1040,9 @@ cdef class _Waiter:
     def __getattribute__(self, str name):
         # CPython's task wakeup (task_wakeup, 3.10-3.13) asks a non-Future for
         # ``result`` by a C string on every resume: a fresh str, a type-cache miss
-        # and a bound method (~1.3k instructions).  Once a response is in, the
-        # value is ignored (the task resumes with None and _Call reads it), so a
-        # constant no-argument function stands in; every other lookup is generic.
+        # and a bound method (~1.3k instructions).  Once a response is in, result()
+        # is None anyway (the task resumes with None and _Call reads ``value``), so
+        # a constant no-argument function stands in; every other lookup is generic.
         if self.state == _RESULT and name == "result":
             return _resolved
         return PyObject_GenericGetAttr(self, name)
@@ -1039,9 +1089,10 @@ cdef class _Waiter:
         return True
 
     def result(self):
-        """The raw response; raises the exception, CancelledError or InvalidStateError."""
+        """None once the response is in (the compiled request reads ``value`` itself);
+        raises the exception, CancelledError or InvalidStateError like a Future."""
         if self.state == _RESULT:
-            return self.value
+            return None
         if self.state == _EXCEPTION:
             raise self.value
         if self.state == _CANCELLED:
