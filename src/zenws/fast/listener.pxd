@@ -90,7 +90,7 @@ cdef class FastListener(WSListener):
     cdef public object on_message        #: Callable[[Message], None] | None
     cdef public MessageQueue queue       #: MessageQueue | None
     cdef public object heartbeat         #: zenws.heartbeat.Heartbeat | None
-    cdef public object recorder          #: FrameQueue (a Recorder.queue), an object with write(), or None
+    cdef public object recorder          #: FrameQueue (Recorder.queue), obj with write() or None
     cdef public object channel_of        #: Callable[[Any], str | None] | None (dialect)
     cdef object _text_hb                 # text Heartbeat | None
     cdef object _text_pong               # its literal pong bytes | None
