@@ -39,17 +39,6 @@
 #  define ZENWS_JSON_SSE2 0
 #endif
 
-#if defined(_MSC_VER) && !defined(__clang__)
-#  include <intrin.h>
-static inline int json_ctz32(unsigned int x) {
-    unsigned long i;
-    _BitScanForward(&i, x);
-    return (int)i;
-}
-#else
-#  define json_ctz32(x) __builtin_ctz(x)
-#endif
-
 /* Clinger's fast path needs double arithmetic without extended precision. */
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
 #  define ZENWS_JSON_FAST_FLOAT 1
@@ -244,15 +233,15 @@ ZENWS_JSON_TARGET_AVX2 static const char *skip_plain_avx2(const char *p, const c
         __m256i ha = JSON_HITS256(a), hb = JSON_HITS256(b);
         if (!_mm256_testz_si256(_mm256_or_si256(ha, hb), _mm256_or_si256(ha, hb))) {
             m = (unsigned int)_mm256_movemask_epi8(ha);
-            if (m) return p + json_ctz32(m);
-            return p + 32 + json_ctz32((unsigned int)_mm256_movemask_epi8(hb));
+            if (m) return p + zenws_ctz32(m);
+            return p + 32 + zenws_ctz32((unsigned int)_mm256_movemask_epi8(hb));
         }
         p += 64;
     }
     if (end - p >= 32) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)p);
         m = (unsigned int)_mm256_movemask_epi8(JSON_HITS256(v));
-        if (m) return p + json_ctz32(m);
+        if (m) return p + zenws_ctz32(m);
         p += 32;
     }
     if (p < end) {
@@ -260,7 +249,7 @@ ZENWS_JSON_TARGET_AVX2 static const char *skip_plain_avx2(const char *p, const c
          * before p); the first 32 - (end - p) of them were checked. */
         __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(end - 32));
         m = (unsigned int)_mm256_movemask_epi8(JSON_HITS256(v)) >> (32 - (end - p));
-        if (m) return p + json_ctz32(m);
+        if (m) return p + zenws_ctz32(m);
         return end;
     }
 #  undef JSON_HITS256
@@ -285,12 +274,12 @@ ZENWS_INLINE const char *skip_plain(const char *p, const char *end, const int si
         if (end - p >= 16) {
             __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
             mask = JSON_HITS128(v);
-            if (mask) return p + json_ctz32(mask);
+            if (mask) return p + zenws_ctz32(mask);
             p += 16;
             if (end - p >= 16) {
                 v = _mm_loadu_si128((const __m128i *)(const void *)p);
                 mask = JSON_HITS128(v);
-                if (mask) return p + json_ctz32(mask);
+                if (mask) return p + zenws_ctz32(mask);
                 p += 16;
 #  if ZENWS_JSON_AVX2
                 /* 32 bytes without a stop: a long string, AVX2 if chosen. */
@@ -300,7 +289,7 @@ ZENWS_INLINE const char *skip_plain(const char *p, const char *end, const int si
                 while (end - p >= 16) {
                     v = _mm_loadu_si128((const __m128i *)(const void *)p);
                     mask = JSON_HITS128(v);
-                    if (mask) return p + json_ctz32(mask);
+                    if (mask) return p + zenws_ctz32(mask);
                     p += 16;
                 }
             }

@@ -49,17 +49,6 @@
 #  define ENC_AVX2 0
 #endif
 
-#if defined(_MSC_VER) && !defined(__clang__)
-#  include <intrin.h>
-static inline int enc_ctz32(unsigned int x) {
-    unsigned long i;
-    _BitScanForward(&i, x);
-    return (int)i;
-}
-#else
-#  define enc_ctz32(x) __builtin_ctz(x)
-#endif
-
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
 #  define ENC_FAST_FLOAT 1
 #else
@@ -220,14 +209,14 @@ static Py_ssize_t copy_sse2(char *o, const char *s, Py_ssize_t n) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
         _mm_storeu_si128((__m128i *)(void *)(o + i), v);
         m = sse2_stop(v);
-        if (m) return i + enc_ctz32(m);
+        if (m) return i + zenws_ctz32(m);
     }
     if (i < n) {
         /* The 16 bytes that end at n; the first 16 - (n - i) were checked. */
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
         _mm_storeu_si128((__m128i *)(void *)(o + n - 16), v);
         m = sse2_stop(v) >> (16 - (n - i));
-        if (m) return i + enc_ctz32(m);
+        if (m) return i + zenws_ctz32(m);
     }
     return n;
 }
@@ -255,21 +244,21 @@ ENC_TARGET_AVX2 static Py_ssize_t copy_avx2(char *o, const char *s, Py_ssize_t n
         hb = avx2_hits(b);
         if (ZENWS_UNLIKELY(!_mm256_testz_si256(_mm256_or_si256(ha, hb), _mm256_set1_epi8(-1)))) {
             m = (unsigned int)_mm256_movemask_epi8(ha);
-            if (m) return i + enc_ctz32(m);
-            return i + 32 + enc_ctz32((unsigned int)_mm256_movemask_epi8(hb));
+            if (m) return i + zenws_ctz32(m);
+            return i + 32 + zenws_ctz32((unsigned int)_mm256_movemask_epi8(hb));
         }
     }
     for (; i + 32 <= n; i += 32) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(s + i));
         _mm256_storeu_si256((__m256i *)(void *)(o + i), v);
         m = (unsigned int)_mm256_movemask_epi8(avx2_hits(v));
-        if (m) return i + enc_ctz32(m);
+        if (m) return i + zenws_ctz32(m);
     }
     if (i < n) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(s + n - 32));
         _mm256_storeu_si256((__m256i *)(void *)(o + n - 32), v);
         m = (unsigned int)_mm256_movemask_epi8(avx2_hits(v)) >> (32 - (n - i));
-        if (m) return i + enc_ctz32(m);
+        if (m) return i + zenws_ctz32(m);
     }
     return n;
 }

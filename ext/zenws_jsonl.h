@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "zenws_compat.h"  /* zenws_ctz32 */
+
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <intrin.h>
 #include <io.h>
@@ -53,11 +55,6 @@ ZENWS_JL_INLINE void zenws_store_seqcst(uint64_t *p, uint64_t v) {
 ZENWS_JL_INLINE uint64_t zenws_exchange(uint64_t *p, uint64_t v) {
     return (uint64_t)_InterlockedExchange64((volatile __int64 *)p, (__int64)v);
 }
-ZENWS_JL_INLINE unsigned zenws_ctz32(unsigned m) {
-    unsigned long i;
-    _BitScanForward(&i, m);
-    return (unsigned)i;
-}
 #else
 ZENWS_JL_INLINE uint64_t zenws_load_acquire(const uint64_t *p) {
     return __atomic_load_n(p, __ATOMIC_ACQUIRE);
@@ -76,7 +73,6 @@ ZENWS_JL_INLINE void zenws_store_seqcst(uint64_t *p, uint64_t v) {
 ZENWS_JL_INLINE uint64_t zenws_exchange(uint64_t *p, uint64_t v) {
     return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
 }
-#define zenws_ctz32(m) ((unsigned)__builtin_ctz(m))
 #endif
 
 /* ---- credential-looking JSON keys ----------------------------------------------------- */

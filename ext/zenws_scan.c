@@ -33,17 +33,6 @@
 #  define ZENWS_SCAN_SSE2 0
 #endif
 
-#if defined(_MSC_VER) && !defined(__clang__)
-#  include <intrin.h>
-static inline int zenws_ctz32(unsigned int x) {
-    unsigned long i;
-    _BitScanForward(&i, x);
-    return (int)i;
-}
-#else
-#  define zenws_ctz32(x) __builtin_ctz(x)
-#endif
-
 /* Bytes that end the fast part of a string: '"', '\\' and the control
  * characters U+0000..U+001F that RFC 8259 §7 forbids unescaped. */
 static const unsigned char zenws_str_stop[256] = {

@@ -64,17 +64,6 @@ static const uint8_t transition[9][12] = {
 #  define UTF8_AVX2 0
 #endif
 
-#if defined(_MSC_VER) && !defined(__clang__)
-#  include <intrin.h>
-static inline int utf8_ctz32(unsigned int x) {
-    unsigned long i;
-    _BitScanForward(&i, x);
-    return (int)i;
-}
-#else
-#  define utf8_ctz32(x) __builtin_ctz(x)
-#endif
-
 #define UTF8_K_SWAR 0
 #define UTF8_K_SSE2 1
 #define UTF8_K_AVX2 2
@@ -104,14 +93,14 @@ ZENWS_INLINE size_t ascii_sse2(const unsigned char *p, size_t i, size_t n) {
     unsigned int m;
     while (i + 16 <= n) {
         m = (unsigned int)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)));
-        if (m) return i + utf8_ctz32(m);
+        if (m) return i + zenws_ctz32(m);
         i += 16;
     }
     if (i < n && n >= 16) {
         /* The 16 bytes that end at n; the first 16 - (n - i) were checked. */
         m = (unsigned int)_mm_movemask_epi8(
                 _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16))) >> (16 - (n - i));
-        return m ? i + utf8_ctz32(m) : n;
+        return m ? i + zenws_ctz32(m) : n;
     }
     while (i < n && p[i] < 0x80) i++;
     return i;
@@ -137,7 +126,7 @@ __attribute__((target("avx2"))) static size_t ascii_avx2(const unsigned char *p,
     while (i + 32 <= n) {
         unsigned int m = (unsigned int)_mm256_movemask_epi8(
             _mm256_loadu_si256((const __m256i *)(const void *)(p + i)));
-        if (m) return i + utf8_ctz32(m);
+        if (m) return i + zenws_ctz32(m);
         i += 32;
     }
     return ascii_sse2(p, i, n);

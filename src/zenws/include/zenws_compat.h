@@ -77,6 +77,18 @@ static inline void zenws_store_be64(unsigned char *p, uint64_t v) {
     memcpy(p, &v, 8);
 }
 
+/* index of the lowest set bit of a non-zero 32-bit mask (SIMD match masks) */
+#if defined(_MSC_VER) && !defined(__clang__)
+#  include <intrin.h>
+static inline int zenws_ctz32(unsigned int x) {
+    unsigned long i;
+    _BitScanForward(&i, x);
+    return (int)i;
+}
+#else
+#  define zenws_ctz32(x) __builtin_ctz(x)
+#endif
+
 /* ---- debug-only counters: vanish unless built with ZENWS_DEBUG=1 ---- */
 #ifdef ZENWS_DEBUG
 #  define ZENWS_DEBUG_INC(counter) ((counter)++)
