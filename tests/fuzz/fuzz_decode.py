@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import json
 import math
-import struct
 import sys
 from pathlib import Path
 from typing import Any
 
 import atheris
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: jsonsame
+from jsonsame import same
 
 with atheris.instrument_imports():
     from zenws.fast import jsonrpc  # compiled: only its Python-visible glue
@@ -62,18 +64,6 @@ NUMBERS = [
     "-",
     ".5",
 ]
-
-
-def same(a: Any, b: Any) -> bool:
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return struct.pack("<d", a) == struct.pack("<d", b)
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
 
 
 def _odd(value: Any) -> bool:

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from jsonsame import same
 from zenws.fast import jsonrpc
 from zenws.fast.jsonrpc import loads
 
@@ -37,19 +38,6 @@ _FALLBACK = [
     '"bids":[["change",37010.5,11000.0]],"asks":[["delete",37011.0,0.0]]}}}}',
 ]
 DERIBIT_LINES = _SHARED.read_text().splitlines() if _SHARED.exists() else _FALLBACK
-
-
-def same(a: Any, b: Any) -> bool:
-    """Deep equality that also compares types, dict order and float bits."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return struct.pack("<d", a) == struct.pack("<d", b)
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
 
 
 def check_same(doc: bytes | str) -> None:

@@ -28,6 +28,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jsonsame import same
 from zenws.fast import jsonrpc
 from zenws.fast.jsonrpc import _dumps_c, dumps, encode_request
 
@@ -66,19 +67,6 @@ def kernel(request: pytest.FixtureRequest) -> Iterator[str]:
         yield name
     finally:
         jsonrpc._set_json_kernel(before)
-
-
-def same(a: Any, b: Any) -> bool:
-    """Equal values with equal types; floats compared bit for bit."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return struct.pack("<d", a) == struct.pack("<d", b)
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
 
 
 def without_floats(x: Any) -> Any:
