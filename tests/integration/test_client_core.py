@@ -466,3 +466,29 @@ async def test_a_response_delivered_from_inside_a_task_resumes_the_waiter() -> N
         assert await asyncio.wait_for(pending, 2) == 7
         assert client.metrics().pending == 0
         await client.close()
+
+
+async def test_a_read_is_processed_before_the_requests_it_completes_resume() -> None:
+    # One TCP write carries the response and a notification: the notification's callback
+    # runs before the awaiting task resumes (the order call_soon gives), also on the
+    # compiled path where the task is resumed at the end of the read.
+    from zenws.fast import frame
+
+    def handler(conn: Any, msg: Any) -> None:
+        req = json.loads(msg.data)
+        note = {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": "c", "data": 1}}
+        resp = {"jsonrpc": "2.0", "id": req["id"], "result": req.get("params")}
+        conn.send_raw(
+            frame.encode(frame.OP_TEXT, json.dumps(resp).encode())
+            + frame.encode(frame.OP_TEXT, json.dumps(note).encode())
+        )
+
+    async with MockServer(handler) as srv:
+        client = await zenws.connect(srv.url)
+        seen: list[str] = []
+        client.on_message = lambda m: seen.append("note")
+        for i in range(20):  # the first arms the deadline timer; the rest are compiled
+            assert await client.request("echo", [i]) == [i]
+            seen.append("resumed")
+        assert seen == ["note", "resumed"] * 20
+        await client.close()

@@ -263,13 +263,21 @@ cdef class ReadGuard(_GuardBase, asyncio.BufferedProtocol):
         rc = self.walk_c(self._ptr, n, &cut)
         if rc == GUARD_OK:
             self.bytes_forwarded += <uint64_t>n
-            self._buffer_updated(nbytes)   # the same int object: no boxing
+            self.listener.begin_read_c()
+            try:
+                self._buffer_updated(nbytes)   # the same int object: no boxing
+            finally:
+                self.listener.end_read_c()     # requests completed by the read resume
             return
         self.stopped = True
         if cut > 0:
             # picows delivers every frame before the cut now (it sees no next frame).
             self.bytes_forwarded += <uint64_t>cut
-            self._buffer_updated(cut)
+            self.listener.begin_read_c()
+            try:
+                self._buffer_updated(cut)
+            finally:
+                self.listener.end_read_c()
         self._stop(rc, False)
 
     cdef _stop(self, int rc, bint later):

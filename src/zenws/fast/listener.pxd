@@ -124,6 +124,8 @@ cdef class FastListener(WSListener):
     cdef readonly int close_code         #: int: code of the peer's CLOSE (-1: none)
     cdef readonly str close_reason       #: str
     cdef readonly int sent_close_code    #: int: code of our CLOSE (-1: none)
+    cdef bint _in_read                   # a ReadGuard is handing one read to picows
+    cdef list _wakes                     # requests completed during that read
 
     cdef int on_message_c(self, int opcode, object payload, int64_t recv_ns) except -1
     cdef int dispatch_c(self, int opcode, bytes payload, int64_t recv_ns) except -1
@@ -147,3 +149,5 @@ cdef class FastListener(WSListener):
                                int64_t timeout_ns) except -1
     cdef bint _resolve_decoded(self, bytes payload, const char* buf, Py_ssize_t n,
                                int64_t recv_ns) except -1
+    cdef int begin_read_c(self) except -1
+    cdef int end_read_c(self) except -1

@@ -376,6 +376,7 @@ cdef class FastListener(WSListener):
         self.test_timeout = 10.0
         self._next_id = 1
         self._test_id = -1
+        self._wakes = []
 
     def __init__(self, *, int64_t epoch=0, Correlator correlator=None,
                  LatencyBuffer latency=None, Py_ssize_t max_message_size=16 * 1024 * 1024,
@@ -589,6 +590,24 @@ cdef class FastListener(WSListener):
         if rid != self._test_id:  # heartbeat RTTs are not request RTTs
             self.latency.add_c(rtt)
         return True
+
+    cdef int begin_read_c(self) except -1:
+        """The ReadGuard hands picows one read: requests completed by its frames
+        resume at end_read_c(), after every frame of the read was processed."""
+        self._in_read = True
+        return 0
+
+    cdef int end_read_c(self) except -1:
+        """Resume the tasks whose requests the read completed, in order, right here
+        (no ``call_soon`` handle, no extra loop iteration)."""
+        cdef list wakes = self._wakes
+        self._in_read = False
+        if len(wakes) == 0:
+            return 0
+        self._wakes = []
+        for w in wakes:
+            (<_Waiter>w).wake_c()
+        return 0
 
     cdef int _route_slow(self, int kind, bytes payload, int64_t recv_ns) except -1:
         # Messages the C scan cannot attach a channel to (e.g. Binance stream
@@ -966,16 +985,18 @@ cdef class _Waiter:
     ``add_done_callback``, ``result``, ``cancel``...), without a Future's cost
     (``Future()`` calls ``loop.get_debug()`` every time).
 
-    The correlator calls it with the raw response (or an exception).  A response
-    resumes the waiting task at once, inside the frame callback, when no task is
-    running (the usual case: frames arrive in the loop's I/O callback) -- no
-    ``call_soon`` handle, no extra loop iteration; the task so runs before later
-    frames of the same read are processed.  Exceptions, cancellation and a
-    delivery from inside a running task go through ``loop.call_soon``, as for a
-    Future.
+    The correlator calls it with the response (or an exception).  A response
+    that arrives in a read handed over by the connection's ReadGuard resumes the
+    waiting task at the end of that read (``FastListener.end_read_c``), once
+    every frame of the read was processed -- the order a ``call_soon`` would
+    give, without the handle and the extra loop iteration.  Exceptions,
+    cancellation, deliveries outside such a read (no guard, ``feed_message``)
+    and any wake-up while a task is running go through ``loop.call_soon``, as
+    for a Future.
     """
 
     cdef readonly object _loop
+    cdef FastListener lst   # its connection (None: always through call_soon)
     cdef object cb          # the task's wakeup callback
     cdef object ctx         # its contextvars.Context
     cdef list extra         # further (callback, context) pairs, rarely any
@@ -985,9 +1006,8 @@ cdef class _Waiter:
     cdef public object _asyncio_future_blocking
 
     def __call__(self, value):
-        """Deliver the response (bytes) or an exception (the correlator's waiter call)."""
-        cdef object cb = self.cb
-        cdef object ctx
+        """Deliver the response or an exception (the correlator's waiter call)."""
+        cdef FastListener lst = self.lst
         if self.state != _PENDING:
             return
         self.value = value
@@ -996,20 +1016,29 @@ cdef class _Waiter:
             self._schedule()
             return
         self.state = _RESULT
+        if lst is not None and lst._in_read:
+            lst._wakes.append(self)  # resumed by end_read_c, once the read is processed
+        else:
+            self._schedule()
+
+    cdef int wake_c(self) except -1:
+        cdef object cb = self.cb
+        cdef object ctx
         if cb is None or self.extra is not None or _current_task(self._loop) is not None:
             self._schedule()
-            return
+            return 0
         ctx = self.ctx
         self.cb = self.ctx = None
         if ctx is None:
             self._run_inline(cb)
-            return
+            return 0
         if PyContext_Enter(ctx) < 0:
             raise RuntimeError("cannot enter the waiting task's context")
         try:
             self._run_inline(cb)
         finally:
             PyContext_Exit(ctx)
+        return 0
 
     cdef _run_inline(self, object cb):
         try:
@@ -1192,6 +1221,7 @@ cdef class _Call:
         if self.state == 0:
             w = _Waiter.__new__(_Waiter)
             w._loop = self.loop
+            w.lst = self.lst
             self.state = 2  # until the send succeeded (an exception ends the call)
             self.rid = self.lst.send_request(self.method, self.params, w, self.timeout_ns)
             self.params = None
