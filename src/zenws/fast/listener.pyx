@@ -601,12 +601,15 @@ cdef class FastListener(WSListener):
         """Resume the tasks whose requests the read completed, in order, right here
         (no ``call_soon`` handle, no extra loop iteration)."""
         cdef list wakes = self._wakes
+        cdef Py_ssize_t i, n = len(wakes)
         self._in_read = False
-        if len(wakes) == 0:
+        if n == 0:
             return 0
-        self._wakes = []
-        for w in wakes:
-            (<_Waiter>w).wake_c()
+        try:
+            for i in range(n):  # reads never nest: nothing is appended meanwhile
+                (<_Waiter>wakes[i]).wake_c()
+        finally:
+            del wakes[:n]
         return 0
 
     cdef int _route_slow(self, int kind, bytes payload, int64_t recv_ns) except -1:
