@@ -13,6 +13,7 @@ frame held by reference), which is encoded here with orjson, before a line that 
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import re
@@ -294,7 +295,10 @@ class Writer:
         self._write_line(orjson.dumps(line) + b"\n")
         msg = f"zenws recorder {self.path}: buffer full, {new} frame(s) dropped ({total} total)"
         logger.warning(msg)
-        warnings.warn(msg, RecordingDropWarning, stacklevel=1)
+        # warnings turned into errors (-W error): the drop is in the file and the log
+        # already; recording must not stop over it
+        with contextlib.suppress(RecordingDropWarning):
+            warnings.warn(msg, RecordingDropWarning, stacklevel=1)
 
     def _write(self, data: bytes) -> None:
         write_fd(self.fd, data)
