@@ -109,19 +109,7 @@ def test_loads(benchmark: Any, case: str, decoder: str) -> None:
         benchmark.extra_info["ns/call"] = round(benchmark.stats.stats.median / LOOPS * 1e9, 1)
 
 
-def _json_kernels() -> list[str]:
-    before, out = jsonrpc.loads_kernel(), []
-    for k in ("swar", "sse2", "avx2"):
-        try:
-            jsonrpc._set_json_kernel(k)
-            out.append(k)
-        except ValueError:
-            pass
-    jsonrpc._set_json_kernel(before)
-    return out
-
-
-@pytest.mark.parametrize("kernel", _json_kernels())
+@pytest.mark.parametrize("kernel", jsonrpc._json_kernels())
 @pytest.mark.parametrize("case", ["echo_520", "echo_8k"])
 def test_loads_kernel(benchmark: Any, case: str, kernel: str) -> None:
     """loads with each string kernel (ZENWS_JSON_KERNEL / _set_json_kernel)."""

@@ -592,25 +592,10 @@ def test_no_leak_errors() -> None:
 JSON_KERNELS = ("swar", "sse2", "avx2")
 
 
-def _json_kernels() -> list[str]:
-    before = jsonrpc.loads_kernel()
-    out = []
-    try:
-        for k in JSON_KERNELS:
-            try:
-                jsonrpc._set_json_kernel(k)
-            except ValueError:
-                continue
-            out.append(k)
-    finally:
-        jsonrpc._set_json_kernel(before)
-    return out
-
-
 def test_json_kernel_switch() -> None:
     before = jsonrpc.loads_kernel()
     try:
-        kernels = _json_kernels()
+        kernels = jsonrpc._json_kernels()
         assert "swar" in kernels
         for k in kernels:
             jsonrpc._set_json_kernel(k)
@@ -628,7 +613,7 @@ def test_kernel_strings_every_length_and_stop(kernel: str) -> None:
     """Each kernel finds the first quote/backslash/control/non-ASCII byte at every
     position of strings around its block sizes (16, 32, 64), also at the very end of
     the input (a top-level string: no byte after it to read)."""
-    if kernel not in _json_kernels():
+    if kernel not in jsonrpc._json_kernels():
         with pytest.raises(ValueError):
             jsonrpc._set_json_kernel(kernel)
         return
@@ -660,7 +645,7 @@ def test_kernels_agree_hypothesis(text: str, pad: int) -> None:
     )
     before = jsonrpc.loads_kernel()
     try:
-        for k in _json_kernels():
+        for k in jsonrpc._json_kernels():
             jsonrpc._set_json_kernel(k)
             check_against_reference(doc)
     finally:
@@ -670,7 +655,7 @@ def test_kernels_agree_hypothesis(text: str, pad: int) -> None:
 def test_json_kernel_from_environment() -> None:
     import subprocess
 
-    for k in _json_kernels():
+    for k in jsonrpc._json_kernels():
         out = subprocess.run(
             [sys.executable, "-c", "from zenws.fast import jsonrpc; print(jsonrpc.loads_kernel())"],
             env={**__import__("os").environ, "ZENWS_JSON_KERNEL": k},

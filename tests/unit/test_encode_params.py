@@ -36,22 +36,7 @@ KERNELS = ("swar", "sse2", "avx2")
 MAX_DEPTH = 250  # ZENWS_JSONENC_MAX_DEPTH
 
 
-def supported_kernels() -> list[str]:
-    out = []
-    before = jsonrpc.loads_kernel()
-    try:
-        for k in KERNELS:
-            try:
-                jsonrpc._set_json_kernel(k)
-            except ValueError:
-                continue
-            out.append(k)
-    finally:
-        jsonrpc._set_json_kernel(before)
-    return out
-
-
-SUPPORTED = supported_kernels()
+SUPPORTED = list(jsonrpc._json_kernels())
 
 
 @pytest.fixture(params=KERNELS)

@@ -362,6 +362,20 @@ def _set_json_kernel(str name not None) -> str:
     return before
 
 
+def _json_kernels() -> tuple:
+    """Names of the string kernels this CPU can run, portable first (tests and benchmarks;
+    not thread-safe: each is switched to for a moment)."""
+    cdef str before = loads_kernel()
+    cdef list out = []
+    try:
+        for k in ("swar", "sse2", "avx2"):
+            if zenws_json_set_kernel(k.encode("ascii")) == 0:
+                out.append(k)
+    finally:
+        zenws_json_set_kernel(before.encode("ascii"))
+    return tuple(out)
+
+
 # ---------------------------------------------------------------- encoding
 
 cdef bytes _PREFIX = b'{"jsonrpc":"2.0","id":'
