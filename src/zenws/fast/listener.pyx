@@ -49,6 +49,11 @@ cdef extern from "zenws_scan.c":
     pass
 
 
+cdef extern from "Python.h":
+    # declared here with a PyObject* list: NULL deletes the slice (cpython.list says object)
+    int PyList_SetSlice(object lst, Py_ssize_t low, Py_ssize_t high, PyObject* items) except -1
+
+
 cdef extern from "string.h" nogil:
     void* memmem(const void* haystack, size_t hlen, const void* needle, size_t nlen)
 
@@ -564,6 +569,7 @@ cdef class FastListener(WSListener):
         # not a response with an int64 id, another kind of waiter) returns False
         # or delivers the raw bytes, exactly as the scan path would.
         cdef object doc, rid_obj, waiter
+        cdef dict d
         cdef int64_t rid, rtt
         cdef int overflow = 0
         try:
@@ -572,8 +578,9 @@ cdef class FastListener(WSListener):
             return False
         if type(doc) is not dict:
             return False
-        rid_obj = (<dict>doc).get("id")
-        if type(rid_obj) is not int or ("result" not in doc and "error" not in doc):
+        d = <dict>doc
+        rid_obj = d.get("id")
+        if type(rid_obj) is not int or ("result" not in d and "error" not in d):
             return False
         rid = PyLong_AsLongLongAndOverflow(rid_obj, &overflow)
         if overflow:
@@ -609,7 +616,7 @@ cdef class FastListener(WSListener):
             for i in range(n):  # reads never nest: nothing is appended meanwhile
                 (<_Waiter>wakes[i]).wake_c()
         finally:
-            del wakes[:n]
+            PyList_SetSlice(wakes, 0, n, NULL)
         return 0
 
     cdef int _route_slow(self, int kind, bytes payload, int64_t recv_ns) except -1:
