@@ -492,3 +492,68 @@ async def test_a_read_is_processed_before_the_requests_it_completes_resume() -> 
             seen.append("resumed")
         assert seen == ["note", "resumed"] * 20
         await client.close()
+
+
+async def _waiter_of_a_pending_request(client: Any) -> tuple[Any, Any, int]:
+    """Start a request that gets no answer; return (its task, the task's waiter, its id)."""
+    await client.request("echo", [0])  # arms the deadline timer: compiled path after
+    rid = client._listener.next_id
+    task = asyncio.ensure_future(client.request("never", []))
+    for _ in range(100):
+        await asyncio.sleep(0.005)
+        if getattr(task, "_fut_waiter", None) is not None:
+            break
+    return task, task._fut_waiter, rid
+
+
+async def test_the_compiled_request_waiter_speaks_the_future_protocol() -> None:
+    # A task drives the waiter through get_loop / add_done_callback /
+    # _asyncio_future_blocking / result, answered by C shortcuts: they behave as a
+    # Future's do, for anyone else who asks too.
+    async with WebsocketsServer() as srv:
+        client = await zenws.connect(srv.url)
+        task, w, rid = await _waiter_of_a_pending_request(client)
+        assert type(w).__name__ == "_Waiter" and not w.done()
+        assert w.get_loop() is asyncio.get_running_loop()
+        assert w._asyncio_future_blocking is False  # the task cleared it
+        w._asyncio_future_blocking = True
+        assert w._asyncio_future_blocking is True
+        w._asyncio_future_blocking = False
+        with pytest.raises(AttributeError):
+            w.no_such_attribute = 1
+        with pytest.raises(AttributeError):
+            _ = w.no_such_attribute
+        var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+        ctx = contextvars.copy_context()
+        ctx.run(var.set, "in ctx")
+        calls: list[tuple[Any, str]] = []
+        w.add_done_callback(lambda f: calls.append((f, var.get())), context=ctx)
+        type(w).add_done_callback(w, lambda f: calls.append((f, "plain")))
+        with pytest.raises(TypeError, match="unexpected keyword argument 'ctx'"):
+            w.add_done_callback(print, ctx=ctx)
+        with pytest.raises(TypeError, match="exactly 1 positional argument"):
+            w.add_done_callback()
+        with pytest.raises(asyncio.InvalidStateError):
+            w.result()
+        client._listener.feed_message(
+            1, json.dumps({"jsonrpc": "2.0", "id": rid, "result": 7}).encode()
+        )
+        assert await asyncio.wait_for(task, 2) == 7
+        await asyncio.sleep(0)
+        assert calls == [(w, "in ctx"), (w, "plain")]
+        assert w.done() and w.result() is None and w.exception() is None
+        await client.close()
+
+
+def test_the_waiter_reports_the_loop_of_its_own_request() -> None:
+    # get_loop() is cached for the last loop seen: a request on a later loop gets its own.
+    async def one() -> bool:
+        async with WebsocketsServer() as srv:
+            client = await zenws.connect(srv.url)
+            task, w, _ = await _waiter_of_a_pending_request(client)
+            same = w.get_loop() is asyncio.get_running_loop()
+            task.cancel()
+            await client.close()
+            return same
+
+    assert asyncio.run(one()) and asyncio.run(one())

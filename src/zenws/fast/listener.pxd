@@ -129,6 +129,7 @@ cdef class FastListener(WSListener):
 
     cdef int on_message_c(self, int opcode, object payload, int64_t recv_ns) except -1
     cdef int dispatch_c(self, int opcode, bytes payload, int64_t recv_ns) except -1
+    cdef int _dispatch_rest(self, int opcode, bytes payload, int64_t recv_ns) except -1
     cdef int deliver_c(self, object handler, Message msg) except -1
     cdef int answer_test_request_c(self, int64_t recv_ns) except -1
     cdef int _on_server_heartbeat(self, bytes payload, const char* buf, Py_ssize_t n,
@@ -147,7 +148,7 @@ cdef class FastListener(WSListener):
     cpdef int64_t new_id(self)
     cpdef int64_t send_request(self, str method, object params, object waiter,
                                int64_t timeout_ns) except -1
-    cdef bint _resolve_decoded(self, bytes payload, const char* buf, Py_ssize_t n,
+    cdef bint _resolve_decoded(self, object payload, const char* buf, Py_ssize_t n,
                                int64_t recv_ns) except -1
     cdef int begin_read_c(self) except -1
     cdef int end_read_c(self) except -1

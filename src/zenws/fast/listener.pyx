@@ -10,7 +10,7 @@
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItem
-from cpython.object cimport PyObject_GenericGetAttr, PyTypeObject
+from cpython.object cimport PyObject_GenericGetAttr, PyObject_GenericSetAttr, PyTypeObject
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from cpython.contextvars cimport PyContext_Enter, PyContext_Exit
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -436,9 +436,20 @@ cdef class FastListener(WSListener):
                         self.fail_c(1009, "message over max_message_size "
                                     f"{self.assembler.max_message_size}")
                         return
+                    self.messages_in += 1
+                    if (opcode == 1 and self.recorder is None and type(self) is FastListener
+                            and _response_prefix(<const char*>frame.payload_ptr,
+                                                 frame.payload_size)):
+                        # on_message_c is dispatch_c here: a response to a request is
+                        # decoded straight from picows' buffer, with no bytes copy.
+                        if self._resolve_decoded(None, <const char*>frame.payload_ptr,
+                                                 frame.payload_size, now):
+                            return
+                        self._dispatch_rest(opcode, PyBytes_FromStringAndSize(
+                            <const char*>frame.payload_ptr, frame.payload_size), now)
+                        return
                     payload = PyBytes_FromStringAndSize(<const char*>frame.payload_ptr,
                                                         frame.payload_size)
-                    self.messages_in += 1
                     if self.recorder is not None:
                         self._record("in", opcode, payload, now)
                     self.on_message_c(opcode, payload, now)
@@ -505,6 +516,15 @@ cdef class FastListener(WSListener):
         return self.dispatch_c(opcode, <bytes>payload, recv_ns)
 
     cdef int dispatch_c(self, int opcode, bytes payload, int64_t recv_ns) except -1:
+        cdef const char* buf = PyBytes_AS_STRING(payload)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(payload)
+        if opcode == 1 and _response_prefix(buf, n) and self._resolve_decoded(
+                payload, buf, n, recv_ns):
+            return 0
+        return self._dispatch_rest(opcode, payload, recv_ns)
+
+    cdef int _dispatch_rest(self, int opcode, bytes payload, int64_t recv_ns) except -1:
+        # dispatch_c once the message is known not to be a decoded-path response.
         cdef zenws_scan_t sc
         cdef const char* buf
         cdef Py_ssize_t n
@@ -517,8 +537,6 @@ cdef class FastListener(WSListener):
                                                      recv_ns, self.epoch, self.decoder))
         buf = PyBytes_AS_STRING(payload)
         n = PyBytes_GET_SIZE(payload)
-        if _response_prefix(buf, n) and self._resolve_decoded(payload, buf, n, recv_ns):
-            return 0
         kind = zenws_scan(buf, n, &sc)
         if kind == ZENWS_KIND_RESPONSE:
             if sc.id_type == 1:
@@ -560,14 +578,15 @@ cdef class FastListener(WSListener):
                                                      recv_ns, self.epoch, self.decoder))
         return self._route_slow(KIND_OTHER, payload, recv_ns)
 
-    cdef bint _resolve_decoded(self, bytes payload, const char* buf, Py_ssize_t n,
+    cdef bint _resolve_decoded(self, object payload, const char* buf, Py_ssize_t n,
                                int64_t recv_ns) except -1:
         # A response to a compiled request is decoded here, once, instead of being
         # scanned here and decoded again by the request: the id is read from the
         # dict (json.loads' view of the document, duplicate keys included) and the
         # dict goes to the request's waiter.  Anything unexpected (invalid JSON,
         # not a response with an int64 id, another kind of waiter) returns False
-        # or delivers the raw bytes, exactly as the scan path would.
+        # or delivers the raw bytes, exactly as the scan path would.  ``payload``
+        # is the message's bytes, or None when only ``buf`` exists (made on demand).
         cdef object doc, rid_obj, waiter
         cdef dict d
         cdef int64_t rid, rtt
@@ -586,6 +605,8 @@ cdef class FastListener(WSListener):
         if overflow:
             return False
         waiter = self.correlator.waiter_c(rid)
+        if payload is None and type(waiter) is not _Waiter:
+            payload = PyBytes_FromStringAndSize(buf, n)
         if waiter is None:
             self.unknown_responses += 1
             self.deliver_c(None, make_message(KIND_RESPONSE, payload, None, rid, recv_ns,
@@ -975,9 +996,90 @@ cdef class Requester:
         return self.slow(method, params, timeout)
 
 
-def _resolved():
-    """``_Waiter.result`` once a response arrived (see ``_Waiter.__getattribute__``)."""
-    return None
+cdef extern from *:
+    """
+    /* name == the ASCII literal lit, for attribute names (exact str, compact).
+       Length first: the names compared here all differ in length. */
+    static inline int zenws_str_eq(PyObject *name, const char *lit) {
+        Py_ssize_t n = (Py_ssize_t)strlen(lit);
+        return PyUnicode_GET_LENGTH(name) == n && PyUnicode_IS_ASCII(name)
+            && memcmp(PyUnicode_DATA(name), lit, (size_t)n) == 0;
+    }
+    """
+    bint zenws_str_eq(str name, const char* lit) noexcept
+
+
+# ``_Waiter.result`` once a response arrived (see ``_Waiter.__getattribute__``): a
+# no-argument builtin that returns None -- an empty dict's bound ``clear``, called
+# through C (METH_NOARGS) rather than a Python-level function.
+_resolved = {}.clear
+
+
+# Bound builtins a task gets from ``_Waiter.__getattribute__`` (C calls, no
+# Python-level argument parsing): ``get_loop`` is a METH_NOARGS function bound to
+# the loop that returns its self, cached for the last loop seen (a process
+# normally runs one); ``add_done_callback`` is bound to the waiter.
+cdef extern from *:
+    """
+    static PyObject *zenws_return_self(PyObject *self, PyObject *unused) {
+        (void)unused;
+        Py_INCREF(self);
+        return self;
+    }
+    static PyMethodDef zenws_get_loop_def = {
+        "get_loop", zenws_return_self, METH_NOARGS, "The event loop of the request."
+    };
+    static PyObject *zenws_last_get_loop = NULL;
+    static PyObject *zenws_get_loop_of(PyObject *loop) {
+        PyObject *g = zenws_last_get_loop;
+        if (g == NULL || PyCFunction_GET_SELF(g) != loop) {
+            g = PyCFunction_NewEx(&zenws_get_loop_def, loop, NULL);
+            if (g == NULL) return NULL;
+            Py_XSETREF(zenws_last_get_loop, g);
+        }
+        Py_INCREF(g);
+        return g;
+    }
+
+    typedef int (*zenws_add_cb_fn)(PyObject *self, PyObject *fn, PyObject *context);
+    static zenws_add_cb_fn zenws_waiter_add_cb = NULL;
+    static PyObject *zenws_waiter_add_done_callback(PyObject *self, PyObject *const *args,
+                                                   Py_ssize_t nargsf, PyObject *kwnames) {
+        Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), i, nkw;
+        PyObject *context = Py_None;
+        if (nargs != 1) {
+            PyErr_Format(PyExc_TypeError,
+                         "add_done_callback() takes exactly 1 positional argument (%zd given)",
+                         nargs);
+            return NULL;
+        }
+        nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+        for (i = 0; i < nkw; i++) {
+            if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, i), "context") != 0) {
+                PyErr_Format(PyExc_TypeError,
+                             "add_done_callback() got an unexpected keyword argument '%U'",
+                             PyTuple_GET_ITEM(kwnames, i));
+                return NULL;
+            }
+            context = args[nargs + i];
+        }
+        if (zenws_waiter_add_cb(self, args[0], context) < 0) return NULL;
+        Py_RETURN_NONE;
+    }
+    static PyMethodDef zenws_add_done_callback_def = {
+        "add_done_callback", (PyCFunction)(void (*)(void))zenws_waiter_add_done_callback,
+        METH_FASTCALL | METH_KEYWORDS,
+        "Call fn(self) once done (via loop.call_soon when already done)."
+    };
+    static PyObject *zenws_bound_add_done_callback(PyObject *self) {
+        return PyCFunction_NewEx(&zenws_add_done_callback_def, self, NULL);
+    }
+    static void zenws_waiter_install(zenws_add_cb_fn fn) { zenws_waiter_add_cb = fn; }
+    """
+    ctypedef int (*zenws_add_cb_fn)(object, object, object) except -1
+    object zenws_get_loop_of(object loop)
+    object zenws_bound_add_done_callback(object waiter)
+    void zenws_waiter_install(zenws_add_cb_fn fn)
 
 
 cdef enum:
@@ -1077,17 +1179,35 @@ cdef class _Waiter:
         return self._loop
 
     def __getattribute__(self, str name):
-        # CPython's task wakeup (task_wakeup, 3.10-3.13) asks a non-Future for
-        # ``result`` by a C string on every resume: a fresh str, a type-cache miss
-        # and a bound method (~1.3k instructions).  Once a response is in, result()
-        # is None anyway (the task resumes with None and _Call reads ``value``), so
-        # a constant no-argument function stands in; every other lookup is generic.
-        if self.state == _RESULT and name == "result":
+        # A task drives a non-Future through attribute lookups, four per request
+        # (CPython's task_step/task_wakeup, 3.10-3.13): ``_asyncio_future_blocking``,
+        # ``get_loop()``, ``add_done_callback`` and, on resume, ``result()`` (by a C
+        # string: a fresh str each time).  Those four are answered here without the
+        # generic lookup and, for get_loop/result, without a bound method.  Once a
+        # response is in, result() is None anyway (the task resumes with None and
+        # _Call reads ``value``), so a constant no-argument builtin stands in.
+        if zenws_str_eq(name, "_asyncio_future_blocking"):
+            return self._asyncio_future_blocking
+        if zenws_str_eq(name, "get_loop"):
+            return zenws_get_loop_of(self._loop)
+        if zenws_str_eq(name, "add_done_callback"):
+            return zenws_bound_add_done_callback(self)
+        if self.state == _RESULT and zenws_str_eq(name, "result"):
             return _resolved
         return PyObject_GenericGetAttr(self, name)
 
+    def __setattr__(self, str name, value):
+        # The task clears ``_asyncio_future_blocking`` on every request.
+        if zenws_str_eq(name, "_asyncio_future_blocking"):
+            self._asyncio_future_blocking = value
+        else:
+            PyObject_GenericSetAttr(self, name, value)
+
     def add_done_callback(self, fn, *, context=None):
         """Call ``fn(self)`` once done (via ``loop.call_soon`` when already done)."""
+        self.add_cb(fn, context)
+
+    cdef add_cb(self, object fn, object context):
         if self.state != _PENDING:
             self._loop.call_soon(fn, self, context=context)
         elif self.cb is None and self.extra is None:
@@ -1150,6 +1270,14 @@ cdef class _Waiter:
 
     def __repr__(self):
         return f"<zenws request waiter {('pending', 'done', 'failed', 'cancelled')[self.state]}>"
+
+
+cdef int _waiter_add_cb(object self, object fn, object context) except -1:
+    (<_Waiter>self).add_cb(fn, context)
+    return 0
+
+
+zenws_waiter_install(_waiter_add_cb)
 
 
 @cython.final
