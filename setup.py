@@ -46,8 +46,10 @@ def _flag(name: str) -> bool:
 
 
 def _picows_include() -> list[str]:
-    # fast/listener.pyx does `from picows.picows cimport ...`; Cython finds the
-    # .pxd through the folder that contains the installed picows package.
+    # fast/listener.pyx does `from picows.picows cimport ...` and fast/guard.pyx
+    # `from aiofastnet.transport cimport Protocol`; Cython finds the .pxd files
+    # through the folder that holds the installed picows (and aiofastnet, its
+    # dependency) package.
     try:
         import picows
     except ImportError:  # pragma: no cover - picows is a build requirement

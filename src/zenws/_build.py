@@ -17,7 +17,8 @@ def build_info() -> dict[str, Any]:
     """Describe the compiled extensions and kernels in use.
 
     Returns:
-        A dict with ``version``, ``python``, ``platform``, ``picows`` and
+        A dict with ``version``, ``python``, ``platform``, ``picows``, ``aiofastnet``
+        (the two packages whose Cython classes zenws is compiled against) and
         ``extensions`` (module name -> path of the loaded shared object) and
         ``simd`` (the masking kernel chosen at run time for this CPU) and ``kernels``
         (every run-time chosen SIMD kernel: ``mask``, ``scan``, ``json``).
@@ -39,6 +40,7 @@ def build_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "picows": importlib.metadata.version("picows"),
+        "aiofastnet": importlib.metadata.version("aiofastnet"),
         "extensions": extensions,
         "simd": frame.mask_kernel(),
         "kernels": {

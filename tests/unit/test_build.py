@@ -86,6 +86,8 @@ def test_build_info_reports_every_extension_and_the_simd_kernel() -> None:
         module: ModuleType = importlib.import_module(f"zenws.fast.{name}")
         assert path == module.__file__ and path.endswith(SUFFIXES)
         assert Path(path).is_file()
+    assert info["picows"] == importlib.metadata.version("picows")
+    assert info["aiofastnet"] == importlib.metadata.version("aiofastnet")
     assert info["simd"] == frame.mask_kernel()
     assert info["simd"] in KERNELS
     assert info["simd"] in frame.mask_kernels()

@@ -3,6 +3,7 @@
 # raw byte stream before picows parses it.
 cimport cython
 from libc.stdint cimport int64_t, uint32_t
+from aiofastnet.transport cimport Protocol
 from zenws.fast.listener cimport FastListener
 
 
@@ -12,12 +13,8 @@ cdef enum:
     GUARD_CLOSED = 1    # a valid CLOSE frame ends at *cut: forward up to it, then nothing
 
 
-cdef class _GuardBase:
-    pass
-
-
 @cython.final
-cdef class ReadGuard(_GuardBase):
+cdef class ReadGuard(Protocol):
     cdef object _proto                 # picows WSProtocol (the real protocol)
     cdef object _get_buffer            # its bound get_buffer
     cdef object _buffer_updated        # its bound buffer_updated

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Final, final
 
+from aiofastnet import Protocol
 from picows import WSTransport
 
 from zenws.fast.listener import FastListener
 
 @final
-class ReadGuard(asyncio.BufferedProtocol):
+class ReadGuard(Protocol, asyncio.BufferedProtocol):
     listener: Final[FastListener]
     stopped: Final[bool]
     fail_code: Final[int]
@@ -19,6 +20,7 @@ class ReadGuard(asyncio.BufferedProtocol):
     bytes_forwarded: Final[int]
     @property
     def protocol(self) -> Any: ...
+    def is_buffered_protocol(self) -> bool: ...
     def get_buffer(self, sizehint: int) -> memoryview: ...
     def buffer_updated(self, nbytes: int) -> None: ...
     def data_received(self, data: bytes) -> None: ...

@@ -14,6 +14,7 @@ from cpython.buffer cimport Py_buffer
 from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
+from aiofastnet.utils cimport NoResult
 from picows.picows cimport WSTransport, MemoryBuffer
 from zenws.fast.common cimport (
     zenws_load_be16, zenws_load_be64, zenws_store_be16, zenws_store_be64,
@@ -44,17 +45,15 @@ cdef inline Py_ssize_t _min(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return a if a < b else b
 
 
-cdef class _GuardBase:
-    pass
-
-
 @cython.final
-cdef class ReadGuard(_GuardBase, asyncio.BufferedProtocol):
+cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
     """The transport's protocol once the handshake is done; picows' sits behind it.
 
     Created by :func:`install`.  Every read lands in picows' read buffer (the
     memoryview picows hands out); ``buffer_updated`` validates the new bytes and
-    forwards the valid prefix to picows.
+    forwards the valid prefix to picows.  It is an ``aiofastnet.Protocol``, so
+    picows' transport (aiofastnet) calls it from C; any other transport calls the
+    ``asyncio.BufferedProtocol`` methods.
     """
 
     def __cinit__(self):
@@ -249,23 +248,35 @@ cdef class ReadGuard(_GuardBase, asyncio.BufferedProtocol):
 
     # ---- asyncio.BufferedProtocol ------------------------------------------------
 
-    def get_buffer(self, sizehint):
-        mv = self._get_buffer(sizehint)    # picows' buffer: the read lands there
+    cpdef is_buffered_protocol(self):
+        return True
+
+    cdef NoResult get_buffer_c(self, Py_ssize_t hint, char** buf,
+                               Py_ssize_t* buf_len) except NoResult.EXC:
+        cdef Py_buffer* pb
+        mv = self._get_buffer(hint)        # picows' buffer: the read lands there
+        pb = PyMemoryView_GET_BUFFER(mv)
+        self._ptr = <const unsigned char*>pb.buf
+        buf[0] = <char*>pb.buf             # picows' MemoryBuffer keeps it alive
+        buf_len[0] = pb.len
+        return NoResult.OK
+
+    cpdef get_buffer(self, Py_ssize_t sizehint):
+        mv = self._get_buffer(sizehint)
         self._ptr = <const unsigned char*>PyMemoryView_GET_BUFFER(mv).buf
         return mv
 
-    def buffer_updated(self, nbytes):
-        cdef Py_ssize_t n = nbytes
+    cpdef buffer_updated(self, Py_ssize_t nbytes):
         cdef Py_ssize_t cut = 0
         cdef int rc
         if self.stopped:
             return          # RFC 6455 §5.5.1 / §7.1.7: nothing after CLOSE or a failure
-        rc = self.walk_c(self._ptr, n, &cut)
+        rc = self.walk_c(self._ptr, nbytes, &cut)
         if rc == GUARD_OK:
-            self.bytes_forwarded += <uint64_t>n
+            self.bytes_forwarded += <uint64_t>nbytes
             self.listener.begin_read_c()
             try:
-                self._buffer_updated(nbytes)   # the same int object: no boxing
+                self._buffer_updated(nbytes)
             finally:
                 self.listener.end_read_c()     # requests completed by the read resume
             return
@@ -297,7 +308,7 @@ cdef class ReadGuard(_GuardBase, asyncio.BufferedProtocol):
         if not self._lost:
             self.listener.fail_c(self.fail_code, self.fail_reason)
 
-    def data_received(self, data):
+    cpdef data_received(self, data):
         # Transports that do not support BufferedProtocol: copy through picows' buffer.
         cdef const unsigned char[::1] view = data
         cdef Py_ssize_t off = 0, n = view.shape[0], k
