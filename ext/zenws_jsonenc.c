@@ -58,15 +58,35 @@
 /* ------------------------------------------------------------ writer */
 
 typedef struct {
-    PyObject *obj; /* the bytes object being filled; NULL after an error */
-    char *base, *p, *end;
+    PyObject *obj;          /* the bytes object being filled; NULL after an error */
+    zenws_jsonenc_buf *buf; /* or the caller's buffer (obj is then NULL) */
+    char *base, *p, *end;   /* base: where the text starts (buf: data + head) */
 } jw;
 
 static int jw_init(jw *w, Py_ssize_t cap) {
+    w->buf = NULL;
     w->obj = PyBytes_FromStringAndSize(NULL, cap);
     if (w->obj == NULL) return -1;
     w->base = w->p = PyBytes_AS_STRING(w->obj);
     w->end = w->base + cap;
+    return 0;
+}
+
+/* Writes into b->data[head:], growing b to at least head + cap bytes. */
+static int jw_init_buf(jw *w, zenws_jsonenc_buf *b, Py_ssize_t head, Py_ssize_t cap) {
+    w->obj = NULL;
+    w->buf = b;
+    if (b->cap < head + cap) {
+        char *grown = PyMem_Realloc(b->data, (size_t)(head + cap));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        b->data = grown;
+        b->cap = head + cap;
+    }
+    w->base = w->p = b->data + head;
+    w->end = b->data + b->cap;
     return 0;
 }
 
@@ -79,6 +99,21 @@ static int jw_grow(jw *w, Py_ssize_t need) {
     }
     want = cap * 2;
     if (want < used + need) want = used + need + (used + need) / 4;
+    if (w->buf != NULL) {
+        zenws_jsonenc_buf *b = w->buf;
+        Py_ssize_t head = w->base - b->data;
+        char *grown = PyMem_Realloc(b->data, (size_t)(head + want));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        b->data = grown;
+        b->cap = head + want;
+        w->base = grown + head;
+        w->p = w->base + used;
+        w->end = w->base + want;
+        return 0;
+    }
     if (_PyBytes_Resize(&w->obj, want) < 0) return -1; /* w->obj is NULL now */
     w->base = PyBytes_AS_STRING(w->obj);
     w->p = w->base + used;
@@ -575,47 +610,78 @@ static int enc_value(jw *w, PyObject *o, int depth) {
  * buffer of the right size at once (guarded by the GIL). */
 static Py_ssize_t params_hint = 64;
 
-int zenws_jsonenc_request(const char *id_json, Py_ssize_t id_len, const char *method,
-                          Py_ssize_t method_len, PyObject *params, PyObject **out) {
-    static const char prefix[] = "{\"jsonrpc\":\"2.0\",\"id\":";
-    jw w;
-    int rc;
+/* JSON-RPC 2.0 §4.2: params is an object or an array; the rest is orjson's
+ * (dataclasses...) or an error that orjson's path reports. */
+static int request_params_ok(PyObject **params) {
     PyTypeObject *t;
-    if (params == Py_None) params = NULL;
-    if (params != NULL) {
-        t = Py_TYPE(params);
-        /* JSON-RPC 2.0 §4.2: params is an object or an array; the rest is
-         * orjson's (dataclasses...) or an error that orjson's path reports. */
-        if (t != &PyDict_Type && t != &PyList_Type && t != &PyTuple_Type)
-            return ZENWS_JSONENC_UNSUPPORTED;
-    }
-    /* + 40: the last number's worst case (RESERVE(32)) must not grow the
-     * buffer, nor the trim at the end move it to another size class. */
-    if (jw_init(&w, 22 + id_len + 10 + method_len + 2 + 10 + params_hint + 1 + 40) < 0) return -1;
-    memcpy(w.p, prefix, 22);
-    memcpy(w.p + 22, id_json, (size_t)id_len);
-    memcpy(w.p + 22 + id_len, ",\"method\":", 10);
-    w.p += 22 + id_len + 10;
-    if ((rc = write_str(&w, method, method_len)) != 0) goto fail;
-    RESERVE(&w, 10 + 2 + 1);
-    memcpy(w.p, ",\"params\":", 10);
-    w.p += 10;
+    if (*params == Py_None) *params = NULL;
+    if (*params == NULL) return 1;
+    t = Py_TYPE(*params);
+    return t == &PyDict_Type || t == &PyList_Type || t == &PyTuple_Type;
+}
+
+/* + 40: the last number's worst case (RESERVE(32)) must not grow the buffer,
+ * nor the trim at the end move it to another size class. */
+#define REQUEST_CAP(id_len, method_len) \
+    (22 + (id_len) + 10 + (method_len) + 2 + 10 + params_hint + 1 + 40)
+
+static int write_request(jw *w, const char *id_json, Py_ssize_t id_len, const char *method,
+                         Py_ssize_t method_len, PyObject *params) {
+    static const char prefix[] = "{\"jsonrpc\":\"2.0\",\"id\":";
+    int rc;
+    /* REQUEST_CAP reserved room for everything up to the method's text. */
+    memcpy(w->p, prefix, 22);
+    memcpy(w->p + 22, id_json, (size_t)id_len);
+    memcpy(w->p + 22 + id_len, ",\"method\":", 10);
+    w->p += 22 + id_len + 10;
+    if ((rc = write_str(w, method, method_len)) != 0) return rc;
+    RESERVE(w, 10 + 2 + 1);
+    memcpy(w->p, ",\"params\":", 10);
+    w->p += 10;
     if (params == NULL) {
-        memcpy(w.p, "{}", 2);
-        w.p += 2;
+        memcpy(w->p, "{}", 2);
+        w->p += 2;
     } else {
-        Py_ssize_t before = w.p - w.base, size;
-        if ((rc = enc_value(&w, params, 0)) != 0) goto fail;
-        size = (w.p - w.base) - before;
+        Py_ssize_t before = w->p - w->base, size;
+        if ((rc = enc_value(w, params, 0)) != 0) return rc;
+        size = (w->p - w->base) - before;
         params_hint = size < 64 ? 64 : size > (1 << 16) ? (1 << 16) : size;
     }
-    RESERVE(&w, 1);
-    *w.p++ = '}';
+    RESERVE(w, 1);
+    *w->p++ = '}';
+    return 0;
+}
+
+int zenws_jsonenc_request(const char *id_json, Py_ssize_t id_len, const char *method,
+                          Py_ssize_t method_len, PyObject *params, PyObject **out) {
+    jw w;
+    int rc;
+    if (!request_params_ok(&params)) return ZENWS_JSONENC_UNSUPPORTED;
+    if (jw_init(&w, REQUEST_CAP(id_len, method_len)) < 0) return -1;
+    if ((rc = write_request(&w, id_json, id_len, method, method_len, params)) != 0) {
+        Py_XDECREF(w.obj);
+        return rc;
+    }
     *out = jw_finish(&w);
     return *out == NULL ? -1 : 0;
-fail:
-    Py_XDECREF(w.obj);
-    return rc;
+}
+
+int zenws_jsonenc_request_into(zenws_jsonenc_buf *b, Py_ssize_t head, const char *id_json,
+                               Py_ssize_t id_len, const char *method, Py_ssize_t method_len,
+                               PyObject *params, Py_ssize_t *len) {
+    jw w;
+    int rc;
+    if (!request_params_ok(&params)) return ZENWS_JSONENC_UNSUPPORTED;
+    if (jw_init_buf(&w, b, head, REQUEST_CAP(id_len, method_len)) < 0) return -1;
+    if ((rc = write_request(&w, id_json, id_len, method, method_len, params)) != 0) return rc;
+    *len = w.p - w.base;
+    return 0;
+}
+
+void zenws_jsonenc_buf_free(zenws_jsonenc_buf *b) {
+    PyMem_Free(b->data);
+    b->data = NULL;
+    b->cap = 0;
 }
 
 int zenws_jsonenc_dumps(PyObject *obj, PyObject **out) {

@@ -557,3 +557,39 @@ def test_the_waiter_reports_the_loop_of_its_own_request() -> None:
             return same
 
     assert asyncio.run(one()) and asyncio.run(one())
+
+
+async def test_compiled_requests_put_encode_requests_bytes_on_the_wire() -> None:
+    # The compiled path writes plain params into a frame buffer kept per connection
+    # (grown for a large request, then reused for small ones); anything else takes
+    # the bytes path (orjson).  The text on the wire is encode_request's either way.
+    import dataclasses
+
+    from zenws.fast.jsonrpc import encode_request
+
+    @dataclasses.dataclass
+    class Order:
+        instrument_name: str
+        amount: float
+
+    wire: list[bytes] = []
+
+    def handler(conn: Any, msg: Any) -> None:
+        wire.append(msg.data if isinstance(msg.data, bytes) else msg.data.encode())
+        rpc_handler(conn, msg)
+
+    sizes = [0, 10, 600, 70_000, 3, 200_000, 1]
+    async with MockServer(handler) as srv:
+        client = await zenws.connect(srv.url)
+        sent: list[tuple[int, str, Any]] = []
+        for i, n in enumerate(sizes):
+            params = {"i": i, "data": "é\n" * n, "f": 1.5, "none": None, "list": [1, "x"]}
+            rid = client._listener.next_id
+            assert await client.request("public/echo", params) == json.loads(json.dumps(params))
+            sent.append((rid, "public/echo", params))
+        rid = client._listener.next_id
+        order = Order("BTC-PERPETUAL", 10.0)
+        assert await client.request("private/buy", order) == dataclasses.asdict(order)
+        sent.append((rid, "private/buy", order))
+        assert wire == [encode_request(*s) for s in sent]
+        await client.close()

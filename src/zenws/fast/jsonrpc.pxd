@@ -95,12 +95,24 @@ cdef class Correlator:
     cdef bint discard_c(self, int64_t id) noexcept
     # The waiter tracked under ``id`` (left in place), or None.
     cdef object waiter_c(self, int64_t id)
+    # The waiter tracked under ``id`` if it is exactly of type ``cls``: removed
+    # and returned (the caller delivers; *sent_ns = its send time).  Else None
+    # and nothing changes.
+    cdef object pop_if_c(self, int64_t id, type cls, int64_t* sent_ns)
 
 
 # b'{"jsonrpc":"2.0","id":<id>,"method":"<method>","params":<params>}'
 # (params None -> {}; params must encode to an object/array: plain data is
 # written by zenws_jsonenc, anything else by orjson).
 cdef bytes encode_request_c(int64_t id, str method, object params)
+
+# The same request written into b.data[head:head + n] (b grows as needed; the
+# first head bytes are the caller's, e.g. room for a frame header); returns n,
+# or -1 when params is not plain data (then use encode_request_c).
+cdef Py_ssize_t encode_request_into(zenws_jsonenc_buf* b, Py_ssize_t head, int64_t id,
+                                    str method, object params) except -2
+# Free b's memory (b is left empty and reusable).
+cdef void free_request_buffer(zenws_jsonenc_buf* b) noexcept
 
 
 # JSON -> Python decoder (ext/zenws_json.c): what json.loads builds from the
@@ -124,6 +136,9 @@ cdef extern from "zenws_jsonenc.h":
         ZENWS_JSONENC_MAX_DEPTH
     int zenws_jsonenc_request(const char* id_json, Py_ssize_t id_len, const char* method,
                               Py_ssize_t method_len, object params, PyObject** out) except -1
+    ctypedef struct zenws_jsonenc_buf:
+        char* data
+        Py_ssize_t cap
     int zenws_jsonenc_dumps(object obj, PyObject** out) except -1
     int zenws_jsonenc_plain(const char* s, Py_ssize_t n) noexcept
 

@@ -506,6 +506,27 @@ cdef bytes encode_request_c(int64_t id, str method, object params):
     return _envelope(id_buf, n, method, params)
 
 
+cdef extern from "zenws_jsonenc.h":
+    int zenws_jsonenc_request_into(zenws_jsonenc_buf* b, Py_ssize_t head, const char* id_json,
+                                   Py_ssize_t id_len, const char* method, Py_ssize_t method_len,
+                                   object params, Py_ssize_t* n) except -1
+    void zenws_jsonenc_buf_free(zenws_jsonenc_buf* b) noexcept
+
+
+cdef Py_ssize_t encode_request_into(zenws_jsonenc_buf* b, Py_ssize_t head, int64_t id,
+                                    str method, object params) except -2:
+    cdef char id_buf[24]
+    cdef Py_ssize_t idn = zenws_format_i64(id, id_buf), mn, n = 0
+    cdef const char* mp = PyUnicode_AsUTF8AndSize(method, &mn)
+    if zenws_jsonenc_request_into(b, head, id_buf, idn, mp, mn, params, &n) == ZENWS_JSONENC_OK:
+        return n
+    return -1
+
+
+cdef void free_request_buffer(zenws_jsonenc_buf* b) noexcept:
+    zenws_jsonenc_buf_free(b)
+
+
 def encode_request(id, str method not None, params=None) -> bytes:
     """Encode a JSON-RPC 2.0 request.
 
@@ -698,6 +719,16 @@ cdef class Correlator:
     cdef object waiter_c(self, int64_t id):
         cdef Py_ssize_t i = self._find(id)
         return None if i < 0 else self._waiters[i]
+
+    cdef object pop_if_c(self, int64_t id, type cls, int64_t* sent_ns):
+        cdef Py_ssize_t i = self._find(id)
+        cdef object waiter
+        if i < 0 or type(self._waiters[i]) is not cls:
+            return None
+        waiter = self._waiters[i]
+        sent_ns[0] = self._slots[i].sent_ns
+        self._remove_at(i)
+        return waiter
 
     cdef bint discard_c(self, int64_t id) noexcept:
         cdef Py_ssize_t i = self._find(id)

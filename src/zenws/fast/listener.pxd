@@ -13,7 +13,7 @@ cimport cython
 from libc.stdint cimport int64_t, uint64_t
 from picows.picows cimport WSListener, WSTransport, WSFrame
 from zenws.fast.frame cimport MessageAssembler
-from zenws.fast.jsonrpc cimport Correlator
+from zenws.fast.jsonrpc cimport Correlator, zenws_jsonenc_buf
 from zenws.fast.latency cimport LatencyBuffer
 
 
@@ -126,6 +126,7 @@ cdef class FastListener(WSListener):
     cdef readonly int sent_close_code    #: int: code of our CLOSE (-1: none)
     cdef bint _in_read                   # a ReadGuard is handing one read to picows
     cdef list _wakes                     # requests completed during that read
+    cdef zenws_jsonenc_buf _reqbuf       # send_request's frame buffer (header room + text)
 
     cdef int on_message_c(self, int opcode, object payload, int64_t recv_ns) except -1
     cdef int dispatch_c(self, int opcode, bytes payload, int64_t recv_ns) except -1

@@ -22,7 +22,8 @@ from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType, WSCloseC
 from zenws.fast.common cimport zenws_monotonic_ns, zenws_load_be16
 from zenws.fast.frame cimport MessageAssembler, close_code_valid
 from zenws.fast.jsonrpc cimport (
-    Correlator, encode_request_c, loads_c, zenws_scan_t, zenws_scan, zenws_unescape,
+    Correlator, encode_request_c, encode_request_into, free_request_buffer, loads_c,
+    zenws_scan_t, zenws_scan, zenws_unescape,
     ZENWS_KIND_INVALID, ZENWS_KIND_RESPONSE, ZENWS_KIND_NOTIFICATION, ZENWS_KIND_ERROR_NO_ID,
 )
 from zenws.fast.latency cimport LatencyBuffer
@@ -340,6 +341,12 @@ def _retrieve(fut):
         fut.exception()
 
 
+# Room kept in front of a request in FastListener._reqbuf for picows' frame header
+# (<= 14 bytes from a client); 16 keeps the text as aligned as a bytes object's.
+cdef enum:
+    _REQ_HEAD = 16
+
+
 cdef inline bint _response_prefix(const char* buf, Py_ssize_t n) noexcept:
     # How JSON-RPC responses begin on the wire (Deribit and most servers); others
     # (e.g. ``{"result":..,"id":..}``) take the scan path.
@@ -382,6 +389,9 @@ cdef class FastListener(WSListener):
         self._next_id = 1
         self._test_id = -1
         self._wakes = []
+
+    def __dealloc__(self):
+        free_request_buffer(&self._reqbuf)
 
     def __init__(self, *, int64_t epoch=0, Correlator correlator=None,
                  LatencyBuffer latency=None, Py_ssize_t max_message_size=16 * 1024 * 1024,
@@ -589,7 +599,7 @@ cdef class FastListener(WSListener):
         # is the message's bytes, or None when only ``buf`` exists (made on demand).
         cdef object doc, rid_obj, waiter
         cdef dict d
-        cdef int64_t rid, rtt
+        cdef int64_t rid, rtt, sent = 0
         cdef int overflow = 0
         try:
             doc = loads_c(buf, n)
@@ -604,16 +614,19 @@ cdef class FastListener(WSListener):
         rid = PyLong_AsLongLongAndOverflow(rid_obj, &overflow)
         if overflow:
             return False
-        waiter = self.correlator.waiter_c(rid)
-        if payload is None and type(waiter) is not _Waiter:
-            payload = PyBytes_FromStringAndSize(buf, n)
-        if waiter is None:
-            self.unknown_responses += 1
-            self.deliver_c(None, make_message(KIND_RESPONSE, payload, None, rid, recv_ns,
-                                              self.epoch, self.decoder))
-            return True
-        rtt = self.correlator.resolve_c(rid, doc if type(waiter) is _Waiter else payload,
-                                        recv_ns)
+        waiter = self.correlator.pop_if_c(rid, _Waiter, &sent)
+        if waiter is not None:  # a compiled request: it gets the dict
+            (<_Waiter>waiter).deliver_c(doc)
+            rtt = recv_ns - sent
+        else:                   # futures and other waiters get the bytes
+            if payload is None:
+                payload = PyBytes_FromStringAndSize(buf, n)
+            if self.correlator.waiter_c(rid) is None:
+                self.unknown_responses += 1
+                self.deliver_c(None, make_message(KIND_RESPONSE, payload, None, rid, recv_ns,
+                                                  self.epoch, self.decoder))
+                return True
+            rtt = self.correlator.resolve_c(rid, payload, recv_ns)
         self.responses += 1
         if rid != self._test_id:  # heartbeat RTTs are not request RTTs
             self.latency.add_c(rtt)
@@ -855,16 +868,28 @@ cdef class FastListener(WSListener):
         """
         cdef int64_t rid = self._next_id
         cdef int64_t now
-        cdef bytes data
+        cdef Py_ssize_t n = -1
+        cdef bytes data = None
         if self.transport is None or self.closed:
             raise ConnectionLost("connection is not open", epoch=self.epoch)
-        data = encode_request_c(rid, method, params)
+        if self.recorder is None and self.deflater is None:
+            # Plain data goes straight into a frame buffer kept for the connection:
+            # picows writes the header in front of it and masks it in place.
+            n = encode_request_into(&self._reqbuf, _REQ_HEAD, rid, method, params)
+        if n < 0:
+            data = encode_request_c(rid, method, params)
         self._next_id += 1
         now = zenws_monotonic_ns()
         self._last_deadline = now + timeout_ns
         self.correlator.track_c(rid, waiter, now, self._last_deadline)
         try:
-            self.send_c(1, data)
+            if data is not None:
+                self.send_c(1, data)
+            else:
+                self.transport.send_reuse_external_buffer(
+                    WSMsgType.TEXT, self._reqbuf.data + _REQ_HEAD, n)
+                self.frames_out += 1
+                self.bytes_out += <uint64_t>n
         except BaseException:
             self.correlator.discard_c(rid)
             raise
@@ -1119,19 +1144,23 @@ cdef class _Waiter:
 
     def __call__(self, value):
         """Deliver the response or an exception (the correlator's waiter call)."""
+        self.deliver_c(value)
+
+    cdef int deliver_c(self, object value) except -1:
         cdef FastListener lst = self.lst
         if self.state != _PENDING:
-            return
+            return 0
         self.value = value
         if isinstance(value, BaseException):
             self.state = _EXCEPTION
             self._schedule()
-            return
+            return 0
         self.state = _RESULT
         if lst is not None and lst._in_read:
             lst._wakes.append(self)  # resumed by end_read_c, once the read is processed
         else:
             self._schedule()
+        return 0
 
     cdef int wake_c(self) except -1:
         cdef object cb = self.cb

@@ -39,6 +39,21 @@ extern "C" {
 int zenws_jsonenc_request(const char *id_json, Py_ssize_t id_len, const char *method,
                           Py_ssize_t method_len, PyObject *params, PyObject **out);
 
+/* A growable buffer owned by the caller (PyMem; zero-initialise, then free
+ * with zenws_jsonenc_buf_free). */
+typedef struct {
+    char *data;
+    Py_ssize_t cap;
+} zenws_jsonenc_buf;
+
+/* zenws_jsonenc_request written into b->data[head:head + *len] instead of a
+ * new bytes object (b grows as needed; the first `head` bytes are left for
+ * the caller, e.g. a frame header).  Same return values. */
+int zenws_jsonenc_request_into(zenws_jsonenc_buf *b, Py_ssize_t head, const char *id_json,
+                               Py_ssize_t id_len, const char *method, Py_ssize_t method_len,
+                               PyObject *params, Py_ssize_t *len);
+void zenws_jsonenc_buf_free(zenws_jsonenc_buf *b);
+
 /* orjson.dumps(obj) for the supported subset (any top-level type). */
 int zenws_jsonenc_dumps(PyObject *obj, PyObject **out);
 
