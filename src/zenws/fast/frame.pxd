@@ -65,6 +65,11 @@ cdef Py_ssize_t parse_header(const unsigned char* p, Py_ssize_t n, FrameHeader* 
 cdef bytes encode_c(int opcode, const unsigned char* data, Py_ssize_t n, bint fin,
                     int rsv_bits, const unsigned char* key)
 
+# A final, masked client frame around payload[0..n), in place: the header (with a
+# random key) is written into the bytes just before payload (the caller keeps 14
+# there) and the payload is masked.  Returns the header length.
+cdef Py_ssize_t frame_in_place_c(int opcode, unsigned char* payload, Py_ssize_t n) except -1
+
 # RFC 6455 §5.5.1/§7.4: raises ProtocolError 1002 (bad length/code) or 1007.
 cdef int check_close_payload(const unsigned char* p, Py_ssize_t n) except -1
 

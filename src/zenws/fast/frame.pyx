@@ -318,6 +318,24 @@ cdef bytes encode_c(int opcode, const unsigned char* data, Py_ssize_t n, bint fi
     return frame
 
 
+cdef Py_ssize_t frame_in_place_c(int opcode, unsigned char* payload, Py_ssize_t n) except -1:
+    cdef const unsigned char* key = _random_key()
+    cdef Py_ssize_t hlen = 6 if n <= 125 else 8 if n <= 65535 else 14
+    cdef unsigned char* out = payload - hlen
+    out[0] = 0x80 | (opcode & 0x0F)
+    if n > 65535:
+        out[1] = 0x80 | 127
+        zenws_store_be64(out + 2, <uint64_t>n)
+    elif n > 125:
+        out[1] = 0x80 | 126
+        zenws_store_be16(out + 2, <unsigned short>n)
+    else:
+        out[1] = 0x80 | <unsigned char>n
+    memcpy(payload - 4, key, 4)
+    zenws_mask(payload, <size_t>n, key, 0)
+    return hlen
+
+
 def encode(int opcode, object payload=b"", *, bint fin=True, bint rsv1=False,
            bint rsv2=False, bint rsv3=False, object mask=None, bint strict=True):
     """Encode one frame (RFC 6455 §5.2).

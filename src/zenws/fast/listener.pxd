@@ -146,6 +146,7 @@ cdef class FastListener(WSListener):
     cdef int fail_c(self, int code, str reason) except -1
     cdef int _check_picows_close(self) except -1
     cdef int send_c(self, int opcode, object data) except -1
+    cdef int _send_framed(self, Py_ssize_t n) except -1
     cpdef int64_t new_id(self)
     cpdef int64_t send_request(self, str method, object params, object waiter,
                                int64_t timeout_ns) except -1

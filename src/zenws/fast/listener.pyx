@@ -20,7 +20,7 @@ from libc.string cimport memcmp
 
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType, WSCloseCode
 from zenws.fast.common cimport zenws_monotonic_ns, zenws_load_be16
-from zenws.fast.frame cimport MessageAssembler, close_code_valid
+from zenws.fast.frame cimport MessageAssembler, close_code_valid, frame_in_place_c
 from zenws.fast.jsonrpc cimport (
     Correlator, encode_request_c, encode_request_into, free_request_buffer, loads_c,
     zenws_scan_t, zenws_scan, zenws_unescape,
@@ -341,7 +341,7 @@ def _retrieve(fut):
         fut.exception()
 
 
-# Room kept in front of a request in FastListener._reqbuf for picows' frame header
+# Room kept in front of a request in FastListener._reqbuf for its frame header
 # (<= 14 bytes from a client); 16 keeps the text as aligned as a bytes object's.
 cdef enum:
     _REQ_HEAD = 16
@@ -873,8 +873,8 @@ cdef class FastListener(WSListener):
         if self.transport is None or self.closed:
             raise ConnectionLost("connection is not open", epoch=self.epoch)
         if self.recorder is None and self.deflater is None:
-            # Plain data goes straight into a frame buffer kept for the connection:
-            # picows writes the header in front of it and masks it in place.
+            # Plain data goes straight into a frame buffer kept for the connection,
+            # framed and masked in place (_send_framed).
             n = encode_request_into(&self._reqbuf, _REQ_HEAD, rid, method, params)
         if n < 0:
             data = encode_request_c(rid, method, params)
@@ -886,14 +886,29 @@ cdef class FastListener(WSListener):
             if data is not None:
                 self.send_c(1, data)
             else:
-                self.transport.send_reuse_external_buffer(
-                    WSMsgType.TEXT, self._reqbuf.data + _REQ_HEAD, n)
-                self.frames_out += 1
-                self.bytes_out += <uint64_t>n
+                self._send_framed(n)
         except BaseException:
             self.correlator.discard_c(rid)
             raise
         return rid
+
+    cdef int _send_framed(self, Py_ssize_t n) except -1:
+        # The text frame of _reqbuf.data[_REQ_HEAD:_REQ_HEAD + n], written whole by
+        # picows' transport (as its send() would after masking): header in front,
+        # payload masked in place by zenws' kernel (picows' in-place masking
+        # streams its stores past the cache, and the kernel then reads the frame
+        # back from memory).  Like picows' send(), nothing goes out after CLOSE.
+        cdef WSTransport tr = self.transport
+        cdef unsigned char* payload = <unsigned char*>self._reqbuf.data + _REQ_HEAD
+        cdef Py_ssize_t hlen
+        tr._check_thread("send")
+        if tr.is_close_frame_sent or tr.is_disconnected:
+            return 0
+        hlen = frame_in_place_c(1, payload, n)
+        tr._fast_write(<char*>payload - hlen, hlen + n)
+        self.frames_out += 1
+        self.bytes_out += <uint64_t>n
+        return 0
 
     def call(self, str method, object params, int64_t timeout_ns, object loop):
         """request() fast path, compiled: send, await the C-resolved future, parse.
