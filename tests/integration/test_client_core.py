@@ -561,8 +561,9 @@ def test_the_waiter_reports_the_loop_of_its_own_request() -> None:
 
 async def test_compiled_requests_put_encode_requests_bytes_on_the_wire() -> None:
     # The compiled path writes plain params into a frame buffer kept per connection
-    # (grown for a large request, then reused for small ones); anything else takes
-    # the bytes path (orjson).  The text on the wire is encode_request's either way.
+    # (grown for a large request, reused for small ones, released after one over
+    # 256 KiB); anything else takes the bytes path (orjson).  The text on the wire
+    # is encode_request's either way.
     import dataclasses
 
     from zenws.fast.jsonrpc import encode_request

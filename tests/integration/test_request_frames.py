@@ -70,7 +70,7 @@ async def test_compiled_requests_are_single_masked_text_frames_with_fresh_keys()
     port = server.sockets[0].getsockname()[1]
     # Texts of 125 / 126 and 65535 / 65536 bytes straddle the 7/16/64-bit length
     # forms (RFC 6455 section 5.2): the text is 74 bytes + pad for one-digit ids.
-    pads = [0, 51, 52, 100, 65_461, 65_462, 200_000] + [5] * 20
+    pads = [0, 51, 52, 100, 65_461, 65_462, 300_000] + [5] * 20
     sent: list[bytes] = []
     try:
         client = await zenws.connect(f"ws://127.0.0.1:{port}/", max_message_size=1 << 22)

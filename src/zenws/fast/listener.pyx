@@ -345,6 +345,7 @@ def _retrieve(fut):
 # (<= 14 bytes from a client); 16 keeps the text as aligned as a bytes object's.
 cdef enum:
     _REQ_HEAD = 16
+    _REQ_KEEP = 256 * 1024  # larger frame buffers are freed once their request is sent
 
 
 cdef inline bint _response_prefix(const char* buf, Py_ssize_t n) noexcept:
@@ -908,6 +909,8 @@ cdef class FastListener(WSListener):
         tr._fast_write(<char*>payload - hlen, hlen + n)
         self.frames_out += 1
         self.bytes_out += <uint64_t>n
+        if self._reqbuf.cap > _REQ_KEEP:
+            free_request_buffer(&self._reqbuf)  # a rare large request: do not keep its memory
         return 0
 
     def call(self, str method, object params, int64_t timeout_ns, object loop):
