@@ -9,20 +9,17 @@ check what the client delivers and which close code it puts on the wire.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 from typing import Any
 
 import pytest
+from _helpers import accept_upgrade
 
 import zenws
 from zenws import State
 from zenws.fast.frame import decode, encode
 from zenws.fast.guard import ReadGuard
 from zenws.testing import MockServer
-
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 def echo_handler(conn: Any, msg: Any) -> None:
@@ -190,17 +187,7 @@ class RawServer:
         self.done = asyncio.Event()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        key = next(
-            line.split(b":", 1)[1].strip()
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"sec-websocket-key:")
-        )
-        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-        writer.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n" + self.after
-        )
+        await accept_upgrade(reader, writer, self.after)
         buf = b""
         try:
             while True:
