@@ -581,16 +581,6 @@ static const uint64_t pow10_u64[9] = {
     1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL,
 };
 
-#if defined(_MSC_VER) && !defined(__clang__)
-static inline int json_ctz64(uint64_t x) {
-    unsigned long i;
-    _BitScanForward64(&i, x);
-    return (int)i;
-}
-#else
-#  define json_ctz64(x) __builtin_ctzll(x)
-#endif
-
 /* Value of the 8 decimal digit values (0..9, one per byte, the first digit
  * in the lowest byte) of d (the technique of simdjson / fast_float,
  * "parse_eight_digits_unrolled"). */
@@ -620,7 +610,7 @@ ZENWS_INLINE const char *digit_run(const char *p, const char *end, uint64_t *m, 
         memcpy(&w, p, 8);
         d = w - 0x3030303030303030ULL;
         stop = ((d + 0x7676767676767676ULL) | d) & 0x8080808080808080ULL;
-        k = stop ? json_ctz64(stop) >> 3 : 8;
+        k = stop ? zenws_ctz64(stop) >> 3 : 8;
         if (k == 0) return p;
         if (*digits + k > 19 || (*m == 0 && *p == '0')) break;
         if (k <= 2) {

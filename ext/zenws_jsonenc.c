@@ -72,19 +72,23 @@ static int jw_init(jw *w, Py_ssize_t cap) {
     return 0;
 }
 
+/* Grows b to exactly `size` bytes (its contents kept); MemoryError on failure. */
+static int buf_resize(zenws_jsonenc_buf *b, Py_ssize_t size) {
+    char *grown = PyMem_Realloc(b->data, (size_t)size);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->data = grown;
+    b->cap = size;
+    return 0;
+}
+
 /* Writes into b->data[head:], growing b to at least head + cap bytes. */
 static int jw_init_buf(jw *w, zenws_jsonenc_buf *b, Py_ssize_t head, Py_ssize_t cap) {
     w->obj = NULL;
     w->buf = b;
-    if (b->cap < head + cap) {
-        char *grown = PyMem_Realloc(b->data, (size_t)(head + cap));
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        b->data = grown;
-        b->cap = head + cap;
-    }
+    if (b->cap < head + cap && buf_resize(b, head + cap) < 0) return -1;
     w->base = w->p = b->data + head;
     w->end = b->data + b->cap;
     return 0;
@@ -102,14 +106,8 @@ static int jw_grow(jw *w, Py_ssize_t need) {
     if (w->buf != NULL) {
         zenws_jsonenc_buf *b = w->buf;
         Py_ssize_t head = w->base - b->data;
-        char *grown = PyMem_Realloc(b->data, (size_t)(head + want));
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        b->data = grown;
-        b->cap = head + want;
-        w->base = grown + head;
+        if (buf_resize(b, head + want) < 0) return -1;
+        w->base = b->data + head;
         w->p = w->base + used;
         w->end = w->base + want;
         return 0;

@@ -233,16 +233,6 @@ ZENWS_INLINE uint64_t prefix_xor(uint64_t x) {
     return x;
 }
 
-ZENWS_INLINE int zenws_ctz64(uint64_t x) {
-#if defined(_MSC_VER) && !defined(__clang__)
-    unsigned long i;
-    _BitScanForward64(&i, x);
-    return (int)i;
-#else
-    return __builtin_ctzll(x);
-#endif
-}
-
 /* Mark the bytes escaped by a backslash in this block (bit i+1 for an
  * unescaped backslash at i; *carry moves bit 64 into the next block) and
  * check each escape against RFC 8259 §7.  Returns -1 for a bad escape. */

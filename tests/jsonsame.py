@@ -29,3 +29,14 @@ def same(a: Any, b: Any, *, tuples_as_lists: bool = False) -> bool:
             same(x, y, tuples_as_lists=tuples_as_lists) for x, y in zip(a, b, strict=True)
         )
     return bool(a == b)
+
+
+def without_floats(x: Any) -> Any:
+    """The value with every float replaced by a marker string (tuples become lists)."""
+    if isinstance(x, float):
+        return "<float>"
+    if isinstance(x, dict):
+        return {k: without_floats(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [without_floats(v) for v in x]
+    return x

@@ -28,7 +28,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jsonsame import same
+from jsonsame import same, without_floats
 from zenws.fast import jsonrpc
 from zenws.fast.jsonrpc import _dumps_c, dumps, encode_request
 
@@ -52,17 +52,6 @@ def kernel(request: pytest.FixtureRequest) -> Iterator[str]:
         yield name
     finally:
         jsonrpc._set_json_kernel(before)
-
-
-def without_floats(x: Any) -> Any:
-    """The value with every float replaced by a marker string."""
-    if isinstance(x, float):
-        return "<float>"
-    if isinstance(x, dict):
-        return {k: without_floats(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [without_floats(v) for v in x]
-    return x
 
 
 def check_value(x: Any) -> None:

@@ -77,7 +77,7 @@ static inline void zenws_store_be64(unsigned char *p, uint64_t v) {
     memcpy(p, &v, 8);
 }
 
-/* index of the lowest set bit of a non-zero 32-bit mask (SIMD match masks) */
+/* index of the lowest set bit of a non-zero 32-/64-bit mask (SIMD and SWAR match masks) */
 #if defined(_MSC_VER) && !defined(__clang__)
 #  include <intrin.h>
 static inline int zenws_ctz32(unsigned int x) {
@@ -85,8 +85,14 @@ static inline int zenws_ctz32(unsigned int x) {
     _BitScanForward(&i, x);
     return (int)i;
 }
+static inline int zenws_ctz64(unsigned long long x) {
+    unsigned long i;
+    _BitScanForward64(&i, x);
+    return (int)i;
+}
 #else
 #  define zenws_ctz32(x) __builtin_ctz(x)
+#  define zenws_ctz64(x) __builtin_ctzll(x)
 #endif
 
 /* ---- debug-only counters: vanish unless built with ZENWS_DEBUG=1 ---- */
