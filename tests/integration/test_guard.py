@@ -13,9 +13,9 @@ import contextlib
 from typing import Any
 
 import pytest
-from _helpers import accept_upgrade
 
 import zenws
+from rawws import accept_upgrade
 from zenws import State
 from zenws.fast.frame import decode, encode
 from zenws.fast.guard import ReadGuard

@@ -6,9 +6,8 @@ import asyncio
 import json
 import struct
 
-from _helpers import accept_upgrade
-
 import zenws
+from rawws import accept_upgrade
 from zenws.fast.frame import decode, encode
 from zenws.fast.jsonrpc import encode_request
 
