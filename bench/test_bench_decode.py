@@ -7,7 +7,7 @@ Each round runs 100 calls (the function bound to a local), so per-call time is t
 reported time / 100; ``extra_info["ns/call"]`` holds it for the median round.
 
 Cases: the 520-byte JSON-RPC echo response of the client benchmark, the same with
-8 KiB of text, every message of /work/shared/deribit/messages.jsonl (re-encoded
+8 KiB of text, every message of tests/data/deribit/messages.jsonl (re-encoded
 with ``json.dumps``, i.e. with its default ", " / ": " separators) and a 200-level
 order book snapshot (``[["new", price, amount], ...]``); ``test_loads_kernel``
 decodes the two echo responses with each string kernel.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ import orjson
 import pytest
 
 from zenws.fast import jsonrpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from corpus import deribit_messages
 
 LOOPS = 100
 
@@ -63,15 +67,7 @@ def _book(levels: int = 100) -> bytes:
     ).encode()
 
 
-_SHARED = Path("/work/shared/deribit/messages.jsonl")
-DERIBIT: dict[str, bytes] = (
-    {
-        (rec := json.loads(line))["name"]: json.dumps(rec["msg"]).encode()
-        for line in _SHARED.read_text().splitlines()
-    }
-    if _SHARED.exists()
-    else {}
-)
+DERIBIT: dict[str, bytes] = deribit_messages()
 
 CASES: dict[str, bytes] = {
     "echo_520": _echo(520),

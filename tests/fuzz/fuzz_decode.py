@@ -25,28 +25,14 @@ from typing import Any
 
 import atheris
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: jsonsame
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: corpus, jsonsame
+from corpus import deribit_messages
 from jsonsame import same
 
 with atheris.instrument_imports():
     from zenws.fast import jsonrpc  # compiled: only its Python-visible glue
 
-_SHARED = Path("/work/shared/deribit/messages.jsonl")
-SEEDS: list[bytes] = (
-    [json.dumps(json.loads(line)["msg"]).encode() for line in _SHARED.read_text().splitlines()]
-    if _SHARED.exists()
-    else []
-)
-if not SEEDS:
-    SEEDS = [
-        b'{"jsonrpc":"2.0","id":9929,"result":{"access_token":"1582628593469.1MbQ-J_4.EXAMPLE",'
-        b'"expires_in":31536000,"scope":"connection mainaccount","enabled_features":[]},'
-        b'"usIn":1582628593469000,"usOut":1582628593470000,"usDiff":1000,"testnet":true}',
-        b'{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.BTC-PERPETUAL.100ms",'
-        b'"data":{"type":"change","timestamp":1700000000300,"bids":[["change",37010.5,11000.0]],'
-        b'"asks":[["delete",37011.0,0.0]]}}}',
-        b'{"jsonrpc":"2.0","id":"a\\"b","method":"public/test","params":{"x":"\\u00e9\\ud83d\\ude00"}}',
-    ]
+SEEDS: list[bytes] = list(deribit_messages().values())
 NUMBERS = [
     "0",
     "-0",

@@ -21,6 +21,9 @@ from typing import Any
 
 import atheris
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: corpus
+from corpus import deribit_messages
+
 with atheris.instrument_imports():
     from zenws.fast import jsonrpc  # compiled: only its Python-visible glue
 
@@ -28,26 +31,7 @@ with atheris.instrument_imports():
 # gets feedback from which modes, kinds and error paths each input reaches.
 
 INVALID = (jsonrpc.KIND_INVALID, None, None, None, False, False)
-_SHARED = Path("/work/shared/deribit/messages.jsonl")
-SEEDS: list[bytes] = (
-    [json.dumps(json.loads(line)["msg"]).encode() for line in _SHARED.read_text().splitlines()]
-    if _SHARED.exists()
-    else []
-)
-if not SEEDS:
-    SEEDS = [
-        b'{"jsonrpc":"2.0","id":9929,"result":{"access_token":"1582628593469.1MbQ-J_4.EXAMPLE",'
-        b'"expires_in":31536000,"refresh_token":"1582628593469.1GP4rQd0.EXAMPLE","scope":'
-        b'"connection mainaccount","enabled_features":[],"token_type":"bearer"},"usIn":'
-        b'1582628593469000,"usOut":1582628593470000,"usDiff":1000,"testnet":true}',
-        b'{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.BTC-PERPETUAL.100ms",'
-        b'"data":{"type":"change","timestamp":1700000000300,"instrument_name":"BTC-PERPETUAL",'
-        b'"prev_change_id":1000,"change_id":1001,"bids":[["change",37010.5,11000.0]],'
-        b'"asks":[["delete",37011.0,0.0]]}}}',
-        b'{"jsonrpc":"2.0","error":{"code":-32600,"message":"request entity too large"},'
-        b'"usIn":1735470238752669,"usOut":1735470238752706,"usDiff":37,"testnet":true}',
-        b'{"jsonrpc":"2.0","id":"a\\"b","method":"public/test","params":{"x":"\\u00e9\\ud83d\\ude00"}}',
-    ]
+SEEDS: list[bytes] = list(deribit_messages().values())
 KEYS = ["id", "method", "params", "result", "error", "channel", "i\\u0064", "jsonrpc", "x"]
 
 

@@ -1,5 +1,5 @@
-"""Helpers shared by the client integration tests: telemetry event records, polling waits and
-(bare-TCP servers: ``tests/rawws.py``).
+"""Helpers shared by the client integration tests: telemetry event records and polling waits
+(the bare-TCP WebSocket server kit lives in ``tests/rawws.py``).
 
 The ``events`` fixture that fills an ``Event`` list lives in ``tests/integration/conftest.py``.
 """

@@ -16,28 +16,20 @@ import math
 import struct
 import sys
 import tracemalloc
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from corpus import deribit_lines
 from jsonsame import same
 from zenws.fast import jsonrpc
 from zenws.fast.jsonrpc import loads
 
 JSONDecodeError = json.JSONDecodeError
 
-_SHARED = Path("/work/shared/deribit/messages.jsonl")
-_FALLBACK = [
-    '{"name":"response_ok","msg":{"jsonrpc":"2.0","id":1,"result":"ok","usIn":1680395184951913,'
-    '"usOut":1680395184955201,"usDiff":3288,"testnet":true}}',
-    '{"name":"book","msg":{"jsonrpc":"2.0","method":"subscription","params":{"channel":'
-    '"book.BTC-PERPETUAL.100ms","data":{"type":"change","timestamp":1700000000300,'
-    '"bids":[["change",37010.5,11000.0]],"asks":[["delete",37011.0,0.0]]}}}}',
-]
-DERIBIT_LINES = _SHARED.read_text().splitlines() if _SHARED.exists() else _FALLBACK
+DERIBIT_LINES = deribit_lines()
 
 
 def check_same(doc: bytes | str) -> None:
