@@ -10,7 +10,7 @@ from typing import Any
 from . import registry as _registry
 from . import telemetry as _tm
 from ._client_base import ClientBase, lost
-from ._redact import redact_url
+from ._redact import redact_text, redact_url
 from .errors import ConnectError, ConnectionLost, ZenwsError
 from .fast.listener import FastListener, Message
 from .reconnect import retry_decision
@@ -260,7 +260,7 @@ class LifecycleMixin(ClientBase):
             _tm.emit(
                 "connection.gave_up",
                 {"attempts": self._backoff.attempt},
-                {"error": str(cause)[:200], "epoch": self.epoch},
+                {"error": redact_text(str(cause))[:200], "epoch": self.epoch},
             )
         self._finish_closed(cause)
 
