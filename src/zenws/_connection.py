@@ -29,7 +29,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from picows import WSError, WSHandshakeError, ws_connect
 
 from ._logging import redacting_logger
-from ._redact import redact_headers, redact_text, redact_url
+from ._redact import redact_headers, redact_json_text, redact_text, redact_url
 from .config import Config
 from .errors import ConnectError
 from .fast.guard import install as install_guard
@@ -205,6 +205,10 @@ def _connect_error(config: Config, exc: BaseException) -> ConnectError:
         raw_headers = {k.lower(): v for k, v in resp.headers.items()}
         headers = dict(redact_headers(raw_headers.items()))
         body = (resp.body or exc.raw_body or b"")[:BODY_EXCERPT]
+        # the body is text kept for diagnostics: hide what the rule set hides, bytes kept
+        body = redact_json_text(body.decode("utf-8", "surrogateescape")).encode(
+            "utf-8", "surrogateescape"
+        )
         status = int(resp.status)
         location = None
         if 300 <= status < 400 and "location" in raw_headers:
