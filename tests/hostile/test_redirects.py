@@ -134,3 +134,19 @@ async def test_reconnect_loop_gives_up_at_once_on_a_redirect(status: int) -> Non
     gave_up = [meta for event, meta in events if event == "connection.gave_up"]
     assert len(gave_up) == 1
     assert str(status) in str(gave_up[0]["error"]) and "S3CRET" not in str(gave_up[0])
+
+
+@pytest.mark.asyncio
+async def test_mock_server_redirect_next_as_documented() -> None:
+    from zenws.testing import MockServer
+
+    async with MockServer() as server, MockServer() as elsewhere:
+        server.redirect_next(elsewhere.url, status=307)
+        with pytest.raises(ConnectError) as info:
+            await zenws.connect(server.url, headers={"Authorization": "Bearer t"})
+        assert info.value.status == 307 and info.value.location == elsewhere.url
+        assert elsewhere.upgrade_requests == []  # nothing was sent there
+        with pytest.raises(ValueError, match="redirect status"):
+            server.redirect_next(elsewhere.url, status=200)
+        async with await zenws.connect(server.url):  # only the next upgrade was redirected
+            pass
