@@ -64,7 +64,7 @@ class LifecycleMixin(ClientBase):
         if _tm.active:
             _tm.emit(
                 "connection.closed",
-                {"code": code, "reason": reason},
+                {"code": code, "reason": redact_text(reason)},
                 {"epoch": lst.epoch, "url": redact_url(self.config.url)},
             )
         self._log.info("disconnected (epoch %d, code %s)", lst.epoch, code)
@@ -96,7 +96,7 @@ class LifecycleMixin(ClientBase):
 
     def _on_peer_close(self, lst: FastListener, code: int, reason: str) -> None:
         self._close_code, self._close_reason = code, reason
-        self._log.info("server closed the connection: %d %r", code, reason[:120])
+        self._log.info("server closed the connection: %d %r", code, redact_text(reason[:120]))
         self._correlator.fail_all(
             lost(
                 f"server closed the connection ({code})",
