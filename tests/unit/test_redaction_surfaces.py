@@ -4,7 +4,7 @@ Parametrized over ``zenws._redact.NAMES``: a name added to the rule set is cover
 automatically (URL query, headers, params mappings, Config repr and errors, free text, the
 picows logger adapter at level 1, recordings written and read back). Surfaces that need a
 server (client logs, telemetry, exceptions of a real connect, the CLI) are in
-tests/integration/test_redaction_surfaces.py.
+tests/integration/test_redaction_on_the_wire.py.
 """
 
 from __future__ import annotations
