@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zenws._redact import ANY_WORDS, KEY_WORDS, LAST_WORDS, NAMES, is_sensitive
+from zenws._redact import ANY_WORDS, KEY_WORDS, LAST_WORDS, NAMES, is_sensitive, redact_url
+from zenws.config import Config
 from zenws.fast.jsonl import has_secret_key
 
 # Names the project documents as secret (DESIGN §3, docs/config.md): each must stay in the
@@ -53,6 +54,14 @@ def variants(name: str) -> list[str]:
 def test_documented_names_are_in_the_rule_set() -> None:
     missing = DOCUMENTED - NAMES
     assert not missing, f"documented secret names missing from _redact.NAMES: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED))
+def test_documented_names_are_hidden_in_urls_and_reprs(name: str) -> None:
+    assert is_sensitive(name)
+    url = f"wss://h.example/ws?{name}=S3CRET"
+    assert "S3CRET" not in redact_url(url)
+    assert "S3CRET" not in repr(Config(url, headers={name: "S3CRET"}))
 
 
 @pytest.mark.parametrize("name", sorted(NAMES))
