@@ -6,7 +6,9 @@ import os
 import warnings
 from typing import Any, TextIO
 
+from ._redact import redact_json_text
 from .cli import EXIT_ERROR, EXIT_MISSING, EXIT_OK, CliError
+from .fast.jsonl import has_secret_key
 
 __all__ = ["format_frame", "replay_command", "round_trips"]
 
@@ -23,6 +25,8 @@ def format_frame(frame: Any, t0: int) -> str:
         return f"{head} code={frame.code} reason={frame.reason!r}"
     data = frame.data
     if isinstance(data, str):
+        if has_secret_key(data):  # recorded with redact=False: still never printed
+            data = redact_json_text(data)
         shown = data if len(data) <= _MAX_SHOWN else data[:_MAX_SHOWN] + f"... ({len(data)} chars)"
         return f"{head} {shown}"
     raw = bytes(data or b"")

@@ -10,7 +10,7 @@ from typing import Any
 from . import registry as _registry
 from . import telemetry as _tm
 from ._client_base import ClientBase, lost
-from ._redact import redact_url
+from ._redact import redact_text, redact_url
 from .errors import ConnectError, ConnectionLost, ZenwsError
 from .fast.listener import FastListener, Message
 from .reconnect import retry_decision
@@ -64,7 +64,7 @@ class LifecycleMixin(ClientBase):
         if _tm.active:
             _tm.emit(
                 "connection.closed",
-                {"code": code, "reason": reason},
+                {"code": code, "reason": redact_text(reason)},
                 {"epoch": lst.epoch, "url": redact_url(self.config.url)},
             )
         self._log.info("disconnected (epoch %d, code %s)", lst.epoch, code)
@@ -96,7 +96,7 @@ class LifecycleMixin(ClientBase):
 
     def _on_peer_close(self, lst: FastListener, code: int, reason: str) -> None:
         self._close_code, self._close_reason = code, reason
-        self._log.info("server closed the connection: %d %r", code, reason[:120])
+        self._log.info("server closed the connection: %d %r", code, redact_text(reason[:120]))
         self._correlator.fail_all(
             lost(
                 f"server closed the connection ({code})",
@@ -260,7 +260,7 @@ class LifecycleMixin(ClientBase):
             _tm.emit(
                 "connection.gave_up",
                 {"attempts": self._backoff.attempt},
-                {"error": str(cause)[:200], "epoch": self.epoch},
+                {"error": redact_text(str(cause))[:200], "epoch": self.epoch},
             )
         self._finish_closed(cause)
 

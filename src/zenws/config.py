@@ -126,7 +126,9 @@ class Config:
     """Every option of a zenws client (times in seconds).
 
     Attributes:
-        url: ``ws://`` or ``wss://`` URL with a host.
+        url: ``ws://`` or ``wss://`` URL with a host. ``user:password@`` in it is sent as
+            an ``Authorization: Basic`` header (percent-decoded), never in ``Host``; an
+            ``Authorization`` header in ``headers`` takes precedence over it.
         headers: extra handshake headers; a mapping or ``(name, value)`` pairs, stored as a
             tuple of pairs.
         connect_timeout: TCP + TLS + upgrade deadline.

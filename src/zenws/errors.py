@@ -56,9 +56,12 @@ class ConnectError(ZenwsError, ConnectionError):
     Attributes:
         url: the URL with any query-string secrets removed.
         status: HTTP status of a refused upgrade, else ``None``.
-        headers: response headers of a refused upgrade (lower-cased names).
+        headers: response headers of a refused upgrade (lower-cased names; the values of
+            credential headers such as ``Set-Cookie`` hidden).
         body: first bytes of the refused upgrade's body.
         retry_after: seconds from a ``Retry-After`` header, if any.
+        location: for a redirect (3xx, never followed; fatal), the absolute URL of its
+            ``Location`` header with secrets removed, else ``None``.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class ConnectError(ZenwsError, ConnectionError):
         headers: Mapping[str, str] | None = None,
         body: bytes = b"",
         retry_after: float | None = None,
+        location: str | None = None,
     ) -> None:
         super().__init__(message)
         self.url = url
@@ -77,6 +81,7 @@ class ConnectError(ZenwsError, ConnectionError):
         self.headers: dict[str, str] = dict(headers or {})
         self.body = body
         self.retry_after = retry_after
+        self.location = location
 
 
 class ConnectionLost(ZenwsError, ConnectionError):
@@ -306,13 +311,10 @@ def retry_after(exc: BaseException) -> float | None:
 
 
 def _scrub(text: str) -> str:
-    """Redact URLs and bearer tokens that might hide inside free text."""
-    import re
+    """Redact secrets that might hide inside free text (the one rule set, zenws._redact)."""
+    from ._redact import redact_text
 
-    from ._redact import redact_url
-
-    text = re.sub(r"\bwss?://\S+", lambda m: redact_url(m.group(0)), text)
-    return re.sub(r"(?i)\b(bearer|basic)\s+\S+", r"\1 ***", text)
+    return redact_text(text)
 
 
 def _close_anchor(code: int | None) -> str:
@@ -425,6 +427,8 @@ def _explain_http(exc: ConnectError) -> Explanation:
     msg = f"the server refused the WebSocket upgrade with HTTP {status} {title}".rstrip()
     if exc.url:
         msg += f" ({_scrub(exc.url)})"
+    if exc.location:
+        msg += f" to {_scrub(exc.location)}"
     if exc.retry_after is not None:
         msg += f"; Retry-After {exc.retry_after:g} s"
     return Explanation(msg, todo, f"{DOCS}#{anchor}")

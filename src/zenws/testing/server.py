@@ -3,7 +3,7 @@
 It echoes by default, captures every client message, and can break the connection in every way
 a production server or network does: close with any code, reset the TCP connection, go silent
 while keeping the socket open, stop answering pings, delay replies, refuse upgrades with an HTTP
-status, send invalid frames, restart on the same port.
+status or redirect them, send invalid frames, restart on the same port.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import picows
 
+from .._logging import redacting_logger
 from .connection import Connection, _Listener
 from .handler import Handler, MessageFunction, Received, Refusal, UpgradeRequest, as_handler
 from .matching import Matcher, describe, matches
@@ -143,7 +144,7 @@ class MockServer:
             enable_auto_pong=False,  # pongs are answered per connection (see ignore_pings)
             max_frame_size=self.max_frame_size,
             websocket_handshake_timeout=5,
-            logger_name="zenws.testing",
+            logger_name=redacting_logger("zenws.testing.picows"),
         )
         self.port = self._server.sockets[0].getsockname()[1]
         await self.handler.on_start(self)
@@ -449,6 +450,28 @@ class MockServer:
         )
         self._refusals.append(refusal)
         return refusal
+
+    def redirect_next(self, location: str, status: int = 302, n: int | None = 1) -> Refusal:
+        """Answer the next ``n`` upgrade requests with an HTTP redirect to ``location``.
+
+        zenws never follows it (a fatal :class:`~zenws.errors.ConnectError` with
+        ``status`` and ``location``); use it to check that a client under test does not
+        carry its credentials to another server.
+
+        Args:
+            location: the ``Location`` header (absolute or relative URL).
+            status: 301, 302, 303, 307 or 308.
+            n: how many upgrades to redirect (``None``: all, until :meth:`clear_refusals`).
+
+        Returns:
+            The queued :class:`Refusal`.
+
+        Raises:
+            ValueError: ``status`` is not a redirect status.
+        """
+        if status not in (301, 302, 303, 307, 308):
+            raise ValueError(f"redirect status must be 301, 302, 303, 307 or 308, got {status}")
+        return self.refuse_next(n, status, headers={"Location": location})
 
     def clear_refusals(self) -> None:
         """Accept upgrades again."""
