@@ -56,8 +56,7 @@ class LifecycleMixin(ClientBase):
         self._correlator.fail_all(exc)
         self._fail_limited(lst.epoch, code, reason)
         self._subs.mark_all_pending()  # the server forgot them with the connection
-        if self._writable is not None:
-            self._writable.set()
+        self._write_gate.wake()  # requests waiting to write fail now (ConnectionLost)
         self._backoff.on_disconnected(time.monotonic())
         if self._disconnected is not None and not self._disconnected.done():
             self._disconnected.set_result(None)
@@ -139,11 +138,8 @@ class LifecycleMixin(ClientBase):
             )
 
     def _on_write_paused(self, paused: bool) -> None:
-        if self._writable is not None:
-            if paused:
-                self._writable.clear()
-            else:
-                self._writable.set()
+        if not paused:
+            self._write_gate.wake()
 
     def _on_overflow(self, what: str) -> None:
         if what in ("drop_oldest", "drop_newest"):
