@@ -277,6 +277,8 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self.transport = transport
         self.subprotocol = neg.subprotocol
         self._listener = lst
+        if self._queue.paused:  # the consumer is still behind: this connection waits too
+            self._pause_reading(lst, True)
         self._disconnected = loop.create_future()
         self._set_state(State.OPEN)
         self._backoff.on_connected(time.monotonic())
@@ -351,6 +353,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
             reconnects=self._reconnects,
             dropped=self._queue.dropped,
             queue_depth=len(self._queue),
+            queue_max_depth=self._queue.max_depth,
             rate_limit_pressure=lim.pressure if lim is not None else "none",
             rate_limit_queue=lim.queue_depth if lim is not None else 0,
             write_paused=bool(lst is not None and lst.write_paused),

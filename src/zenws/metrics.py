@@ -32,6 +32,9 @@ class StateMetrics:
         callback_errors: exceptions raised by user callbacks (isolated).
         dropped: messages dropped by the queue's overflow policy.
         queue_depth: messages waiting in the ``async for`` queue.
+        queue_max_depth: the most messages that queue ever held at once (its high-water
+            mark: ``queue_size``, plus at most one socket read with
+            ``overflow="pause_reading"``).
         rate_limit_pressure: "none", "low", "medium" or "high".
         rate_limit_queue: requests waiting for rate-limit tokens.
         write_paused: the transport asked us to stop writing (buffer above high-water);
@@ -66,4 +69,5 @@ class StateMetrics:
     close_code: int | None
     close_reason: str
     last_error: str | None
+    queue_max_depth: int = 0
     write_buffer: int = 0
