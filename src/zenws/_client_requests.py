@@ -25,11 +25,14 @@ class _DeadlinePassed(Exception):
 class _Expiry:
     """The deadline of one request still waiting to be sent: cancels its task once."""
 
-    __slots__ = ("fired", "task")
+    __slots__ = ("cancelling", "fired", "task")
 
     def __init__(self, task: asyncio.Task[Any]) -> None:
         self.task = task
         self.fired = False
+        # cancel requests already pending on the task (3.11+), as asyncio.timeout keeps
+        cancelling = getattr(task, "cancelling", None)
+        self.cancelling = cancelling() if cancelling is not None else 0
 
     def fire(self) -> None:
         self.fired = True
@@ -285,9 +288,10 @@ class RequestsMixin(ClientBase):
             if isinstance(exc, asyncio.CancelledError):
                 if not expiry.fired:
                     raise
-                uncancel = getattr(task, "uncancel", None)  # 3.11+: undo our own cancel
-                if uncancel is not None:
-                    uncancel()
+                # 3.11+: undo our own cancel; another one (the caller's) still stands.
+                uncancel = getattr(task, "uncancel", None)
+                if uncancel is not None and uncancel() > expiry.cancelling:
+                    raise
             if _tm.active:
                 _tm.emit("request.timeout", {"timeout": t}, {"method": method, "id": None})
             raise RequestTimeout(
