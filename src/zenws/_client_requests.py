@@ -141,7 +141,8 @@ class RequestsMixin(ClientBase):
 
         Raises:
             RpcError: the response carried an ``error`` object.
-            RequestTimeout: no response before the deadline (the entry is removed).
+            RequestTimeout: the deadline passed, waiting for the rate limiter, for a
+                writable socket or for the response (the entry is removed).
             ConnectionLost: not open, or the connection dropped while waiting.
             RateLimited: the rate limiter's queue is full.
         """
@@ -164,6 +165,7 @@ class RequestsMixin(ClientBase):
                 left = deadline - time.monotonic()
                 if self._state in (State.CLOSING, State.CLOSED) or left <= 0:
                     raise
+                self._waiting += 1  # still a request not ended (metrics().pending)
                 try:
                     await self._wait_open(left)
                 except (asyncio.TimeoutError, TimeoutError):
@@ -172,6 +174,8 @@ class RequestsMixin(ClientBase):
                         sent=getattr(exc, "sent", True) is not False,
                         epoch=self.epoch,
                     ) from None
+                finally:
+                    self._waiting -= 1
 
     async def _wait_open(self, timeout: float) -> None:
         if self._state is State.OPEN:

@@ -188,3 +188,33 @@ async def test_mock_server_that_stops_reading() -> None:
             assert not client.metrics().write_paused
         finally:
             await client.close()
+
+
+async def test_idempotent_read_waiting_for_reconnect_stays_pending() -> None:
+    # a read lost with its connection waits for the next one, within its deadline: it is
+    # still a request not ended
+    async with MockServer(lambda conn, msg: None) as server:  # never answers
+        client = await zenws.connect(
+            server.url,
+            request_timeout=2.0,
+            close_timeout=0.5,
+            retry_delay=0.3,
+            backoff_jitter="none",
+            idempotent_methods=("public/get_time",),
+        )
+        try:
+            read = asyncio.ensure_future(client.request("public/get_time"))
+            await server.assert_received({"method": "public/get_time"}, timeout=5.0)
+            t0 = time.monotonic()
+            server.abort()
+            deadline = time.monotonic() + 5.0
+            while client.state is not zenws.State.RECONNECTING and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+            assert client.state is zenws.State.RECONNECTING and not read.done()
+            assert client.metrics().pending == 1
+            with pytest.raises(RequestTimeout):
+                await asyncio.wait_for(read, 2.0 + SLACK + 5.0)
+            assert time.monotonic() - t0 <= 2.0 + SLACK
+            assert client.metrics().pending == 0
+        finally:
+            await client.close()
