@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -113,6 +114,18 @@ async def test_python_path_requests_end_by_deadline() -> None:
         client = await zenws.connect(url, close_timeout=0.5)
         try:
             await fire_and_check(client, lambda i: client.request("get", [i, PAD], timeout=TIMEOUT))
+        finally:
+            await client.close()
+
+
+async def test_recorded_requests_end_by_deadline(tmp_path: Path) -> None:
+    # recording on: requests are encoded to bytes and recorded before they are written
+    async with deaf_server() as url:
+        client = await zenws.connect(
+            url, request_timeout=TIMEOUT, close_timeout=0.5, record_to=str(tmp_path / "rec")
+        )
+        try:
+            await fire_and_check(client, lambda i: client.request("get", [i, PAD]), 600)
         finally:
             await client.close()
 
