@@ -252,8 +252,9 @@ cdef class MessageQueue:
                 self._notify("drop_newest")
                 return 0
             elif self.policy == OVERFLOW_PAUSE_READING:
-                # Nothing is lost: the transport stops reading; frames already
-                # read ahead are still queued (bounded by picows' read buffer).
+                # Nothing is lost: the transport stops reading; the frames of the
+                # read in progress are still queued (the read guard lends at most
+                # 256 KiB per read).
                 self._items.append(msg)
                 n += 1
                 if not self.paused:
