@@ -56,8 +56,7 @@ class LifecycleMixin(ClientBase):
         self._correlator.fail_all(exc)
         self._fail_limited(lst.epoch, code, reason)
         self._subs.mark_all_pending()  # the server forgot them with the connection
-        if self._writable is not None:
-            self._writable.set()
+        self._write_gate.wake()  # requests waiting to write fail now (ConnectionLost)
         self._backoff.on_disconnected(time.monotonic())
         if self._disconnected is not None and not self._disconnected.done():
             self._disconnected.set_result(None)
@@ -139,27 +138,39 @@ class LifecycleMixin(ClientBase):
             )
 
     def _on_write_paused(self, paused: bool) -> None:
-        if self._writable is not None:
-            if paused:
-                self._writable.clear()
-            else:
-                self._writable.set()
+        if not paused:
+            self._write_gate.wake()
 
     def _on_overflow(self, what: str) -> None:
         if what in ("drop_oldest", "drop_newest"):
             if _tm.active:
                 _tm.emit("message.dropped", {"count": 1}, {"policy": what, "epoch": self.epoch})
-        elif what in ("pause", "resume") and self.transport is not None:
-            tr = self.transport.underlying_transport
-            tr.pause_reading() if what == "pause" else tr.resume_reading()
+        elif what in ("pause", "resume"):
+            # The listener delivering (the open one, or one still in its handshake): pausing
+            # its transport's reading lets TCP back-pressure reach the server.
+            lst = self._listener if self._listener is not None else self._handshaking
+            self._pause_reading(lst, what == "pause")
         elif what == "disconnect":
             if _tm.active:
                 _tm.emit("message.dropped", {"count": 1}, {"policy": what, "epoch": self.epoch})
             lst = self._listener
             if lst is not None and not lst.closed:
+                self._last_error = (
+                    f"receive queue overflow: {self._queue.capacity} messages waiting "
+                    '(overflow="disconnect")'
+                )
                 # RFC 6455 §7.4.1: 1008 = policy violation (we cannot keep up).
                 lst.close(1008, "receive queue overflow")
                 self._abort_later(lst)
+
+    @staticmethod
+    def _pause_reading(lst: FastListener | None, pause: bool) -> None:
+        """Stop (or resume) reading ``lst``'s socket: ``overflow="pause_reading"``."""
+        wst = lst.transport if lst is not None else None
+        if wst is None:
+            return
+        tr = wst.underlying_transport
+        tr.pause_reading() if pause else tr.resume_reading()
 
     def _abort_later(self, lst: FastListener) -> None:
         loop = self._loop

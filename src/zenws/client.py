@@ -31,7 +31,7 @@ from . import subscriptions as _subs
 from . import telemetry as _tm
 from ._client_base import Handler, ReconnectHook
 from ._client_life import LifecycleMixin
-from ._client_requests import RequestsMixin
+from ._client_requests import RequestsMixin, WriteGate
 from ._client_subs import SubscriptionsMixin
 from ._connection import open_transport
 from ._redact import redact_url
@@ -73,6 +73,13 @@ def _make_limiter(spec: Any) -> Any:
     if isinstance(spec, str):
         return ratelimit.RateLimiter(ratelimit.preset(spec))
     return ratelimit.RateLimiter(spec)
+
+
+def _write_buffer(lst: FastListener | None) -> int:
+    wst = lst.transport if lst is not None else None
+    if wst is None:
+        return 0
+    return int(wst.underlying_transport.get_write_buffer_size())
 
 
 class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
@@ -122,7 +129,8 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._reconnects = 0
         self._sweep: asyncio.TimerHandle | None = None
         self._sweep_at = 0
-        self._writable: asyncio.Event | None = None
+        self._write_gate = WriteGate()  # requests waiting for a writable socket
+        self._waiting = 0  # requests not sent yet: limiter queue or write gate
         self._disconnected: asyncio.Future[None] | None = None
         self._open_waiters: list[asyncio.Future[None]] = []
         self._reconnect_task: asyncio.Task[None] | None = None
@@ -161,7 +169,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
     def __repr__(self) -> str:
         return (
             f"<zenws.Client {redact_url(self.config.url)} state={self._state.name} "
-            f"epoch={self.epoch} pending={self._correlator.pending}>"
+            f"epoch={self.epoch} pending={self._correlator.pending + self._waiting}>"
         )
 
     # ------------------------------------------------------------------ opening
@@ -269,9 +277,9 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self.transport = transport
         self.subprotocol = neg.subprotocol
         self._listener = lst
+        if self._queue.paused:  # the consumer is still behind: this connection waits too
+            self._pause_reading(lst, True)
         self._disconnected = loop.create_future()
-        self._writable = asyncio.Event()
-        self._writable.set()
         self._set_state(State.OPEN)
         self._backoff.on_connected(time.monotonic())
         for w in self._open_waiters:
@@ -340,14 +348,16 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         return StateMetrics(
             state=self._state,
             epoch=self.epoch,
-            pending=self._correlator.pending,
+            pending=self._correlator.pending + self._waiting,
             subscriptions=len(self._subs.to_restore()),
             reconnects=self._reconnects,
             dropped=self._queue.dropped,
             queue_depth=len(self._queue),
+            queue_max_depth=self._queue.max_depth,
             rate_limit_pressure=lim.pressure if lim is not None else "none",
             rate_limit_queue=lim.queue_depth if lim is not None else 0,
             write_paused=bool(lst is not None and lst.write_paused),
+            write_buffer=_write_buffer(lst),
             close_code=self._close_code,
             close_reason=self._close_reason,
             last_error=self._last_error,

@@ -135,6 +135,13 @@ async def testing_api() -> None:
         assert_type(server.url, str)
         client = await zenws.connect(server.url)
         assert_type(client, zenws.Client)
+        conn = (await server.wait_for_connections(1))[0]
+        assert_type(conn.pause_reading(), None)  # back-pressure: the server stops reading
+        assert_type(conn.reading_paused, bool)
+        assert_type(server.resume_reading(connection=conn), None)
+        assert_type(client.metrics().pending, int)
+        assert_type(client.metrics().queue_max_depth, int)
+        assert_type(client.metrics().write_buffer, int)
 
 
 def build_api() -> None:

@@ -129,6 +129,7 @@ def test_queue_policies_and_counters() -> None:
         q.put_nowait(m)
     assert [q.get_nowait().raw, q.get_nowait().raw] == [b"2", b"3"]  # type: ignore[union-attr]
     assert q.dropped == 2 and events == ["drop_oldest", "drop_oldest"]
+    assert q.max_depth == 2  # the high-water mark stays after the queue drained
     q = MessageQueue(2, "drop_newest")
     for m in msgs:
         q.put_nowait(m)
@@ -138,6 +139,7 @@ def test_queue_policies_and_counters() -> None:
     for m in msgs:
         q.put_nowait(m)
     assert len(q) == 4 and q.paused and events[-1] == "pause" and q.dropped == 0
+    assert q.max_depth == 4  # pause_reading queues beyond capacity until reading stops
     q.get_nowait()
     q.get_nowait()
     q.get_nowait()

@@ -45,6 +45,15 @@ cdef inline Py_ssize_t _min(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return a if a < b else b
 
 
+# Largest read lent to the transport.  picows doubles its read buffer whenever a read
+# fills it, so under a flood one read would grow without bound (megabytes of frames
+# delivered at once, however soon reading is paused); capped, overflow="pause_reading"
+# overshoots its queue by at most one read.  aiofastnet reads at most this much per
+# loop iteration anyway (DATA_RECEIVED_MAX_SIZE, MAX_READ_BYTES_PER_CYCLE_HINT).
+cdef enum:
+    _READ_MAX = 256 * 1024
+
+
 @cython.final
 cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
     """The transport's protocol once the handshake is done; picows' sits behind it.
@@ -258,13 +267,13 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
         pb = PyMemoryView_GET_BUFFER(mv)
         self._ptr = <const unsigned char*>pb.buf
         buf[0] = <char*>pb.buf             # picows' MemoryBuffer keeps it alive
-        buf_len[0] = pb.len
+        buf_len[0] = _min(pb.len, _READ_MAX)
         return NoResult.OK
 
     cpdef get_buffer(self, Py_ssize_t sizehint):
         mv = self._get_buffer(sizehint)
         self._ptr = <const unsigned char*>PyMemoryView_GET_BUFFER(mv).buf
-        return mv
+        return mv[:_READ_MAX] if len(mv) > _READ_MAX else mv
 
     cpdef buffer_updated(self, Py_ssize_t nbytes):
         cdef Py_ssize_t cut = 0

@@ -68,6 +68,7 @@ cdef class MessageQueue:
     cdef readonly int policy
     cdef readonly uint64_t dropped
     cdef readonly uint64_t overflows
+    cdef readonly Py_ssize_t max_depth  #: int: the most messages queued at once
     cdef readonly bint paused      #: bool: reading paused by the pause_reading policy
     cdef object _waiter            # asyncio.Future | None
     cdef public object on_overflow  #: Callable[[str], None] | None (pause/resume/disconnect)

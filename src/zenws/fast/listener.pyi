@@ -54,6 +54,7 @@ class MessageQueue:
     policy: Final[int]
     dropped: Final[int]
     overflows: Final[int]
+    max_depth: Final[int]
     paused: Final[bool]
     on_overflow: Callable[[str], None] | None
     def __init__(self, capacity: int = 4096, policy: str = "drop_oldest") -> None: ...

@@ -215,6 +215,11 @@ def _make_message(int kind, bytes raw, object channel=None, object msg_id=None,
 cdef class MessageQueue:
     """Bounded FIFO between the hot path and ``async for msg in client``.
 
+    A full queue applies the policy: drop the oldest, drop the arriving message, keep it
+    and report "pause" (the owner stops reading the socket until the queue is down to
+    half, "resume"), or drop it and report "disconnect".  ``max_depth`` is the
+    high-water mark.
+
     Args:
         capacity: maximum number of queued messages.
         policy: "drop_oldest", "drop_newest", "pause_reading" or "disconnect".
@@ -230,10 +235,12 @@ cdef class MessageQueue:
         self.on_overflow = None
 
     cdef int put_c(self, Message msg) except -1:
+        cdef Py_ssize_t n
         if self._closed:
             self.dropped += 1
             return 0
-        if len(self._items) >= self.capacity:
+        n = len(self._items)
+        if n >= self.capacity:
             self.overflows += 1
             if self.policy == OVERFLOW_DROP_OLDEST:
                 self._items.popleft()
@@ -245,9 +252,11 @@ cdef class MessageQueue:
                 self._notify("drop_newest")
                 return 0
             elif self.policy == OVERFLOW_PAUSE_READING:
-                # Nothing is lost: the transport stops reading; frames already
-                # read ahead are still queued (bounded by picows' read buffer).
+                # Nothing is lost: the transport stops reading; the frames of the
+                # read in progress are still queued (the read guard lends at most
+                # 256 KiB per read).
                 self._items.append(msg)
+                n += 1
                 if not self.paused:
                     self.paused = True
                     self._notify("pause")
@@ -257,6 +266,9 @@ cdef class MessageQueue:
                 return 0
         else:
             self._items.append(msg)
+            n += 1
+        if n > self.max_depth:
+            self.max_depth = n
         if self._waiter is not None:
             if not self._waiter.done():
                 self._waiter.set_result(None)

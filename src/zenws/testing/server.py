@@ -2,8 +2,9 @@
 
 It echoes by default, captures every client message, and can break the connection in every way
 a production server or network does: close with any code, reset the TCP connection, go silent
-while keeping the socket open, stop answering pings, delay replies, refuse upgrades with an HTTP
-status or redirect them, send invalid frames, restart on the same port.
+while keeping the socket open, stop reading (back-pressure), stop answering pings, delay
+replies, refuse upgrades with an HTTP status or redirect them, send invalid frames, restart on
+the same port.
 """
 
 from __future__ import annotations
@@ -407,6 +408,19 @@ class MockServer:
         """Make all (or one) connection a silent half-open peer (see :meth:`Connection.stall`)."""
         for conn in self._targets(connection):
             conn.stall()
+
+    def pause_reading(self, *, connection: ConnectionRef = None) -> None:
+        """Stop reading from all (or one) connection, still writing to it (back-pressure).
+
+        See :meth:`Connection.pause_reading`; :meth:`resume_reading` undoes it.
+        """
+        for conn in self._targets(connection):
+            conn.pause_reading()
+
+    def resume_reading(self, *, connection: ConnectionRef = None) -> None:
+        """Undo :meth:`pause_reading` for all (or one) connection."""
+        for conn in self._targets(connection):
+            conn.resume_reading()
 
     def ignore_pings(self, enabled: bool = True, *, connection: ConnectionRef = None) -> None:
         """Stop answering PINGs on all (or one) connection; with ``connection=None`` also for
