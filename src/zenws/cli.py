@@ -1,10 +1,12 @@
-"""The ``zenws`` command: ``demo``, ``connect``, ``replay``, ``bench``.
+"""The ``zenws`` command: ``demo``, ``connect``, ``replay``, ``bench``, ``docs``.
 
 Exit codes (also in ``docs/cli.md``): 0 success; 1 runtime failure (connection refused or
 lost, server error); 2 usage error (bad arguments, bad option values); 3 fatal error that
 retrying will not fix (authentication, TLS certificate, refused upgrade 4xx); 4 missing
-optional dependency; 130 interrupted (Ctrl-C).  Errors are explained
-(:func:`zenws.errors.explain`), never shown as tracebacks (``ZENWS_DEBUG=1`` shows them).
+optional dependency; 130 interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM).  Errors are
+explained (:func:`zenws.errors.explain`), never shown as tracebacks (``ZENWS_DEBUG=1`` shows
+them).  A signal cancels the running command, which closes its connections and servers
+before the process exits.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Coroutine, Sequence
@@ -25,7 +28,27 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_FATAL = 3
 EXIT_MISSING = 4
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+#: The signals every command stops cleanly on, with the message printed for each.
+STOP_SIGNALS: dict[int, str] = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+
+
+class Interrupted(BaseException):
+    """A stop signal arrived (SIGINT or SIGTERM); the command unwinds and exits 128 + signum.
+
+    A BaseException, like KeyboardInterrupt, so that ``except Exception`` blocks let it pass.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def code(self) -> int:
+        """The exit code: 128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
+        return 128 + self.signum
 
 
 class CliError(Exception):
@@ -189,16 +212,65 @@ def _new_loop() -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
 
 
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)
+
+
 def run_async(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
-    """Run a command coroutine on uvloop (when available) and return its exit code."""
+    """Run a command coroutine on uvloop (when available) and return its exit code.
+
+    SIGINT and SIGTERM cancel the command's task: its ``finally`` blocks and ``async with``
+    exits close connections and servers, then every task still pending is cancelled and
+    awaited, and :class:`Interrupted` is raised.  A second signal during that clean-up stops
+    the process at once with the same exit code.
+
+    Raises:
+        Interrupted: a stop signal arrived.
+    """
     loop = _new_loop()
+    main = loop.create_task(coro_fn())
+    caught: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if caught:  # clean-up is taking too long: stop now
+            _flush_streams()
+            os._exit(128 + caught[0])
+        caught.append(signum)
+        main.cancel()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
     try:
-        return loop.run_until_complete(coro_fn())
-    finally:
         try:
-            loop.run_until_complete(loop.shutdown_asyncgens())
+            return loop.run_until_complete(main)
+        except asyncio.CancelledError:
+            if caught:
+                raise Interrupted(caught[0]) from None
+            raise
         finally:
-            loop.close()
+            _cancel_pending(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, _raise_interrupted)
+        loop.close()
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks a command left behind and let them finish (no "Task was destroyed")."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    if not pending:
+        return
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
+def _flush_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -292,14 +364,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    previous = {signum: signal.signal(signum, _raise_interrupted) for signum in STOP_SIGNALS}
     try:
         return COMMANDS[args.command](args, sys.stdout)
-    except KeyboardInterrupt:
-        print("zenws: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except (Interrupted, KeyboardInterrupt) as exc:
+        return _report_stop(exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
     except BrokenPipeError:  # `zenws replay f | head`
         with contextlib.suppress(OSError):
             sys.stdout.close()
         return EXIT_OK
     except Exception as exc:
         return report_error(exc, sys.stderr)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _report_stop(signum: int) -> int:
+    """Print why the command stopped, on a line of its own; return 128 + signum."""
+    _flush_streams()
+    # A live status line may still hold the cursor (no newline yet): clear it first.
+    lead = "\r\033[K" if sys.stderr.isatty() else ""
+    print(f"{lead}zenws: {STOP_SIGNALS.get(signum, 'stopped')}", file=sys.stderr, flush=True)
+    return 128 + signum
