@@ -186,6 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="run only these clients (zenws, picows, websockets, aiohttp)",
     )
+
+    o = sub.add_parser(
+        "docs",
+        help="print a documentation page, or one section of it",
+        description="Print the documentation shipped with zenws. Without TOPIC, list the "
+        "topics. TOPIC#ANCHOR prints one section, e.g. 'zenws docs errors#close-1006' (the "
+        "references printed with errors).",
+    )
+    o.add_argument("topic", nargs="?", metavar="TOPIC[#ANCHOR]")
     return p
 
 
@@ -298,7 +307,7 @@ def report_error(exc: BaseException, stream: TextIO) -> int:
         why = explain(exc)
         print(f"zenws: error: {why.message}", file=stream)
         print(f"  hint: {why.suggestion}", file=stream)
-        print(f"  docs: {why.docs}", file=stream)
+        print(f"  see: {why.docs}", file=stream)
     if os.environ.get("ZENWS_DEBUG", "0") not in ("", "0"):
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=stream)
     return exit_code_for(exc)
@@ -342,11 +351,46 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     return run_async(lambda: bench_command(args.seconds, args.size, args.only, out, rich_ok))
 
 
+def cmd_docs(args: argparse.Namespace, out: TextIO) -> int:
+    """``zenws docs [TOPIC[#ANCHOR]]``."""
+    from . import _docs
+
+    pages = _docs.topics()
+    if not pages:
+        raise CliError(
+            "the documentation pages are not installed with this copy of zenws",
+            hint="reinstall the package: pip install --force-reinstall zenws",
+        )
+    if not args.topic:
+        width = max(map(len, pages))
+        print("zenws docs TOPIC prints a page; TOPIC#ANCHOR one section of it.\n", file=out)
+        for name, title in pages.items():
+            print(f"  {name:<{width}}  {title}", file=out)
+        return EXIT_OK
+    try:
+        topic, anchor = _docs.find(args.topic)
+    except _docs.DocsError as exc:
+        import difflib
+
+        wanted = args.topic.partition("#")[2] if "#" in args.topic else args.topic
+        close = difflib.get_close_matches(wanted, exc.choices, n=3, cutoff=0.5)
+        if close:
+            hint = "did you mean " + " or ".join(close) + "?"
+        elif "#" in args.topic:
+            hint = f"`zenws docs {args.topic.partition('#')[0]}` prints the whole page"
+        else:
+            hint = "`zenws docs` lists the topics"
+        raise CliError(str(exc), EXIT_USAGE, hint=hint) from None
+    out.write(_docs.section(topic, anchor))
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "demo": cmd_demo,
     "connect": cmd_connect,
     "replay": cmd_replay,
     "bench": cmd_bench,
+    "docs": cmd_docs,
 }
 
 

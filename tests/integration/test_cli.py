@@ -303,7 +303,7 @@ def test_connect_refused(server: ThreadServer) -> None:
         port = s.getsockname()[1]
     res = zenws("connect", f"ws://127.0.0.1:{port}/")
     assert res.returncode == 1
-    assert "connection refused" in res.stderr and "docs/errors.md#network-refused" in res.stderr
+    assert "connection refused" in res.stderr and "see: zenws docs errors#network-refused" in res.stderr
     assert "Traceback" not in res.stderr
 
 
