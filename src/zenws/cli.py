@@ -167,7 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--plot", metavar="OUT.png", help="write a latency histogram + CDF (needs matplotlib)"
     )
-    r.add_argument("--quiet", action="store_true", help="do not print frames")
+    r.add_argument(
+        "--log-x", action="store_true", help="--plot with a logarithmic time axis (long tails)"
+    )
+    r.add_argument("--quiet", action="store_true", help="do not print the frames")
 
     b = sub.add_parser(
         "bench",
@@ -321,8 +324,16 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     """``zenws replay FILE``."""
     from ._cli_replay import replay_command
 
+    if args.log_x and not args.plot:
+        raise CliError("--log-x applies to --plot", EXIT_USAGE, hint="add --plot OUT.png")
     return replay_command(
-        args.file, speed=args.speed, stats=args.stats, plot=args.plot, quiet=args.quiet, out=out
+        args.file,
+        speed=args.speed,
+        stats=args.stats,
+        plot=args.plot,
+        quiet=args.quiet,
+        out=out,
+        log_x=args.log_x,
     )
 
 
