@@ -12,7 +12,10 @@ import asyncio
 import json
 import os
 import pathlib
+import re
+import select
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -114,3 +117,60 @@ def test_every_command_is_covered() -> None:
 
     # a new command needs its signal test here (`docs` prints and exits: nothing to stop)
     assert set(COMMANDS) - {"docs"} == set(commands("ws://h", pathlib.Path("f")))
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def demo_on_a_terminal(env: dict[str, str]) -> tuple[int, str]:
+    """`zenws demo` with stdout and stderr on one pseudo-terminal, SIGINT once it is live."""
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zenws", "demo", "--duration", "60"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    buf, sent, deadline = b"", False, time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                buf += chunk
+            if not sent and buf.count(b"msg/s") >= 2:  # the status line was redrawn: live
+                proc.send_signal(signal.SIGINT)
+                sent = True
+            if sent and proc.poll() is not None and not ready:
+                break
+        return proc.wait(30), buf.decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+@pytest.mark.parametrize("output", ["plain", "rich"])
+def test_interrupted_message_gets_its_own_terminal_line(output: str) -> None:
+    env = dict(ENV)
+    if output == "rich":
+        pytest.importorskip("rich")
+        env.pop("NO_COLOR", None)
+    rc, screen = demo_on_a_terminal(env)
+    assert rc == 130, screen
+    line = next(ln for ln in screen.split("\n") if "zenws: interrupted" in ln)
+    # what the terminal shows on that row: the text after the last carriage return
+    shown = [ANSI.sub("", seg) for seg in line.split("\r")]
+    assert "zenws: interrupted" in shown, repr(line)
+    for leak in LEAKS:
+        assert leak not in screen, screen
