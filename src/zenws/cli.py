@@ -17,6 +17,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TextIO
@@ -250,11 +251,16 @@ def run_async(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
         caught.append(signum)
         main.cancel()
 
+    installed = []
     for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, on_signal, signum)
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread; Windows
+            continue
+        installed.append(signum)
     try:
         try:
-            return loop.run_until_complete(main)
+            code = loop.run_until_complete(main)
         except asyncio.CancelledError:
             if caught:
                 raise Interrupted(caught[0]) from None
@@ -262,8 +268,11 @@ def run_async(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
         finally:
             _cancel_pending(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
+        if caught:  # the command absorbed the cancellation: the signal still decides
+            raise Interrupted(caught[0])
+        return code
     finally:
-        for signum in STOP_SIGNALS:
+        for signum in installed:
             loop.remove_signal_handler(signum)
             signal.signal(signum, _raise_interrupted)
         loop.close()
@@ -419,7 +428,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    previous = {signum: signal.signal(signum, _raise_interrupted) for signum in STOP_SIGNALS}
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {signum: signal.signal(signum, _raise_interrupted) for signum in STOP_SIGNALS}
     try:
         return COMMANDS[args.command](args, sys.stdout)
     except (Interrupted, KeyboardInterrupt) as exc:
