@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="zenws",
         description="zenws: low-latency WebSocket client for trading.",
-        epilog="Run 'zenws demo' to see it work against an embedded exchange simulator.",
+        epilog="Run 'zenws demo' to see it work against an embedded exchange simulator; "
+        "'zenws docs' lists the documentation shipped with the package.",
     )
     p.add_argument("--version", action="version", version=f"zenws {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

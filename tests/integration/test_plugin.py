@@ -198,3 +198,19 @@ def test_the_projects_loop_scope_setting_wins(tmp_path: pathlib.Path) -> None:
     )
     res = pytest_in(tmp_path, "-q")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_a_module_asyncio_mark_keeps_its_loop_scope(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "test_module_scope.py").write_text(
+        "import asyncio\n"
+        "import pytest\n\n"
+        "pytestmark = pytest.mark.asyncio(loop_scope='module')\n"
+        "LOOPS = []\n\n"
+        "async def test_one(zenws_server):\n"
+        "    LOOPS.append(asyncio.get_running_loop())\n\n"
+        "async def test_two(zenws_server):\n"
+        "    LOOPS.append(asyncio.get_running_loop())\n"
+        "    assert LOOPS[0] is LOOPS[1]  # one loop for the module, as the project asked\n"
+    )
+    res = pytest_in(tmp_path, "-q")
+    assert res.returncode == 0, res.stdout + res.stderr

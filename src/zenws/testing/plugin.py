@@ -104,9 +104,14 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     if not _HAS_ASYNCIO or not inspect.iscoroutinefunction(obj):
         return
     marks = getattr(obj, "pytestmark", [])
-    if any(m.name == "asyncio" for m in marks):
+    if any(m.name == "asyncio" for m in marks) or collector.get_closest_marker("asyncio"):
+        return  # marked already (its loop_scope, if any, must stay the closest mark)
+    if collector.config.getini("asyncio_mode") == "auto":
         return
-    wanted = set(inspect.signature(obj).parameters)
+    try:
+        wanted = set(inspect.signature(obj).parameters)
+    except (TypeError, ValueError):
+        return
     for mark in marks:
         if mark.name == "usefixtures":
             wanted.update(mark.args)
