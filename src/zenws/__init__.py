@@ -116,8 +116,7 @@ __all__ = [
     "telemetry",
 ]
 
-# The client's hot path: fail at import, as before, when one is not installed at all.  Only
-# located here (a file lookup, no loading); loading happens on first use.
+
 def _located(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
@@ -125,12 +124,14 @@ def _located(module: str) -> bool:
         return False
 
 
+# The client's hot path: fail at import, as before, when one is not installed at all.  Only
+# located here (a file lookup, no loading); loading happens on first use.
 for _name in ("frame", "jsonrpc", "latency", "listener"):
     if not _located(f"zenws.fast.{_name}"):
         from ._missing import missing_extension
 
         raise missing_extension(f"zenws.fast.{_name}")
-del _name
+del _name, _located
 
 
 def __getattr__(name: str) -> Any:
