@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).parent
 FAST = ROOT / "src" / "zenws" / "fast"
@@ -107,4 +108,22 @@ def cythonized() -> list[Extension]:
     )
 
 
-setup(ext_modules=cythonized())
+class build_py_with_docs(build_py):
+    """Also copy the documentation pages (docs/*.md, one copy in git) into the package.
+
+    ``zenws docs TOPIC`` prints them, and every reference zenws prints with an error
+    (``zenws docs errors#close-1006``) must resolve for someone who only ran pip install.
+    """
+
+    def run(self) -> None:
+        super().run()
+        pages = sorted((ROOT / "docs").glob("*.md"))
+        if not pages:
+            raise RuntimeError("docs/*.md not found: the package ships its documentation")
+        dest = Path(self.build_lib) / "zenws" / "docs"
+        self.mkpath(str(dest))
+        for page in pages:
+            self.copy_file(str(page), str(dest / page.name))
+
+
+setup(ext_modules=cythonized(), cmdclass={"build_py": build_py_with_docs})

@@ -116,16 +116,22 @@ __all__ = [
     "telemetry",
 ]
 
+
+def _located(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
 # The client's hot path: fail at import, as before, when one is not installed at all.  Only
 # located here (a file lookup, no loading); loading happens on first use.
 for _name in ("frame", "jsonrpc", "latency", "listener"):
-    if importlib.util.find_spec(f"zenws.fast.{_name}") is None:
-        raise ImportError(
-            f"zenws.fast.{_name} is not built: run `python setup.py build_ext --inplace` "
-            "or install a zenws wheel (there is no pure-Python fallback)",
-            name=f"zenws.fast.{_name}",
-        )
-del _name
+    if not _located(f"zenws.fast.{_name}"):
+        from ._missing import missing_extension
+
+        raise missing_extension(f"zenws.fast.{_name}")
+del _name, _located
 
 
 def __getattr__(name: str) -> Any:
@@ -137,10 +143,17 @@ def __getattr__(name: str) -> Any:
         if name.startswith("__") or importlib.util.find_spec(f"{__name__}.{name}") is None:
             raise AttributeError(f"module 'zenws' has no attribute {name!r}")
         module = ""
-    if module:
-        value = getattr(importlib.import_module(module, __name__), name)
-    else:
-        value = importlib.import_module(f".{name}", __name__)
+    try:
+        if module:
+            value = getattr(importlib.import_module(module, __name__), name)
+        else:
+            value = importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("zenws.fast."):
+            raise
+        from ._missing import missing_extension
+
+        raise missing_extension(exc.name or "zenws.fast") from exc
     globals()[name] = value
     return value
 

@@ -234,6 +234,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         lst.on_message = self._on_message
         lst.queue = self._queue
         lst.set_heartbeat(self._heartbeat)
+        lst.deliver_heartbeats = self.config.deliver_heartbeats
         lst.channel_of = self._dialect.channel_of
         rec = self._recorder
         # a Recorder's C queue is what the listener pushes to (Recorder.write is its push)

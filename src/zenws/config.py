@@ -141,6 +141,9 @@ class Config:
         heartbeat: ``None``, ``"ping_pong"``, ``"deribit"``, ``"binance"``, ``"text"`` or a
             heartbeat strategy object (see :mod:`zenws.heartbeat`).
         heartbeat_interval: seconds between heartbeats.
+        deliver_heartbeats: also hand the server's heartbeat messages (Deribit
+            ``heartbeat`` / ``test_request`` notifications, which zenws answers itself) to
+            ``on_message`` / ``async for``; off by default, they are housekeeping.
         heartbeat_timeout: dead-peer timeout (no frame at all); ``None`` means
             ``2 * heartbeat_interval`` (see :attr:`effective_heartbeat_timeout`).
         idle_timeout: data-idle timeout (no data frame); ``None`` disables it.
@@ -208,6 +211,7 @@ class Config:
     logger: logging.Logger | str | None = None
     idempotent_methods: tuple[str, ...] = ()
     name: str | None = None
+    deliver_heartbeats: bool = False
 
     # -- construction -------------------------------------------------------------------
 
@@ -319,7 +323,7 @@ class Config:
             value = getattr(self, name)
             if value is not None:
                 put(self, name, _seconds(name, value, zero=False))
-        for name in ("reconnect_on_error", "restore_subscriptions", "debug"):
+        for name in ("deliver_heartbeats", "reconnect_on_error", "restore_subscriptions", "debug"):
             _boolean(name, getattr(self, name))
         put(self, "request_timeout", _seconds("request_timeout", self.request_timeout))
         put(self, "max_message_size", _integer("max_message_size", self.max_message_size, 1))

@@ -178,7 +178,9 @@ class ProtocolError(ZenwsError):
 # categorize(): should the connection be retried?
 # ---------------------------------------------------------------------------------------
 
-DOCS = "docs/errors.md"
+#: Where explanations point: ``zenws docs errors#ANCHOR`` prints that section of the page
+#: shipped in the package (docs/errors.md in the repository).
+DOCS = "zenws docs errors"
 
 
 class Category(enum.Enum):
@@ -199,7 +201,9 @@ class Explanation(NamedTuple):
     Attributes:
         message: what happened.
         suggestion: what to do about it.
-        docs: anchor in ``docs/errors.md``, e.g. ``"docs/errors.md#close-1006"``.
+        docs: the command that prints the section explaining it, e.g.
+            ``"zenws docs errors#close-1006"`` (the page ships with the package; in the
+            repository it is ``docs/errors.md``).
     """
 
     message: str
@@ -447,7 +451,7 @@ def explain(exc: BaseException) -> Explanation:
         where = f"option {exc.field!r}" if exc.field else "the configuration"
         return Explanation(
             f"invalid configuration: {_scrub(str(exc))}",
-            f"fix {where}; every option is listed in docs/config.md",
+            f"fix {where}; every option is listed by `zenws docs config`",
             f"{DOCS}#config",
         )
     if isinstance(exc, ConnectError):

@@ -50,7 +50,7 @@ def anchors() -> set[str]:
 def check(exc: BaseException, anchor: str) -> Explanation:
     exp = explain(exc)
     assert isinstance(exp, Explanation)
-    assert exp.docs == f"docs/errors.md#{anchor}"
+    assert exp.docs == f"zenws docs errors#{anchor}"
     assert exp.message and exp.suggestion
     assert anchor in anchors(), f"docs/errors.md lacks anchor {anchor}"
     for secret in ("SECRET1", "hunter2"):
@@ -254,7 +254,7 @@ def test_every_core_error_kind_is_covered() -> None:
     assert set(core) <= set(ZenwsError.__subclasses__())
     for cls, anchor in core.items():
         exc = cls(1, "x") if cls is RpcError else cls("x")  # type: ignore[call-arg]
-        assert explain(exc).docs == f"docs/errors.md#{anchor}", cls
+        assert explain(exc).docs == f"zenws docs errors#{anchor}", cls
 
 
 def test_docs_anchors_cover_every_documented_kind() -> None:

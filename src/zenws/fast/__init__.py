@@ -99,7 +99,14 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'zenws.fast' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"zenws.fast.{module}"), name)
+    try:
+        value = getattr(importlib.import_module(f"zenws.fast.{module}"), name)
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("zenws.fast."):
+            raise
+        from .._missing import missing_extension
+
+        raise missing_extension(exc.name or f"zenws.fast.{module}") from exc
     globals()[name] = value
     return value
 

@@ -96,6 +96,7 @@ cdef class FastListener(WSListener):
     cdef object _text_hb                 # text Heartbeat | None
     cdef object _text_pong               # its literal pong bytes | None
     cdef public bint answer_test_request  #: bool: Deribit test_request -> public/test
+    cdef public bint deliver_heartbeats  #: bool: server heartbeats reach user code too
     cdef public double test_timeout      #: float seconds for the public/test answer
     cdef readonly int64_t epoch          #: int
     cdef readonly int decoder            #: int

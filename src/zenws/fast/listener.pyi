@@ -17,6 +17,7 @@ class MessageKind(enum.IntEnum):
     NOTIFICATION = 2
     HEARTBEAT = 3
     BINARY = 4
+    def __format__(self, spec: str) -> str: ...
 
 def result_of(payload: bytes | dict[str, Any], method: str) -> Any: ...
 def decoder_id(name: str) -> int: ...
@@ -80,6 +81,7 @@ class FastListener(WSListener):
     recorder: Any
     channel_of: Callable[[Any], str | None] | None
     answer_test_request: bool
+    deliver_heartbeats: bool
     test_timeout: float
     epoch: Final[int]
     decoder: Final[int]

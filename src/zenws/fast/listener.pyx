@@ -60,13 +60,23 @@ cdef extern from "string.h" nogil:
 
 
 class MessageKind(enum.IntEnum):
-    """What a delivered :class:`Message` is (values match the C enum)."""
+    """What a delivered :class:`Message` is (values match the C enum).
+
+    ``str()`` and ``format()`` give the lower-case name (``"heartbeat"``): since
+    Python 3.11 an IntEnum member would otherwise print as its number.
+    """
 
     OTHER = KIND_OTHER
     RESPONSE = KIND_RESPONSE
     NOTIFICATION = KIND_NOTIFICATION
     HEARTBEAT = KIND_HEARTBEAT
     BINARY = KIND_BINARY
+
+    def __str__(self):
+        return self.name.lower()
+
+    def __format__(self, spec):
+        return format(self.name.lower(), spec)
 
 
 cdef tuple _KINDS = (MessageKind.OTHER, MessageKind.RESPONSE, MessageKind.NOTIFICATION,
@@ -398,6 +408,7 @@ cdef class FastListener(WSListener):
         self.sent_close_code = -1
         self.close_reason = ""
         self.answer_test_request = True
+        self.deliver_heartbeats = True
         self.test_timeout = 10.0
         self._next_id = 1
         self._test_id = -1
@@ -713,6 +724,8 @@ cdef class FastListener(WSListener):
         if self.heartbeat is not None:
             self._safe_call(self.heartbeat.on_server_heartbeat,
                             "test_request" if test else "heartbeat", recv_ns)
+        if not self.deliver_heartbeats:  # housekeeping, answered above: not user data
+            return 0
         return self.deliver_c(None, make_message(KIND_HEARTBEAT, payload, None, None,
                                                  recv_ns, self.epoch, self.decoder))
 

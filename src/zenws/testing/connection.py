@@ -52,10 +52,9 @@ def _frame_codec() -> Any:
     try:
         from zenws.fast import frame
     except ImportError as exc:  # pragma: no cover - depends on the build
-        raise ImportError(
-            "hand-built frames need the compiled zenws.fast.frame extension; build it with "
-            "`python setup.py build_ext --inplace` or install a zenws wheel"
-        ) from exc
+        from .._missing import missing_extension
+
+        raise missing_extension("zenws.fast.frame") from exc
     return frame
 
 
