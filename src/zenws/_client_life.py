@@ -11,7 +11,7 @@ from . import registry as _registry
 from . import telemetry as _tm
 from ._client_base import ClientBase, lost
 from ._redact import redact_url
-from .errors import ConnectError, ConnectionLost, ZenwsError
+from .errors import ClientClosed, ConnectError, ConnectionLost, ZenwsError
 from .fast.listener import FastListener, Message
 from .reconnect import retry_decision
 from .state import State
@@ -291,6 +291,7 @@ class LifecycleMixin(ClientBase):
             code: close code sent to the server (RFC 6455 §7.4).
             reason: UTF-8 reason (truncated to fit a control frame).
         """
+        self._closed_by_app = True
         if self._state is State.CLOSED:
             await self._await_recorder()  # e.g. after giving up: the flush is complete
             return
@@ -336,8 +337,13 @@ class LifecycleMixin(ClientBase):
         if self._heartbeat is not None:
             self._heartbeat.stop()
         self._liveness.stop()
-        gone = lost(
-            "client closed",
+        what = "client closed"
+        kind = ConnectionLost
+        if self._closed_by_app:
+            what = "the client was closed by the application (close()) while the request was sent"
+            kind = ClientClosed
+        gone = kind(
+            what,
             sent=True,  # the correlator holds written requests only
             epoch=self.epoch,
             code=self._close_code,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from picows import WSError, WSHandshakeError, ws_connect
+from picows import WSError, WSHandshakeError, WSInvalidHeaderError, ws_connect
 
 from ._redact import redact_url
 from .config import Config
@@ -164,12 +164,18 @@ def _connect_error(config: Config, exc: BaseException) -> ConnectError:
         from .reconnect import parse_retry_after
 
         headers = {k.lower(): v for k, v in resp.headers.items()}
-        body = (resp.body or exc.raw_body or b"")[:BODY_EXCERPT]
         status = int(resp.status)
+        if status == 101:
+            return _invalid_101(url, exc, headers)
+        body = (resp.body or exc.raw_body or b"")[:BODY_EXCERPT]
         excerpt = body[:120].decode("utf-8", "replace")
+        what = (
+            "is not a WebSocket endpoint"  # a plain HTTP resource answered the upgrade
+            if 200 <= status < 300
+            else "refused the WebSocket upgrade"
+        )
         return ConnectError(
-            f"{url} refused the WebSocket upgrade: HTTP {status}"
-            + (f" ({excerpt!r})" if excerpt else ""),
+            f"{url} {what}: HTTP {status}" + (f" ({excerpt!r})" if excerpt else ""),
             url=url,
             status=status,
             headers=headers,
@@ -187,6 +193,24 @@ def _connect_error(config: Config, exc: BaseException) -> ConnectError:
     if isinstance(exc, (OSError, WSError)):
         return ConnectError(f"cannot connect to {url}: {exc}", url=url)
     return ConnectError(f"cannot connect to {url}: {exc!r}", url=url)
+
+
+def _invalid_101(url: str, exc: WSHandshakeError, headers: dict[str, str]) -> ConnectError:
+    # The server switched protocols but its 101 response breaks RFC 6455 §4.1.  The bytes
+    # after it (exc.raw_body) are WebSocket frames, not an explanation: never shown.
+    name = exc.name if isinstance(exc, WSInvalidHeaderError) else ""
+    if name.lower() == "sec-websocket-accept":
+        reason = "the server's Sec-WebSocket-Accept does not match the key sent"
+    elif name:
+        reason = f"invalid {name} header in the 101 response"
+    else:
+        reason = "invalid 101 response"
+    return ConnectError(
+        f"invalid WebSocket handshake response from {url}: {reason}",
+        url=url,
+        status=101,
+        headers=headers,
+    )
 
 
 async def open_transport(
