@@ -16,6 +16,10 @@ from .fast.listener import FastListener, Message
 from .reconnect import retry_decision
 from .state import State
 
+_CLOSED_IN_FLIGHT = (
+    "the client was closed by the application (close()) while the request was in flight"
+)
+
 
 class LifecycleMixin(ClientBase):
     """Disconnects, reconnects and close; also the HeartbeatHost side of the client."""
@@ -97,15 +101,23 @@ class LifecycleMixin(ClientBase):
     def _on_peer_close(self, lst: FastListener, code: int, reason: str) -> None:
         self._close_code, self._close_reason = code, reason
         self._log.info("server closed the connection: %d %r", code, reason[:120])
-        self._correlator.fail_all(
-            lost(
+        if self._closed_by_app:  # the server's answer to our close()
+            gone: ConnectionLost = ClientClosed(
+                _CLOSED_IN_FLIGHT,
+                sent=True,
+                epoch=lst.epoch,
+                code=code,
+                reason=reason,
+            )
+        else:
+            gone = lost(
                 f"server closed the connection ({code})",
                 sent=True,
                 epoch=lst.epoch,
                 code=code,
                 reason=reason,
             )
-        )
+        self._correlator.fail_all(gone)
         self._fail_limited(lst.epoch, code, reason)
         self._abort_later(lst)
 
@@ -340,7 +352,9 @@ class LifecycleMixin(ClientBase):
         what = "client closed"
         kind = ConnectionLost
         if self._closed_by_app:
-            what = "the client was closed by the application (close()) while the request was sent"
+            what = (
+                "the client was closed by the application (close()) while the request was in flight"
+            )
             kind = ClientClosed
         gone = kind(
             what,
