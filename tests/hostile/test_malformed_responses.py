@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 import zenws
-from rawws import accept_value, frame, raw_server, read_upgrade
+from rawws import accept_upgrade, accept_value, frame, raw_server, read_upgrade
 from zenws.errors import Category, ProtocolError, categorize, explain
 from zenws.fast.frame import decode
 from zenws.fast.listener import _make_message
@@ -206,3 +206,28 @@ def test_message_json_raises_value_error_for_every_decoder(decoder: str, name: s
     if name in ("invalid", "deep", "very_deep", "empty"):  # invalid for every decoder
         with pytest.raises(ValueError):
             _make_message(1, PAYLOADS[name], decoder=decoder).json()
+
+
+@pytest.mark.parametrize("decoder", ["orjson", "json", "zenws", "simdjson"])
+async def test_a_client_message_json_raises_value_error_with_each_decoder(decoder: str) -> None:
+    # A message nested far deeper than any decoder's limit reaches the client (delivered as
+    # OTHER, counted as invalid JSON); its json() fails with a ValueError whatever the decoder.
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accept_upgrade(reader, writer, after=frame(1, PAYLOADS["very_deep"]))
+        await reader.read(65536)  # until the client closes
+
+    got: list[Any] = []
+    async with raw_server(handler) as url:
+        client = zenws.Client(zenws.Config.new(url, decoder=decoder))
+        client.on_message = got.append
+        await client.start()
+        try:
+            deadline = time.monotonic() + 5
+            while not got:
+                assert time.monotonic() < deadline, "message not delivered"
+                await asyncio.sleep(0.005)
+            assert client.metrics().invalid_json == 1
+            with pytest.raises(ValueError):
+                got[0].json()
+        finally:
+            await client.close()
