@@ -28,6 +28,7 @@ from rawws import accept_upgrade, accept_value, frame, raw_server, read_upgrade
 from zenws.errors import Category, ProtocolError, categorize, explain
 from zenws.fast.frame import decode
 from zenws.fast.listener import _make_message
+from zenws.testing import MockServer
 
 DEEP = "[" * 2000 + "]" * 2000
 
@@ -231,3 +232,38 @@ async def test_a_client_message_json_raises_value_error_with_each_decoder(decode
                 got[0].json()
         finally:
             await client.close()
+
+
+async def test_a_malformed_answer_to_a_restore_does_not_stop_the_reconnect() -> None:
+    # After a reconnect the server answers the restore's subscribe malformed: those channels
+    # are dropped (a fatal answer, like a refusal), the reconnect still completes.
+    answers = {"malformed": False}
+
+    def handler(conn: Any, msg: Any) -> None:
+        doc = json.loads(msg.data)
+        if answers["malformed"] and doc["method"] == "public/subscribe":
+            conn.send('{"jsonrpc":"2.0","id":' + str(doc["id"]) + "}")
+        else:
+            conn.send({"jsonrpc": "2.0", "id": doc["id"], "result": doc["params"]["channels"]})
+
+    events: list[str] = []
+    handle = zenws.telemetry.attach("connection", lambda e, m, md: events.append(e))
+    try:
+        async with MockServer(handler) as srv:
+            client = await zenws.connect(
+                srv.url, dialect="deribit", retry_delay=0.01, max_backoff=0.02
+            )
+            try:
+                assert await client.subscribe(["ticker.A.100ms"]) == ["ticker.A.100ms"]
+                answers["malformed"] = True
+                srv.abort()
+                deadline = time.monotonic() + 5
+                while "connection.reconnected" not in events:
+                    assert time.monotonic() < deadline, "the reconnect did not complete"
+                    await asyncio.sleep(0.005)
+                assert client.state is zenws.State.OPEN and client.epoch == 2
+                assert client.subscriptions == []
+            finally:
+                await client.close()
+    finally:
+        zenws.telemetry.detach(handle)
