@@ -91,6 +91,7 @@ class ClientBase:
     _last_error: str | None
     _manual_reconnect: bool
     _closed_exc: BaseException | None
+    _closed_by_app: bool
     _debug: bool
     _timeout: float
     _timeout_ns: int

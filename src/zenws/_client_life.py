@@ -11,10 +11,14 @@ from . import registry as _registry
 from . import telemetry as _tm
 from ._client_base import ClientBase, lost
 from ._redact import redact_text, redact_url
-from .errors import ConnectError, ConnectionLost, ZenwsError
+from .errors import ClientClosed, ConnectError, ConnectionLost, ZenwsError
 from .fast.listener import FastListener, Message
 from .reconnect import retry_decision
 from .state import State
+
+_CLOSED_IN_FLIGHT = (
+    "the client was closed by the application (close()) while the request was in flight"
+)
 
 
 class LifecycleMixin(ClientBase):
@@ -96,15 +100,23 @@ class LifecycleMixin(ClientBase):
     def _on_peer_close(self, lst: FastListener, code: int, reason: str) -> None:
         self._close_code, self._close_reason = code, reason
         self._log.info("server closed the connection: %d %r", code, redact_text(reason[:120]))
-        self._correlator.fail_all(
-            lost(
+        if self._closed_by_app:  # the server's answer to our close()
+            gone: ConnectionLost = ClientClosed(
+                _CLOSED_IN_FLIGHT,
+                sent=True,
+                epoch=lst.epoch,
+                code=code,
+                reason=reason,
+            )
+        else:
+            gone = lost(
                 f"server closed the connection ({code})",
                 sent=True,
                 epoch=lst.epoch,
                 code=code,
                 reason=reason,
             )
-        )
+        self._correlator.fail_all(gone)
         self._fail_limited(lst.epoch, code, reason)
         self._abort_later(lst)
 
@@ -302,6 +314,7 @@ class LifecycleMixin(ClientBase):
             code: close code sent to the server (RFC 6455 §7.4).
             reason: UTF-8 reason (truncated to fit a control frame).
         """
+        self._closed_by_app = True
         if self._state is State.CLOSED:
             await self._await_recorder()  # e.g. after giving up: the flush is complete
             return
@@ -347,8 +360,15 @@ class LifecycleMixin(ClientBase):
         if self._heartbeat is not None:
             self._heartbeat.stop()
         self._liveness.stop()
-        gone = lost(
-            "client closed",
+        what = "client closed"
+        kind = ConnectionLost
+        if self._closed_by_app:
+            what = (
+                "the client was closed by the application (close()) while the request was in flight"
+            )
+            kind = ClientClosed
+        gone = kind(
+            what,
             sent=True,  # the correlator holds written requests only
             epoch=self.epoch,
             code=self._close_code,

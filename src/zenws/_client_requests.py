@@ -13,7 +13,8 @@ import orjson
 from . import telemetry as _tm
 from ._client_base import ClientBase, lost, mark_unsent
 from ._redact import redact_mapping
-from .errors import ConnectionLost, RequestTimeout, RpcError
+from .config import _seconds
+from .errors import ClientClosed, ConnectionLost, ProtocolError, RequestTimeout, RpcError
 from .fast.listener import FastListener, result_of
 from .state import State
 
@@ -86,14 +87,43 @@ class RequestsMixin(ClientBase):
         elif self._state is not State.OPEN:
             lst = None
         if lst is None or lst.closed:
-            raise lost(
-                f"connection is {self._state.name.lower()}",
-                sent=False,
+            raise self._not_open(lst)
+        return lst
+
+    def _not_open(self, lst: FastListener | None) -> ConnectionLost:
+        # What stops a request or send() (nothing was written): the application's own
+        # close(), the server's CLOSE already received, or the state of the connection.
+        if self._closed_by_app:
+            return ClientClosed(
+                "the client was closed by the application (close()); nothing was sent",
                 epoch=self.epoch,
                 code=self._close_code,
                 reason=self._close_reason,
+                sent=False,
             )
-        return lst
+        if lst is not None and lst.close_code >= 0:
+            why = f" ({lst.close_reason!r})" if lst.close_reason else ""
+            return lost(
+                f"the server closed the connection with code {lst.close_code}{why}",
+                sent=False,
+                epoch=lst.epoch,
+                code=lst.close_code,
+                reason=lst.close_reason,
+            )
+        if lst is not None and lst.sent_close_code >= 0:
+            return lost(
+                f"the connection is closing (zenws sent close code {lst.sent_close_code})",
+                sent=False,
+                epoch=lst.epoch,
+                code=lst.sent_close_code,
+            )
+        return lost(
+            f"connection is {self._state.name.lower()}",
+            sent=False,
+            epoch=self.epoch,
+            code=self._close_code,
+            reason=self._close_reason,
+        )
 
     def send(self, data: str | bytes | bytearray | memoryview | dict[str, Any] | list[Any]) -> None:
         """Send one message without waiting (str -> text, bytes -> binary, dict/list -> JSON).
@@ -135,20 +165,28 @@ class RequestsMixin(ClientBase):
             method: the JSON-RPC method.
             params: JSON-serializable params (orjson), or ``None``.
             timeout: seconds (default ``Config.request_timeout``); every request has one.
+                Validated like ``request_timeout`` (a finite number > 0) before anything
+                is sent.
 
         Returns:
             The ``result`` member of the response.
 
         Raises:
+            ConfigError: ``timeout`` is not a finite number > 0 (nothing was sent).
             RpcError: the response carried an ``error`` object.
+            ProtocolError: the response to this request was malformed (``close_code`` is
+                None, ``reason`` says what was wrong); the connection stays open.
             RequestTimeout: the deadline passed, waiting for the rate limiter, for a
                 writable socket or for the response (the entry is removed).
-            ConnectionLost: not open, or the connection dropped while waiting.
+            ConnectionLost: not open, or the connection dropped while waiting
+                (``zenws.errors.ClientClosed`` after the application's own ``close()``).
             RateLimited: the rate limiter's queue is full.
         """
         return self._req.request(method, params, timeout=timeout)
 
     async def _request(self, method: str, params: Any, timeout: float | None) -> Any:
+        if timeout is not None:  # as Config.request_timeout: a finite number > 0
+            timeout = _seconds("timeout", timeout)
         if method in self._idempotent:
             return await self._request_idempotent(method, params, timeout)
         return await self._request_once(method, params, timeout)
@@ -240,8 +278,8 @@ class RequestsMixin(ClientBase):
                 _tm.emit("request.failed", {}, {"method": method, "id": rid, "epoch": self.epoch})
             raise
         try:
-            result = result_of(payload, method)
-        except RpcError:
+            result = result_of(payload, method, rid)
+        except (RpcError, ProtocolError):
             if _tm.active:
                 _tm.emit("request.failed", {}, {"method": method, "id": rid})
             raise

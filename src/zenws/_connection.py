@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-from picows import WSError, WSHandshakeError, ws_connect
+from picows import WSError, WSHandshakeError, WSInvalidHeaderError, ws_connect
 
 from ._logging import redacting_logger
 from ._redact import redact_headers, redact_json_text, redact_text, redact_url
@@ -204,13 +204,14 @@ def _connect_error(config: Config, exc: BaseException) -> ConnectError:
 
         raw_headers = {k.lower(): v for k, v in resp.headers.items()}
         headers = dict(redact_headers(raw_headers.items()))
+        status = int(resp.status)
+        if status == 101:
+            return _invalid_101(url, exc, headers)
         body = (resp.body or exc.raw_body or b"")[:BODY_EXCERPT]
         # the body is text kept for diagnostics: hide what the rule set hides, bytes kept
         body = redact_json_text(body.decode("utf-8", "surrogateescape")).encode(
             "utf-8", "surrogateescape"
         )
-        status = int(resp.status)
-        location = None
         if 300 <= status < 400 and "location" in raw_headers:
             target = split_userinfo(config.url)[0]
             location = redact_url(urljoin(target, raw_headers["location"]))
@@ -225,9 +226,13 @@ def _connect_error(config: Config, exc: BaseException) -> ConnectError:
                 location=location,
             )
         excerpt = redact_text(body[:120].decode("utf-8", "replace"))
+        what = (
+            "is not a WebSocket endpoint"  # a plain HTTP resource answered the upgrade
+            if 200 <= status < 300
+            else "refused the WebSocket upgrade"
+        )
         return ConnectError(
-            f"{url} refused the WebSocket upgrade: HTTP {status}"
-            + (f" ({excerpt!r})" if excerpt else ""),
+            f"{url} {what}: HTTP {status}" + (f" ({excerpt!r})" if excerpt else ""),
             url=url,
             status=status,
             headers=headers,
@@ -245,6 +250,24 @@ def _connect_error(config: Config, exc: BaseException) -> ConnectError:
     if isinstance(exc, (OSError, WSError)):
         return ConnectError(f"cannot connect to {url}: {redact_text(str(exc))}", url=url)
     return ConnectError(f"cannot connect to {url}: {redact_text(repr(exc))}", url=url)
+
+
+def _invalid_101(url: str, exc: WSHandshakeError, headers: dict[str, str]) -> ConnectError:
+    # The server switched protocols but its 101 response breaks RFC 6455 §4.1.  The bytes
+    # after it (exc.raw_body) are WebSocket frames, not an explanation: never shown.
+    name = exc.name if isinstance(exc, WSInvalidHeaderError) else ""
+    if name.lower() == "sec-websocket-accept":
+        reason = "the server's Sec-WebSocket-Accept does not match the key sent"
+    elif name:
+        reason = f"invalid {name} header in the 101 response"
+    else:
+        reason = "invalid 101 response"
+    return ConnectError(
+        f"invalid WebSocket handshake response from {url}: {reason}",
+        url=url,
+        status=101,
+        headers=headers,
+    )
 
 
 async def open_transport(

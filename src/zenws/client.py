@@ -139,6 +139,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._last_error: str | None = None
         self._manual_reconnect = False
         self._closed_exc: BaseException | None = None
+        self._closed_by_app = False  # close() was called: requests get ClientClosed
         self._debug = False
         self._timeout = config.request_timeout
         self._timeout_ns = int(config.request_timeout * 1e9)

@@ -19,6 +19,7 @@ from ._error_texts import RPC_TEXT as _RPC
 
 __all__ = [
     "Category",
+    "ClientClosed",
     "ConfigError",
     "ConnectError",
     "ConnectionLost",
@@ -111,6 +112,15 @@ class ConnectionLost(ZenwsError, ConnectionError):
         self.sent = sent
 
 
+class ClientClosed(ConnectionLost):
+    """The application closed this client (``close()``): it never reopens.
+
+    Raised by ``request()``/``send()`` after ``close()`` (``sent=False``: nothing was
+    written) and to the requests still in flight when ``close()`` ran (``sent=True``).
+    Not retryable on this client (:func:`categorize` says FATAL): open a new one.
+    """
+
+
 class RequestTimeout(ZenwsError, TimeoutError):
     """A JSON-RPC request got no response before its deadline.
 
@@ -164,14 +174,34 @@ class RateLimited(ZenwsError):
 class ProtocolError(ZenwsError):
     """The peer violated RFC 6455/7692 or sent unusable data.
 
+    A malformed JSON-RPC response (not valid JSON, neither or both of ``result`` and
+    ``error``, an ``error`` that is not an object with an integer ``code``) fails only the
+    request it answers: ``close_code`` is then ``None`` (the connection stays open) and
+    ``request_id``/``method`` name the request.
+
     Attributes:
         close_code: the close code the connection is (or should be) closed with
-            (1002 protocol error, 1007 invalid payload, 1009 too big, ...).
+            (1002 protocol error, 1007 invalid payload, 1009 too big, ...), or ``None``
+            for a malformed response that leaves the connection open.
+        reason: what was wrong, without the payload (it may carry secrets).
+        method: the method of the request a malformed response answered, else ``""``.
+        request_id: the id of that request, else ``None``.
     """
 
-    def __init__(self, message: str, close_code: int = 1002) -> None:
+    def __init__(
+        self,
+        message: str,
+        close_code: int | None = 1002,
+        *,
+        reason: str = "",
+        method: str = "",
+        request_id: Any = None,
+    ) -> None:
         super().__init__(message)
         self.close_code = close_code
+        self.reason = reason or message
+        self.method = method
+        self.request_id = request_id
 
 
 # ---------------------------------------------------------------------------------------
@@ -262,9 +292,11 @@ def categorize(exc: BaseException) -> Category:
     """Classify an error as recoverable (reconnect/retry with backoff) or fatal.
 
     Decisions (see ``docs/errors.md#categories``): refused upgrade 401/403/other 4xx fatal,
-    408/429/5xx recoverable; DNS failures recoverable (transient resolver outages happen;
+    408/429/5xx recoverable; a 2xx answer (not a WebSocket endpoint) or an invalid 101
+    response fatal; DNS failures recoverable (transient resolver outages happen;
     backoff bounds the cost of a misspelt host); TLS certificate failures fatal; ConfigError
-    fatal; RpcError by code; close codes recoverable except 1015/3000/3003.
+    fatal; RpcError by code; a malformed response fatal; ClientClosed (the application's own
+    ``close()``) fatal; close codes recoverable except 1015/3000/3003.
 
     Args:
         exc: any exception raised by zenws (or by the network layer beneath it).
@@ -278,9 +310,13 @@ def categorize(exc: BaseException) -> Category:
         return _http_category(exc.status)
     if isinstance(exc, RpcError):
         return Category.RECOVERABLE if exc.code in _RPC_RECOVERABLE else Category.FATAL
+    if isinstance(exc, ClientClosed):
+        return Category.FATAL  # closed by the application: this client never reopens
     if isinstance(exc, ConnectionLost):
         return _close_category(exc.code)
     if isinstance(exc, ProtocolError):
+        if exc.close_code is None:  # a malformed response: resending gets the same answer
+            return Category.FATAL
         return _close_category(exc.close_code)
     if isinstance(exc, (RateLimited, RequestTimeout)):
         return Category.RECOVERABLE
@@ -414,6 +450,27 @@ def _explain_network(exc: BaseException, lead: str) -> Explanation | None:
 
 def _explain_http(exc: ConnectError) -> Explanation:
     status = exc.status or 0
+    where = f" ({_scrub(exc.url)})" if exc.url else ""
+    if status == 101:
+        # The server switched protocols but its 101 response breaks RFC 6455 §4.1 (accept
+        # key, Upgrade/Connection headers) or the offer (subprotocol, extensions).
+        msg = _scrub(str(exc))
+        if not msg.startswith("invalid WebSocket handshake"):
+            msg = f"invalid WebSocket handshake response{where}: {msg}"
+        return Explanation(
+            msg,
+            "a broken server, or a proxy that rewrites the handshake; retrying does not help: "
+            "check the URL and any proxy in between",
+            f"{DOCS}#handshake-invalid",
+        )
+    if 200 <= status < 300:
+        return Explanation(
+            f"not a WebSocket endpoint (HTTP {status}){where}: the server answered the upgrade "
+            "with a plain HTTP response",
+            "check the URL path and scheme (the WebSocket endpoint is often a separate path, "
+            "e.g. /ws); retrying does not help",
+            f"{DOCS}#not-websocket",
+        )
     title, todo = _HTTP.get(status, ("", ""))
     if not title:
         family = f"{status // 100}xx"
@@ -436,6 +493,18 @@ def _explain_http(exc: ConnectError) -> Explanation:
     if exc.retry_after is not None:
         msg += f"; Retry-After {exc.retry_after:g} s"
     return Explanation(msg, todo, f"{DOCS}#{anchor}")
+
+
+def _explain_malformed(exc: ProtocolError) -> Explanation:
+    method = f" to {exc.method}" if exc.method else ""
+    rid = f" (id {exc.request_id})" if exc.request_id is not None else ""
+    return Explanation(
+        f"malformed JSON-RPC response{method}{rid}: {_scrub(exc.reason)}; "
+        "the request failed, the connection stays open",
+        "the server broke JSON-RPC 2.0; nothing is resent (query open orders before retrying "
+        "an order); record the session (record_to=) and report it to the server operator",
+        f"{DOCS}#malformed-response",
+    )
 
 
 def explain(exc: BaseException) -> Explanation:
@@ -480,9 +549,19 @@ def explain(exc: BaseException) -> Explanation:
             f"retry after {exc.retry_after:g} s, or send less",
             f"{DOCS}#rate-limited",
         )
+    if isinstance(exc, ClientClosed):
+        return Explanation(
+            f"the client was closed by the application (close(), epoch {exc.epoch}); "
+            + ("the request was in flight" if exc.sent else "nothing was sent"),
+            "a closed client never reopens: open a new one (zenws.connect) or call close() "
+            "only when done; use reconnect() to restart a connection",
+            f"{DOCS}#client-closed",
+        )
     if isinstance(exc, ConnectionLost):
         return _explain_close(exc.code, exc.reason, f"connection lost (epoch {exc.epoch})")
     if isinstance(exc, ProtocolError):
+        if exc.close_code is None:
+            return _explain_malformed(exc)
         return _explain_close(exc.close_code, "", f"protocol error ({_scrub(str(exc))})")
     found = _explain_network(exc, "network error")
     if found is not None:

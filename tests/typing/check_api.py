@@ -119,7 +119,10 @@ def errors_api(exc: zenws.ZenwsError) -> None:
         assert_type(exc.bucket, str)
         assert_type(exc.retry_after, float)
     elif isinstance(exc, ProtocolError):
-        assert_type(exc.close_code, int)
+        assert_type(exc.close_code, int | None)  # None: a malformed response, still open
+        assert_type(exc.reason, str)
+        assert_type(exc.method, str)
+        reveal_type(exc.request_id)  # revealed: Any
 
 
 async def pool_api() -> None:

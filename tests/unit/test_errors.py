@@ -13,6 +13,7 @@ import trustme
 
 from zenws.errors import (
     Category,
+    ClientClosed,
     ConfigError,
     ConnectError,
     ConnectionLost,
@@ -202,6 +203,38 @@ def test_protocol_errors(code: int) -> None:
     exc = ProtocolError("bad frame", close_code=code)
     check(exc, f"close-{code}")
     assert categorize(exc) is R
+
+
+def test_malformed_response_is_fatal_and_keeps_the_connection() -> None:
+    exc = ProtocolError(
+        "malformed response to private/buy (id 7): neither result nor error",
+        None,
+        reason="neither result nor error",
+        method="private/buy",
+        request_id=7,
+    )
+    assert categorize(exc) is F and exc.close_code is None
+    exp = check(exc, "malformed-response")
+    assert "private/buy" in exp.message and "id 7" in exp.message
+    assert "neither result nor error" in exp.message and "stays open" in exp.message
+
+
+@pytest.mark.parametrize("sent", [False, True])
+def test_client_closed_by_the_application_is_fatal(sent: bool) -> None:
+    exc = ClientClosed("closed", epoch=2, code=1000, sent=sent)
+    assert isinstance(exc, ConnectionLost) and categorize(exc) is F
+    exp = check(exc, "client-closed")
+    assert "closed by the application" in exp.message and "peer" not in exp.message
+    assert ("in flight" in exp.message) is sent
+
+
+def test_not_a_websocket_endpoint_and_invalid_101() -> None:
+    ok = ConnectError("not ws", url="ws://h/", status=200)
+    assert categorize(ok) is F
+    assert check(ok, "not-websocket").message.startswith("not a WebSocket endpoint (HTTP 200)")
+    bad = ConnectError("invalid WebSocket handshake response from ws://h/: accept", status=101)
+    assert categorize(bad) is F
+    assert check(bad, "handshake-invalid").message == str(bad)
 
 
 # -- RPC, rate limits, timeouts, config ------------------------------------------------------

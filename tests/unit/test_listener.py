@@ -270,11 +270,11 @@ async def test_decoded_response_path_agrees_with_the_scan_path(raw: bytes) -> No
         for i, f in futs.items():
             if f.done():
                 payload = f.result()
-                assert json.loads(payload) == json.loads(doc)  # futures get the raw bytes
+                assert payload == doc  # futures get the raw bytes
                 try:
                     done[i] = ("result", zenws.fast.listener.result_of(payload, "m"))
-                except Exception as exc:
-                    done[i] = ("error", type(exc).__name__, str(exc))
+                except Exception as exc:  # a JSON error's position moves with the space
+                    done[i] = ("error", type(exc).__name__, str(exc).split(" (")[0])
         counters = {k: v for k, v in lst.counters().items() if k != "bytes_in"}
         return done, counters, [(m.kind, m.id) for m in seen], lat.count
 

@@ -54,7 +54,7 @@ cdef class Message:
     cdef object _json
 
 
-cpdef object result_of(object payload, str method)
+cpdef object result_of(object payload, str method, int64_t request_id=*)
 
 
 cdef Message make_message(int kind, bytes raw, object channel, object msg_id,
@@ -154,5 +154,6 @@ cdef class FastListener(WSListener):
                                int64_t timeout_ns) except -1
     cdef bint _resolve_decoded(self, object payload, const char* buf, Py_ssize_t n,
                                int64_t recv_ns) except -1
+    cdef bint _resolve_malformed(self, int64_t rid, bytes payload, int64_t recv_ns) except -1
     cdef int begin_read_c(self) except -1
     cdef int end_read_c(self) except -1

@@ -42,7 +42,8 @@ class DeribitKnobs:
         version: ``public/test`` result version.
         path: WebSocket path served (``/ws/api/v2``).
         credentials: ``client_id -> client_secret`` accepted by ``public/auth``.
-        access_token_ttl: seconds an access token lives (``expires_in``).
+        access_token_ttl: seconds an access token lives (``expires_in``: an int when whole,
+            else the fraction as is, for short-lived tokens in tests).
         refresh_token_ttl: seconds a refresh token lives.
         signature_window: seconds a ``client_signature`` timestamp may differ from now.
         min_heartbeat_interval: smallest ``public/set_heartbeat`` interval (Deribit: 10 s);
