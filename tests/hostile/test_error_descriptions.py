@@ -65,7 +65,7 @@ async def test_request_after_close_says_the_application_closed_the_client(
         why = explain(exc)
         assert why.message.startswith("the client was closed by the application")
         assert "peer" not in why.message + why.suggestion
-        assert "new" in why.suggestion and why.docs == "docs/errors.md#client-closed"
+        assert "new" in why.suggestion and why.docs == "zenws docs errors#client-closed"
         with pytest.raises(ClientClosed):
             client.send({"x": 1})
         assert len(srv.received) == n  # nothing reached the server
@@ -105,7 +105,7 @@ async def test_http_200_is_not_a_websocket_endpoint_and_fatal() -> None:
     why = explain(exc)
     assert why.message.startswith("not a WebSocket endpoint (HTTP 200)")
     assert "retries" not in why.suggestion and "URL" in why.suggestion
-    assert why.docs == "docs/errors.md#not-websocket"
+    assert why.docs == "zenws docs errors#not-websocket"
 
 
 async def test_a_server_turned_plain_http_is_not_retried() -> None:
@@ -166,7 +166,7 @@ async def test_wrong_accept_key_is_named_and_the_following_bytes_are_not_shown()
     why = explain(exc)
     assert "Sec-WebSocket-Accept does not match" in why.message
     assert "garbage" not in why.message and "refused" not in why.message
-    assert why.docs == "docs/errors.md#handshake-invalid"
+    assert why.docs == "zenws docs errors#handshake-invalid"
 
 
 # -- a request after the server's CLOSE ---------------------------------------------------

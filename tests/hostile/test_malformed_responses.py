@@ -148,7 +148,7 @@ async def test_a_malformed_response_ends_its_request_at_once(
             assert MALFORMED[case][1] in exc.reason and MALFORMED[case][1] in str(exc)
             assert categorize(exc) is Category.FATAL
             why = explain(exc)
-            assert why.docs == "docs/errors.md#malformed-response"
+            assert why.docs == "zenws docs errors#malformed-response"
             assert case in why.message and "connection stays open" in why.message
             assert type(exc) is ProtocolError and exc.__cause__ is None
             # the connection is still usable, nothing is left pending
