@@ -277,6 +277,24 @@ async def test_blackhole_stops_data_but_keeps_the_sockets_open() -> None:
             await client.close()
 
 
+async def test_blackhole_holds_back_a_peer_fin_until_healed() -> None:
+    async def bye(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(1)
+        writer.close()
+
+    async with tcp_server(bye) as target, FaultProxy(target) as proxy:
+        reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+        await proxy.wait_for_connections(1)
+        proxy.blackhole("downstream")
+        writer.write(b"!")  # the server closes on it
+        await wait_until(lambda: proxy.stats().bytes_up == 1)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(reader.read(), 0.3)  # silence, not a FIN
+        proxy.heal()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+
+
 # -- reset and half-close -------------------------------------------------------------------
 
 

@@ -47,7 +47,8 @@ class Faults:
         slice_size: forward in segments of at most this many bytes, one write each
             (``slicer``); 1 puts every byte in its own TCP segment; 0 = off.
         slice_delay: seconds between two segments of one chunk.
-        blackhole: read and discard everything; sockets stay open (``timeout`` with 0).
+        blackhole: read and discard everything; sockets stay open (``timeout`` with 0): a
+            peer's FIN or RST is held back too, and passed on once the blackhole is lifted.
         limit_data: close the connection once this many bytes went through in this
             direction (``limit_data``); 0 = no limit.
         close_delay: seconds before an end of stream (FIN) is passed on (``slow_close``).
@@ -160,9 +161,16 @@ class Pipe:
                     break
                 self._accept(data)
         except (ConnectionError, OSError):
+            await self._through_blackhole()
             self.conn.reset()  # the peer reset: pass the RST on
             return
         self._push(b"")
+
+    async def _through_blackhole(self) -> None:
+        # A blackhole passes nothing on, not even the end of the stream or a reset: the
+        # other peer keeps an open, silent socket until the link heals.
+        while self._faults().blackhole and not self.shut:
+            await asyncio.sleep(0.01)
 
     def _accept(self, data: bytes) -> None:
         faults = self._faults()
@@ -240,6 +248,7 @@ class Pipe:
         self._next_send += size / rate
 
     async def _pass_eof(self) -> None:
+        await self._through_blackhole()
         delay = self._faults().close_delay
         if delay:
             await asyncio.sleep(delay)
