@@ -16,6 +16,7 @@ import enum
 import random
 import socket
 import struct
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ class Faults:
         close_delay: seconds before an end of stream (FIN) is passed on (``slow_close``).
 
     Raises:
-        ValueError: a negative number, or a jitter larger than the latency allows to apply.
+        ValueError: a negative number, or a size that is not an int.
     """
 
     latency: float = 0.0
@@ -89,6 +90,16 @@ class Ending(enum.Enum):
     OPEN = "open"
     CLOSED = "closed"  # FIN to both peers
     RESET = "reset"  # RST to both peers
+
+
+async def sleep_until(deadline: float) -> None:
+    """Sleep until ``time.monotonic()`` reaches ``deadline``, never less.
+
+    A loop's timers may fire early by their resolution (uvloop: whole milliseconds from a
+    clock cached per iteration), which would let data through before its latency.
+    """
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(left)
 
 
 def set_nodelay(writer: asyncio.StreamWriter) -> None:
@@ -140,7 +151,6 @@ class Pipe:
         self._dst = dst
         self._faults = faults
         self._rng = rng
-        self._loop = asyncio.get_running_loop()
         self._queue: deque[tuple[float, bytes]] = deque()  # b"" = end of stream
         self._queued = 0
         self._last_due = 0.0
@@ -183,7 +193,7 @@ class Pipe:
             self._room.clear()
 
     def _push(self, data: bytes, delay: float = 0.0) -> None:
-        due = max(self._last_due, self._loop.time() + delay)
+        due = max(self._last_due, time.monotonic() + delay)
         self._last_due = due
         self._queue.append((due, data))
         self._wake.set()
@@ -204,9 +214,7 @@ class Pipe:
                 self._queued -= len(data)
                 if self._queued < MAX_QUEUED:
                     self._room.set()
-                wait = due - self._loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                await sleep_until(due)
                 await self._send(data)
         except (ConnectionError, OSError):
             self.conn.reset()
@@ -237,12 +245,13 @@ class Pipe:
                 return
             if faults.slice_size and off + step < len(data):
                 # Yield even without a delay so the receiver reads each segment apart.
-                await asyncio.sleep(faults.slice_delay)
+                await sleep_until(time.monotonic() + faults.slice_delay)
+                await asyncio.sleep(0)
 
     async def _pace(self, size: int, rate: float) -> None:
-        now = self._loop.time()
+        now = time.monotonic()
         if self._next_send > now:
-            await asyncio.sleep(self._next_send - now)
+            await sleep_until(self._next_send)
         else:
             self._next_send = now  # an idle link builds up no credit
         self._next_send += size / rate
@@ -251,7 +260,7 @@ class Pipe:
         await self._through_blackhole()
         delay = self._faults().close_delay
         if delay:
-            await asyncio.sleep(delay)
+            await sleep_until(time.monotonic() + delay)
         if not self.shut:
             self.shutdown()
         self.conn.pipe_ended()
