@@ -31,7 +31,7 @@ from zenws.fast.jsonrpc import Correlator, ScanResult, scan, scan_id
 from zenws.fast.latency import LatencyBuffer, LatencySummary
 from zenws.fast.ratelimit import TokenBucket
 from zenws.pool import Pool
-from zenws.testing import MockServer
+from zenws.testing import FaultProxy, Faults, MockServer, ProxyStats
 
 
 async def client_api() -> None:
@@ -145,6 +145,12 @@ async def testing_api() -> None:
         assert_type(client.metrics().pending, int)
         assert_type(client.metrics().queue_max_depth, int)
         assert_type(client.metrics().write_buffer, int)
+        async with FaultProxy(server.url, latency=0.05, jitter=0.02) as proxy:
+            reveal_type(proxy)  # revealed: zenws.testing.faults.FaultProxy
+            assert_type(proxy.url, str)
+            assert_type(proxy.stats(), ProxyStats)
+            assert_type(proxy.downstream, Faults)
+            proxy.set("downstream", slice_size=1)
 
 
 def build_api() -> None:
