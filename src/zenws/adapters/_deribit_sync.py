@@ -132,8 +132,8 @@ class BookSync:
         _log.warning("book %s: %s; resyncing", book.channel, exc)
         book.invalidate(f"malformed message: {exc}")
         if _tm.active:
-            _tm.emit("protocol.error", {"malformed": self.malformed},
-                     {"channel": book.channel, "error": str(exc), "epoch": self._epoch()})  # fmt: skip
+            meta = {"channel": book.channel, "error": str(exc), "epoch": self._epoch()}
+            _tm.emit("protocol.error", {"malformed": self.malformed}, meta)
         self._resync_soon(book.channel)
 
     def _resync_soon(self, channel: str) -> None:
