@@ -30,7 +30,7 @@ from .. import telemetry as _tm
 from ..errors import Category, ConfigError, ConnectionLost, RpcError, categorize
 from ..heartbeat import Deribit as DeribitHeartbeat
 from ._deribit_auth import Credentials, Token
-from ._deribit_book import BookGap, OrderBook
+from ._deribit_book import BookGap, OrderBook, books_from_recording
 from ._deribit_methods import METHODS
 from ._deribit_policy import DeribitMetrics, cod_scope, deribit_limiter
 from ._deribit_sync import BookSync
@@ -42,6 +42,7 @@ __all__ = [
     "DeribitClient",
     "DeribitMetrics",
     "OrderBook",
+    "books_from_recording",
 ]
 
 TESTNET = "wss://test.deribit.com/ws/api/v2"
