@@ -229,8 +229,8 @@ def books_from_recording(
             continue
         if frame.epoch != epoch:
             if epoch is not None:
-                for book in books.values():
-                    book.invalidate("reconnected")
+                for each in books.values():
+                    each.invalidate("reconnected")
             epoch = frame.epoch
         raw = frame.data.encode()
         channel = scan(raw).channel

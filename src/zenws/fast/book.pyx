@@ -19,7 +19,7 @@ sequence clears the book, marks it stale and records a :class:`Gap`.
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from libc.math cimport NAN, isfinite
+from libc.math cimport isfinite
 from libc.stdint cimport int64_t
 
 from collections.abc import Mapping
@@ -505,7 +505,7 @@ cdef class SideView:
             raise KeyError(price)
         return a
 
-    def get(self, price, default=None):
+    def get(self, price, default=None, /):
         """Amount at price, or default."""
         cdef double a = zenws_book_depth(&self._book._b, self._side, <double>price)
         return a if a != 0.0 else default
