@@ -107,8 +107,14 @@ def note(data: dict[str, Any]) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def stream(n: int, seed: int = 7) -> tuple[bytes, list[bytes]]:
-    """(snapshot, n changes): a random walk of a 2,000-level book, 20 updates a change."""
+def stream(n: int, seed: int = 7, from_worst: bool = False) -> tuple[bytes, list[bytes]]:
+    """(snapshot, n changes): a random walk of a 2,000-level book, 20 updates a change.
+
+    Updates fall mostly near the best price (depth ~ exponential, mean 6 levels) as on a
+    real feed; with ``from_worst`` the same pattern is measured from the worst price
+    instead (the storage measurement: what near-top updates would cost if the best level
+    were at the front of the arrays).
+    """
     rng = random.Random(seed)
     bids = {MID - TICK * (i + 1): float(rng.randint(1, 500) * 10) for i in range(SIDE_LEVELS)}
     asks = {MID + TICK * i: float(rng.randint(1, 500) * 10) for i in range(SIDE_LEVELS)}
@@ -123,6 +129,9 @@ def stream(n: int, seed: int = 7) -> tuple[bytes, list[bytes]]:
             is_bid = rng.random() < 0.5
             side, name = (bids, "bids") if is_bid else (asks, "asks")
             best = max(side) if is_bid else min(side)
+            if from_worst:  # mirror: anchor at the worst level, walk towards the best
+                is_bid = not is_bid
+                best = min(side) if not is_bid else max(side)
             depth = min(int(rng.expovariate(1 / 6)), SIDE_LEVELS - 1)
             price = best - depth * TICK if is_bid else best + depth * TICK
             r = rng.random()
@@ -134,8 +143,12 @@ def stream(n: int, seed: int = 7) -> tuple[bytes, list[bytes]]:
                 out[name].append(["delete", price, 0.0])
             else:  # a new level just outside the best or in a hole
                 p = price if price not in side else (best + TICK if is_bid else best - TICK)
+                if from_worst:
+                    is_bid = not is_bid
                 other = asks if is_bid else bids
                 if p in side or (other and (p >= min(other) if is_bid else p <= max(other))):
+                    continue
+                if len(side) >= SIDE_LEVELS + 50:
                     continue
                 side[p] = float(rng.randint(1, 500) * 10)
                 out[name].append(["new", p, side[p]])
@@ -290,6 +303,28 @@ def top_ns(reps: int) -> tuple[float, float]:
     return statistics.median(res_into), statistics.median(res_top)
 
 
+def storage_ns(n: int, reps: int) -> tuple[float, float]:
+    """us per change applied (no reads) near the best vs the same pattern near the worst."""
+    from zenws.fast.book import L2Book
+
+    out = []
+    for from_worst in (False, True):
+        snap, changes = stream(n, seed=11, from_worst=from_worst)
+        times = []
+        for _ in range(reps):
+            book = L2Book(CHANNEL)
+            book.apply_deribit(snap)
+            apply = book.apply_deribit
+            gc.collect()
+            t0 = time.perf_counter_ns()
+            for raw in changes:
+                apply(raw)
+            times.append((time.perf_counter_ns() - t0) / n)
+            assert not book.stale
+        out.append(statistics.median(times) / 1000)
+    return out[0], out[1]
+
+
 def _rss() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -403,6 +438,7 @@ def main() -> None:
     assert len(finals) == 1, f"contenders disagree on the final best prices: {results}"
     ns = {name: v for name, (v, _) in results.items()}
     into, top = top_ns(args.reps)
+    near_best, near_worst = storage_ns(args.messages, args.reps)
     mem = memory_per_level(snap)
     fan_new, fan_old = fanin(snap, changes, args.reps)
     base = ns["zenws.fast.book"]
@@ -416,6 +452,9 @@ def main() -> None:
         "",
         f"- `top_into(BID, out)` with a preallocated (10, 2) array: {into:.0f} ns; "
         f"`top(BID, 10)` (new array): {top:.0f} ns.",
+        f"- Storage (sorted arrays, best level at the end): a change applied near the best "
+        f"{near_best:.2f} us, the same updates near the worst {near_worst:.2f} us (what they "
+        f"would cost with the best level at the front).",
         f"- Fan-in through the adapter's book handler to a Python `on_book` per update: "
         f"{fan_new / 1000:.0f}k notifications/s (compiled book) vs {fan_old / 1000:.1f}k/s "
         f"(pre-fast.book handler: `msg.json()` + dict book), {fan_new / fan_old:.1f}x.",

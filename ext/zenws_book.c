@@ -637,10 +637,8 @@ static int levels(zenws_book *b, cur *c, deribit_msg *m, int side) {
     }
 }
 
-static int key_is(const char *k, size_t n, const char *want) {
-    size_t w = strlen(want);
-    return n == w && memcmp(k, want, w) == 0;
-}
+/* want is a string literal: its length is known at compile time */
+#define key_is(k, n, want) ((n) == sizeof(want) - 1 && memcmp((k), (want), sizeof(want) - 1) == 0)
 
 static int integer_member(cur *c, int64_t *v, int *has, const char *why) {
     double d;
