@@ -17,10 +17,13 @@ goes from the raw bytes to the best bid and ask:
 - ``SortedDict``        ``sortedcontainers.SortedDict`` per side fed from ``orjson.loads``.
 
 Also: ``top(10)`` into a preallocated array and as a new array, memory per level (RSS
-growth building 40 books of 2,000 levels, per level), and fan-in: notifications per
-second through the adapter's subscription handler to a Python ``on_book`` callback per
-update (zenws.Message objects made in advance, as the client's hot path hands them over),
-today's handler vs the pre-``fast.book`` one (``msg.json()`` + ``DictBook.apply``).
+growth building 40 books of 2,000 levels, per level, each contender in a fresh
+interpreter; for zenws it includes the scratch that keeps the last message's levels), the
+storage check (the same changes applied near the best and near the worst price), and
+fan-in: notifications per second through the adapter's subscription handler to a Python
+``on_book`` callback per update (zenws.Message objects made in advance, as the client's hot
+path hands them over), today's handler vs the pre-``fast.book`` one (``msg.json()`` +
+``DictBook.apply``).
 
 Bench-only dependencies: ``pip install order-book sortedcontainers``.
 """
@@ -35,6 +38,8 @@ import os
 import platform
 import random
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -330,16 +335,12 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def memory_per_level(snap: bytes) -> dict[str, float]:
-    """RSS growth building 40 books of the snapshot, per level (bytes)."""
+def _memory_of(name: str, snap: bytes) -> float:
+    """RSS growth building 40 books of the snapshot with one contender, per level (bytes)."""
     from order_book import OrderBook
     from sortedcontainers import SortedDict
 
     from zenws.fast.book import L2Book
-
-    data = orjson.loads(snap)["params"]["data"]
-    levels = len(data["bids"]) + len(data["asks"])
-    makers: dict[str, Callable[[], Any]] = {}
 
     def zen() -> Any:
         b = L2Book()
@@ -361,15 +362,27 @@ def memory_per_level(snap: bytes) -> dict[str, float]:
         _feed_sorted(b[0], b[1], orjson.loads(snap)["params"]["data"])
         return b
 
-    makers = {"zenws.fast.book": zen, "dict book (pre-fast.book adapter)": dic,
-              "order-book 0.6 (C) + orjson": ob, "SortedDict + orjson": sd}  # fmt: skip
+    make = dict(zip(CONTENDERS, (zen, dic, ob, sd), strict=True))[name]
+    data = orjson.loads(snap)["params"]["data"]
+    levels = len(data["bids"]) + len(data["asks"])
+    make()  # warm-up: imports, caches, the decoder's buffers
+    gc.collect()
+    before = _rss()
+    keep = [make() for _ in range(40)]
+    grown = _rss() - before
+    del keep
+    return grown / (40 * levels)
+
+
+def memory_per_level() -> dict[str, float]:
+    """Each contender measured in a fresh interpreter (RSS is not given back reliably)."""
     out = {}
-    for name, make in makers.items():
-        gc.collect()
-        before = _rss()
-        keep = [make() for _ in range(40)]
-        out[name] = (_rss() - before) / (40 * levels)
-        del keep
+    for name in CONTENDERS:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.book", "--memory-of", name],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        out[name] = float(proc.stdout.strip())
     return out
 
 
@@ -429,8 +442,12 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=2000)
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--markdown", action="store_true", help="print the RESULTS.md section")
+    ap.add_argument("--memory-of", help=argparse.SUPPRESS)
     args = ap.parse_args()
     snap, changes = stream(args.messages)
+    if args.memory_of:
+        print(_memory_of(args.memory_of, snap))
+        return
     sizes = [len(c) for c in changes]
     results = {name: per_message_ns(make(snap, changes), args.messages, args.reps)
                for name, make in CONTENDERS.items()}  # fmt: skip
@@ -439,7 +456,7 @@ def main() -> None:
     ns = {name: v for name, (v, _) in results.items()}
     into, top = top_ns(args.reps)
     near_best, near_worst = storage_ns(args.messages, args.reps)
-    mem = memory_per_level(snap)
+    mem = memory_per_level()
     fan_new, fan_old = fanin(snap, changes, args.reps)
     base = ns["zenws.fast.book"]
     lines = [
