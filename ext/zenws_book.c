@@ -309,9 +309,20 @@ static int fail(cur *c, const char *why) {
     return -1;
 }
 
+/* Byte classes: JSON whitespace, and bytes that end a plain run inside a string. */
+#define C_WS 1
+#define C_STR 2
+static const unsigned char cls[256] = {
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 2, 2, 3, 2, 2, /* \t \n \r: whitespace (and control) */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* ' ', '"' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, /* '\\' */
+};
+
 ZENWS_INLINE void ws(cur *c) {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t'))
-        c->p++;
+    while (c->p < c->end && (cls[(unsigned char)*c->p] & C_WS)) c->p++;
 }
 
 ZENWS_INLINE int expect(cur *c, char ch, const char *why) {
@@ -339,6 +350,10 @@ static int string(cur *c, const char **s, size_t *n, int *esc) {
     *esc = 0;
     while (p < end) {
         unsigned char ch = (unsigned char)*p;
+        if (ZENWS_LIKELY(!(cls[ch] & C_STR))) {
+            p++;
+            continue;
+        }
         if (ch == '"') {
             *s = c->p;
             *n = (size_t)(p - c->p);
