@@ -428,6 +428,8 @@ def test_bad_arguments() -> None:
         book.top_into(BID, np.zeros((3, 3)))
     with pytest.raises(ValueError):
         book.to_numpy(-1)
+    with pytest.raises(ValueError):
+        fb.SideView(book, 2)
 
 
 def test_invalidate_and_buffers() -> None:

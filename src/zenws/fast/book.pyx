@@ -494,9 +494,9 @@ cdef class SideView:
     cdef L2Book _book
     cdef int _side
 
-    def __cinit__(self, L2Book book, int side):
+    def __cinit__(self, L2Book book not None, side):
         self._book = book
-        self._side = side
+        self._side = _side(side)
 
     def __getitem__(self, price):
         cdef double p = price
