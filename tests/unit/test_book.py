@@ -168,22 +168,31 @@ some_levels = st.lists(st.tuples(prices, amounts), min_size=1, max_size=6)
 POLICY_NAMES = sorted(fb.POLICIES)
 
 
-def seq_fields(data: st.DataObject, ref: RefBook) -> tuple[int | None, int | None, int | None]:
-    """(seq, prev, first) for the next delta: usually in order, else perturbed."""
+def in_order(data: st.DataObject, ref: RefBook) -> tuple[int | None, int | None, int | None]:
+    """(seq, prev, first) of a delta the policy accepts in the reference's state."""
     last = ref.last if ref.last is not None else 0
+    if ref.policy == "deribit":
+        return last + data.draw(st.integers(1, 3)), last, None
+    if ref.policy == "binance_spot":
+        first = last + 1 - (0 if ref.synced else data.draw(st.integers(0, 2)))
+        return first + data.draw(st.integers(0, 3)) + 2, None, first
+    if ref.policy == "binance_futures":
+        first = (last + 1 if ref.synced else last) - data.draw(st.integers(0, 2))
+        return last + data.draw(st.integers(0, 3)), last, first
+    return last + 1, None, None
+
+
+def seq_fields(data: st.DataObject, ref: RefBook) -> tuple[int | None, int | None, int | None]:
+    """(seq, prev, first) for the next delta: usually in order, else one field off by a
+    little (or missing), so every boundary of every rule is reached."""
+    fields = list(in_order(data, ref))
     if data.draw(st.integers(0, 9), label="in order?") < 7:
-        if ref.policy == "deribit":
-            seq = last + data.draw(st.integers(1, 3))
-            return seq, last, None
-        if ref.policy == "binance_spot":
-            first = last + 1 - (0 if ref.synced else data.draw(st.integers(0, 2)))
-            return first + data.draw(st.integers(0, 3)) + 2, None, first
-        if ref.policy == "binance_futures":
-            first = last - (0 if not ref.synced else -1) - data.draw(st.integers(0, 2))
-            return last + data.draw(st.integers(0, 3)), last, first
-        return last + 1, None, None
-    small = st.one_of(st.none(), st.integers(-3, 3).map(lambda d: last + d))
-    return data.draw(small), data.draw(small), data.draw(small)
+        return fields[0], fields[1], fields[2]
+    which = data.draw(st.integers(0, 2), label="field")
+    shift = data.draw(st.one_of(st.none(), st.integers(-3, 3)), label="shift")
+    base = fields[which] if fields[which] is not None else (ref.last or 0)
+    fields[which] = None if shift is None else base + shift
+    return fields[0], fields[1], fields[2]
 
 
 # ------------------------------------------------------------------ properties
