@@ -26,6 +26,7 @@ FAST = ROOT / "src" / "zenws" / "fast"
 
 # Hand-written C that each Cython module links in (ext/zenws_*.c).
 C_SOURCES: dict[str, list[str]] = {
+    "book": ["ext/zenws_book.c"],
     "frame": ["ext/zenws_mask.c", "ext/zenws_utf8.c"],
     "jsonrpc": ["ext/zenws_scan.c", "ext/zenws_json.c", "ext/zenws_jsonenc.c"],
     "latency": ["ext/zenws_quantile.c"],

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 #: Every compiled module zenws ships; each must import or zenws is broken.
-FAST_MODULES = ("frame", "jsonrpc", "latency", "ratelimit", "listener", "jsonl", "guard")
+FAST_MODULES = ("frame", "jsonrpc", "latency", "ratelimit", "listener", "jsonl", "guard", "book")
 
 
 def build_info() -> dict[str, Any]:

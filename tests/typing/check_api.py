@@ -26,6 +26,7 @@ from zenws.errors import (
     RequestTimeout,
     RpcError,
 )
+from zenws.fast.book import BID, Gap, L2Book
 from zenws.fast.frame import Frame, decode, encode, mask_kernel
 from zenws.fast.jsonrpc import Correlator, ScanResult, scan, scan_id
 from zenws.fast.latency import LatencyBuffer, LatencySummary
@@ -94,6 +95,18 @@ def fast_api(buf: bytes) -> None:
     if got is not None:
         assert_type(got[0], Frame)
     assert_type(mask_kernel(), Literal["avx2", "sse2", "neon", "scalar64"])
+
+
+def book_api(raw: bytes) -> None:
+    book = L2Book("book.BTC-PERPETUAL.100ms", policy="deribit")
+    assert_type(book.apply_deribit(raw), int)
+    reveal_type(book.best_bid())  # revealed: tuple[float, float] | None
+    assert_type(book.top(BID, 10), npt.NDArray[np.float64])
+    assert_type(book.top_into("ask", np.empty((10, 2))), int)
+    assert_type(book.vwap(BID, 2.5), float)
+    assert_type(book.last_gap, Gap | None)
+    assert_type(book.side_view(BID).get(100.0), float | None)
+    assert_type(book.apply_delta([(1.0, 2.0)], [], 7, prev=6), int)
 
 
 def errors_api(exc: zenws.ZenwsError) -> None:
