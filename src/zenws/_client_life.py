@@ -128,18 +128,22 @@ class LifecycleMixin(ClientBase):
         self._log.warning("closing with %d: %s", code, reason)
         if _tm.active:
             _tm.emit("protocol.error", {"code": code}, {"reason": reason, "epoch": epoch})
+        self._fail_pending_on_violation(epoch, code, reason)
+        if lst is not None:
+            self._abort_later(lst)
+
+    def _fail_pending_on_violation(self, epoch: int, code: int, reason: str) -> None:
+        # Nothing after a violation is read: no response can come any more.
         exc = lost(
-            f"protocol error: zenws closed the connection with {code} ({reason})",
+            f"protocol error: zenws closes the connection with {code} ({reason})",
             sent=True,
             epoch=epoch,
             code=code,
             reason=reason,
         )
         exc.__cause__ = ProtocolError(reason, code)
-        self._correlator.fail_all(exc)  # nothing more is read: no response can come
+        self._correlator.fail_all(exc)
         self._fail_limited(epoch, code, reason)
-        if lst is not None:
-            self._abort_later(lst)
 
     def _on_violation(self, lst: FastListener, code: int, reason: str) -> None:
         """The read guard stopped at a violation, after delivering every frame before it.
@@ -151,6 +155,7 @@ class LifecycleMixin(ClientBase):
         """
         self._drop_violation()
         self._violation = (lst, code, reason)
+        self._fail_pending_on_violation(lst.epoch, code, reason)
         loop = self._loop or asyncio.get_running_loop()
         self._violation_timer = loop.call_later(self.config.close_timeout, self._fail_violation)
         self._fail_when_consumed()

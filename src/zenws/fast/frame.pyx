@@ -7,7 +7,7 @@ from cpython.buffer cimport (PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release,
                              PyObject_GetBuffer)
 from cpython.bytes cimport (PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE,
                             _PyBytes_Resize)
-from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF, Py_REFCNT
+from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint32_t, uint64_t
@@ -15,6 +15,8 @@ from libc.string cimport memcpy
 
 
 cdef extern from "Python.h":
+    # on a PyObject*: an object argument would get a temporary reference first
+    Py_ssize_t _refcnt "Py_REFCNT"(PyObject* o)
     object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
     int PyBUF_READ
 
@@ -782,30 +784,33 @@ cdef class MessageAssembler:
 
     cdef int _zappend(self, bytes piece) except -1:
         cdef Py_ssize_t n = PyBytes_GET_SIZE(piece)
-        cdef Py_ssize_t cap
+        cdef object old
         if n == 0:
             return 0
         if self._zout is None:
             self._zout = piece          # zlib's own bytes object: no copy
             self._zlen = n
             return 0
-        cap = PyBytes_GET_SIZE(self._zout)
-        if self._zlen + n > cap:
-            cap = max(self._zlen + n, min(cap * 2, self.max_message_size))
-            self._resize_z(cap)
+        if self._zlen + n > PyBytes_GET_SIZE(self._zout):
+            # Room for the largest allowed message at once, never grown again: pages
+            # are resident only once written, and the final shrink (_take_inflated)
+            # is a realloc in place, so the message is never copied twice.
+            old = self._zout
+            self._zout = PyBytes_FromStringAndSize(NULL, self.max_message_size)
+            memcpy(PyBytes_AS_STRING(self._zout), PyBytes_AS_STRING(old), <size_t>self._zlen)
+            old = None
         memcpy(PyBytes_AS_STRING(self._zout) + self._zlen, PyBytes_AS_STRING(piece), <size_t>n)
         self._zlen += n
         return 0
 
     cdef int _resize_z(self, Py_ssize_t size) except -1:
-        # _PyBytes_Resize needs the only reference: a piece adopted from zlib has one
-        # more (its caller's) until then, so it is copied once instead.
+        # _PyBytes_Resize needs the only reference (anything else would see the
+        # bytes change): then it is a realloc, else a copy.
         cdef PyObject* p
         cdef object old
-        if Py_REFCNT(self._zout) > 1:
+        if _refcnt(<PyObject*>self._zout) > 1:
             old = self._zout
-            self._zout = PyBytes_FromStringAndSize(NULL, size)
-            memcpy(PyBytes_AS_STRING(self._zout), PyBytes_AS_STRING(old), <size_t>self._zlen)
+            self._zout = PyBytes_FromStringAndSize(PyBytes_AS_STRING(old), size)
             return 0
         p = <PyObject*>self._zout
         Py_INCREF(self._zout)
