@@ -46,6 +46,7 @@ class LifecycleMixin(ClientBase):
             self._heartbeat.stop()
         self._liveness.stop()
         # The code zenws failed the connection with wins over the peer's answer to it.
+        code: int | None
         if lst.fail_code > 0:
             code, reason = lst.fail_code, lst.fail_reason
         else:

@@ -316,7 +316,11 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
 
     @property
     def on_message(self) -> Handler | None:
-        """Sync callback receiving every unrouted :class:`Message` (replaces the queue)."""
+        """Sync callback receiving every unrouted :class:`Message` (replaces the queue).
+
+        Setting it hands the messages already waiting in the queue to it first, in order
+        (e.g. those that came with the 101 response of ``await zenws.connect()``).
+        """
         return self._on_message
 
     @on_message.setter
