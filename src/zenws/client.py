@@ -267,7 +267,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         if lst.fail_code > 0:
             # A violation came with the 101 response and nothing before it is left to
             # consume: this attempt failed (its CLOSE is on the wire; TCP closes later).
-            raise self._closed_early()
+            raise self._closed_early(lst)
         self.epoch = epoch
         self.transport = transport
         self.subprotocol = neg.subprotocol
@@ -299,18 +299,23 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
                 {"url": redact_url(cfg.url), "epoch": epoch},
             )
 
-    def _closed_early(self) -> ConnectError:
+    def _closed_early(self, lst: FastListener | None = None) -> ConnectError:
+        # The attempt ended before connect() could return: with the code zenws sent when
+        # the cause was a violation (lst.fail_code, or what _on_protocol_error recorded).
         url = redact_url(self.config.url)
-        code = self._close_code
-        if self._last_error is not None and self._last_error.startswith("protocol error"):
-            return ProtocolConnectError(
-                f"{url} violated the WebSocket protocol right after the handshake: zenws "
-                f"closed the connection with {code} ({self._close_reason})",
-                url=url,
-                close_code=code or 1002,
-                reason=self._close_reason,
-            )
-        return ConnectError(f"{url} closed the connection right after the handshake", url=url)
+        if lst is not None and lst.fail_code > 0:
+            code, reason = lst.fail_code, lst.fail_reason
+        elif self._last_error is not None and self._last_error.startswith("protocol error"):
+            code, reason = self._close_code or 1002, self._close_reason
+        else:
+            return ConnectError(f"{url} closed the connection right after the handshake", url=url)
+        return ProtocolConnectError(
+            f"{url} violated the WebSocket protocol right after the handshake: zenws closed "
+            f"the connection with {code} ({reason})",
+            url=url,
+            close_code=code,
+            reason=reason,
+        )
 
     # ------------------------------------------------------------------ receiving
 
