@@ -287,7 +287,7 @@ async def test_data_idle_timer(events: list[Event]) -> None:
 
 
 class DeribitHeartbeats(Handler):
-    """The Deribit heartbeat protocol (shared/deribit/README.md) on a MockServer.
+    """The Deribit heartbeat protocol (docs/deribit.md, "Heartbeat") on a MockServer.
 
     After ``public/set_heartbeat`` it sends a ``test_request`` every interval and, like
     Deribit, closes the connection when the previous one was not answered with
