@@ -25,7 +25,6 @@ import logging
 import re
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Final
 
 from . import errors
@@ -39,6 +38,7 @@ from ._liveness import (
     _meta,
     _now_ns,
 )
+from .metrics import HeartbeatHealth
 
 __all__ = [
     "DERIBIT_MIN_INTERVAL",
@@ -60,32 +60,6 @@ _log = logging.getLogger("zenws.heartbeat")
 #: (https://docs.deribit.com/#public-set_heartbeat).  Simulators may go lower.
 DERIBIT_MIN_INTERVAL: Final = 10.0
 _PING_STRUCT: Final = struct.Struct(">Q")
-
-
-@dataclass(frozen=True, slots=True)
-class HeartbeatHealth:
-    """Snapshot of a heartbeat's state, as returned by ``client.heartbeat_health()``.
-
-    Attributes:
-        kind: strategy name (``"ping_pong"``, ``"deribit"``, ``"binance"``, ``"text"``,
-            ``"none"``).
-        last_seen: monotonic time (seconds, ``time.monotonic()`` clock) of the last heartbeat
-            received from the server, or ``None``.
-        rtt: last measured heartbeat round trip in seconds, or ``None``.
-        misses: heartbeats missed since the client was created (each forced a reconnect).
-        healthy: True while running on an open connection with no deadline missed.
-    """
-
-    kind: str
-    last_seen: float | None
-    rtt: float | None
-    misses: int
-    healthy: bool
-
-    @classmethod
-    def disabled(cls) -> HeartbeatHealth:
-        """Health of a client configured without a heartbeat (nothing can be missed)."""
-        return cls("none", None, None, 0, True)
 
 
 class Heartbeat(_ConnectionTimers):
