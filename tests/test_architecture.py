@@ -54,7 +54,6 @@ LAYERS: list[tuple[str, list[str]]] = [
         "telemetry exporters",
         ["zenws.telemetry.prometheus", "zenws.telemetry.otel", "zenws.telemetry._exporting"],
     ),
-    ("exchanges", ["zenws.exchanges"]),
     (
         "core",
         [
@@ -81,6 +80,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             "zenws._version",
         ],
     ),
+    # Plain data about the venues, read by every layer above (the error categories too).
+    ("exchanges", ["zenws.exchanges"]),
 ]
 
 # The client's private parts, in both layouts: zenws/client.py + zenws/_client_*.py, and a

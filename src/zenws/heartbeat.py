@@ -38,6 +38,7 @@ from ._liveness import (
     _meta,
     _now_ns,
 )
+from .exchanges import deribit
 from .metrics import HeartbeatHealth
 
 __all__ = [
@@ -56,9 +57,9 @@ __all__ = [
 
 _log = logging.getLogger("zenws.heartbeat")
 
-#: Deribit rejects ``public/set_heartbeat`` intervals below 10 s
-#: (https://docs.deribit.com/#public-set_heartbeat).  Simulators may go lower.
-DERIBIT_MIN_INTERVAL: Final = 10.0
+#: Deribit rejects ``public/set_heartbeat`` intervals below 10 s (zenws.exchanges.deribit).
+#: Simulators may go lower.
+DERIBIT_MIN_INTERVAL: Final = deribit.MIN_HEARTBEAT_INTERVAL
 _PING_STRUCT: Final = struct.Struct(">Q")
 
 
@@ -528,7 +529,7 @@ class Deribit(_ServerDriven):
 
     async def _set_heartbeat(self, host: HeartbeatHost, epoch: int) -> None:
         try:
-            await host.request("public/set_heartbeat", {"interval": self.wire_interval})
+            await host.request(deribit.SET_HEARTBEAT, {"interval": self.wire_interval})
         except asyncio.CancelledError:
             raise
         except (errors.ConnectionLost, errors.RequestTimeout) as exc:
