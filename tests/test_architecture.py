@@ -44,7 +44,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "zenws.ratelimit",
             "zenws._ratelimit_presets",
             "zenws.subscriptions",
-            "zenws._dialects",
+            "zenws._subscriptions_dialects",
             "zenws.recording",
             "zenws.recorder",
         ],
