@@ -87,6 +87,9 @@ class ClientBase:
     _open_waiters: list[asyncio.Future[None]]
     _reconnect_task: asyncio.Task[None] | None
     _close_code: int | None
+    _violation: tuple[FastListener, int, str] | None
+    _violation_timer: asyncio.TimerHandle | None
+    _abort_timers: dict[int, asyncio.TimerHandle]
     _close_reason: str
     _last_error: str | None
     _manual_reconnect: bool

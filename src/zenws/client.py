@@ -36,7 +36,7 @@ from ._client_subs import SubscriptionsMixin
 from ._connection import open_transport
 from ._redact import redact_url
 from .config import Config
-from .errors import ConnectError, ConnectionLost, ZenwsError
+from .errors import ConnectError, ConnectionLost, ProtocolConnectError, ZenwsError
 from .fast.jsonrpc import Correlator
 from .fast.latency import LatencyBuffer, LatencySummary
 from .fast.listener import FastListener, Message, MessageQueue, Requester
@@ -135,6 +135,9 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._open_waiters: list[asyncio.Future[None]] = []
         self._reconnect_task: asyncio.Task[None] | None = None
         self._close_code: int | None = None
+        self._violation: tuple[FastListener, int, str] | None = None
+        self._violation_timer: asyncio.TimerHandle | None = None
+        self._abort_timers: dict[int, asyncio.TimerHandle] = {}
         self._close_reason = ""
         self._last_error: str | None = None
         self._manual_reconnect = False
@@ -212,11 +215,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         try:
             await self._open()
             if self._state is not State.OPEN:  # dropped right after the handshake
-                raise ConnectError(
-                    f"{redact_url(self.config.url)} closed the connection right after the "
-                    "handshake",
-                    url=redact_url(self.config.url),
-                )
+                raise self._closed_early()
         except BaseException:
             task = self._reconnect_task
             if task is not None:
@@ -275,6 +274,10 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         if self._state in (State.CLOSING, State.CLOSED):
             lst.abort()
             raise ConnectionLost("client closed while connecting", epoch=epoch)
+        if lst.fail_code > 0:
+            # A violation came with the 101 response and nothing before it is left to
+            # consume: this attempt failed (its CLOSE is on the wire; TCP closes later).
+            raise self._closed_early(lst)
         self.epoch = epoch
         self.transport = transport
         self.subprotocol = neg.subprotocol
@@ -306,11 +309,33 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
                 {"url": redact_url(cfg.url), "epoch": epoch},
             )
 
+    def _closed_early(self, lst: FastListener | None = None) -> ConnectError:
+        # The attempt ended before connect() could return: with the code zenws sent when
+        # the cause was a violation (lst.fail_code, or what _on_protocol_error recorded).
+        url = redact_url(self.config.url)
+        if lst is not None and lst.fail_code > 0:
+            code, reason = lst.fail_code, lst.fail_reason
+        elif self._last_error is not None and self._last_error.startswith("protocol error"):
+            code, reason = self._close_code or 1002, self._close_reason
+        else:
+            return ConnectError(f"{url} closed the connection right after the handshake", url=url)
+        return ProtocolConnectError(
+            f"{url} violated the WebSocket protocol right after the handshake: zenws closed "
+            f"the connection with {code} ({reason})",
+            url=url,
+            close_code=code,
+            reason=reason,
+        )
+
     # ------------------------------------------------------------------ receiving
 
     @property
     def on_message(self) -> Handler | None:
-        """Sync callback receiving every unrouted :class:`Message` (replaces the queue)."""
+        """Sync callback receiving every unrouted :class:`Message` (replaces the queue).
+
+        Setting it hands the messages already waiting in the queue to it first, in order
+        (e.g. those that came with the 101 response of ``await zenws.connect()``).
+        """
         return self._on_message
 
     @on_message.setter
@@ -320,11 +345,22 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._on_message = handler
         if self._listener is not None:
             self._listener.on_message = handler
+        if handler is not None and len(self._queue):
+            # Messages queued before the callback existed (e.g. those that came with the
+            # 101 response of ``await zenws.connect()``) go to it first, in order.
+            while (msg := self._queue.get_nowait()) is not None:
+                try:
+                    handler(msg)
+                except Exception as exc:  # isolated, as on the hot path
+                    self._on_callback_error(exc, msg)
+            self._fail_when_consumed()
 
     def __aiter__(self) -> Client:
         return self
 
     async def __anext__(self) -> Message:
+        if self._violation is not None:
+            self._fail_when_consumed()  # the consumer is done with what came before it
         msg: Message = await self._queue.get(self._loop or asyncio.get_running_loop())
         return msg
 

@@ -25,6 +25,7 @@ __all__ = [
     "ConnectError",
     "ConnectionLost",
     "Explanation",
+    "ProtocolConnectError",
     "ProtocolError",
     "RateLimited",
     "RequestTimeout",
@@ -205,6 +206,20 @@ class ProtocolError(ZenwsError):
         self.request_id = request_id
 
 
+class ProtocolConnectError(ConnectError, ProtocolError):
+    """The server violated RFC 6455/7692 before ``connect()`` returned.
+
+    Both a :class:`ConnectError` (what ``connect()`` raises) and a
+    :class:`ProtocolError`: ``close_code`` is the code zenws sent (1002, 1007, 1009),
+    ``reason`` its reason; :func:`categorize` classifies it by that code.
+    """
+
+    def __init__(self, message: str, *, url: str = "", close_code: int, reason: str = "") -> None:
+        super().__init__(message, url=url)
+        self.close_code = close_code
+        self.reason = reason
+
+
 # ---------------------------------------------------------------------------------------
 # categorize(): should the connection be retried?
 # ---------------------------------------------------------------------------------------
@@ -316,7 +331,7 @@ def categorize(exc: BaseException) -> Category:
         return Category.FATAL  # closed by the application: this client never reopens
     if isinstance(exc, ConnectionLost):
         return _close_category(exc.code)
-    if isinstance(exc, ProtocolError):
+    if isinstance(exc, ProtocolError):  # ProtocolConnectError included
         if exc.close_code is None:  # a malformed response: resending gets the same answer
             return Category.FATAL
         return _close_category(exc.close_code)
@@ -525,6 +540,9 @@ def explain(exc: BaseException) -> Explanation:
             f"fix {where}; every option is listed by `zenws docs config`",
             f"{DOCS}#config",
         )
+    if isinstance(exc, ProtocolConnectError):
+        lead = f"protocol error while connecting to {_scrub(exc.url)}"
+        return _explain_close(exc.close_code, exc.reason, lead)
     if isinstance(exc, ConnectError):
         if exc.status is not None:
             return _explain_http(exc)

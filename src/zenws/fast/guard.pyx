@@ -69,6 +69,7 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
         self._msg_op = -1
         self._utf8 = ZENWS_UTF8_ACCEPT
         self.max_frame_size = -1
+        self.max_message_size = -1
         self.fail_reason = ""
         self._why = b""
 
@@ -80,7 +81,7 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
         cdef unsigned char b0, b1
         cdef int op
         cdef bint fin, rsv1
-        cdef uint64_t length
+        cdef uint64_t length, total
         cdef Py_ssize_t hl = 2
         if n < 2:
             return 0
@@ -151,6 +152,17 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
             if self.max_frame_size >= 0 and length > <uint64_t>self.max_frame_size:
                 self._why = b"frame payload over the size limit"
                 return 1009
+            if op != 0:
+                total = length
+            else:
+                total = <uint64_t>self._msg_len + length
+            # The limit applies to the whole message (RFC 6455 §5.4: all its fragments),
+            # seen here before its payload is read; inflated sizes are the assembler's.
+            if (self.max_message_size >= 0 and not (rsv1 if op != 0 else self._msg_compressed)
+                    and total > <uint64_t>self.max_message_size):
+                self._why = b"message over max_message_size"
+                return 1009
+            self._msg_len = <int64_t>total
             if op != 0:
                 self._msg_op = op
                 self._msg_compressed = rsv1
@@ -305,6 +317,8 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
         if rc != GUARD_CLOSED:
             self.fail_code = rc
             self.fail_reason = (<bytes>self._why).decode("ascii")
+            if self.fail_reason == "message over max_message_size":
+                self.fail_reason += f" {self.max_message_size}"
             # Scheduled after the wake-ups of the frames delivered before the
             # violation: an `async for` consumer runs (and may answer) first.
             # `later`: those frames are delivered only after this call returns.
@@ -315,7 +329,11 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
 
     def _fail(self):
         if not self._lost:
-            self.listener.fail_c(self.fail_code, self.fail_reason)
+            self.listener.violation_c(self.fail_code, self.fail_reason)
+
+    def stop(self):
+        """Forward nothing more to picows (the connection failed); bytes are still read."""
+        self.stopped = True
 
     cpdef data_received(self, data):
         # Transports that do not support BufferedProtocol: copy through picows' buffer.
@@ -433,6 +451,7 @@ def install(FastListener listener not None, WSTransport transport not None,
     guard.listener = listener
     guard._loop = asyncio.get_running_loop()
     guard.max_frame_size = max_frame_size
+    guard.max_message_size = listener.assembler.max_message_size
     guard._deflate = listener.deflate
     rc = guard.walk_c(<const unsigned char*>rb.data, tail, &cut)
     if rc != GUARD_OK:

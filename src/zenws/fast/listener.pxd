@@ -126,6 +126,8 @@ cdef class FastListener(WSListener):
     cdef readonly int close_code         #: int: code of the peer's CLOSE (-1: none)
     cdef readonly str close_reason       #: str
     cdef readonly int sent_close_code    #: int: code of our CLOSE (-1: none)
+    cdef readonly int fail_code          #: int: code zenws failed the connection with (0: none)
+    cdef readonly str fail_reason        #: str: the reason sent with it
     cdef bint _in_read                   # a ReadGuard is handing one read to picows
     cdef list _wakes                     # requests completed during that read
     cdef zenws_jsonenc_buf _reqbuf       # send_request's frame buffer (header room + text)
@@ -146,6 +148,7 @@ cdef class FastListener(WSListener):
     cdef _send_close(self, int code, str reason)
     cdef int on_close_frame_c(self, WSFrame frame, int64_t recv_ns) except -1
     cdef int fail_c(self, int code, str reason) except -1
+    cdef int violation_c(self, int code, str reason) except -1
     cdef int _check_picows_close(self) except -1
     cdef int send_c(self, int opcode, object data) except -1
     cdef int _send_framed(self, Py_ssize_t n) except -1

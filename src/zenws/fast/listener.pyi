@@ -108,6 +108,8 @@ class FastListener(WSListener):
     close_code: Final[int]
     close_reason: Final[str]
     sent_close_code: Final[int]
+    fail_code: Final[int]
+    fail_reason: Final[str]
     def __init__(
         self,
         *,

@@ -532,6 +532,7 @@ cdef class FastListener(WSListener):
         self.close_code = -1
         self.sent_close_code = -1
         self.close_reason = ""
+        self.fail_reason = ""
         self.answer_test_request = True
         self.deliver_heartbeats = True
         self.test_timeout = 10.0
@@ -985,6 +986,8 @@ cdef class FastListener(WSListener):
         if sent is None:
             return 0
         self.sent_close_code = <int>sent.code
+        self.fail_code = self.sent_close_code
+        self.fail_reason = sent.reason or ""
         self.closed = True
         self.errors += 1
         if self.client is not None:
@@ -992,18 +995,47 @@ cdef class FastListener(WSListener):
         return 0
 
     cdef int fail_c(self, int code, str reason) except -1:
-        """Fail the connection (RFC 6455 §7.1.7): CLOSE with ``code``, then drop TCP."""
+        """Fail the connection (RFC 6455 §7.1.7): CLOSE with ``code``, nothing more is read.
+
+        ``fail_code`` / ``fail_reason`` keep what was sent.  Without a client TCP is
+        closed at once.  With one, the server closes TCP after our CLOSE (RFC 6455
+        §7.1.1), or the client does after ``close_timeout``: until then the bytes that
+        still arrive are read and dropped, because closing a socket with unread data
+        resets the connection and the server would lose the CLOSE.
+        """
         if self.closed:
             return 0
         self.closed = True
         self.errors += 1
+        self.fail_code = code
+        self.fail_reason = reason
         self.assembler.reset()
+        if self.guard is not None:
+            self.guard.stop()
         if self.transport is not None:
             self._send_close(code, reason)
-            self.transport.disconnect(True)
+            if self.client is None:
+                self.transport.disconnect(True)
         if self.client is not None:
             self._safe_call(self.client._on_protocol_error, code, reason)
         return 0
+
+    cdef int violation_c(self, int code, str reason) except -1:
+        """The ReadGuard stopped at a violation; every frame before it was delivered.
+
+        The client fails the connection once the messages before the violation are
+        consumed (those waiting in the queue included, DESIGN §3); without a client,
+        at once.
+        """
+        if self.closed:
+            return 0
+        if self.client is not None:
+            try:
+                self.client._on_violation(self, code, reason)
+                return 0
+            except Exception as exc:
+                self._safe_call(self.client._on_callback_error, exc, None)
+        return self.fail_c(code, reason)
 
     cdef _send_close(self, int code, str reason):
         cdef bytes r = reason.encode("utf-8")[:120]
