@@ -29,6 +29,11 @@ from zenws.state import State
 #: Upper bound for anything that must happen "at once" on a slow shared machine.
 PROMPT = 2.0
 
+#: The sessions' ``close_timeout``: after failing a connection the client keeps reading (and
+#: parsing nothing) until the server closes TCP, so that its CLOSE frame is not lost to a
+#: reset, and ends TCP itself after this long.
+CLOSE_TIMEOUT = 1.0
+
 
 @dataclass
 class Outcome:
@@ -153,7 +158,12 @@ async def hostile_session(
     try:
         async with raw_server(handler) as url:
             client = await asyncio.wait_for(
-                zenws.connect(url, reconnect_on_error=reconnect, retry_delay=0.01, **options),
+                zenws.connect(
+                    url,
+                    reconnect_on_error=reconnect,
+                    retry_delay=0.01,
+                    **{"close_timeout": CLOSE_TIMEOUT, **options},
+                ),
                 10,
             )
             try:
