@@ -434,9 +434,9 @@ def test_repr_hides_nothing_secret(tmp_path: Path) -> None:
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from zenws.recording.writer import _encode_entry  # noqa: E402
 from zenws._redact import is_sensitive  # noqa: E402
 from zenws.fast import jsonl  # noqa: E402
+from zenws.recording.writer import _encode_entry  # noqa: E402
 
 T0 = 1_000_000_000
 WALL0 = 1_795_654_369_279_273_236
