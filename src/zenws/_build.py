@@ -26,7 +26,7 @@ def build_info() -> dict[str, Any]:
     Raises:
         ImportError: if a compiled extension is missing (there is no fallback).
     """
-    from . import __version__
+    from ._version import __version__
 
     extensions = {}
     for name in FAST_MODULES:

@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import ssl as _ssl
+import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -28,7 +29,7 @@ from ._redact import redact_headers, redact_url
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from .recorder import Recorder
+    from .recording import Recorder
 
 __all__ = [
     "BACKOFF_JITTERS",
@@ -498,9 +499,10 @@ def _rate_limit(value: Any) -> None:
 def _is_recorder(value: Any) -> bool:
     if value is None or isinstance(value, (str, os.PathLike)):
         return False
-    from .recorder import Recorder
-
-    return isinstance(value, Recorder)
+    # A Recorder exists only once its module is loaded: look it up instead of importing it
+    # (configuration sits below recording in the layers).
+    module = sys.modules.get("zenws.recording.recorder")
+    return module is not None and isinstance(value, module.Recorder)
 
 
 def _path(field: str, value: Any) -> str | None:
