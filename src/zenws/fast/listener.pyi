@@ -18,6 +18,9 @@ class MessageKind(enum.IntEnum):
     HEARTBEAT = 3
     BINARY = 4
 
+DEFAULT_DECODER: Final[str]
+SIMDJSON_HINT: Final[str]
+
 def result_of(payload: bytes | dict[str, Any], method: str) -> Any: ...
 def decoder_id(name: str) -> int: ...
 def overflow_policy_id(name: str) -> int: ...
@@ -45,7 +48,7 @@ def _make_message(
     msg_id: int | str | None = None,
     recv_ns: int = 0,
     epoch: int = 0,
-    decoder: str = "simdjson",
+    decoder: str = "zenws",
 ) -> Message: ...
 
 @final
@@ -114,7 +117,7 @@ class FastListener(WSListener):
         max_message_size: int = ...,
         inflater: Inflater | None = None,
         deflater: Deflater | None = None,
-        decoder: str = "simdjson",
+        decoder: str = "zenws",
         first_id: int = 1,
     ) -> None: ...
     def on_ws_connected(self, transport: WSTransport) -> None: ...
