@@ -91,11 +91,11 @@ bench-compare:
 
 # Latency regression gate (bench/README.md): the micro benchmarks and the loopback
 # request() round trip against the committed baseline, pinned to one core.
-bench-check:
-	$(PY) -m bench.check
+bench-check: ext
+	PYTHONPATH=src $(PY) -m bench.check
 
-bench-baseline:
-	$(PY) -m bench.check --save
+bench-baseline: ext
+	PYTHONPATH=src $(PY) -m bench.check --save
 
 clean:
 	rm -rf build dist $(VENV) src/zenws/fast/*.c src/zenws/fast/*.so src/zenws/fast/*.html
