@@ -171,7 +171,16 @@ def test_three_fields(benchmark: Any, reader: str, name: str) -> None:
     data = json.loads(raw)["params"]["data"]
     assert read(raw) == tuple(data[f] for f in fields)
     benchmark.group = f"three_fields {name} ({len(raw)} B)"
-    benchmark(_loop(read, raw))
+    # 10 calls per round for the 8 KB book (json: ~60 us a call): a round well under a
+    # scheduler time slice, so `min` finds undisturbed rounds on a shared machine too
+    loops = 10 if len(raw) > 4096 else LOOPS
+    benchmark.extra_info["calls_per_round"] = loops
+
+    def run() -> None:
+        for _ in range(loops):
+            read(raw)
+
+    benchmark(run)
 
 
 def test_message_json_cached(benchmark: Any) -> None:

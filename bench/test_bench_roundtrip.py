@@ -9,7 +9,9 @@ Each round is one ``loop.run_until_complete(client.request("echo", params))`` on
 with a ~512-byte request and response; ``test_loop_entry_reference`` measures what
 entering the loop alone costs, to read the round trip without it.  p50 is pytest-benchmark's
 median; p99 (not a pytest-benchmark statistic) is computed from the rounds and stored in
-``extra_info["p99_us"]``, which bench/check.py compares against the baseline.
+``extra_info`` with the p50 and p99 of each of 10 consecutive blocks of 2,000 rounds;
+bench/check.py compares the least disturbed block's (``p50_best_block_us``,
+``p99_best_block_us``).
 
 Run: ``taskset -c 0 python -m pytest bench/test_bench_roundtrip.py --benchmark-only -p
 no:cacheprovider``.  Works under pytest-codspeed too (instruction counts of the same call;
@@ -19,6 +21,7 @@ no:cacheprovider``.  Works under pytest-codspeed too (instruction counts of the 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -72,13 +75,34 @@ def loop_and_client(rpc_url: str) -> Iterator[tuple[asyncio.AbstractEventLoop, A
         loop.close()
 
 
+BLOCKS = 10
+
+
+def _p99(data: list[float]) -> float:
+    ordered = sorted(data)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
 def _p99_us(benchmark: Any) -> None:
+    """p50 and p99 of the rounds, and of each of 10 consecutive blocks of rounds.
+
+    On a shared machine a burst of other work preempts the pinned core for milliseconds,
+    which lands in the p99 (and moves the p50) of the whole run; a slower request path
+    raises every block's, so the least disturbed block's figures are the ones
+    bench/check.py compares.
+    """
     stats = getattr(benchmark, "stats", None)  # none under pytest-codspeed / --benchmark-disable
     if stats is None:
         return
-    data = sorted(stats.stats.data)
+    data = list(stats.stats.data)  # in round order
+    size = len(data) // BLOCKS
+    blocks = [data[i * size : (i + 1) * size] for i in range(BLOCKS)]
     benchmark.extra_info["p50_us"] = round(stats.stats.median * 1e6, 2)
-    benchmark.extra_info["p99_us"] = round(data[min(len(data) - 1, int(len(data) * 0.99))] * 1e6, 2)
+    benchmark.extra_info["p99_us"] = round(_p99(data) * 1e6, 2)
+    benchmark.extra_info["p50_blocks_us"] = [round(statistics.median(b) * 1e6, 2) for b in blocks]
+    benchmark.extra_info["p99_blocks_us"] = [round(_p99(b) * 1e6, 2) for b in blocks]
+    benchmark.extra_info["p50_best_block_us"] = min(benchmark.extra_info["p50_blocks_us"])
+    benchmark.extra_info["p99_best_block_us"] = min(benchmark.extra_info["p99_blocks_us"])
 
 
 def test_request_roundtrip(
