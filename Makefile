@@ -15,7 +15,7 @@ JOBS ?= 2
 PYTEST_ARGS ?=
 # what the wheel is built from (generated .c/.so/.html under src/ excluded)
 WHEEL_SOURCES := setup.py pyproject.toml MANIFEST.in README.md LICENSE \
-	$(wildcard ext/*.c ext/*.h) \
+	$(wildcard ext/*.c ext/*.h docs/*.md) \
 	$(shell find src -type f \( -name '*.py' -o -name '*.pyi' -o -name '*.pyx' \
 		-o -name '*.pxd' -o -name '*.pxi' -o -name '*.h' -o -name 'py.typed' \) \
 		-not -path '*/__pycache__/*' 2>/dev/null)
