@@ -36,7 +36,6 @@ import enum
 import json as _stdjson
 
 import orjson
-import simdjson
 
 from asyncio import CancelledError, InvalidStateError, current_task as _current_task
 
@@ -87,16 +86,39 @@ _DECODERS = {"simdjson": DECODER_SIMDJSON, "orjson": DECODER_ORJSON, "json": DEC
 _POLICIES = {"drop_oldest": OVERFLOW_DROP_OLDEST, "drop_newest": OVERFLOW_DROP_NEWEST,
              "pause_reading": OVERFLOW_PAUSE_READING, "disconnect": OVERFLOW_DISCONNECT}
 
-# One simdjson parser for the whole module: Message.json() materializes the
-# document (as_dict/as_list) before the next parse, so no proxy outlives it
-# (a simdjson Parser holds one live document; DESIGN §6).
-cdef object _simd_parser = simdjson.Parser()
+# simdjson is an optional decoder (pip install "zenws[simdjson]"): imported the first
+# time it is selected, so a missing pysimdjson never breaks `import zenws`.  One
+# parser for the whole module: Message.json() materializes the document
+# (as_dict/as_list) before the next parse, so no proxy outlives it (a simdjson
+# Parser holds one live document; DESIGN §6).
+cdef object _simd_parser = None
 cdef object _orjson_loads = orjson.loads
 cdef object _json_loads = _stdjson.loads
-cdef object _SimdObject = simdjson.Object
-cdef object _SimdArray = simdjson.Array
+cdef object _SimdObject = None
+cdef object _SimdArray = None
+#: the decoder ``Config.decoder`` and ``FastListener`` use unless told otherwise:
+#: the fastest of them on the bench/test_bench_message.py corpus (bench/RESULTS.md)
+DEFAULT_DECODER = "zenws"
+SIMDJSON_HINT = ('decoder="simdjson" needs the optional pysimdjson package: '
+                 'pip install "zenws[simdjson]"')
 cdef bytes _TEST_REQUEST = b'"test_request"'
 cdef str _PUBLIC_TEST = "public/test"
+
+
+def _load_simdjson():
+    """Import pysimdjson for the ``"simdjson"`` decoder, once.
+
+    Raises:
+        ImportError: pysimdjson is not installed (the message says how to install it).
+    """
+    global _simd_parser, _SimdObject, _SimdArray
+    if _simd_parser is None:
+        try:
+            import simdjson
+        except ImportError as exc:
+            raise ImportError(SIMDJSON_HINT, name="simdjson") from exc
+        _SimdObject, _SimdArray = simdjson.Object, simdjson.Array
+        _simd_parser = simdjson.Parser()
 
 
 cdef object _simd_loads(bytes raw):
@@ -171,11 +193,19 @@ cdef str _json_type(object value):
 
 
 def decoder_id(str name):
-    """Return the C decoder id for ``"simdjson"``, ``"orjson"`` or ``"json"``."""
+    """Return the C decoder id for ``"zenws"``, ``"orjson"``, ``"json"`` or ``"simdjson"``.
+
+    Raises:
+        ValueError: an unknown decoder name.
+        ImportError: ``"simdjson"`` without pysimdjson installed (with the pip command).
+    """
     try:
-        return _DECODERS[name]
+        decoder = _DECODERS[name]
     except KeyError:
         raise ValueError(f"unknown decoder {name!r}; use one of {sorted(_DECODERS)}") from None
+    if decoder == DECODER_SIMDJSON:
+        _load_simdjson()
+    return decoder
 
 
 def overflow_policy_id(str name):
@@ -213,7 +243,7 @@ cdef class Message:
                                     PyBytes_GET_SIZE(self.raw), NULL)
 
     def json(self):
-        """Parse the payload as JSON once (simdjson, orjson, json or zenws) and cache it.
+        """Parse the payload as JSON once (zenws, orjson, json or simdjson) and cache it.
 
         Returns:
             The decoded document (dict for JSON-RPC messages).
@@ -264,7 +294,7 @@ cdef Message make_message(int kind, bytes raw, object channel, object msg_id,
 
 
 def _make_message(int kind, bytes raw, object channel=None, object msg_id=None,
-                  int64_t recv_ns=0, int64_t epoch=0, str decoder="simdjson"):
+                  int64_t recv_ns=0, int64_t epoch=0, str decoder=DEFAULT_DECODER):
     """Build a Message outside the hot path (tests, replay)."""
     return make_message(kind, raw, channel, msg_id, recv_ns, epoch, decoder_id(decoder))
 
@@ -523,7 +553,7 @@ cdef class FastListener(WSListener):
         max_message_size: limit of a reassembled message (1009 beyond it).
         inflater: zenws.fast.frame.Inflater when permessage-deflate was negotiated.
         deflater: zenws.fast.frame.Deflater for outgoing messages (same condition).
-        decoder: "simdjson", "orjson" or "json" for Message.json().
+        decoder: "zenws" (default), "orjson", "json" or "simdjson" for Message.json().
         first_id: first JSON-RPC id this listener hands out.
     """
 
@@ -545,7 +575,7 @@ cdef class FastListener(WSListener):
 
     def __init__(self, *, int64_t epoch=0, Correlator correlator=None,
                  LatencyBuffer latency=None, Py_ssize_t max_message_size=16 * 1024 * 1024,
-                 inflater=None, deflater=None, str decoder="simdjson", int64_t first_id=1):
+                 inflater=None, deflater=None, str decoder=DEFAULT_DECODER, int64_t first_id=1):
         self.epoch = epoch
         self.correlator = correlator if correlator is not None else Correlator()
         self.latency = latency if latency is not None else LatencyBuffer(1024)
