@@ -20,7 +20,9 @@ SECONDS = int(os.environ.get("ZENWS_FUZZ_SECONDS", "6"))
 
 
 def test_harnesses_present() -> None:
-    assert {"fuzz_frame.py", "fuzz_assembler.py", "fuzz_recorder.py"} <= set(HARNESSES)
+    assert {"fuzz_frame.py", "fuzz_assembler.py", "fuzz_recorder.py", "fuzz_guard.py"} <= set(
+        HARNESSES
+    )
 
 
 @pytest.mark.parametrize("harness", HARNESSES)
