@@ -19,6 +19,7 @@ from libc.stdint cimport int64_t, uint64_t, INT64_MAX
 from libc.string cimport memcmp
 
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType, WSCloseCode
+from zenws.fast._compat cimport frame_payload, transport_check_thread, transport_write
 from zenws.fast.common cimport zenws_monotonic_ns, zenws_load_be16
 from zenws.fast.frame cimport MessageAssembler, close_code_valid, frame_in_place_c
 from zenws.fast.jsonrpc cimport (
@@ -40,8 +41,11 @@ import orjson
 from asyncio import CancelledError, InvalidStateError, current_task as _current_task
 
 from zenws.errors import ConnectionLost, ProtocolError, RequestTimeout, RpcError
+from zenws.fast._compat_check import check as _check_private_api
 from zenws import telemetry as _tm
 
+# zenws/fast/_compat.pxd: the private picows API this module is compiled against.
+_check_private_api()
 
 # The scanner is plain C in ext/zenws_scan.c.  Compiling it into this module
 # (unity build) lets the hot path call zenws_scan() directly, with no
@@ -628,17 +632,17 @@ cdef class FastListener(WSListener):
                         return
                     self.messages_in += 1
                     if (opcode == 1 and self.recorder is None and type(self) is FastListener
-                            and _response_prefix(<const char*>frame.payload_ptr,
+                            and _response_prefix(<const char*>frame_payload(frame),
                                                  frame.payload_size)):
                         # on_message_c is dispatch_c here: a response to a request is
                         # decoded straight from picows' buffer, with no bytes copy.
-                        if self._resolve_decoded(None, <const char*>frame.payload_ptr,
+                        if self._resolve_decoded(None, <const char*>frame_payload(frame),
                                                  frame.payload_size, now):
                             return
                         self._dispatch_rest(opcode, PyBytes_FromStringAndSize(
-                            <const char*>frame.payload_ptr, frame.payload_size), now)
+                            <const char*>frame_payload(frame), frame.payload_size), now)
                         return
-                    payload = PyBytes_FromStringAndSize(<const char*>frame.payload_ptr,
+                    payload = PyBytes_FromStringAndSize(<const char*>frame_payload(frame),
                                                         frame.payload_size)
                     if self.recorder is not None:
                         self._record("in", opcode, payload, now)
@@ -651,7 +655,7 @@ cdef class FastListener(WSListener):
                 return
             try:
                 rc = self.assembler.feed_c(opcode, frame.fin, frame.rsv1,
-                                           <const unsigned char*>frame.payload_ptr,
+                                           frame_payload(frame),
                                            frame.payload_size)
             except ProtocolError as exc:
                 self.fail_c(exc.close_code, str(exc))
@@ -977,7 +981,7 @@ cdef class FastListener(WSListener):
 
     cdef int on_close_frame_c(self, WSFrame frame, int64_t recv_ns) except -1:
         cdef Py_ssize_t n = frame.payload_size
-        cdef const unsigned char* p = <const unsigned char*>frame.payload_ptr
+        cdef const unsigned char* p = frame_payload(frame)
         cdef int code = 1005
         cdef str reason = ""
         cdef bint was_closed = self.closed
@@ -1132,11 +1136,11 @@ cdef class FastListener(WSListener):
         cdef WSTransport tr = self.transport
         cdef unsigned char* payload = <unsigned char*>self._reqbuf.data + _REQ_HEAD
         cdef Py_ssize_t hlen
-        tr._check_thread("send")
+        transport_check_thread(tr, "send")
         if tr.is_close_frame_sent or tr.is_disconnected:
             return 0
         hlen = frame_in_place_c(1, payload, n)
-        tr._fast_write(<char*>payload - hlen, hlen + n)
+        transport_write(tr, <char*>payload - hlen, hlen + n)
         self.frames_out += 1
         self.bytes_out += <uint64_t>n
         if self._reqbuf.cap > _REQ_KEEP:
