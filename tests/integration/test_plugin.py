@@ -205,6 +205,7 @@ def test_the_projects_loop_scope_setting_wins(tmp_path: pathlib.Path) -> None:
 
 
 def test_a_module_asyncio_mark_keeps_its_loop_scope(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "pytest.ini").write_text(readme_pytest_example()[1])
     (tmp_path / "test_module_scope.py").write_text(
         "import asyncio\n"
         "import pytest\n\n"
