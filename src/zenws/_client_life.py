@@ -12,13 +12,47 @@ from . import telemetry as _tm
 from ._client_base import ClientBase, lost
 from ._redact import redact_text, redact_url
 from .errors import ClientClosed, ConnectError, ConnectionLost, ProtocolError, ZenwsError
-from .fast.listener import FastListener, Message
+from .fast.listener import FastListener, ListenerEvents, Message
 from .reconnect import retry_decision
 from .state import State
 
 _CLOSED_IN_FLIGHT = (
     "the client was closed by the application (close()) while the request was in flight"
 )
+
+
+class ClientEvents(ListenerEvents):
+    """The client's sink for what its listeners report (:class:`ListenerEvents`).
+
+    One per client, set as ``events`` of every listener it opens; each event goes to the
+    lifecycle handler of that client.
+    """
+
+    __slots__ = ("_c",)
+
+    def __init__(self, client: LifecycleMixin) -> None:
+        self._c = client
+
+    def on_disconnected(self, lst: FastListener) -> None:
+        self._c._on_ws_disconnected(lst)
+
+    def on_peer_close(self, lst: FastListener, code: int, reason: str) -> None:
+        self._c._on_peer_close(lst, code, reason)
+
+    def on_protocol_error(self, code: int, reason: str) -> None:
+        self._c._on_protocol_error(code, reason)
+
+    def on_violation(self, lst: FastListener, code: int, reason: str) -> None:
+        self._c._on_violation(lst, code, reason)
+
+    def on_callback_error(self, exc: BaseException, msg: Message | None) -> None:
+        self._c._on_callback_error(exc, msg)
+
+    def on_error_no_id(self, payload: bytes, recv_ns: int) -> None:
+        self._c._on_error_no_id(payload, recv_ns)
+
+    def on_write_paused(self, paused: bool) -> None:
+        self._c._on_write_paused(paused)
 
 
 class LifecycleMixin(ClientBase):

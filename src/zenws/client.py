@@ -30,7 +30,7 @@ from . import registry as _registry
 from . import subscriptions as _subs
 from . import telemetry as _tm
 from ._client_base import Handler, ReconnectHook
-from ._client_life import LifecycleMixin
+from ._client_life import ClientEvents, LifecycleMixin
 from ._client_requests import RequestsMixin, WriteGate
 from ._client_subs import SubscriptionsMixin
 from ._connection import open_transport
@@ -147,6 +147,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._timeout = config.request_timeout
         self._timeout_ns = int(config.request_timeout * 1e9)
         self._idempotent = frozenset(config.idempotent_methods)
+        self._events = ClientEvents(self)  # what every listener reports to
         # request() is compiled: the Requester takes the common call with no Python frame
         # and hands everything else to _request (kept current by _set_state/_arm_sweep).
         req = self._req = Requester()
@@ -229,7 +230,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         return self
 
     def _wire(self, lst: FastListener) -> None:
-        lst.client = self
+        lst.events = self._events
         lst.handlers = self._subs.handlers
         lst.on_message = self._on_message
         lst.queue = self._queue
