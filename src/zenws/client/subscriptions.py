@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from . import errors as _errors
-from . import subscriptions as _subs
-from . import telemetry as _tm
-from ._client_base import ClientBase, Handler, ReconnectHook
-from .errors import ConnectionLost, ProtocolError, RateLimited, RequestTimeout, RpcError
+from .. import errors as _errors
+from .. import subscriptions as _subs
+from .. import telemetry as _tm
+from ..errors import ConnectionLost, ProtocolError, RateLimited, RequestTimeout, RpcError
+from .base import ClientBase, Handler, ReconnectHook
 
 
 def _channel_list(channels: str | Iterable[str]) -> list[str]:

@@ -1,9 +1,10 @@
 """Shared state declarations of :class:`zenws.Client` and its parts.
 
-The client is split by responsibility: requests (:mod:`zenws._client_requests`),
-subscriptions (:mod:`zenws._client_subs`), connection lifecycle (:mod:`zenws._client_life`)
-and the public class (:mod:`zenws.client`).  This base only declares the attributes they
-share (set in ``Client.__init__``) and the methods one part calls on another.
+The client is split by responsibility: requests (:mod:`zenws.client.requests`),
+subscriptions (:mod:`zenws.client.subscriptions`), connection lifecycle
+(:mod:`zenws.client.lifecycle`), reconnect policy (:mod:`zenws.client.supervisor`) and the
+public class (:mod:`zenws.client`).  This base only declares the attributes they share (set
+in ``Client.__init__``) and the methods one part calls on another.
 """
 
 from __future__ import annotations
@@ -13,18 +14,18 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from . import subscriptions as _subs
-from .config import Config
-from .errors import ConnectionLost
-from .fast.jsonrpc import Correlator
-from .fast.latency import LatencyBuffer
-from .fast.listener import FastListener, Message, MessageQueue, Requester
-from .heartbeat import Heartbeat, Liveness
-from .reconnect import Backoff
-from .state import State
+from .. import subscriptions as _subs
+from ..config import Config
+from ..errors import ConnectionLost
+from ..fast.jsonrpc import Correlator
+from ..fast.latency import LatencyBuffer
+from ..fast.listener import FastListener, Message, MessageQueue, Requester
+from ..heartbeat import Heartbeat, Liveness
+from ..reconnect import Backoff
+from ..state import State
 
 if TYPE_CHECKING:
-    from ._client_requests import WriteGate
+    from .requests import WriteGate
 
 Handler = Callable[[Message], Any]
 ReconnectHook = Callable[[Any], Awaitable[Any]]

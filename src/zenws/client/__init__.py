@@ -25,25 +25,25 @@ from collections.abc import Awaitable, Generator
 from types import TracebackType
 from typing import Any
 
-from . import heartbeat as _hb
-from . import registry as _registry
-from . import subscriptions as _subs
-from . import telemetry as _tm
-from ._client_base import Handler, ReconnectHook
-from ._client_life import ClientEvents, LifecycleMixin
-from ._client_requests import RequestsMixin, WriteGate
-from ._client_subs import SubscriptionsMixin
-from ._connection import open_transport
-from ._redact import redact_url
-from .config import Config
-from .errors import ConnectError, ConnectionLost, ProtocolConnectError, ZenwsError
-from .fast.jsonrpc import Correlator
-from .fast.latency import LatencyBuffer, LatencySummary
-from .fast.listener import FastListener, Message, MessageQueue, Requester
-from .heartbeat import HeartbeatHealth
-from .metrics import StateMetrics
-from .reconnect import Backoff
-from .state import State, transition
+from .. import heartbeat as _hb
+from .. import registry as _registry
+from .. import subscriptions as _subs
+from .. import telemetry as _tm
+from .._redact import redact_url
+from ..config import Config
+from ..errors import ConnectError, ConnectionLost, ProtocolConnectError, ZenwsError
+from ..fast.jsonrpc import Correlator
+from ..fast.latency import LatencyBuffer, LatencySummary
+from ..fast.listener import FastListener, Message, MessageQueue, Requester
+from ..heartbeat import HeartbeatHealth
+from ..metrics import StateMetrics
+from ..reconnect import Backoff
+from ..state import State, transition
+from .base import Handler, ReconnectHook
+from .handshake import open_transport
+from .lifecycle import ClientEvents, LifecycleMixin
+from .requests import RequestsMixin, WriteGate
+from .subscriptions import SubscriptionsMixin
 
 __all__ = ["Client", "connect", "run"]
 
@@ -66,7 +66,7 @@ _COUNTERS = (
 def _make_limiter(spec: Any) -> Any:
     if spec is None:
         return None
-    from . import ratelimit
+    from .. import ratelimit
 
     if isinstance(spec, ratelimit.RateLimiter):
         return spec
@@ -207,7 +207,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._req.plain = self._limiter is None and not self._debug
         rec = self.config.record_to
         if isinstance(rec, str):
-            from .recorder import Recorder
+            from ..recorder import Recorder
 
             self._recorder = Recorder(rec, url=self.config.url)
             self._owns_recorder = True

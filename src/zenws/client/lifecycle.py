@@ -7,14 +7,14 @@ import asyncio
 import time
 from typing import Any
 
-from . import registry as _registry
-from . import telemetry as _tm
-from ._client_base import ClientBase, lost
-from ._redact import redact_text, redact_url
-from .errors import ClientClosed, ConnectError, ConnectionLost, ProtocolError, ZenwsError
-from .fast.listener import FastListener, ListenerEvents, Message
-from .reconnect import retry_decision
-from .state import State
+from .. import registry as _registry
+from .. import telemetry as _tm
+from .._redact import redact_text, redact_url
+from ..errors import ClientClosed, ConnectError, ConnectionLost, ProtocolError, ZenwsError
+from ..fast.listener import FastListener, ListenerEvents, Message
+from ..reconnect import retry_decision
+from ..state import State
+from .base import ClientBase, lost
 
 _CLOSED_IN_FLIGHT = (
     "the client was closed by the application (close()) while the request was in flight"

@@ -10,13 +10,13 @@ from typing import Any
 
 import orjson
 
-from . import telemetry as _tm
-from ._client_base import ClientBase, lost, mark_unsent
-from ._redact import redact_mapping
-from .config import _seconds
-from .errors import ClientClosed, ConnectionLost, ProtocolError, RequestTimeout, RpcError
-from .fast.listener import FastListener, result_of
-from .state import State
+from .. import telemetry as _tm
+from .._redact import redact_mapping
+from ..config import _seconds
+from ..errors import ClientClosed, ConnectionLost, ProtocolError, RequestTimeout, RpcError
+from ..fast.listener import FastListener, result_of
+from ..state import State
+from .base import ClientBase, lost, mark_unsent
 
 
 class _DeadlinePassed(Exception):
