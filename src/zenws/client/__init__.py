@@ -37,13 +37,13 @@ from ..fast.latency import LatencyBuffer, LatencySummary
 from ..fast.listener import FastListener, Message, MessageQueue, Requester
 from ..heartbeat import HeartbeatHealth
 from ..metrics import StateMetrics
-from ..reconnect import Backoff
 from ..state import State, transition
 from .base import Handler, ReconnectHook
 from .handshake import open_transport
 from .lifecycle import ClientEvents, LifecycleMixin
 from .requests import RequestsMixin, WriteGate
 from .subscriptions import SubscriptionsMixin
+from .supervisor import Supervisor
 
 __all__ = ["Client", "connect", "run"]
 
@@ -119,14 +119,12 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._heartbeat = heartbeat
         self._liveness = liveness if liveness is not None else _hb.Liveness(None, None)
         self._limiter = _make_limiter(config.rate_limit)
-        self._backoff = Backoff.from_config(config)
+        self._supervisor = Supervisor(config)  # backoff, reconnect hooks, reconnect count
         self._recorder: Any = None
         self._owns_recorder = False
         self._recorder_closing: asyncio.Task[None] | None = None
-        self._hooks: list[ReconnectHook] = []
         self._next_id = 1
         self._totals = dict.fromkeys(_COUNTERS, 0)
-        self._reconnects = 0
         self._sweep: asyncio.TimerHandle | None = None
         self._sweep_at = 0
         self._write_gate = WriteGate()  # requests waiting for a writable socket
@@ -170,6 +168,13 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._req.lst = self._listener if new is State.OPEN else None
         if self._debug and old is not new:
             self._log.debug("state %s -> %s (epoch %d)", old.name, new.name, self.epoch)
+
+    def add_reconnect_hook(self, hook: ReconnectHook) -> None:
+        """Run ``await hook(client)`` after each reconnect, before subscriptions are restored.
+
+        Hooks run in the order added (e.g. an adapter's re-authentication).
+        """
+        self._supervisor.add_hook(hook)
 
     def __repr__(self) -> str:
         return (
@@ -287,7 +292,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
             self._pause_reading(lst, True)
         self._disconnected = loop.create_future()
         self._set_state(State.OPEN)
-        self._backoff.on_connected(time.monotonic())
+        self._supervisor.backoff.on_connected(time.monotonic())
         for w in self._open_waiters:
             if not w.done():
                 w.set_result(None)
@@ -389,7 +394,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
             epoch=self.epoch,
             pending=self._correlator.pending + self._waiting,
             subscriptions=len(self._subs.to_restore()),
-            reconnects=self._reconnects,
+            reconnects=self._supervisor.reconnects,
             dropped=self._queue.dropped,
             queue_depth=len(self._queue),
             queue_max_depth=self._queue.max_depth,

@@ -21,11 +21,11 @@ from ..fast.jsonrpc import Correlator
 from ..fast.latency import LatencyBuffer
 from ..fast.listener import FastListener, Message, MessageQueue, Requester
 from ..heartbeat import Heartbeat, Liveness
-from ..reconnect import Backoff
 from ..state import State
 
 if TYPE_CHECKING:
     from .requests import WriteGate
+    from .supervisor import Supervisor
 
 Handler = Callable[[Message], Any]
 ReconnectHook = Callable[[Any], Awaitable[Any]]
@@ -71,14 +71,12 @@ class ClientBase:
     _heartbeat: Heartbeat | None
     _liveness: Liveness
     _limiter: Any
-    _backoff: Backoff
+    _supervisor: Supervisor
     _recorder: Any
     _owns_recorder: bool
     _recorder_closing: asyncio.Task[None] | None
-    _hooks: list[ReconnectHook]
     _next_id: int
     _totals: dict[str, int]
-    _reconnects: int
     _sweep: asyncio.TimerHandle | None
     _sweep_at: int
     _req: Requester

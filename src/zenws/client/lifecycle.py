@@ -12,7 +12,6 @@ from .. import telemetry as _tm
 from .._redact import redact_text, redact_url
 from ..errors import ClientClosed, ConnectError, ConnectionLost, ProtocolError, ZenwsError
 from ..fast.listener import FastListener, ListenerEvents, Message
-from ..reconnect import retry_decision
 from ..state import State
 from .base import ClientBase, lost
 
@@ -105,7 +104,7 @@ class LifecycleMixin(ClientBase):
         self._fail_limited(lst.epoch, code, reason)
         self._subs.mark_all_pending()  # the server forgot them with the connection
         self._write_gate.wake()  # requests waiting to write fail now (ConnectionLost)
-        self._backoff.on_disconnected(time.monotonic())
+        self._supervisor.backoff.on_disconnected(time.monotonic())
         if self._disconnected is not None and not self._disconnected.done():
             self._disconnected.set_result(None)
         if _tm.active:
@@ -321,15 +320,14 @@ class LifecycleMixin(ClientBase):
         down_at = time.time()
         old_epoch = self.epoch
         while self._state is State.RECONNECTING:
-            retry, retry_after = retry_decision(cause)
-            delay = self._backoff.next_delay(retry_after) if retry else None
+            delay = self._supervisor.next_delay(cause)
             if delay is None:
                 self._give_up(cause)
                 return
             if _tm.active:
                 _tm.emit(
                     "connection.reconnecting",
-                    {"attempt": self._backoff.attempt, "delay": delay},
+                    {"attempt": self._supervisor.attempt, "delay": delay},
                     {"epoch": old_epoch},
                 )
             await asyncio.sleep(delay)
@@ -342,9 +340,9 @@ class LifecycleMixin(ClientBase):
             except Exception as exc:
                 cause = exc
                 self._last_error = str(exc)
-                self._log.info("reconnect attempt %d failed: %s", self._backoff.attempt, exc)
+                self._log.info("reconnect attempt %d failed: %s", self._supervisor.attempt, exc)
                 continue
-            self._reconnects += 1
+            self._supervisor.reconnects += 1
             try:
                 await self._after_reconnect()
             except ConnectionLost:
@@ -364,13 +362,7 @@ class LifecycleMixin(ClientBase):
             return
 
     async def _after_reconnect(self) -> None:
-        for hook in list(self._hooks):
-            try:
-                await hook(self)
-            except ConnectionLost:
-                raise
-            except Exception as exc:
-                self._on_callback_error(exc, None)
+        await self._supervisor.run_hooks(self, self._on_callback_error)
         if self.config.restore_subscriptions:
             await self._restore()
 
@@ -379,7 +371,7 @@ class LifecycleMixin(ClientBase):
         if _tm.active:
             _tm.emit(
                 "connection.gave_up",
-                {"attempts": self._backoff.attempt},
+                {"attempts": self._supervisor.attempt},
                 {"error": redact_text(str(cause))[:200], "epoch": self.epoch},
             )
         self._finish_closed(cause)
@@ -395,7 +387,7 @@ class LifecycleMixin(ClientBase):
         waiter = (self._loop or asyncio.get_running_loop()).create_future()
         self._open_waiters.append(waiter)
         if self._state is State.OPEN and self._listener is not None:
-            self._backoff.reset()
+            self._supervisor.backoff.reset()
             self._manual_reconnect = True
             lst = self._listener
             lst.close(1000, "reconnect")

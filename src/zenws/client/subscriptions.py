@@ -9,7 +9,7 @@ from .. import errors as _errors
 from .. import subscriptions as _subs
 from .. import telemetry as _tm
 from ..errors import ConnectionLost, ProtocolError, RateLimited, RequestTimeout, RpcError
-from .base import ClientBase, Handler, ReconnectHook
+from .base import ClientBase, Handler
 
 
 def _channel_list(channels: str | Iterable[str]) -> list[str]:
@@ -134,13 +134,6 @@ class SubscriptionsMixin(ClientBase):
     def subscriptions(self) -> list[str]:
         """Tracked channels (pending and confirmed), in subscription order."""
         return self._subs.to_restore()
-
-    def add_reconnect_hook(self, hook: ReconnectHook) -> None:
-        """Run ``await hook(client)`` after each reconnect, before subscriptions are restored.
-
-        Hooks run in the order added (e.g. an adapter's re-authentication).
-        """
-        self._hooks.append(hook)
 
     async def _restore(self) -> None:
         chs = self._subs.claim(self._subs.to_restore(), self.epoch)
