@@ -39,6 +39,7 @@ from ..heartbeat import HeartbeatHealth
 from ..metrics import StateMetrics
 from ..state import State, transition
 from .base import Handler, ReconnectHook
+from .deadlines import Deadlines
 from .handshake import open_transport
 from .lifecycle import ClientEvents, LifecycleMixin
 from .requests import RequestsMixin, WriteGate
@@ -125,8 +126,6 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._recorder_closing: asyncio.Task[None] | None = None
         self._next_id = 1
         self._totals = dict.fromkeys(_COUNTERS, 0)
-        self._sweep: asyncio.TimerHandle | None = None
-        self._sweep_at = 0
         self._write_gate = WriteGate()  # requests waiting for a writable socket
         self._waiting = 0  # requests not sent yet: limiter queue or write gate
         self._disconnected: asyncio.Future[None] | None = None
@@ -147,11 +146,12 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._idempotent = frozenset(config.idempotent_methods)
         self._events = ClientEvents(self)  # what every listener reports to
         # request() is compiled: the Requester takes the common call with no Python frame
-        # and hands everything else to _request (kept current by _set_state/_arm_sweep).
+        # and hands everything else to _request (kept current by _set_state/Deadlines.arm).
         req = self._req = Requester()
         req.slow = self._request
         req.timeout_ns = self._timeout_ns
         req.idempotent = self._idempotent or None
+        self._deadlines = Deadlines(self._correlator, req, self._timeout_ns, self._log)
         if type(self).request is RequestsMixin.request:  # not overridden by a subclass
             self.request = req.request  # type: ignore[method-assign]
 
@@ -208,7 +208,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
     async def _start(self) -> Client:
         self._loop = asyncio.get_running_loop()
         self._debug = self.config.debug or self._log.isEnabledFor(logging.DEBUG)
-        self._req.loop = self._loop
+        self._req.loop = self._deadlines.loop = self._loop
         self._req.plain = self._limiter is None and not self._debug
         rec = self.config.record_to
         if isinstance(rec, str):

@@ -24,6 +24,7 @@ from ..heartbeat import Heartbeat, Liveness
 from ..state import State
 
 if TYPE_CHECKING:
+    from .deadlines import Deadlines
     from .requests import WriteGate
     from .supervisor import Supervisor
 
@@ -77,8 +78,7 @@ class ClientBase:
     _recorder_closing: asyncio.Task[None] | None
     _next_id: int
     _totals: dict[str, int]
-    _sweep: asyncio.TimerHandle | None
-    _sweep_at: int
+    _deadlines: Deadlines
     _req: Requester
     _write_gate: WriteGate
     _waiting: int

@@ -465,10 +465,7 @@ class LifecycleMixin(ClientBase):
         )
         self._correlator.fail_all(gone)
         self._fail_limited(self.epoch, self._close_code, self._close_reason)
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
-            self._req.armed = False
+        self._deadlines.cancel()
         self._queue.close(exc if isinstance(exc, ConnectError) else None)
         for w in self._open_waiters:
             if not w.done():
