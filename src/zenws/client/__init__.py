@@ -21,13 +21,12 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable, Generator, Iterable
 from types import TracebackType
 from typing import Any
 
 from .. import heartbeat as _hb
 from .. import registry as _registry
-from .. import subscriptions as _subs
 from .. import telemetry as _tm
 from .._redact import redact_url
 from ..config import Config
@@ -43,7 +42,7 @@ from .deadlines import Deadlines
 from .handshake import open_transport
 from .lifecycle import ClientEvents, LifecycleMixin
 from .requests import RequestsMixin, WriteGate
-from .subscriptions import SubscriptionsMixin
+from .subscriptions import Subscriptions
 from .supervisor import Supervisor
 
 __all__ = ["Client", "connect", "run"]
@@ -83,7 +82,7 @@ def _write_buffer(lst: FastListener | None) -> int:
     return int(wst.underlying_transport.get_write_buffer_size())
 
 
-class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
+class Client(RequestsMixin, LifecycleMixin):
     """A WebSocket JSON-RPC client with a C hot path (create it with :func:`connect`).
 
     Args:
@@ -111,8 +110,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._queue = MessageQueue(config.queue_size, config.overflow)
         self._queue.on_overflow = self._on_overflow
         self._on_message: Handler | None = None
-        self._dialect = _subs.dialect_from_config(config)
-        self._subs = _subs.SubscriptionRegistry()
+        self._subscriptions = Subscriptions(config, self, self._log)  # registry + dialect
         # from_config applies the documented defaults: dead-peer window = heartbeat_timeout,
         # else max(2 x interval, the strategy's interval + timeout) with a heartbeat; the
         # dead-peer timer defers to the strategy's verdict; rejects timeout <= interval.
@@ -168,6 +166,41 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._req.lst = self._listener if new is State.OPEN else None
         if self._debug and old is not new:
             self._log.debug("state %s -> %s (epoch %d)", old.name, new.name, self.epoch)
+
+    async def subscribe(
+        self, channels: str | Iterable[str], handler: Handler | None = None
+    ) -> list[str]:
+        """Subscribe, track the channels and restore them after every reconnect.
+
+        Args:
+            channels: one channel or several.
+            handler: called with each notification of these channels (else ``on_message``
+                / the ``async for`` queue receives them).
+
+        Returns:
+            The channels the server confirmed.
+
+        Raises:
+            RpcError: the server refused the request: a fatal refusal forgets the channels;
+                a recoverable one (``zenws.errors.categorize``, e.g. Deribit 10028/13028)
+                keeps them pending, restored after the next reconnect.
+            ConnectionLost: the connection dropped (channels stay pending; restored later).
+            asyncio.CancelledError: cancelled (channels stay pending; restored later).
+        """
+        return await self._subscriptions.subscribe(channels, handler)
+
+    async def unsubscribe(self, channels: str | Iterable[str]) -> None:
+        """Unsubscribe and stop tracking the channels.
+
+        Raises:
+            RpcError: the server refused (the channels stay subscribed and tracked).
+        """
+        await self._subscriptions.unsubscribe(channels)
+
+    @property
+    def subscriptions(self) -> list[str]:
+        """Tracked channels (pending and confirmed), in subscription order."""
+        return self._subscriptions.registry.to_restore()
 
     def add_reconnect_hook(self, hook: ReconnectHook) -> None:
         """Run ``await hook(client)`` after each reconnect, before subscriptions are restored.
@@ -236,12 +269,12 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
 
     def _wire(self, lst: FastListener) -> None:
         lst.events = self._events
-        lst.handlers = self._subs.handlers
+        lst.handlers = self._subscriptions.registry.handlers
         lst.on_message = self._on_message
         lst.queue = self._queue
         lst.set_heartbeat(self._heartbeat)
         lst.deliver_heartbeats = self.config.deliver_heartbeats
-        lst.channel_of = self._dialect.channel_of
+        lst.channel_of = self._subscriptions.dialect.channel_of
         rec = self._recorder
         # a Recorder's C queue is what the listener pushes to (Recorder.write is its push)
         lst.recorder = getattr(rec, "queue", rec) if rec is not None else None
@@ -393,7 +426,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
             state=self._state,
             epoch=self.epoch,
             pending=self._correlator.pending + self._waiting,
-            subscriptions=len(self._subs.to_restore()),
+            subscriptions=len(self._subscriptions.registry.to_restore()),
             reconnects=self._supervisor.reconnects,
             dropped=self._queue.dropped,
             queue_depth=len(self._queue),

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from .. import subscriptions as _subs
 from ..config import Config
 from ..errors import ConnectionLost
 from ..fast.jsonrpc import Correlator
@@ -26,6 +25,7 @@ from ..state import State
 if TYPE_CHECKING:
     from .deadlines import Deadlines
     from .requests import WriteGate
+    from .subscriptions import Subscriptions
     from .supervisor import Supervisor
 
 Handler = Callable[[Message], Any]
@@ -67,8 +67,7 @@ class ClientBase:
     _correlator: Correlator
     _queue: MessageQueue
     _on_message: Handler | None
-    _dialect: Any
-    _subs: _subs.SubscriptionRegistry
+    _subscriptions: Subscriptions
     _heartbeat: Heartbeat | None
     _liveness: Liveness
     _limiter: Any
@@ -108,9 +107,6 @@ class ClientBase:
     def request(
         self, method: str, params: Any = None, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, Any]:
-        raise NotImplementedError
-
-    async def _restore(self) -> None:
         raise NotImplementedError
 
     def _open_listener(self) -> FastListener:

@@ -102,7 +102,8 @@ class LifecycleMixin(ClientBase):
         )
         self._correlator.fail_all(exc)
         self._fail_limited(lst.epoch, code, reason)
-        self._subs.mark_all_pending()  # the server forgot them with the connection
+        # the server forgot the subscriptions with the connection
+        self._subscriptions.registry.mark_all_pending()
         self._write_gate.wake()  # requests waiting to write fail now (ConnectionLost)
         self._supervisor.backoff.on_disconnected(time.monotonic())
         if self._disconnected is not None and not self._disconnected.done():
@@ -364,7 +365,7 @@ class LifecycleMixin(ClientBase):
     async def _after_reconnect(self) -> None:
         await self._supervisor.run_hooks(self, self._on_callback_error)
         if self.config.restore_subscriptions:
-            await self._restore()
+            await self._subscriptions.restore()
 
     def _give_up(self, cause: BaseException) -> None:
         self._log.error("giving up reconnecting: %s", cause)
