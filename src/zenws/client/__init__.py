@@ -13,6 +13,13 @@ Lifecycle (one transition function, :func:`zenws.state.transition`)::
 On every disconnect all pending requests fail at once with ``ConnectionLost(epoch)``;
 nothing is replayed.  Reconnect: backoff -> open -> reconnect hooks (re-auth) ->
 restore subscriptions -> ``connection.reconnected`` event.
+
+Parts (this package): :mod:`.handshake` opens one connection (TCP/TLS, the upgrade, the
+listener); :mod:`.lifecycle` handles what the listener reports (:class:`ClientEvents`, a
+:class:`~zenws.fast.listener.ListenerEvents`), the reconnect loop and the close;
+:mod:`.requests` sends and awaits requests; :mod:`.deadlines` owns the one deadline timer;
+:mod:`.subscriptions` owns the tracked channels; :mod:`.supervisor` owns backoff, reconnect
+hooks and the reconnect count.
 """
 
 from __future__ import annotations
