@@ -7,9 +7,12 @@ Build switches are environment variables so they work through pip, build and
 cibuildwheel alike:
 
 - ``ZENWS_DEBUG=1``     compile with ``-O0 -g`` and enable the debug counters macro.
+                        Without it, release builds carry no debug info (``-g0``, and the
+                        linker drops what the interpreter's own flags add).
 - ``ZENWS_COVERAGE=1``  Cython line tracing (for coverage of .pyx files).
 - ``ZENWS_SANITIZE=1``  AddressSanitizer + UBSan (run with ``LD_PRELOAD`` of libasan).
 - ``ZENWS_ONLY=a,b``    build only these fast modules (developer convenience).
+- ``ZENWS_BUILD_JOBS=N`` compile N extensions at once (default: the CPU count).
 """
 
 from __future__ import annotations
@@ -66,8 +69,12 @@ def extensions() -> list[Extension]:
     link_args: list[str] = []
     macros: list[tuple[str, str | None]] = []
     if sys.platform != "win32":
-        compile_args += ["-O0", "-g"] if debug else ["-O3"]
+        # -g0 after the interpreter's CFLAGS (which carry -g) keeps debug info out of
+        # release wheels; the link flag also drops what static objects bring along.
+        compile_args += ["-O0", "-g"] if debug else ["-O3", "-g0"]
         compile_args += ["-fno-strict-aliasing", "-Wno-unused-function"]
+        if not (debug or sanitize):
+            link_args += ["-Wl,-S"] if sys.platform == "darwin" else ["-Wl,--strip-debug"]
         if sanitize:
             san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
             compile_args += san
@@ -105,7 +112,8 @@ def cythonized() -> list[Extension]:
         compiler_directives=directives,
         include_path=["src", *_picows_include()],
         annotate=_flag("ZENWS_ANNOTATE"),
-        nthreads=0,
+        # worker processes: fork on Linux only (spawn would re-run this setup.py)
+        nthreads=_jobs() if sys.platform == "linux" else 0,
     )
 
 
@@ -127,4 +135,14 @@ class build_py_with_docs(build_py):
             self.copy_file(str(page), str(dest / page.name))
 
 
-setup(ext_modules=cythonized(), cmdclass={"build_py": build_py_with_docs})
+def _jobs() -> int:
+    return int(os.environ.get("ZENWS_BUILD_JOBS") or os.cpu_count() or 1)
+
+
+# Cythonize and compile the modules in parallel (build_ext --parallel), through pip,
+# build and cibuildwheel alike.
+setup(
+    ext_modules=cythonized(),
+    cmdclass={"build_py": build_py_with_docs},
+    options={"build_ext": {"parallel": _jobs()}},
+)

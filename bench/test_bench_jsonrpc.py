@@ -90,7 +90,7 @@ def _loop(fn: Callable[..., Any], *args: Any) -> Callable[[], None]:
 
 
 def _per_call(benchmark: Any) -> None:
-    if benchmark.stats is not None:  # None under --benchmark-disable
+    if getattr(benchmark, "stats", None) is not None:  # none: --benchmark-disable, codspeed
         benchmark.extra_info["ns/call"] = round(benchmark.stats.stats.min / LOOPS * 1e9, 1)
 
 

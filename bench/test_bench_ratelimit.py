@@ -27,6 +27,8 @@ def _loop(fn: Callable[..., Any], *args: Any) -> Callable[[], None]:
 
 
 def _per_call(benchmark: Any) -> None:
+    if getattr(benchmark, "stats", None) is None:  # pytest-codspeed counts, no timings
+        return
     benchmark.extra_info["per_call"] = f"{benchmark.stats.stats.min / LOOPS * 1e9:.1f} ns"
 
 

@@ -13,20 +13,53 @@ from typing import Any
 FAST_MODULES = ("frame", "jsonrpc", "latency", "ratelimit", "listener", "jsonl", "guard", "book")
 
 
+#: SIMD level of every kernel name the dispatchers report, narrowest first; the
+#: portable kernels ("scalar", "scalar64", "swar") use none.
+SIMD_LEVELS = ("sse2", "neon", "avx2", "avx512")
+
+
+def _simd_level(kernel: str) -> str:
+    return kernel if kernel in SIMD_LEVELS else "none"
+
+
+def _scan_kernels(jsonrpc: Any) -> tuple[str, ...]:
+    # the scan dispatcher has no "available" list: try each kernel, then restore the choice
+    # (every kernel gives the same results, so a scan in between is unaffected)
+    before = jsonrpc.scan_kernel()
+    out = []
+    try:
+        for name in ("scalar", "sse2", "avx2", "avx512"):
+            try:
+                jsonrpc._set_scan_kernel(name)
+            except ValueError:
+                continue
+            out.append(name)
+    finally:
+        jsonrpc._set_scan_kernel(before)
+    return tuple(out)
+
+
 def build_info() -> dict[str, Any]:
-    """Describe the compiled extensions and kernels in use.
+    """Describe the compiled extensions and the SIMD kernels in use.
 
     Returns:
-        A dict with ``version``, ``python``, ``platform``, ``picows``, ``aiofastnet``
-        (the two packages whose Cython classes zenws is compiled against) and
-        ``extensions`` (module name -> path of the loaded shared object) and
-        ``simd`` (the masking kernel chosen at run time for this CPU) and ``kernels``
-        (every run-time chosen SIMD kernel: ``mask``, ``scan``, ``json``).
+        A dict with ``version``, ``python``, ``platform``, ``machine``, ``picows``,
+        ``aiofastnet`` (the two packages whose Cython classes zenws is compiled against),
+        ``extensions`` (module name -> path of the loaded shared object) and the CPU view,
+        every part of which comes from the run-time dispatchers themselves:
+
+        - ``kernels``: the kernel each dispatcher chose (``mask``, ``scan``, ``json``);
+        - ``kernels_available``: per dispatcher, every kernel this CPU and build can run;
+        - ``cpu``: the SIMD levels this CPU offers to zenws (the union of the levels
+          above, narrowest first, e.g. ``("sse2", "avx2", "avx512")``);
+        - ``simd``: the widest level a chosen kernel uses (``"none"`` for portable C).
+          A kernel runs below it when it has no wider variant (masking has none past
+          AVX2) or when forced by ``ZENWS_SCAN_KERNEL`` / ``ZENWS_JSON_KERNEL``.
 
     Raises:
         ImportError: if a compiled extension is missing (there is no fallback).
     """
-    from . import __version__
+    from ._version import __version__
 
     extensions = {}
     for name in FAST_MODULES:
@@ -34,6 +67,18 @@ def build_info() -> dict[str, Any]:
         extensions[name] = getattr(module, "__file__", "")
     frame = importlib.import_module("zenws.fast.frame")
     jsonrpc = importlib.import_module("zenws.fast.jsonrpc")
+    kernels = {
+        "mask": frame.mask_kernel(),
+        "scan": jsonrpc.scan_kernel(),
+        "json": jsonrpc.loads_kernel(),
+    }
+    available = {
+        "mask": tuple(frame.mask_kernels()),
+        "scan": _scan_kernels(jsonrpc),
+        "json": tuple(jsonrpc._json_kernels()),
+    }
+    levels = {_simd_level(k) for names in available.values() for k in names}
+    used = {_simd_level(k) for k in kernels.values()}
     return {
         "version": __version__,
         "python": sys.version.split()[0],
@@ -42,12 +87,10 @@ def build_info() -> dict[str, Any]:
         "picows": importlib.metadata.version("picows"),
         "aiofastnet": importlib.metadata.version("aiofastnet"),
         "extensions": extensions,
-        "simd": frame.mask_kernel(),
-        "kernels": {
-            "mask": frame.mask_kernel(),
-            "scan": jsonrpc.scan_kernel(),
-            "json": jsonrpc.loads_kernel(),
-        },
+        "simd": next((lv for lv in reversed(SIMD_LEVELS) if lv in used), "none"),
+        "cpu": tuple(lv for lv in SIMD_LEVELS if lv in levels),
+        "kernels": kernels,
+        "kernels_available": available,
     }
 
 

@@ -30,7 +30,7 @@ def missing_extension(module: str) -> ImportError:
     Returns:
         The exception to raise, with ``name`` set to ``module``.
     """
-    from . import __version__
+    from ._version import __version__
 
     root = source_checkout()
     if root is not None:

@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import ssl as _ssl
+import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -28,7 +29,7 @@ from ._redact import redact_headers, redact_url
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from .recorder import Recorder
+    from .recording import Recorder
 
 __all__ = [
     "BACKOFF_JITTERS",
@@ -44,7 +45,7 @@ __all__ = [
 HEARTBEATS = ("ping_pong", "deribit", "binance", "text")
 BACKOFF_JITTERS = ("full", "equal", "none")
 OVERFLOW_POLICIES = ("drop_oldest", "drop_newest", "pause_reading", "disconnect")
-DECODERS = ("simdjson", "orjson", "json", "zenws")
+DECODERS = ("zenws", "orjson", "json", "simdjson")
 DIALECTS = ("jsonrpc", "deribit", "binance")
 RATE_LIMIT_PRESETS = ("deribit", "binance", "simple")
 COMPRESSIONS = ("deflate",)
@@ -166,8 +167,10 @@ class Config:
             closing it to the caller), or ``None``.
         ssl: ``None`` (default verification for wss), an ``ssl.SSLContext`` or a bool.
         proxy: ``None`` or a proxy URL (http, https, socks4, socks5).
-        decoder: JSON decoder for ``Message.json()``: ``"simdjson"``, ``"orjson"``, ``"json"``
-            or ``"zenws"`` (``zenws.fast.jsonrpc.loads``, the fastest: 1.2-4x orjson).
+        decoder: JSON decoder for ``Message.json()``: ``"zenws"`` (the default,
+            ``zenws.fast.jsonrpc.loads``, the fastest measured: bench/RESULTS.md),
+            ``"orjson"``, ``"json"`` or ``"simdjson"`` (needs the optional pysimdjson:
+            ``pip install "zenws[simdjson]"``).
         subprotocols: ``Sec-WebSocket-Protocol`` values offered.
         dialect: subscription/RPC dialect: ``"jsonrpc"``, ``"deribit"``, ``"binance"`` or an object.
         subscribe_chunk: most channels per subscribe request (Deribit: 250).
@@ -203,7 +206,7 @@ class Config:
     record_to: str | Recorder | None = None
     ssl: _ssl.SSLContext | bool | None = None
     proxy: str | None = None
-    decoder: str = "simdjson"
+    decoder: str = "zenws"
     subprotocols: tuple[str, ...] = ()
     dialect: Any = "jsonrpc"
     subscribe_chunk: int = 250
@@ -340,7 +343,7 @@ class Config:
             put(self, "record_to", _path("record_to", self.record_to))
         _ssl_option(self.ssl, self.url)
         put(self, "proxy", _proxy(self.proxy))
-        _choice("decoder", self.decoder, DECODERS)
+        _decoder(self.decoder)
         put(self, "subprotocols", _names("subprotocols", self.subprotocols, token=True))
         _object_or_choice("dialect", self.dialect, DIALECTS)
         put(self, "subscribe_chunk", _integer("subscribe_chunk", self.subscribe_chunk, 1))
@@ -453,6 +456,17 @@ def _choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
         raise _fail(field, f"must be one of {', '.join(map(repr, choices))}", value)
 
 
+def _decoder(value: Any) -> None:
+    _choice("decoder", value, DECODERS)
+    if value == "simdjson":  # the optional one: fail here, with the pip command
+        from .fast.listener import decoder_id
+
+        try:
+            decoder_id(value)
+        except ImportError as exc:
+            raise ConfigError(str(exc), field="decoder") from None
+
+
 def _object_or_choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
     if isinstance(value, str):
         _choice(field, value, choices)
@@ -498,9 +512,10 @@ def _rate_limit(value: Any) -> None:
 def _is_recorder(value: Any) -> bool:
     if value is None or isinstance(value, (str, os.PathLike)):
         return False
-    from .recorder import Recorder
-
-    return isinstance(value, Recorder)
+    # A Recorder exists only once its module is loaded: look it up instead of importing it
+    # (configuration sits below recording in the layers).
+    module = sys.modules.get("zenws.recording.recorder")
+    return module is not None and isinstance(value, module.Recorder)
 
 
 def _path(field: str, value: Any) -> str | None:

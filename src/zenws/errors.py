@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from ._error_texts import CLOSE_TEXT as _CLOSE
 from ._error_texts import HTTP_TEXT as _HTTP
 from ._error_texts import RPC_TEXT as _RPC
+from .exchanges import deribit
 
 __all__ = [
     "Category",
@@ -256,10 +257,11 @@ class Explanation(NamedTuple):
     docs: str
 
 
-# Deribit / JSON-RPC codes (shared/deribit README).  Auth and malformed-request codes are
-# fatal: resending the same request gives the same answer.  Unknown codes are fatal too,
-# because a blind retry of an order is worse than surfacing the error.
-_RPC_RECOVERABLE = frozenset({10028, 10040, 10041, 10047, 11051, 13028, 13888, -32603})
+# Deribit codes (zenws.exchanges.deribit) and JSON-RPC's internal error.  Auth and
+# malformed-request codes are fatal: resending the same request gives the same answer.
+# Unknown codes are fatal too, because a blind retry of an order is worse than surfacing
+# the error.
+_RPC_RECOVERABLE = deribit.RETRYABLE_ERRORS | {-32603}
 # Close codes after which reconnecting is the right move.  1002/1003/1007/1009/1010 condemn
 # one message, not the endpoint: the connection is re-established with backoff and the
 # offending payload is never resent.  1008 (policy violation) is recoverable too: servers use

@@ -4,10 +4,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .heartbeat import HeartbeatHealth
 from .state import State
 
 __all__ = ["HeartbeatHealth", "StateMetrics"]
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatHealth:
+    """Snapshot of a heartbeat's state, as returned by ``client.heartbeat_health()``.
+
+    Attributes:
+        kind: strategy name (``"ping_pong"``, ``"deribit"``, ``"binance"``, ``"text"``,
+            ``"none"``).
+        last_seen: monotonic time (seconds, ``time.monotonic()`` clock) of the last heartbeat
+            received from the server, or ``None``.
+        rtt: last measured heartbeat round trip in seconds, or ``None``.
+        misses: heartbeats missed since the client was created (each forced a reconnect).
+        healthy: True while running on an open connection with no deadline missed.
+    """
+
+    kind: str
+    last_seen: float | None
+    rtt: float | None
+    misses: int
+    healthy: bool
+
+    @classmethod
+    def disabled(cls) -> HeartbeatHealth:
+        """Health of a client configured without a heartbeat (nothing can be missed)."""
+        return cls("none", None, None, 0, True)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import errors, telemetry
-from ._dialects import (
+from ._subscriptions_dialects import (
     BINANCE_MAX_PER_REQUEST,
     DERIBIT_MAX_PER_REQUEST,
     BinanceDialect,

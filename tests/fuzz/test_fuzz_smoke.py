@@ -17,10 +17,14 @@ import pytest
 HERE = Path(__file__).resolve().parent
 HARNESSES = sorted(p.name for p in HERE.glob("fuzz_*.py"))
 SECONDS = int(os.environ.get("ZENWS_FUZZ_SECONDS", "6"))
+# serial: each harness is a CPU-bound process on a wall-clock budget
+pytestmark = pytest.mark.serial
 
 
 def test_harnesses_present() -> None:
-    assert {"fuzz_frame.py", "fuzz_assembler.py", "fuzz_recorder.py"} <= set(HARNESSES)
+    assert {"fuzz_frame.py", "fuzz_assembler.py", "fuzz_recorder.py", "fuzz_guard.py"} <= set(
+        HARNESSES
+    )
 
 
 @pytest.mark.parametrize("harness", HARNESSES)

@@ -244,7 +244,7 @@ def test_replay_redacts_frames_of_an_unredacted_recording(tmp_path: pathlib.Path
 
 def test_replay_plot_labels_stay_clear_of_the_lines() -> None:
     pytest.importorskip("matplotlib")
-    from zenws._cli_replay import figure
+    from zenws.cli.replay import figure
 
     rtts = [50_000 + 1000 * (i % 40) for i in range(2000)] + [4_000_000] * 40  # long tail
     for log_x in (False, True):

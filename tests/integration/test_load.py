@@ -15,9 +15,13 @@ import asyncio
 from typing import Any
 
 import orjson
+import pytest
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
 
 import zenws
+
+# serial: 10,000 requests in flight with 1 s timeouts among them (CPU-bound, timing)
+pytestmark = pytest.mark.serial
 
 CLIENTS = 64
 REQUESTS = 10_000

@@ -44,7 +44,7 @@ async def client_api() -> None:
     assert_type(client.latency_stats().p99, int)
     assert_type(client.latency.to_numpy(), npt.NDArray[np.int64])
     reveal_type(client.metrics())  # revealed: zenws.metrics.StateMetrics
-    reveal_type(client.heartbeat_health())  # revealed: zenws.heartbeat.HeartbeatHealth
+    reveal_type(client.heartbeat_health())  # revealed: zenws.metrics.HeartbeatHealth
     async for msg in client:
         reveal_type(msg)  # revealed: zenws.fast.listener.Message
         reveal_type(msg.json())  # revealed: Any

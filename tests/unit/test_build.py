@@ -88,9 +88,6 @@ def test_build_info_reports_every_extension_and_the_simd_kernel() -> None:
         assert Path(path).is_file()
     assert info["picows"] == importlib.metadata.version("picows")
     assert info["aiofastnet"] == importlib.metadata.version("aiofastnet")
-    assert info["simd"] == frame.mask_kernel()
-    assert info["simd"] in KERNELS
-    assert info["simd"] in frame.mask_kernels()
     from zenws.fast import jsonrpc
 
     assert info["kernels"] == {
@@ -98,7 +95,31 @@ def test_build_info_reports_every_extension_and_the_simd_kernel() -> None:
         "scan": jsonrpc.scan_kernel(),
         "json": jsonrpc.loads_kernel(),
     }
+    assert info["kernels"]["mask"] in KERNELS
     assert info["kernels"]["json"] in ("avx2", "sse2", "swar")
+
+
+def test_build_info_gives_one_view_of_the_cpu_and_the_kernels() -> None:
+    from zenws.fast import frame, jsonrpc
+
+    info = zenws.build_info()
+    kernels, available = info["kernels"], info["kernels_available"]
+    assert available["mask"] == frame.mask_kernels()
+    assert available["json"] == jsonrpc._json_kernels()
+    assert set(available) == set(kernels)
+    for name, chosen in kernels.items():
+        assert chosen in available[name], (name, chosen, available[name])
+        forced = os.environ.get(f"ZENWS_{name.upper()}_KERNEL")
+        if not forced:  # the dispatcher picks the widest kernel it has for this CPU
+            assert chosen == available[name][-1], (name, chosen, available[name])
+    levels = ("sse2", "neon", "avx2", "avx512")
+    offered = {k for names in available.values() for k in names if k in levels}
+    assert info["cpu"] == tuple(lv for lv in levels if lv in offered)
+    used = [lv for lv in levels if lv in kernels.values()]
+    assert info["simd"] == (used[-1] if used else "none")
+    assert info["simd"] == "none" or info["simd"] in info["cpu"]
+    # probing the scan kernels leaves the chosen one in place
+    assert jsonrpc.scan_kernel() == kernels["scan"]
 
 
 def test_tests_import_the_package_under_test() -> None:

@@ -51,7 +51,7 @@ DEFAULTS = {
     "record_to": None,
     "ssl": None,
     "proxy": None,
-    "decoder": "simdjson",
+    "decoder": "zenws",
     "subprotocols": (),
     "dialect": "jsonrpc",
     "subscribe_chunk": 250,

@@ -17,8 +17,8 @@ import sys
 import pytest
 
 import zenws
-from zenws import _docs
 from zenws._error_texts import CLOSE_TEXT, HTTP_TEXT, RPC_TEXT
+from zenws.cli import docs as _docs
 from zenws.errors import (
     ConfigError,
     ConnectError,

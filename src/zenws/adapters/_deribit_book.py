@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import ProtocolError
 from ..fast.book import APPLIED, ASK, BID, GAP, L2Book, SideView
 from ..fast.jsonrpc import scan
-from ..recorder import read_recording
+from ..recording import read_recording
 
 __all__ = ["BookGap", "OrderBook", "books_from_recording"]
 

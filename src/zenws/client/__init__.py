@@ -252,7 +252,7 @@ class Client(RequestsMixin, LifecycleMixin):
         self._req.plain = self._limiter is None and not self._debug
         rec = self.config.record_to
         if isinstance(rec, str):
-            from ..recorder import Recorder
+            from ..recording import Recorder
 
             self._recorder = Recorder(rec, url=self.config.url)
             self._owns_recorder = True

@@ -177,13 +177,16 @@ cdef Py_ssize_t parse_header(const unsigned char* p, Py_ssize_t n, FrameHeader* 
             _raise("masked frame from the server (RFC 6455 §5.1)", 1002)
     elif flags & HDR_REQUIRE_MASK:
         _raise("unmasked frame from the client (RFC 6455 §5.1)", 1002)
-    # Extended lengths: non-minimal encodings (e.g. 5 in the 16-bit form) are
-    # accepted; §5.2 requires the minimal form from senders, not receivers.
+    # Extended lengths: RFC 6455 §5.2 says the minimal number of bytes MUST be
+    # used; a non-minimal form (5 in the 16-bit form) is a 1002, as in the read
+    # guard (zenws.fast.guard) and in picows.
     if length == 126:
         if n < 4:
             return -1
         length = zenws_load_be16(p + 2)
         pos = 4
+        if length < 126:
+            _raise("non-minimal 16-bit payload length (RFC 6455 §5.2)", 1002)
     elif length == 127:
         if n < 10:
             return -1
@@ -191,6 +194,8 @@ cdef Py_ssize_t parse_header(const unsigned char* p, Py_ssize_t n, FrameHeader* 
         pos = 10
         if length >> 63:
             _raise("64-bit payload length with the most significant bit set", 1002)
+        if length < 65536:
+            _raise("non-minimal 64-bit payload length (RFC 6455 §5.2)", 1002)
     if max_size >= 0 and length > <uint64_t>max_size:
         _raise(f"frame payload of {length} bytes exceeds max_size {max_size}", 1009)
     if length > <uint64_t>(0x7FFFFFFFFFFFFFFF - 14):

@@ -324,6 +324,9 @@ def parse_deflate_response(str header_value, *, object client_max_window_bits=Tr
                 and params.client_max_window_bits > client_max_window_bits):
             raise ProtocolError("permessage-deflate: client_max_window_bits above the offer",
                                 1002)
-    elif client_max_window_bits not in (None, True, False):
+    elif (client_max_window_bits is not None and client_max_window_bits is not True
+            and client_max_window_bits is not False):
+        # identity tests, as in deflate_offer (``not in (None, True, False)`` compiled to
+        # generic comparisons against None that gcc flagged with -Warray-bounds)
         params.client_max_window_bits = client_max_window_bits
     return params

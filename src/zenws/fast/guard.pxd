@@ -3,7 +3,7 @@
 # raw byte stream before picows parses it.
 cimport cython
 from libc.stdint cimport int64_t, uint32_t
-from aiofastnet.transport cimport Protocol
+from zenws.fast._compat cimport Protocol
 from zenws.fast.listener cimport FastListener
 
 

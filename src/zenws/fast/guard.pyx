@@ -14,8 +14,9 @@ from cpython.buffer cimport Py_buffer
 from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
-from aiofastnet.utils cimport NoResult
-from picows.picows cimport WSTransport, MemoryBuffer
+from zenws.fast._compat cimport (
+    MemoryBuffer, NoResult, WSTransport, read_buffer, read_buffer_data, read_buffer_size,
+)
 from zenws.fast.common cimport (
     zenws_load_be16, zenws_load_be64, zenws_store_be16, zenws_store_be64,
 )
@@ -23,7 +24,10 @@ from zenws.fast.frame cimport close_code_valid
 from zenws.fast.listener cimport FastListener
 
 import asyncio
-import gc
+
+from zenws.fast._compat_check import check as _check_private_api
+
+_check_private_api()
 
 
 # The UTF-8 DFA (ext/zenws_utf8.c) compiled into this module, as listener.pyx
@@ -363,6 +367,22 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
     def resume_writing(self):
         self._proto.resume_writing()
 
+    def walk(self, data):
+        """Validate ``data`` as the next bytes of the stream (tests and fuzzing).
+
+        Returns:
+            ``(verdict, cut)``: verdict 0 = every byte is valid (cut = ``len(data)``),
+            1 = a valid CLOSE ends at ``cut``, else the close code of the violation
+            in the frame that starts at ``cut`` (0 if it started in an earlier chunk).
+        """
+        cdef const unsigned char[::1] view = data
+        cdef Py_ssize_t cut = view.shape[0]
+        cdef int rc
+        if cut == 0:
+            return GUARD_OK, 0
+        rc = self.walk_c(&view[0], view.shape[0], &cut)
+        return rc, cut
+
     @property
     def protocol(self):
         """The picows WSProtocol behind the guard."""
@@ -403,6 +423,18 @@ cdef bint _park(unsigned char* p, Py_ssize_t avail, int64_t max_frame_size) noex
     return True
 
 
+def detached(int64_t max_frame_size=-1, int64_t max_message_size=-1, bint deflate=False):
+    """A :class:`ReadGuard` in front of nothing: feed it with :meth:`ReadGuard.walk`.
+
+    The same validation as an installed guard (tests, fuzzing: tests/fuzz/fuzz_guard.py).
+    """
+    cdef ReadGuard guard = ReadGuard.__new__(ReadGuard)
+    guard.max_frame_size = max_frame_size
+    guard.max_message_size = max_message_size
+    guard._deflate = deflate
+    return guard
+
+
 def install(FastListener listener not None, WSTransport transport not None,
             int64_t max_frame_size=-1):
     """Put a :class:`ReadGuard` between ``transport``'s socket and picows.
@@ -418,31 +450,33 @@ def install(FastListener listener not None, WSTransport transport not None,
         max_frame_size: payload limit of a data frame (picows' ``max_frame_size``).
 
     Returns:
-        The installed guard, or ``None`` when it cannot be installed (the listener
-        then validates every frame itself, as without a guard).
+        The installed guard, or ``None`` when a violation in the bytes that came
+        with the 101 cannot be hidden from picows (the listener then validates
+        every frame itself, as without a guard).
+
+    Raises:
+        RuntimeError: picows' read buffer is not where ``zenws/fast/_compat.pxd``
+            expects it (an incompatible picows; the import-time check of
+            ``zenws.fast._compat_check`` normally reports that first).
     """
     cdef MemoryBuffer rb = None
     cdef Py_ssize_t tail, cut = 0
     cdef int rc
     cdef const unsigned char* pos
     cdef ReadGuard guard
+    cdef const unsigned char* data
     tr = transport.underlying_transport
     proto = tr.get_protocol()
-    # picows keeps its read buffer (a MemoryBuffer) in a private attribute: find
-    # it among the protocol's references; exactly one, or no guard.
-    for ref in gc.get_referents(proto):
-        if isinstance(ref, MemoryBuffer):
-            if rb is not None:
-                return None
-            rb = <MemoryBuffer>ref
-    if rb is None:
-        return None
+    rb = read_buffer(proto)        # zenws/fast/_compat.pxd: RuntimeError if not found
+    data = <const unsigned char*>read_buffer_data(rb)
     mv = proto.get_buffer(-1)
     pos = <const unsigned char*>PyMemoryView_GET_BUFFER(mv).buf
-    tail = pos - <const unsigned char*>rb.data
+    tail = pos - data
     # get_buffer() lends data[tail:size]: anything else is not the read buffer.
-    if tail < 0 or tail > rb.size or len(mv) != rb.size - tail:
-        return None
+    if tail < 0 or tail > read_buffer_size(rb) or len(mv) != read_buffer_size(rb) - tail:
+        raise RuntimeError(
+            "picows' get_buffer() does not lend the end of its read buffer: "
+            "zenws/fast/_compat.pxd does not match the installed picows")
     del mv
     guard = ReadGuard.__new__(ReadGuard)
     guard._proto = proto
@@ -453,12 +487,12 @@ def install(FastListener listener not None, WSTransport transport not None,
     guard.max_frame_size = max_frame_size
     guard.max_message_size = listener.assembler.max_message_size
     guard._deflate = listener.deflate
-    rc = guard.walk_c(<const unsigned char*>rb.data, tail, &cut)
+    rc = guard.walk_c(data, tail, &cut)
     if rc != GUARD_OK:
         # picows parses these bytes as soon as on_ws_connected returns, and it
         # cannot be told to stop early: hide what follows the cut behind a
         # header that never completes, so picows delivers every frame before it.
-        if not _park(<unsigned char*>rb.data + cut, tail - cut, max_frame_size):
+        if not _park(<unsigned char*>data + cut, tail - cut, max_frame_size):
             return None     # the listener checks every frame itself, as without a guard
         guard._stop(rc, True)
     tr.set_protocol(guard)

@@ -19,6 +19,9 @@ class MessageKind(enum.IntEnum):
     BINARY = 4
     def __format__(self, spec: str) -> str: ...
 
+DEFAULT_DECODER: Final[str]
+SIMDJSON_HINT: Final[str]
+
 def result_of(payload: bytes | dict[str, Any], method: str, request_id: int = -1) -> Any: ...
 def decoder_id(name: str) -> int: ...
 def overflow_policy_id(name: str) -> int: ...
@@ -46,7 +49,7 @@ def _make_message(
     msg_id: int | str | None = None,
     recv_ns: int = 0,
     epoch: int = 0,
-    decoder: str = "simdjson",
+    decoder: str = "zenws",
 ) -> Message: ...
 
 @final
@@ -130,7 +133,7 @@ class FastListener(WSListener):
         max_message_size: int = ...,
         inflater: Inflater | None = None,
         deflater: Deflater | None = None,
-        decoder: str = "simdjson",
+        decoder: str = "zenws",
         first_id: int = 1,
     ) -> None: ...
     def on_ws_connected(self, transport: WSTransport) -> None: ...

@@ -19,6 +19,7 @@ from libc.stdint cimport int64_t, uint64_t, INT64_MAX
 from libc.string cimport memcmp
 
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType, WSCloseCode
+from zenws.fast._compat cimport frame_payload, transport_check_thread, transport_write
 from zenws.fast.common cimport zenws_monotonic_ns, zenws_load_be16
 from zenws.fast.frame cimport MessageAssembler, close_code_valid, frame_in_place_c
 from zenws.fast.jsonrpc cimport (
@@ -36,13 +37,15 @@ import enum
 import json as _stdjson
 
 import orjson
-import simdjson
 
 from asyncio import CancelledError, InvalidStateError, current_task as _current_task
 
 from zenws.errors import ConnectionLost, ProtocolError, RequestTimeout, RpcError
+from zenws.fast._compat_check import check as _check_private_api
 from zenws import telemetry as _tm
 
+# zenws/fast/_compat.pxd: the private picows API this module is compiled against.
+_check_private_api()
 
 # The scanner is plain C in ext/zenws_scan.c.  Compiling it into this module
 # (unity build) lets the hot path call zenws_scan() directly, with no
@@ -87,16 +90,39 @@ _DECODERS = {"simdjson": DECODER_SIMDJSON, "orjson": DECODER_ORJSON, "json": DEC
 _POLICIES = {"drop_oldest": OVERFLOW_DROP_OLDEST, "drop_newest": OVERFLOW_DROP_NEWEST,
              "pause_reading": OVERFLOW_PAUSE_READING, "disconnect": OVERFLOW_DISCONNECT}
 
-# One simdjson parser for the whole module: Message.json() materializes the
-# document (as_dict/as_list) before the next parse, so no proxy outlives it
-# (a simdjson Parser holds one live document; DESIGN §6).
-cdef object _simd_parser = simdjson.Parser()
+# simdjson is an optional decoder (pip install "zenws[simdjson]"): imported the first
+# time it is selected, so a missing pysimdjson never breaks `import zenws`.  One
+# parser for the whole module: Message.json() materializes the document
+# (as_dict/as_list) before the next parse, so no proxy outlives it (a simdjson
+# Parser holds one live document; DESIGN §6).
+cdef object _simd_parser = None
 cdef object _orjson_loads = orjson.loads
 cdef object _json_loads = _stdjson.loads
-cdef object _SimdObject = simdjson.Object
-cdef object _SimdArray = simdjson.Array
+cdef object _SimdObject = None
+cdef object _SimdArray = None
+#: the decoder ``Config.decoder`` and ``FastListener`` use unless told otherwise:
+#: the fastest of them on the bench/test_bench_message.py corpus (bench/RESULTS.md)
+DEFAULT_DECODER = "zenws"
+SIMDJSON_HINT = ('decoder="simdjson" needs the optional pysimdjson package: '
+                 'pip install "zenws[simdjson]"')
 cdef bytes _TEST_REQUEST = b'"test_request"'
 cdef str _PUBLIC_TEST = "public/test"
+
+
+def _load_simdjson():
+    """Import pysimdjson for the ``"simdjson"`` decoder, once.
+
+    Raises:
+        ImportError: pysimdjson is not installed (the message says how to install it).
+    """
+    global _simd_parser, _SimdObject, _SimdArray
+    if _simd_parser is None:
+        try:
+            import simdjson
+        except ImportError as exc:
+            raise ImportError(SIMDJSON_HINT, name="simdjson") from exc
+        _SimdObject, _SimdArray = simdjson.Object, simdjson.Array
+        _simd_parser = simdjson.Parser()
 
 
 cdef object _simd_loads(bytes raw):
@@ -171,11 +197,19 @@ cdef str _json_type(object value):
 
 
 def decoder_id(str name):
-    """Return the C decoder id for ``"simdjson"``, ``"orjson"`` or ``"json"``."""
+    """Return the C decoder id for ``"zenws"``, ``"orjson"``, ``"json"`` or ``"simdjson"``.
+
+    Raises:
+        ValueError: an unknown decoder name.
+        ImportError: ``"simdjson"`` without pysimdjson installed (with the pip command).
+    """
     try:
-        return _DECODERS[name]
+        decoder = _DECODERS[name]
     except KeyError:
         raise ValueError(f"unknown decoder {name!r}; use one of {sorted(_DECODERS)}") from None
+    if decoder == DECODER_SIMDJSON:
+        _load_simdjson()
+    return decoder
 
 
 def overflow_policy_id(str name):
@@ -213,7 +247,7 @@ cdef class Message:
                                     PyBytes_GET_SIZE(self.raw), NULL)
 
     def json(self):
-        """Parse the payload as JSON once (simdjson, orjson, json or zenws) and cache it.
+        """Parse the payload as JSON once (zenws, orjson, json or simdjson) and cache it.
 
         Returns:
             The decoded document (dict for JSON-RPC messages).
@@ -264,7 +298,7 @@ cdef Message make_message(int kind, bytes raw, object channel, object msg_id,
 
 
 def _make_message(int kind, bytes raw, object channel=None, object msg_id=None,
-                  int64_t recv_ns=0, int64_t epoch=0, str decoder="simdjson"):
+                  int64_t recv_ns=0, int64_t epoch=0, str decoder=DEFAULT_DECODER):
     """Build a Message outside the hot path (tests, replay)."""
     return make_message(kind, raw, channel, msg_id, recv_ns, epoch, decoder_id(decoder))
 
@@ -559,7 +593,7 @@ cdef class FastListener(WSListener):
         max_message_size: limit of a reassembled message (1009 beyond it).
         inflater: zenws.fast.frame.Inflater when permessage-deflate was negotiated.
         deflater: zenws.fast.frame.Deflater for outgoing messages (same condition).
-        decoder: "simdjson", "orjson" or "json" for Message.json().
+        decoder: "zenws" (default), "orjson", "json" or "simdjson" for Message.json().
         first_id: first JSON-RPC id this listener hands out.
     """
 
@@ -581,7 +615,7 @@ cdef class FastListener(WSListener):
 
     def __init__(self, *, int64_t epoch=0, Correlator correlator=None,
                  LatencyBuffer latency=None, Py_ssize_t max_message_size=16 * 1024 * 1024,
-                 inflater=None, deflater=None, str decoder="simdjson", int64_t first_id=1):
+                 inflater=None, deflater=None, str decoder=DEFAULT_DECODER, int64_t first_id=1):
         self.epoch = epoch
         self.correlator = correlator if correlator is not None else Correlator()
         self.latency = latency if latency is not None else LatencyBuffer(1024)
@@ -633,17 +667,17 @@ cdef class FastListener(WSListener):
                         return
                     self.messages_in += 1
                     if (opcode == 1 and self.recorder is None and type(self) is FastListener
-                            and _response_prefix(<const char*>frame.payload_ptr,
+                            and _response_prefix(<const char*>frame_payload(frame),
                                                  frame.payload_size)):
                         # on_message_c is dispatch_c here: a response to a request is
                         # decoded straight from picows' buffer, with no bytes copy.
-                        if self._resolve_decoded(None, <const char*>frame.payload_ptr,
+                        if self._resolve_decoded(None, <const char*>frame_payload(frame),
                                                  frame.payload_size, now):
                             return
                         self._dispatch_rest(opcode, PyBytes_FromStringAndSize(
-                            <const char*>frame.payload_ptr, frame.payload_size), now)
+                            <const char*>frame_payload(frame), frame.payload_size), now)
                         return
-                    payload = PyBytes_FromStringAndSize(<const char*>frame.payload_ptr,
+                    payload = PyBytes_FromStringAndSize(<const char*>frame_payload(frame),
                                                         frame.payload_size)
                     if self.recorder is not None:
                         self._record("in", opcode, payload, now)
@@ -656,7 +690,7 @@ cdef class FastListener(WSListener):
                 return
             try:
                 rc = self.assembler.feed_c(opcode, frame.fin, frame.rsv1,
-                                           <const unsigned char*>frame.payload_ptr,
+                                           frame_payload(frame),
                                            frame.payload_size)
             except ProtocolError as exc:
                 self.fail_c(exc.close_code, str(exc))
@@ -989,7 +1023,7 @@ cdef class FastListener(WSListener):
 
     cdef int on_close_frame_c(self, WSFrame frame, int64_t recv_ns) except -1:
         cdef Py_ssize_t n = frame.payload_size
-        cdef const unsigned char* p = <const unsigned char*>frame.payload_ptr
+        cdef const unsigned char* p = frame_payload(frame)
         cdef int code = 1005
         cdef str reason = ""
         cdef bint was_closed = self.closed
@@ -1151,11 +1185,11 @@ cdef class FastListener(WSListener):
         cdef WSTransport tr = self.transport
         cdef unsigned char* payload = <unsigned char*>self._reqbuf.data + _REQ_HEAD
         cdef Py_ssize_t hlen
-        tr._check_thread("send")
+        transport_check_thread(tr, "send")
         if tr.is_close_frame_sent or tr.is_disconnected:
             return 0
         hlen = frame_in_place_c(1, payload, n)
-        tr._fast_write(<char*>payload - hlen, hlen + n)
+        transport_write(tr, <char*>payload - hlen, hlen + n)
         self.frames_out += 1
         self.bytes_out += <uint64_t>n
         if self._reqbuf.cap > _REQ_KEEP:

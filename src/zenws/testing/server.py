@@ -94,10 +94,10 @@ class MockServer:
 
     @classmethod
     def from_recording(cls, path: Any, *, speed: float | None = None, **kw: Any) -> MockServer:
-        """A server that replays a zenws recording (see :mod:`zenws.testing.replay`)."""
-        from .replay import from_recording
+        """A server that replays a zenws recording (see :mod:`zenws.testing.replay_handler`)."""
+        from .replay_handler import ReplayHandler
 
-        return from_recording(path, speed=speed, **kw)
+        return cls(ReplayHandler(path, speed=speed), **kw)
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> MockServer:

@@ -25,9 +25,9 @@ from typing import Any
 
 import orjson
 
-from ._redact import redact_mapping
-from ._redact import redact_text as _redact_free_text
-from .fast.jsonl import (
+from .._redact import redact_mapping
+from .._redact import redact_text as _redact_free_text
+from ..fast.jsonl import (
     DRAIN_DONE,
     DRAIN_DROPS,
     DRAIN_PYTHON,

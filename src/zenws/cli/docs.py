@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TextIO
 
-from ._missing import source_checkout
+from .._missing import source_checkout
 
 __all__ = ["DocsError", "anchors", "docs_dir", "find", "page", "ref", "section", "topics"]
 
@@ -46,7 +47,7 @@ def ref(topic: str, anchor: str = "") -> str:
 
 def docs_dir() -> Path | None:
     """Where the pages are: inside the package, or ``docs/`` of a source checkout."""
-    shipped = Path(__file__).resolve().parent / "docs"
+    shipped = Path(__file__).resolve().parent.parent / "docs"
     if shipped.is_dir() and any(shipped.glob("*.md")):
         return shipped
     root = source_checkout()
@@ -154,3 +155,37 @@ def section(topic: str, anchor: str = "") -> str:
                 body.pop()  # the next section's anchor tag
             return "\n".join(body) + "\n"
     raise DocsError(f"{topic} has no section {anchor!r}", sorted(anchors(topic)))
+
+
+def docs_command(topic: str | None, out: TextIO) -> int:
+    """``zenws docs [TOPIC[#ANCHOR]]``: list the pages, or print one page or section."""
+    from .base import EXIT_OK, EXIT_USAGE, CliError
+
+    pages = topics()
+    if not pages:
+        raise CliError(
+            "the documentation pages are not installed with this copy of zenws",
+            hint="reinstall the package: pip install --force-reinstall zenws",
+        )
+    if not topic:
+        width = max(map(len, pages))
+        print("zenws docs TOPIC prints a page; TOPIC#ANCHOR one section of it.\n", file=out)
+        for name, title in pages.items():
+            print(f"  {name:<{width}}  {title}", file=out)
+        return EXIT_OK
+    try:
+        name, anchor = find(topic)
+    except DocsError as exc:
+        import difflib
+
+        wanted = topic.partition("#")[2] if "#" in topic else topic
+        close = difflib.get_close_matches(wanted, exc.choices, n=3, cutoff=0.5)
+        if close:
+            hint = "did you mean " + " or ".join(close) + "?"
+        elif "#" in topic:
+            hint = f"`zenws docs {topic.partition('#')[0]}` prints the whole page"
+        else:
+            hint = "`zenws docs` lists the topics"
+        raise CliError(str(exc), EXIT_USAGE, hint=hint) from None
+    out.write(section(name, anchor))
+    return EXIT_OK

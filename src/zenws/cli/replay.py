@@ -6,9 +6,9 @@ import os
 import warnings
 from typing import Any, TextIO
 
-from ._redact import redact_json_text
-from .cli import EXIT_ERROR, EXIT_MISSING, EXIT_OK, CliError
-from .fast.jsonl import has_secret_key
+from .._redact import redact_json_text
+from ..fast.jsonl import has_secret_key
+from .base import EXIT_ERROR, EXIT_MISSING, EXIT_OK, CliError
 
 __all__ = ["figure", "format_frame", "replay_command", "round_trips"]
 
@@ -183,7 +183,7 @@ def replay_command(
 ) -> int:
     """Run ``zenws replay``: every frame, one per line (unless ``quiet``), then the
     summary, statistics and plot that were asked for; returns the exit code."""
-    from .recorder import metadata, read_recording, replay_sync
+    from ..recording import metadata, read_recording, replay_sync
 
     if not os.path.isfile(path):
         raise CliError(f"no such recording: {path}", EXIT_ERROR)

@@ -106,7 +106,7 @@ async def _measure(name: str, seconds: float, rt: RoundTrip) -> BenchResult:
 
 
 async def _bench_zenws(url: str, seconds: float, params: Any) -> BenchResult:
-    from .client import connect
+    from ..client import connect
 
     client = await connect(url, reconnect_on_error=False)
     try:
@@ -235,7 +235,7 @@ async def bench_command(
     seconds: float, size: int, only: list[str], out: TextIO, rich_ok: bool = False
 ) -> int:
     """``zenws bench``: run and print the table; returns the exit code."""
-    from .cli import EXIT_OK, EXIT_USAGE, CliError
+    from .base import EXIT_OK, EXIT_USAGE, CliError
 
     unknown = sorted(set(only) - set(CLIENTS))
     if unknown:

@@ -17,8 +17,8 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from ._redact import redact_json_text
-from .cli import EXIT_ERROR, EXIT_OK
+from .._redact import redact_json_text
+from .base import EXIT_ERROR, EXIT_OK
 
 __all__ = ["connect_command"]
 
@@ -67,10 +67,10 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 async def connect_command(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``zenws connect``; returns the exit code."""
-    from ._redact import redact_url
-    from .client import connect
-    from .errors import ConnectionLost, explain
-    from .state import State
+    from .._redact import redact_url
+    from ..client import connect
+    from ..errors import ConnectionLost, explain
+    from ..state import State
 
     client = await connect(args.url, **_options(args))
     print(f"{_stamp()} connected to {redact_url(args.url)}", file=out, flush=True)
