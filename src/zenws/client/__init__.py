@@ -14,11 +14,11 @@ On every disconnect all pending requests fail at once with ``ConnectionLost(epoc
 nothing is replayed.  Reconnect: backoff -> open -> reconnect hooks (re-auth) ->
 restore subscriptions -> ``connection.reconnected`` event.
 
-Parts (this package): :mod:`.handshake` opens one connection (TCP/TLS, the upgrade, the
-listener); :mod:`.lifecycle` handles what the listener reports (:class:`ClientEvents`, a
+Parts (this package): :mod:`._handshake` opens one connection (TCP/TLS, the upgrade, the
+listener); :mod:`._lifecycle` handles what the listener reports (:class:`ClientEvents`, a
 :class:`~zenws.fast.listener.ListenerEvents`), the reconnect loop and the close;
-:mod:`.requests` sends and awaits requests; :mod:`.deadlines` owns the one deadline timer;
-:mod:`.subscriptions` owns the tracked channels; :mod:`.supervisor` owns backoff, reconnect
+:mod:`._requests` sends and awaits requests; :mod:`._deadlines` owns the one deadline timer;
+:mod:`._subscriptions` owns the tracked channels; :mod:`._supervisor` owns backoff, reconnect
 hooks and the reconnect count.
 """
 
@@ -44,13 +44,13 @@ from ..fast.listener import FastListener, Message, MessageQueue, Requester
 from ..heartbeat import HeartbeatHealth
 from ..metrics import StateMetrics
 from ..state import State, transition
-from .base import Handler, ReconnectHook
-from .deadlines import Deadlines
-from .handshake import open_transport
-from .lifecycle import ClientEvents, LifecycleMixin
-from .requests import RequestsMixin, WriteGate
-from .subscriptions import Subscriptions
-from .supervisor import Supervisor
+from ._base import Handler, ReconnectHook
+from ._deadlines import Deadlines
+from ._handshake import open_transport
+from ._lifecycle import ClientEvents, LifecycleMixin
+from ._requests import RequestsMixin, WriteGate
+from ._subscriptions import Subscriptions
+from ._supervisor import Supervisor
 
 __all__ = ["Client", "connect", "run"]
 

@@ -13,7 +13,7 @@ from .._redact import redact_text, redact_url
 from ..errors import ClientClosed, ConnectError, ConnectionLost, ProtocolError, ZenwsError
 from ..fast.listener import FastListener, ListenerEvents, Message
 from ..state import State
-from .base import ClientBase, lost
+from ._base import ClientBase, lost
 
 _CLOSED_IN_FLIGHT = (
     "the client was closed by the application (close()) while the request was in flight"

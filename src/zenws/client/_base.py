@@ -1,8 +1,8 @@
 """Shared state declarations of :class:`zenws.Client` and its parts.
 
-The client is split by responsibility: requests (:mod:`zenws.client.requests`),
-subscriptions (:mod:`zenws.client.subscriptions`), connection lifecycle
-(:mod:`zenws.client.lifecycle`), reconnect policy (:mod:`zenws.client.supervisor`) and the
+The client is split by responsibility: requests (:mod:`zenws.client._requests`),
+subscriptions (:mod:`zenws.client._subscriptions`), connection lifecycle
+(:mod:`zenws.client._lifecycle`), reconnect policy (:mod:`zenws.client._supervisor`) and the
 public class (:mod:`zenws.client`).  This base only declares the attributes they share (set
 in ``Client.__init__``) and the methods one part calls on another.
 """
@@ -23,10 +23,10 @@ from ..heartbeat import Heartbeat, Liveness
 from ..state import State
 
 if TYPE_CHECKING:
-    from .deadlines import Deadlines
-    from .requests import WriteGate
-    from .subscriptions import Subscriptions
-    from .supervisor import Supervisor
+    from ._deadlines import Deadlines
+    from ._requests import WriteGate
+    from ._subscriptions import Subscriptions
+    from ._supervisor import Supervisor
 
 Handler = Callable[[Message], Any]
 ReconnectHook = Callable[[Any], Awaitable[Any]]

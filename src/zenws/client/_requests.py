@@ -16,7 +16,7 @@ from ..config import _seconds
 from ..errors import ClientClosed, ConnectionLost, ProtocolError, RequestTimeout, RpcError
 from ..fast.listener import FastListener, result_of
 from ..state import State
-from .base import ClientBase, lost, mark_unsent
+from ._base import ClientBase, lost, mark_unsent
 
 
 class _DeadlinePassed(Exception):

@@ -12,7 +12,7 @@ from .. import subscriptions as _subs
 from .. import telemetry as _tm
 from ..config import Config
 from ..errors import ConnectionLost, ProtocolError, RateLimited, RequestTimeout, RpcError
-from .base import Handler
+from ._base import Handler
 
 
 def _channel_list(channels: str | Iterable[str]) -> list[str]:

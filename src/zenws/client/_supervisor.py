@@ -12,7 +12,7 @@ from typing import Any
 from ..config import Config
 from ..errors import ConnectionLost
 from ..reconnect import Backoff, retry_decision
-from .base import ReconnectHook
+from ._base import ReconnectHook
 
 
 class Supervisor:
