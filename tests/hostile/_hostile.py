@@ -22,6 +22,7 @@ from typing import Any
 
 import zenws
 from rawws import accept_upgrade, frame, raw_server
+from waits import wait_until
 from zenws import telemetry
 from zenws.fast.frame import decode
 from zenws.state import State
@@ -177,11 +178,11 @@ async def hostile_session(
                 out.failed_after = time.monotonic() - written_at
                 await asyncio.wait_for(done.wait(), 10)
                 if reconnect:
-                    await wait_for(lambda: client.epoch >= 2 and client.state is State.OPEN)
+                    await wait_until(lambda: client.epoch >= 2 and client.state is State.OPEN)
                     out.metrics = client.metrics()
                     out.healthy_reply = await asyncio.wait_for(client.request("ok", [2]), 10)
                 else:
-                    await wait_for(lambda: client.state is State.CLOSED)
+                    await wait_until(lambda: client.state is State.CLOSED)
                     out.metrics = client.metrics()
                     async with zenws.connect(url, reconnect_on_error=False) as fresh:
                         out.healthy_reply = await asyncio.wait_for(fresh.request("ok", [2]), 10)
@@ -218,11 +219,3 @@ def reset(writer: asyncio.StreamWriter) -> None:
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
-
-
-async def wait_for(cond: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)

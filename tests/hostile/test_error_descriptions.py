@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import pytest
 
 import zenws
 from rawws import accept_upgrade, accept_value, frame, raw_server, read_upgrade
+from waits import wait_until
 from zenws import telemetry
 from zenws.errors import (
     Category,
@@ -29,13 +29,6 @@ from zenws.errors import (
     explain,
 )
 from zenws.testing import MockServer
-
-
-async def wait_until(cond: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.005)
 
 
 def rpc_handler(conn: Any, msg: Any) -> None:
@@ -128,7 +121,7 @@ async def test_a_server_turned_plain_http_is_not_retried() -> None:
             client = await zenws.connect(url, retry_delay=0.01, max_backoff=0.05)
             drop.set()
             await wait_until(lambda: client.state is zenws.State.CLOSED)
-            await asyncio.sleep(0.2)  # no further attempt follows
+            await asyncio.sleep(0.2)  # a window: no further attempt follows
             assert len(attempts) == 2
             assert "connection.gave_up" in events
             with pytest.raises(ConnectionLost):
@@ -153,7 +146,7 @@ async def test_wrong_accept_key_is_named_and_the_following_bytes_are_not_shown()
             + frame(9, b"\x00\xff")
         )
         await writer.drain()
-        await asyncio.sleep(1)
+        await asyncio.sleep(1)  # the scenario: the connection stays open meanwhile
 
     async with raw_server(handler) as url:
         with pytest.raises(ConnectError) as ei:

@@ -25,6 +25,7 @@ import pytest
 
 import zenws
 from rawws import accept_upgrade, accept_value, frame, raw_server, read_upgrade
+from waits import wait_until
 from zenws.errors import Category, ProtocolError, categorize, explain
 from zenws.fast.frame import decode
 from zenws.fast.listener import _make_message
@@ -223,10 +224,7 @@ async def test_a_client_message_json_raises_value_error_with_each_decoder(decode
         client.on_message = got.append
         await client.start()
         try:
-            deadline = time.monotonic() + 5
-            while not got:
-                assert time.monotonic() < deadline, "message not delivered"
-                await asyncio.sleep(0.005)
+            await wait_until(lambda: got, what="message delivered")
             assert client.metrics().invalid_json == 1
             with pytest.raises(ValueError):
                 got[0].json()
@@ -257,10 +255,9 @@ async def test_a_malformed_answer_to_a_restore_does_not_stop_the_reconnect() -> 
                 assert await client.subscribe(["ticker.A.100ms"]) == ["ticker.A.100ms"]
                 answers["malformed"] = True
                 srv.abort()
-                deadline = time.monotonic() + 5
-                while "connection.reconnected" not in events:
-                    assert time.monotonic() < deadline, "the reconnect did not complete"
-                    await asyncio.sleep(0.005)
+                await wait_until(
+                    lambda: "connection.reconnected" in events, what="the reconnect completes"
+                )
                 assert client.state is zenws.State.OPEN and client.epoch == 2
                 assert client.subscriptions == []
             finally:

@@ -18,6 +18,7 @@ import os
 
 import zenws
 from rawws import accept_upgrade, frame, raw_server, read_frames
+from waits import wait_until
 from zenws import State
 from zenws.fast.frame import decode
 
@@ -71,11 +72,7 @@ async def _one(url: str, kind: str) -> None:
     client.send(kind)
     got = [m.raw async for m in client]  # ends once the failed connection is closed
     assert got == [b"echo: " + kind.encode()]
-    loop = asyncio.get_running_loop()
-    end = loop.time() + 10
-    while client.state is not State.CLOSED:
-        assert loop.time() < end
-        await asyncio.sleep(0.001)
+    await wait_until(lambda: client.state is State.CLOSED, interval=0.001)
     assert client.metrics().close_code == KINDS[kind][1], kind
 
 

@@ -12,13 +12,13 @@ with 1008 and says why.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
 
 import zenws
 from rawws import accept_upgrade, frame, raw_server, read_frames
+from waits import wait_until
 from zenws import telemetry
 
 SENT = 200_000
@@ -68,13 +68,6 @@ async def consume(client: zenws.Client, seqs: list[int], depths: list[int]) -> N
         seqs.append(msg.json()["params"]["seq"])
         depths.append(client.metrics().queue_depth)
         await asyncio.sleep(0)
-
-
-async def wait_until(cond: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 def dropped_events(events: list[tuple[str, Any, Any]]) -> int:

@@ -19,6 +19,7 @@ import pytest
 
 import zenws
 from rawws import accept_value, frame, raw_server, read_frames, read_upgrade
+from waits import wait_until
 from zenws import State
 from zenws.errors import ProtocolConnectError
 
@@ -97,11 +98,7 @@ async def _run(peer: Peer, limit: int) -> zenws.Client:
             # The first frames came in the same read as the 101 response.
             assert exc.close_code == 1009
         await asyncio.wait_for(peer.done.wait(), 60)
-        loop = asyncio.get_running_loop()
-        end = loop.time() + 30
-        while client.state is not State.CLOSED:
-            assert loop.time() < end
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: client.state is State.CLOSED, 30)
     return client
 
 

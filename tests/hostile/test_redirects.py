@@ -4,13 +4,13 @@ meant for, and the redirect is a fatal ConnectError carrying its location."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 import pytest
 
 import zenws
 from rawws import accept_upgrade, raw_server, read_upgrade
+from waits import wait_until
 from zenws.errors import Category, ConnectError, categorize, explain
 from zenws.state import State
 
@@ -40,13 +40,6 @@ def redirecting(status: int, location: str, seen: Counter) -> Callable[..., obje
         await writer.drain()
 
     return handler
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 @pytest.mark.asyncio

@@ -21,6 +21,7 @@ import pytest
 
 import zenws
 from rawws import accept_upgrade, raw_server
+from waits import wait_until
 from zenws import RateLimited, RequestTimeout
 from zenws.ratelimit import RateLimiter, preset
 from zenws.testing import MockServer
@@ -195,9 +196,7 @@ async def test_mock_server_that_stops_reading() -> None:
             conn.resume_reading()
             assert not conn.reading_paused
             # the server reads again: the backlog drains and the client is writable again
-            deadline = time.monotonic() + 10.0
-            while client.metrics().write_paused and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+            await wait_until(lambda: not client.metrics().write_paused)
             assert not client.metrics().write_paused
         finally:
             await client.close()
@@ -220,9 +219,7 @@ async def test_idempotent_read_waiting_for_reconnect_stays_pending() -> None:
             await server.assert_received({"method": "public/get_time"}, timeout=5.0)
             t0 = time.monotonic()
             server.abort()
-            deadline = time.monotonic() + 5.0
-            while client.state is not zenws.State.RECONNECTING and time.monotonic() < deadline:
-                await asyncio.sleep(0.005)
+            await wait_until(lambda: client.state is zenws.State.RECONNECTING)
             assert client.state is zenws.State.RECONNECTING and not read.done()
             assert client.metrics().pending == 1
             with pytest.raises(RequestTimeout):

@@ -17,6 +17,7 @@ import pytest
 
 import zenws
 from rawws import accept_upgrade, frame, raw_server, read_frames
+from waits import wait_until
 from zenws import State
 
 PING = frame(9, b"ping")
@@ -90,14 +91,6 @@ def _text(m: zenws.Message) -> str:
     return m.raw.decode()
 
 
-async def _wait(pred: Any, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        assert loop.time() < end, "condition not reached"
-        await asyncio.sleep(0.005)
-
-
 @pytest.mark.parametrize("consumer", ["on_message", "async_for"])
 @pytest.mark.parametrize("case", list(CASES))
 async def test_valid_messages_are_delivered_and_answered_before_the_1002(
@@ -120,7 +113,7 @@ async def test_valid_messages_are_delivered_and_answered_before_the_1002(
             async for msg in client:  # ends when the failed connection is closed
                 echo(msg)
         await asyncio.wait_for(peer.done.wait(), 10)
-        await _wait(lambda: client.state is State.CLOSED)
+        await wait_until(lambda: client.state is State.CLOSED)
     assert got == expected
     # read_frames stops at the client's CLOSE: every answer went out before it.
     assert [f.payload.decode() for f in peer.frames if f.opcode in (1, 2)] == expected

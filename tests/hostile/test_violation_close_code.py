@@ -16,6 +16,7 @@ import pytest
 
 import zenws
 from rawws import accept_upgrade, frame, raw_server, read_frames
+from waits import wait_until
 from zenws import State
 from zenws.errors import Category, ConnectError, ProtocolError, categorize, explain
 
@@ -78,14 +79,6 @@ def close_code_of(frames: list[Any]) -> int:
     return int.from_bytes(frames[-1].payload[:2], "big")
 
 
-async def _wait(pred: Any, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        assert loop.time() < end, "condition not reached"
-        await asyncio.sleep(0.005)
-
-
 @pytest.mark.parametrize("name", list(VIOLATIONS))
 async def test_code_reaches_pending_requests_metrics_and_telemetry(name: str) -> None:
     bad, code, word = VIOLATIONS[name]
@@ -98,7 +91,7 @@ async def test_code_reaches_pending_requests_metrics_and_telemetry(name: str) ->
             with pytest.raises(zenws.ConnectionLost) as ei:
                 await client.request("public/get_time", timeout=10)
             await asyncio.wait_for(peer.done.wait(), 10)
-            await _wait(lambda: client.state is State.CLOSED)
+            await wait_until(lambda: client.state is State.CLOSED)
     finally:
         zenws.telemetry.detach(handle)
     assert close_code_of(peer.frames) == code  # what went on the wire

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from waits import wait_until
 from zenws.testing import BinanceSimulator
 
 
@@ -54,9 +55,10 @@ async def test_weight_limit_gives_429() -> None:
 async def test_server_pings_answered_by_websockets_keep_connection() -> None:
     sim = BinanceSimulator(ping_interval=0.05, pong_timeout=2.0)
     async with sim.serve() as sim, connect(sim.url, ping_interval=None) as ws:
-        await asyncio.sleep(0.6)  # websockets answers every PING automatically
+        await asyncio.sleep(0.6)  # a window of 12 PINGs: websockets answers each automatically
         assert (await call(ws, 1, "ping"))["status"] == 200
         assert sim.server is not None
+        await wait_until(lambda: sim.state(sim.server.connections[0]).last_pong is not None)
         st = sim.state(sim.server.connections[0])
         assert st.last_pong is not None
 

@@ -13,6 +13,7 @@ import pytest
 from _client_servers import AiohttpServer, WebsocketsServer
 
 import zenws
+from waits import wait_until
 from zenws import ConnectError, ConnectionLost, RequestTimeout, RpcError, State
 from zenws.testing import MockServer
 
@@ -78,7 +79,7 @@ async def test_cancellation_removes_pending_entry() -> None:
     async with WebsocketsServer() as srv:
         client = await zenws.connect(srv.url)
         task = asyncio.ensure_future(client.request("never", []))
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: client.metrics().pending == 1)
         assert client.metrics().pending == 1
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -105,7 +106,7 @@ async def test_pending_fail_at_once_on_abort(server_cls: Any, reconnect: bool) -
             asyncio.ensure_future(client.request("never", [], timeout=10 if i % 2 else None))
             for i in range(50)
         ]
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: client.metrics().pending == 50)
         assert client.metrics().pending == 50
         t0 = time.monotonic()
         client.send(json.dumps({"jsonrpc": "2.0", "id": "a", "method": "abort"}))
@@ -117,10 +118,9 @@ async def test_pending_fail_at_once_on_abort(server_cls: Any, reconnect: bool) -
             assert isinstance(exc, ConnectionLost) and exc.epoch == 1 and exc.sent is True
         assert client.metrics().pending == 0
         if reconnect:
-            deadline = time.monotonic() + 5
-            while not (client.state is State.OPEN and client.epoch == 2):
-                assert time.monotonic() < deadline, "not reconnected"
-                await asyncio.sleep(0.01)
+            await wait_until(
+                lambda: client.state is State.OPEN and client.epoch == 2, what="reconnected"
+            )
             assert await client.request("echo", [1]) == [1]
             await client.close()
         assert client.state is State.CLOSED
@@ -133,7 +133,7 @@ async def test_server_close_code_and_reason_surface() -> None:
         async with WebsocketsServer() as srv:
             client = await zenws.connect(srv.url, reconnect_on_error=False)
             pending = asyncio.ensure_future(client.request("never", []))
-            await asyncio.sleep(0.02)
+            await wait_until(lambda: client.metrics().pending == 1)
             client.send(
                 json.dumps(
                     {
@@ -147,10 +147,7 @@ async def test_server_close_code_and_reason_surface() -> None:
             with pytest.raises(ConnectionLost) as ei:
                 await asyncio.wait_for(pending, 2)
             assert ei.value.code == 4001 and ei.value.reason == "maintenance"
-            for _ in range(100):
-                if client.state is State.CLOSED:
-                    break
-                await asyncio.sleep(0.02)
+            await wait_until(lambda: client.state is State.CLOSED)
             m = client.metrics()
             assert m.close_code == 4001 and m.close_reason == "maintenance"
             assert client.state is State.CLOSED
@@ -166,10 +163,7 @@ async def test_client_close_sends_explicit_code() -> None:
         await client.request("echo", [1])
         conn = srv.connections[0]
         await client.close(4000, "bye")
-        for _ in range(100):
-            if not conn.open:
-                break
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: not conn.open)
         assert not conn.open
         assert conn.close_code == 4000 and conn.close_reason == "bye"
 
@@ -248,10 +242,7 @@ async def test_reconnect_after_abort_gives_new_epoch() -> None:
         assert await client.request("echo", [2]) == [2]
         srv_ws = next(iter(srv.live))
         srv_ws.transport.abort()
-        for _ in range(200):
-            if client.epoch == 3 and client.state is State.OPEN:
-                break
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: client.epoch == 3 and client.state is State.OPEN)
         assert client.epoch == 3 and client.metrics().reconnects == 2
         assert await client.request("echo", [3]) == [3]
         await client.close()
@@ -326,7 +317,7 @@ async def test_idempotent_methods_are_retried_after_reconnect() -> None:
         )
         read = asyncio.ensure_future(client.request("delay", {"s": 0.3}, timeout=5))
         order = asyncio.ensure_future(client.request("never", [], timeout=5))
-        await asyncio.sleep(0.1)
+        await wait_until(lambda: {"delay", "never"} <= {r["method"] for r in srv.requests})
         next(iter(srv.live)).transport.abort()
         assert await asyncio.wait_for(read, 5) == {"s": 0.3}  # sent again on epoch 2
         with pytest.raises(ConnectionLost):
@@ -345,10 +336,7 @@ async def test_start_wires_callbacks_before_the_handshake() -> None:
         with pytest.raises(zenws.ZenwsError):
             await client.start()
         client.send(json.dumps({"jsonrpc": "2.0", "id": "x", "method": "echo", "params": [1]}))
-        for _ in range(100):
-            if seen:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: bool(seen))
         assert seen and seen[0].id == "x"
         await client.close()
 
@@ -392,7 +380,7 @@ async def test_default_deadline_holds_after_a_longer_custom_one() -> None:
     async with WebsocketsServer() as srv:
         client = await zenws.connect(srv.url, request_timeout=0.2)
         slow = asyncio.ensure_future(client.request("never", [], timeout=30))
-        await asyncio.sleep(0.01)
+        await wait_until(lambda: client.metrics().pending == 1)
         t0 = time.monotonic()
         with pytest.raises(RequestTimeout):
             await client.request("never", [])  # default 0.2 s, compiled path
@@ -421,10 +409,7 @@ async def test_compiled_request_follows_telemetry_and_reconnects() -> None:
             while True:  # until the client has seen the drop
                 await client.request("echo", [4])
                 await asyncio.sleep(0.01)
-        for _ in range(200):
-            if client.state is State.OPEN and client.epoch == 2:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: client.state is State.OPEN and client.epoch == 2)
         assert await client.request("echo", [5]) == [5]  # the new connection's listener
         await client.close()
         with pytest.raises(ConnectionLost):
@@ -475,7 +460,7 @@ async def test_a_response_delivered_from_inside_a_task_resumes_the_waiter() -> N
         assert lst is not None
         rid = lst.next_id
         pending = asyncio.ensure_future(client.request("never", []))
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: client.metrics().pending == 1)
         assert client.metrics().pending == 1 and not pending.done()
         # resolved from this (running) task: the waiter defers the wake-up to the loop
         lst.feed_message(1, json.dumps({"jsonrpc": "2.0", "id": rid, "result": 7}).encode())
@@ -515,10 +500,7 @@ async def _waiter_of_a_pending_request(client: Any) -> tuple[Any, Any, int]:
     await client.request("echo", [0])  # arms the deadline timer: compiled path after
     rid = client._listener.next_id
     task = asyncio.ensure_future(client.request("never", []))
-    for _ in range(100):
-        await asyncio.sleep(0.005)
-        if getattr(task, "_fut_waiter", None) is not None:
-            break
+    await wait_until(lambda: getattr(task, "_fut_waiter", None) is not None)
     return task, task._fut_waiter, rid
 
 

@@ -10,6 +10,7 @@ import pytest
 from _client_servers import WebsocketsServer
 
 import zenws
+from waits import wait_until
 from zenws import MessageKind, State
 from zenws.testing import MockServer
 
@@ -33,14 +34,6 @@ def rpc_handler(conn: Any, msg: Any) -> None:
         )
     elif "id" in req and "method" in req:
         conn.send(json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": req.get("params")}))
-
-
-async def wait_until(pred: Any, timeout: float = 3.0) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if pred():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 async def test_routing_handler_on_message_and_iterator() -> None:

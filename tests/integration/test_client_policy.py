@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 
 import zenws
 import zenws.client
+from waits import wait_until
 from zenws import registry
 from zenws.errors import ConfigError, ConnectionLost, RpcError
 from zenws.heartbeat import Heartbeat
@@ -25,14 +25,6 @@ from zenws.state import State
 from zenws.testing import MockServer
 from zenws.testing.connection import Connection
 from zenws.testing.handler import Received
-
-
-async def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 class Rpc:

@@ -8,6 +8,7 @@ import time
 from _client_servers import WebsocketsServer
 
 import zenws
+from waits import wait_until
 from zenws import RateLimited
 from zenws.ratelimit import RateLimiter, preset
 
@@ -20,9 +21,7 @@ async def test_requests_wait_then_reject_when_queue_full() -> None:
         t0 = time.monotonic()
         tasks = [asyncio.ensure_future(client.request("echo", [i])) for i in range(10)]
         # the tasks run on the next loop iterations: wait for the queue, with a deadline
-        deadline = time.monotonic() + 5.0
-        while client.metrics().rate_limit_queue < 3 and time.monotonic() < deadline:
-            await asyncio.sleep(0.001)
+        await wait_until(lambda: client.metrics().rate_limit_queue >= 3, interval=0.001)
         m = client.metrics()
         assert m.rate_limit_queue == 3 and m.rate_limit_pressure == "high"
         results = await asyncio.gather(*tasks, return_exceptions=True)

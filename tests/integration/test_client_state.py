@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 
 import pytest
 from _client_servers import WebsocketsServer
 
 import zenws
+from waits import wait_until
 from zenws import State
 from zenws.state import transition
 
@@ -49,10 +49,7 @@ async def test_states_through_a_reconnect_and_close() -> None:
         assert client.state is State.CONNECTING
         await client.start()
         next(iter(srv.live)).transport.abort()
-        for _ in range(200):
-            if client.epoch == 2 and client.state is State.OPEN:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: client.epoch == 2 and client.state is State.OPEN)
         await client.close()
     assert seen == [State.OPEN, State.RECONNECTING, State.OPEN, State.CLOSING, State.CLOSED]
     assert client.closed

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from waits import wait_until
 from zenws import telemetry
 from zenws.adapters.deribit import DeribitClient
 from zenws.errors import Category, RpcError, categorize, explain
 from zenws.testing.deribit import DeribitSimulator
 
 ID, SECRET = "sim_client", "sim_secret"
-
-
-async def eventually(pred: Callable[[], Any], timeout: float = 5.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or pred}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -122,17 +115,17 @@ async def test_bad_credentials_are_fatal_and_explained(sim: DeribitSimulator) ->
     why = explain(exc)
     assert why.docs.endswith("#rpc-13004") and "client_secret" in why.suggestion
     assert "wrong-secret-value" not in str(exc) + why.message
-    await eventually(lambda: not sim.server.connections, what="client closed")  # type: ignore[union-attr]
+    await wait_until(lambda: not sim.server.connections, what="client closed")  # type: ignore[union-attr]
 
 
 async def test_token_refresh_before_expiry(sim: DeribitSimulator) -> None:
     sim.knobs.access_token_ttl = 1.0  # expires_in is whole seconds on the wire
     dc = await connect(sim, refresh_at=0.3)
     try:
-        await eventually(lambda: dc.refreshes >= 2, what="two refreshes")
+        await wait_until(lambda: dc.refreshes >= 2, what="two refreshes")
         grants = [m["params"]["grant_type"] for m in sent(sim, "public/auth")]
         assert grants[0] == "client_credentials" and grants.count("refresh_token") >= 2
-        await eventually(lambda: dc.refreshes >= 4, what="past the first token's lifetime")
+        await wait_until(lambda: dc.refreshes >= 4, what="past the first token's lifetime")
         assert isinstance(await dc.get_open_orders(), list)
         assert dc.auths == 1 and dc.epoch == 1
     finally:
@@ -145,7 +138,8 @@ async def test_token_refresh_before_expiry(sim: DeribitSimulator) -> None:
 async def test_heartbeat_set_and_test_requests_answered(sim: DeribitSimulator) -> None:
     dc = await connect(sim, heartbeat=0.1, min_heartbeat=0.05)
     try:
-        await asyncio.sleep(0.8)  # several test_request cycles
+        await asyncio.sleep(0.8)  # a window of several test_request cycles: no reconnect
+        await wait_until(lambda: len(sent(sim, "public/test")) >= 3)
         conn = sim.server.connections[0]  # type: ignore[union-attr]
         assert sim.session(conn).heartbeat_interval == pytest.approx(0.1)
         assert sent(sim, "public/set_heartbeat")[0]["params"] == {"interval": 0.1}
@@ -169,9 +163,9 @@ async def test_missed_server_heartbeat_reconnects_and_reauthenticates(
 ) -> None:
     dc = await connect(sim, heartbeat=0.1, min_heartbeat=0.05)
     try:
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: dc.heartbeat_health().last_seen is not None)
         sim.stall()  # half-open: no heartbeats, no replies
-        await eventually(lambda: dc.epoch >= 2 and dc.authenticated, what="reconnect + auth")
+        await wait_until(lambda: dc.epoch >= 2 and dc.authenticated, what="reconnect + auth")
         assert dc.auths >= 2
         assert isinstance(await dc.get_open_orders(), list)
     finally:
@@ -188,7 +182,7 @@ async def test_reconnect_reauth_then_cod_then_restore(sim: DeribitSimulator) -> 
         await dc.subscribe(["ticker.BTC-PERPETUAL.100ms", "user.orders.any.any.raw"], got.append)
         first = sim.server.connections[0].id  # type: ignore[union-attr]
         await sim.drop_connection()
-        await eventually(
+        await wait_until(
             lambda: any(m["_conn"] != first for m in sent(sim, "private/subscribe")),
             what="restored private subscription",
         )
@@ -201,7 +195,7 @@ async def test_reconnect_reauth_then_cod_then_restore(sim: DeribitSimulator) -> 
         assert session.cod_enabled and session.client_id == ID
         assert {"ticker.BTC-PERPETUAL.100ms", "user.orders.any.any.raw"} <= session.subscriptions
         n = len(got)
-        await eventually(lambda: len(got) > n, what="ticker after restore")
+        await wait_until(lambda: len(got) > n, what="ticker after restore")
     finally:
         await dc.close()
 
@@ -214,15 +208,15 @@ async def test_cancel_on_disconnect_enable_get_disable(sim: DeribitSimulator) ->
         placed = await dc.buy("BTC-PERPETUAL", 10, type="limit", price=1000.0, label="rest")
         assert placed["order"]["order_state"] == "open"
         await sim.drop_connection()  # the server cancels this connection's orders
-        await eventually(lambda: dc.epoch >= 2 and dc.authenticated, what="reconnect")
-        await eventually(lambda: dc.metrics().cancel_on_disconnect == "connection")
+        await wait_until(lambda: dc.epoch >= 2 and dc.authenticated, what="reconnect")
+        await wait_until(lambda: dc.metrics().cancel_on_disconnect == "connection")
         assert await dc.get_open_orders() == []
         assert (await dc.get_cancel_on_disconnect())["enabled"] is True  # re-enabled
         await dc.disable_cancel_on_disconnect()
         assert (await dc.get_cancel_on_disconnect())["enabled"] is False
         epoch = dc.epoch
         await sim.drop_connection()
-        await eventually(lambda: dc.epoch > epoch and dc.authenticated, what="reconnect 2")
+        await wait_until(lambda: dc.epoch > epoch and dc.authenticated, what="reconnect 2")
         assert (await dc.get_cancel_on_disconnect())["enabled"] is False  # not re-enabled
     finally:
         await dc.close()
@@ -233,9 +227,9 @@ async def test_reauth_failure_on_reconnect_is_fatal(sim: DeribitSimulator) -> No
     try:
         sim.knobs.credentials = {ID: "rotated-secret"}
         await sim.drop_connection()
-        await eventually(lambda: dc.fatal_error is not None, what="fatal auth error")
+        await wait_until(lambda: dc.fatal_error is not None, what="fatal auth error")
         assert isinstance(dc.fatal_error, RpcError) and dc.fatal_error.code == 13004
-        await eventually(lambda: dc.state.name == "CLOSED", what="client closed")
+        await wait_until(lambda: dc.state.name == "CLOSED", what="client closed")
     finally:
         await dc.close()
 
@@ -248,10 +242,10 @@ async def test_transient_reauth_failure_retries_on_a_fresh_connection(
         await dc.subscribe("user.orders.any.any.raw")
         sim.fail_next("public/auth", 10040, "retry")
         await sim.drop_connection()
-        await eventually(lambda: dc.epoch >= 3 and dc.authenticated, what="second reconnect")
+        await wait_until(lambda: dc.epoch >= 3 and dc.authenticated, what="second reconnect")
         assert dc.fatal_error is None and dc.state.name == "OPEN"
         conn = sim.server.connections[0]  # type: ignore[union-attr]
-        await eventually(lambda: "user.orders.any.any.raw" in sim.session(conn).subscriptions)
+        await wait_until(lambda: "user.orders.any.any.raw" in sim.session(conn).subscriptions)
     finally:
         await dc.close()
 
@@ -312,7 +306,7 @@ async def test_private_channel_routing_and_notifications(sim: DeribitSimulator) 
             "user.orders.any.any.raw"
         ]
         await dc.buy("BTC-PERPETUAL", 10, type="limit", price=1000.0, label="mine")
-        await eventually(lambda: updates, what="order update")
+        await wait_until(lambda: updates, what="order update")
         assert updates[0]["params"]["data"]["label"] == "mine"
     finally:
         await dc.close()
@@ -342,12 +336,12 @@ async def test_book_gap_resubscribes_that_channel_only(sim: DeribitSimulator) ->
         updates: list[int] = []
         book = await dc.on_book("BTC-PERPETUAL", lambda b: updates.append(b.change_id or 0))
         channel = "book.BTC-PERPETUAL.100ms"
-        await eventually(lambda: not book.stale and len(updates) >= 2, what="book live")
+        await wait_until(lambda: not book.stale and len(updates) >= 2, what="book live")
         assert book.best_bid() is not None and book.best_ask() is not None
         assert book.best_bid()[0] < book.best_ask()[0]  # type: ignore[index]
         sim.inject_gap(channel)
-        await eventually(lambda: dc.metrics().gaps == 1, what="gap detected")
-        await eventually(lambda: dc.resyncs == 1 and not book.stale, what="resync")
+        await wait_until(lambda: dc.metrics().gaps == 1, what="gap detected")
+        await wait_until(lambda: dc.resyncs == 1 and not book.stale, what="resync")
         assert gaps and gaps[0].channel == channel
         assert events and events[0][1]["channel"] == channel
         unsubs = [m["params"]["channels"] for m in sent(sim, "public/unsubscribe")]
@@ -355,7 +349,7 @@ async def test_book_gap_resubscribes_that_channel_only(sim: DeribitSimulator) ->
         subs = [m["params"]["channels"] for m in sent(sim, "public/subscribe")]
         assert subs.count([channel]) == 2 and subs.count(["ticker.BTC-PERPETUAL.100ms"]) == 1
         n = len(updates)
-        await eventually(lambda: len(updates) > n + 1, what="updates after resync")
+        await wait_until(lambda: len(updates) > n + 1, what="updates after resync")
         assert dc.metrics().gaps == 1
     finally:
         telemetry.detach(handle)
@@ -366,10 +360,10 @@ async def test_books_are_rebuilt_after_reconnect(sim: DeribitSimulator) -> None:
     dc = await connect(sim)
     try:
         book = await dc.on_book("ETH-PERPETUAL")
-        await eventually(lambda: not book.stale, what="snapshot")
+        await wait_until(lambda: not book.stale, what="snapshot")
         await sim.drop_connection()
-        await eventually(lambda: dc.epoch >= 2, what="reconnect")
-        await eventually(lambda: not book.stale and book.bids, what="snapshot after reconnect")
+        await wait_until(lambda: dc.epoch >= 2, what="reconnect")
+        await wait_until(lambda: not book.stale and book.bids, what="snapshot after reconnect")
         assert dc.metrics().gaps == 0  # a fresh snapshot is not a gap
     finally:
         await dc.close()
@@ -414,7 +408,7 @@ async def test_10028_on_subscribe_also_pauses(sim: DeribitSimulator) -> None:
         with pytest.raises(RpcError) as ei:
             await dc.subscribe("ticker.BTC-PERPETUAL.100ms")
         assert ei.value.code == 10028 and dc.metrics().rate_limit_pauses == 1
-        await eventually(lambda: dc.epoch >= 2 and dc.authenticated, what="clean session")
+        await wait_until(lambda: dc.epoch >= 2 and dc.authenticated, what="clean session")
         assert await dc.subscribe("ticker.BTC-PERPETUAL.100ms") == ["ticker.BTC-PERPETUAL.100ms"]
     finally:
         await dc.close()

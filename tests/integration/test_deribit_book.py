@@ -7,29 +7,20 @@ same books offline.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from waits import wait_until
 from zenws import telemetry
 from zenws.adapters.deribit import DeribitClient, OrderBook, books_from_recording
 from zenws.fast.book import ASK, BID
 from zenws.testing.deribit import DeribitSimulator
 
 CHANNEL = "book.BTC-PERPETUAL.100ms"
-
-
-async def eventually(pred: Callable[[], Any], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or pred}")
-        await asyncio.sleep(0.005)
 
 
 @pytest.fixture
@@ -71,7 +62,7 @@ def local(book: OrderBook) -> tuple[int | None, list[Any], list[Any]]:
 
 async def in_step(sim: DeribitSimulator, book: OrderBook) -> None:
     """Wait until the local book has applied the simulator's last publication, then compare."""
-    await eventually(
+    await wait_until(
         lambda: not book.stale and book.change_id == sim.market.streams[CHANNEL].change_id,
         what="book caught up",
     )
@@ -87,7 +78,7 @@ async def test_book_equals_simulator_through_gaps(sim: DeribitSimulator) -> None
         assert book.bids and book.asks and book.best_bid()[0] < book.best_ask()[0]  # type: ignore[index]
         for n in range(1, 4):
             sim.inject_gap(CHANNEL)
-            await eventually(lambda n=n: dc.gaps == n and dc.resyncs == n, what=f"resync {n}")
+            await wait_until(lambda n=n: dc.gaps == n and dc.resyncs == n, what=f"resync {n}")
             await in_step(sim, book)
         assert book.gaps == 3 and dc.metrics().gaps == 3
         assert subscribed(sim).count([CHANNEL]) == 4
@@ -109,9 +100,9 @@ async def test_malformed_book_message_resyncs(sim: DeribitSimulator) -> None:
         before = book.updates
         bad = {"type": "change", "change_id": 1, "prev_change_id": 0, "bids": [["x", 1, 1]]}
         assert sim.publish(CHANNEL, bad) == 1
-        await eventually(lambda: events, what="protocol.error event")
+        await wait_until(lambda: events, what="protocol.error event")
         assert events[0]["channel"] == CHANNEL and "unknown level action" in events[0]["error"]
-        await eventually(lambda: dc.resyncs == 1, what="resync after a malformed message")
+        await wait_until(lambda: dc.resyncs == 1, what="resync after a malformed message")
         await in_step(sim, book)
         assert book.updates > before and dc.gaps == 0
     finally:
@@ -130,7 +121,7 @@ async def test_grouped_book_channel(sim: DeribitSimulator) -> None:
         data = {"timestamp": 5, "instrument_name": "ETH-PERPETUAL", "change_id": 77,
                 "bids": [[2000.0, 5.0], [1999.5, 1.0]], "asks": [[2000.5, 2.0]]}  # fmt: skip
         sim.publish(channel, data)
-        await eventually(lambda: seen, what="grouped update")
+        await wait_until(lambda: seen, what="grouped update")
         assert book.top(5) == ([(2000.0, 5.0), (1999.5, 1.0)], [(2000.5, 2.0)])
         assert book.change_id == 77 and book.timestamp == 5
     finally:
@@ -147,7 +138,7 @@ async def test_books_from_recording_rebuild_the_live_book(
         book = await dc.on_book("BTC-PERPETUAL")
         await in_step(sim, book)
         sim.inject_gap(CHANNEL)
-        await eventually(lambda: dc.resyncs == 1, what="resync")
+        await wait_until(lambda: dc.resyncs == 1, what="resync")
         await in_step(sim, book)
     finally:
         await dc.close()

@@ -222,7 +222,7 @@ async def test_token_expiry_gives_13009_until_reauth() -> None:
     async with simulator(access_token_ttl=0.2) as sim, client(sim) as rpc:
         res = await rpc.result("public/auth", CREDS)
         assert res["expires_in"] == 0.2  # how long the token lives (whole seconds: an int)
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # the scenario: the token's 0.2 s lifetime passes
         err = await rpc.error("private/get_open_orders")
         assert err["code"] == 13009
         sim.knobs.access_token_ttl = 60.0  # knobs are live; keep the next token valid
@@ -321,7 +321,7 @@ async def test_ticker_and_trades_and_unsubscribe() -> None:
         trades = (await rpc.note(chans[1]))["params"]["data"]
         assert isinstance(trades, list) and trades[0]["direction"] in ("buy", "sell")
         assert await rpc.result("public/unsubscribe", {"channels": chans}) == chans
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # notifications already on the wire arrive, then are dropped
         rpc.notes.clear()
         with pytest.raises((TimeoutError, asyncio.TimeoutError)):
             await rpc.note(chans[0], timeout=0.3)
@@ -474,7 +474,7 @@ async def test_no_cancel_without_cod_or_after_logout() -> None:
             assert await leaving.result("private/logout") == "ok"
             with pytest.raises(ConnectionClosed):
                 await leaving.recv()
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # a window: no order may be cancelled
         assert len(await watcher.result("private/get_open_orders")) == 2
 
 

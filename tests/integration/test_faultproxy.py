@@ -16,9 +16,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from _helpers import wait_open, wait_until
+from _helpers import wait_open
 
 import zenws
+from waits import wait_until
 from zenws.errors import ConnectError, ConnectionLost
 from zenws.state import State
 from zenws.testing import FaultProxy, Faults, MockServer

@@ -16,6 +16,7 @@ import pytest
 
 import zenws
 from rawws import accept_upgrade
+from waits import wait_until
 from zenws import State
 from zenws.fast.frame import decode, encode
 from zenws.fast.guard import ReadGuard
@@ -24,14 +25,6 @@ from zenws.testing import MockServer
 
 def echo_handler(conn: Any, msg: Any) -> None:
     conn.send(msg.data)
-
-
-async def wait_until(pred: Any, timeout: float = 3.0) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if pred():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 def text(payload: bytes | str, *, fin: bool = True, opcode: int = 1) -> bytes:
@@ -107,7 +100,7 @@ async def test_invalid_utf8_fails_before_the_frame_completes() -> None:
         assert frame[14] == 0xFF
         head = frame[: 2 + 12]
         conn.send_raw(head)  # header + the valid bytes
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # a window: valid bytes so far, the connection stays open
         assert conn.open
         conn.send_raw(frame[14:15])  # the bad byte; the other 87 bytes never come
         await wait_until(lambda: not conn.open, timeout=2.0)
@@ -169,7 +162,7 @@ async def test_utf8_state_survives_fragments_and_a_bad_continuation_is_1007() ->
         client.on_message = got.append
         # "€" = e2 82 ac: e2 82 ends fragment 1, fragment 2 starts with an ASCII byte.
         conn.send_raw(text(b"ok \xe2\x82", fin=False))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # the scenario: the two fragments arrive apart
         conn.send_raw(text(b"a rest", opcode=0))
         await wait_until(lambda: not conn.open)
         assert conn.close_code == 1007 and got == []

@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 import websockets.asyncio.server
 import websockets.sync.server
-from _helpers import Event, named, wait_open, wait_until
+from _helpers import Event, named, wait_open
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
 
 import zenws.client
+from waits import wait_until
 from zenws.heartbeat import Deribit, Text
 from zenws.state import State
 from zenws.testing import BinanceSimulator, DeribitSimulator, Handler, MockServer
@@ -61,7 +62,7 @@ async def test_stalled_half_open_server_detected_within_timeout_every_time(
             for epoch in (1, 2, 3):
                 await wait_open(client, epoch)
                 await srv.wait_for_connections(1)
-                await asyncio.sleep(2 * timeout)  # pongs keep it alive: no false alarm
+                await asyncio.sleep(2 * timeout)  # a window: pongs keep it alive, no false alarm
                 assert client.epoch == epoch and client.state is State.OPEN
                 stalled_at = time.monotonic_ns()
                 srv.stall()
@@ -83,7 +84,7 @@ async def test_default_timeout_detects_a_stall_within_two_intervals(events: list
             srv.url, heartbeat="ping_pong", heartbeat_interval=interval, retry_delay=0.01
         )
         try:
-            await asyncio.sleep(4 * interval)
+            await asyncio.sleep(4 * interval)  # a window: pongs keep it alive, no reconnect
             assert client.epoch == 1
             stalled_at = time.monotonic_ns()
             srv.stall()
@@ -102,7 +103,7 @@ async def test_dead_peer_without_heartbeat_strategy(events: list[Event]) -> None
             srv.url, heartbeat_timeout=timeout, retry_delay=0.01, max_backoff=0.02
         )
         try:
-            await asyncio.sleep(4 * timeout)  # data keeps it alive
+            await asyncio.sleep(4 * timeout)  # a window: data keeps it alive, no reconnect
             assert client.epoch == 1
             stalled_at = time.monotonic_ns()
             srv.stall()
@@ -148,10 +149,10 @@ async def test_blocked_event_loop_is_not_mistaken_for_a_dead_peer(
         threaded_feed, heartbeat_timeout=timeout, idle_timeout=timeout, retry_delay=0.01
     )
     try:
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # the scenario: data flows, then the loop blocks
         for _ in range(3):
             time.sleep(2.5 * timeout)  # a slow callback: timers expire meanwhile
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # a window: the late timers run, no false alarm
         assert client.epoch == 1 and client.state is State.OPEN
     finally:
         await client.close()
@@ -212,7 +213,8 @@ async def test_ping_pong_against_python_websockets_server(events: list[Event]) -
             heartbeat_timeout=0.3,
         )
         try:
-            await asyncio.sleep(0.5)  # > timeout: only the pongs keep it open
+            await asyncio.sleep(0.5)  # a window > timeout: only the pongs keep it open
+            await wait_until(lambda: len(named(events, "heartbeat.received")) >= 3)
             assert client.epoch == 1 and client.state is State.OPEN
             assert len(named(events, "heartbeat.received")) >= 3
             assert client.heartbeat_health().rtt is not None
@@ -235,12 +237,12 @@ async def test_server_that_stops_answering_pings_triggers_reconnect(events: list
             max_backoff=0.02,
         )
         try:
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.3)  # a window: pings answered, no reconnect
             assert client.epoch == 1
             (conn,) = await srv.wait_for_connections(1)
             conn.ignore_pings()
             await wait_open(client, 2)
-            await asyncio.sleep(0.3)  # the new connection answers pings: stays up
+            await asyncio.sleep(0.3)  # a window: the new connection answers pings, stays up
             assert client.epoch == 2
         finally:
             feed.cancel()
@@ -267,7 +269,7 @@ async def test_data_idle_timer(events: list[Event]) -> None:
         )
         feed = asyncio.get_running_loop().create_task(pump(srv, 0.05))
         try:
-            await asyncio.sleep(3 * idle)  # data flows: no reconnect
+            await asyncio.sleep(3 * idle)  # a window: data flows, no reconnect
             assert client.epoch == 1
             feed.cancel()
             stopped_at = time.monotonic_ns()
@@ -285,7 +287,7 @@ async def test_data_idle_timer(events: list[Event]) -> None:
 
 
 class DeribitHeartbeats(Handler):
-    """The Deribit heartbeat protocol (shared/deribit/README.md) on a MockServer.
+    """The Deribit heartbeat protocol (docs/deribit.md, "Heartbeat") on a MockServer.
 
     After ``public/set_heartbeat`` it sends a ``test_request`` every interval and, like
     Deribit, closes the connection when the previous one was not answered with
@@ -371,7 +373,7 @@ async def test_deribit_test_requests_answered_and_set_heartbeat_on_every_connect
                 await srv.restart()
                 await wait_open(client, epoch)
                 await wait_until(lambda n=epoch: len(sim.set_calls) >= n)
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.3)  # a window: no session closed unanswered, no reconnect
             assert sim.closed_unanswered == 0 and client.epoch == 3
         finally:
             await client.close()
@@ -427,6 +429,11 @@ def set_heartbeats(srv: MockServer) -> list[tuple[int, Any]]:
     return out
 
 
+def public_tests(srv: MockServer) -> list[Received]:
+    """Every public/test the server received."""
+    return [r for r in srv.received if (r.json(None) or {}).get("method") == "public/test"]
+
+
 async def test_deribit_simulator_keeps_the_session_across_reconnects(events: list[Event]) -> None:
     sim = DeribitSimulator(
         min_heartbeat_interval=0.05, heartbeat_cycle=("heartbeat", "test_request")
@@ -441,7 +448,10 @@ async def test_deribit_simulator_keeps_the_session_across_reconnects(events: lis
             max_backoff=0.02,
         )
         try:
-            await asyncio.sleep(0.8)  # 8 intervals: the simulator closes unanswered sessions
+            # A window of 8 intervals: the simulator would close an unanswered session.
+            await asyncio.sleep(0.8)
+            await wait_until(lambda: len(public_tests(srv)) >= 2)
+            await wait_until(lambda: client.heartbeat_health().rtt is not None)
             assert client.epoch == 1 and client.state is State.OPEN
             tests = [r for r in srv.received if (r.json(None) or {}).get("method") == "public/test"]
             assert len(tests) >= 2 and all("id" in r.json() for r in tests)
@@ -450,7 +460,7 @@ async def test_deribit_simulator_keeps_the_session_across_reconnects(events: lis
                 await srv.restart()
                 await wait_open(client, epoch)
                 await wait_until(lambda n=epoch: len(set_heartbeats(srv)) >= n)
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # a window: the session is kept, no reconnect
             assert client.epoch == 3
         finally:
             await client.close()
@@ -531,7 +541,8 @@ async def test_binance_server_pings_are_ponged_and_silence_reconnects(
             max_backoff=0.02,
         )
         try:
-            await asyncio.sleep(0.4)  # > interval + timeout: pings keep it alive
+            await asyncio.sleep(0.4)  # a window > interval + timeout: pings keep it alive
+            await wait_until(lambda: sim.pongs >= 4)
             assert client.epoch == 1 and sim.pongs >= 4
             assert client.heartbeat_health().last_seen is not None
             sim.paused = True
@@ -567,7 +578,10 @@ async def test_binance_simulator_pings_answered_then_silence_reconnects(
         )
         try:
             await client.subscribe(["btcusdt@trade"], handler=got.append)
-            await asyncio.sleep(0.6)  # 12 server pings; a late pong would close the session
+            # A window of 12 server pings: a late pong would close the session.
+            await asyncio.sleep(0.6)
+            await wait_until(lambda: sim.state(srv.connections[0]).last_pong is not None)
+            await wait_until(lambda: bool(got))
             assert client.epoch == 1 and client.state is State.OPEN
             assert sim.state(srv.connections[0]).last_pong is not None
             assert got and client.heartbeat_health().healthy

@@ -724,7 +724,7 @@ async def test_stop_with_a_client_stuck_before_its_upgrade() -> None:
     await server.start()
     _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(b"GET / HTTP/1.1\r\n")  # never finishes the request
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # the scenario: the server holds the half-sent request
     await asyncio.wait_for(server.stop(), 10)
     assert not server.started
     writer.close()

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 import websockets.asyncio.server
-from _helpers import Event, named, wait_open, wait_until
+from _helpers import Event, named, wait_open
 
 import zenws.client
+from waits import wait_until
 from zenws import errors
 from zenws.state import State
 from zenws.testing import MockServer
@@ -59,7 +60,7 @@ async def test_attempt_counter_resets_only_after_stable_uptime(events: list[Even
             for epoch in (2, 3, 4):  # flapping: dropped right after every open
                 srv.abort()
                 await wait_open(client, epoch)
-            await asyncio.sleep(0.7)  # now stable
+            await asyncio.sleep(0.7)  # the scenario: up longer than stable_after, now stable
             srv.abort()
             await wait_open(client, 5)
         finally:
@@ -77,7 +78,7 @@ async def test_retry_count_limit_gives_up(events: list[Event]) -> None:
         srv.refuse_next(None, 503)
         srv.abort()
         await wait_until(lambda: bool(named(events, "connection.gave_up")))
-        await asyncio.sleep(0.2)  # nothing else is attempted
+        await asyncio.sleep(0.2)  # a window: nothing else is attempted
         assert client.state is State.CLOSED
         assert len(srv.upgrade_requests) == 1 + 2
         assert len(named(events, "connection.reconnecting")) == 2
@@ -99,7 +100,7 @@ async def test_auth_refusal_is_not_retried(events: list[Event], status: int) -> 
         srv.refuse_next(None, status, body=b"bad credentials")
         srv.abort()
         await wait_until(lambda: bool(named(events, "connection.gave_up")))
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # a window: no further reconnect try
         assert len(srv.upgrade_requests) == 3  # refused, accepted, exactly one reconnect try
         assert client.state is State.CLOSED
         assert named(events, "connection.reconnecting")[0][2]["attempt"] == 1

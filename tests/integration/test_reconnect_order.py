@@ -12,9 +12,10 @@ import time
 from typing import Any
 
 import pytest
-from _helpers import Event, named, wait_until
+from _helpers import Event, named
 
 import zenws.client
+from waits import wait_until
 from zenws.testing import MockServer
 
 CHANNELS = ["ticker.BTC-PERPETUAL.100ms", "book.ETH-PERPETUAL.100ms"]

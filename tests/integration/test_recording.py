@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from waits import wait_until
 from zenws.client import connect
 from zenws.recorder import RecordedFrame, metadata, read_recording, replay
 from zenws.testing import MockServer
@@ -55,13 +54,6 @@ class Exchange(Handler):
 
 def _dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
-
-
-async def wait_until(pred: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
 
 
 async def record_session(p: Path, *, heartbeat: bool) -> tuple[Exchange, MockServer, list[Any]]:

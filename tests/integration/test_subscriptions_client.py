@@ -19,9 +19,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from _helpers import Event, named, wait_until
+from _helpers import Event, named
 
 import zenws.client
+from waits import wait_until
 from zenws.fast.ratelimit import Limiter, TokenBucket
 from zenws.state import State
 from zenws.testing import BinanceSimulator, DeribitSimulator, Handler, MockServer

@@ -19,6 +19,7 @@ import pytest
 import websockets.asyncio.server
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect, ws_create_server
 
+from waits import wait_until
 from zenws import errors, telemetry
 from zenws.heartbeat import (
     Binance,
@@ -76,15 +77,6 @@ class RecordingHost:
         return self.data_ns
 
 
-async def wait_until(cond: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        await asyncio.sleep(0.005)
-    return cond()
-
-
 @pytest.fixture
 def events() -> Any:
     got: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
@@ -103,8 +95,8 @@ async def test_ping_pong_unique_payloads_and_real_rtt(events: list[Any]) -> None
     delay = 0.04
     host.on_ping_sent = lambda p: loop.call_later(delay, lambda: hb.on_pong(p, time.monotonic_ns()))
     hb.start(host)
-    assert await wait_until(lambda: len(host.pings) >= 4)
-    assert await wait_until(lambda: hb.health().rtt is not None)
+    await wait_until(lambda: len(host.pings) >= 4)
+    await wait_until(lambda: hb.health().rtt is not None)
     hb.stop()
     payloads = [p for p, _ in host.pings]
     assert len(set(payloads)) == len(payloads) and all(len(p) == 8 for p in payloads)
@@ -124,7 +116,7 @@ async def test_ping_pong_missed_pong_forces_reconnect(events: list[Any]) -> None
     t0 = time.monotonic_ns()
     hb.start(host)
     assert hb.health().healthy
-    assert await wait_until(lambda: bool(host.reconnects))
+    await wait_until(lambda: bool(host.reconnects))
     at, reason = host.reconnects[0]
     first_ping_ns = host.pings[0][1]
     assert at - first_ping_ns >= 0.09e9  # not before the pong deadline
@@ -135,7 +127,7 @@ async def test_ping_pong_missed_pong_forces_reconnect(events: list[Any]) -> None
     missed = [md for e, _, md in events if e == "heartbeat.missed"]
     assert missed and missed[0]["kind"] == "ping_pong" and missed[0]["epoch"] == 7
     n = len(host.pings)
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # a window: no further ping, no second reconnect
     assert len(host.pings) == n and len(host.reconnects) == 1  # stopped itself
 
 
@@ -143,7 +135,7 @@ async def test_ping_pong_late_pong_for_newest_acknowledges_older() -> None:
     host = RecordingHost()
     hb = PingPong(interval=0.03, timeout=1.0)
     hb.start(host)
-    assert await wait_until(lambda: len(host.pings) >= 3)
+    await wait_until(lambda: len(host.pings) >= 3)
     hb.on_pong(b"\xff" * 8, time.monotonic_ns())  # unsolicited: ignored
     assert hb.health().rtt is None
     hb.on_pong(host.pings[2][0], time.monotonic_ns())
@@ -151,7 +143,7 @@ async def test_ping_pong_late_pong_for_newest_acknowledges_older() -> None:
     n = len(host.pings)
     hb.stop()
     hb.stop()  # idempotent
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.1)  # a window: no further ping, no reconnect
     assert len(host.pings) == n and host.reconnects == []
     assert not hb.health().healthy
 
@@ -160,11 +152,11 @@ async def test_restart_on_new_epoch_resets_timers() -> None:
     host = RecordingHost(epoch=1)
     hb = PingPong(interval=0.03, timeout=0.06)
     hb.start(host)
-    assert await wait_until(lambda: bool(host.reconnects))
+    await wait_until(lambda: bool(host.reconnects))
     host.epoch = 2
     host.on_ping_sent = lambda p: hb.on_pong(p, time.monotonic_ns())
     hb.start(host)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # a window: pongs answered, no second reconnect
     hb.stop()
     assert len(host.reconnects) == 1 and hb.health().misses == 1
 
@@ -181,7 +173,7 @@ async def test_text_heartbeat_roundtrip_and_matchers() -> None:
         0.02, lambda: consumed.append(hb.on_text(b"pong", time.monotonic_ns()))
     )
     hb.start(host)
-    assert await wait_until(lambda: len(consumed) >= 3)
+    await wait_until(lambda: len(consumed) >= 3)
     assert hb.on_text(b'{"data": 1}', time.monotonic_ns()) is False
     hb.stop()
     assert host.texts[0] == "ping" and all(consumed)
@@ -215,7 +207,7 @@ async def test_text_ping_builder_that_raises_is_contained() -> None:
 
     hb = Text(ping=build, pong="pong", interval=0.03, timeout=1.0)
     hb.start(host)
-    assert await wait_until(lambda: len(host.texts) >= 2)
+    await wait_until(lambda: len(host.texts) >= 2)
     hb.stop()
     assert host.texts[:2] == ["ping", "ping"] and host.reconnects == []
 
@@ -224,7 +216,7 @@ async def test_text_heartbeat_unanswered_reconnects() -> None:
     host = RecordingHost()
     hb = Text(interval=0.04, timeout=0.08)
     hb.start(host)
-    assert await wait_until(lambda: bool(host.reconnects))
+    await wait_until(lambda: bool(host.reconnects))
     assert hb.health().misses == 1 and host.texts
 
 
@@ -235,12 +227,12 @@ async def test_deribit_sets_heartbeat_on_every_start() -> None:
     host = RecordingHost()
     hb = Deribit(interval=10, timeout=5)
     hb.start(host)
-    await asyncio.sleep(0.01)
+    await wait_until(lambda: host.requests)
     assert host.requests == [("public/set_heartbeat", {"interval": 10})]
     hb.stop()
     host.epoch = 2
     hb.start(host)
-    await asyncio.sleep(0.01)
+    await wait_until(lambda: len(host.requests) >= 2)
     hb.stop()
     assert len(host.requests) == 2
 
@@ -265,7 +257,7 @@ async def test_deribit_server_heartbeats_keep_it_alive_then_silence_reconnects(
     hb.on_test_reply(1_500_000)
     assert host.reconnects == []
     silent_from = time.monotonic_ns()
-    assert await wait_until(lambda: bool(host.reconnects))
+    await wait_until(lambda: bool(host.reconnects))
     waited = host.reconnects[0][0] - silent_from
     assert 0.09e9 <= waited < 2e9
     health = hb.health()
@@ -278,12 +270,12 @@ async def test_deribit_set_heartbeat_failure_is_contained() -> None:
     host.request_result = errors.RpcError(-32602, "Invalid params")
     hb = Deribit(interval=0.2, min_interval=0)
     hb.start(host)
-    await asyncio.sleep(0.02)
+    await wait_until(lambda: host.requests)  # the request was made and failed
     assert hb.running and host.reconnects == []
     hb.stop()
     host.request_result = errors.ConnectionLost(epoch=1)
     hb.start(host)
-    await asyncio.sleep(0.02)
+    await wait_until(lambda: len(host.requests) >= 2)
     hb.stop()
 
 
@@ -298,7 +290,7 @@ async def test_binance_expects_server_pings() -> None:
         await asyncio.sleep(0.03)
         hb.on_ping(b"", time.monotonic_ns())
     assert host.reconnects == [] and hb.health().last_seen is not None
-    assert await wait_until(lambda: bool(host.reconnects))
+    await wait_until(lambda: bool(host.reconnects))
     assert "binance" in host.reconnects[0][1]
 
 
@@ -317,7 +309,7 @@ async def test_dead_peer_detected_within_timeout_every_time(run: int) -> None:
         host.frame_ns = time.monotonic_ns()
     last = host.frame_ns
     assert host.reconnects == []
-    assert await wait_until(lambda: bool(host.reconnects))
+    await wait_until(lambda: bool(host.reconnects))
     detected = host.reconnects[0][0] - last
     assert timeout * 1e9 * 0.95 <= detected <= timeout * 1e9 + 1.5e9
     assert "dead-peer" in host.reconnects[0][1]
@@ -329,7 +321,7 @@ async def test_dead_peer_counts_from_start_when_no_frame_arrives() -> None:
     live = Liveness(0.1, None)
     t0 = time.monotonic_ns()
     live.start(host)
-    assert await wait_until(lambda: bool(host.reconnects))
+    await wait_until(lambda: bool(host.reconnects))
     assert host.reconnects[0][0] - t0 >= 0.095e9
     assert live.fired == 1
 
@@ -349,7 +341,7 @@ async def test_data_idle_fires_while_control_frames_flow(events: list[Any]) -> N
     assert "data-idle" in host.reconnects[0][1]
     assert host.reconnects[0][0] - last_data >= 0.11e9
     assert [md["kind"] for e, _, md in events if e == "heartbeat.missed"] == ["data_idle"]
-    await asyncio.sleep(0.25)
+    await asyncio.sleep(0.25)  # a window: no second reconnect
     assert len(host.reconnects) == 1  # stopped after firing
 
 
@@ -358,13 +350,13 @@ async def test_liveness_ignores_stale_epoch_and_stop() -> None:
     live = Liveness(0.05, 0.05)
     live.start(host)
     host.epoch = 2  # the connection it watched is gone
-    await asyncio.sleep(0.15)
+    await asyncio.sleep(0.15)  # a window: no reconnect
     assert host.reconnects == []
     live2 = Liveness(0.05, None)
     live2.start(host)
     live2.stop()
     live2.stop()
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.1)  # a window: no reconnect
     assert host.reconnects == []
     assert not Liveness(None, None).enabled
     with pytest.raises(errors.ConfigError):
@@ -466,8 +458,8 @@ async def _tie(events: list[Any], liveness_first: bool) -> None:
     if not liveness_first:
         live.start(host)
     time.sleep(0.15)  # both expire in the same loop iteration
-    assert await wait_until(lambda: bool(host.reconnects))
-    await asyncio.sleep(0.15)
+    await wait_until(lambda: bool(host.reconnects))
+    await asyncio.sleep(0.15)  # a window: no second verdict
     assert len(host.reconnects) == 1 and "deribit" in host.reconnects[0][1]
     kinds = [md["kind"] for e, _, md in events if e == "heartbeat.missed"]
     assert kinds == ["deribit"] and live.fired == 0 and hb.misses == 1
@@ -487,7 +479,7 @@ async def test_dead_peer_timer_defers_to_the_strategy(events: list[Any]) -> None
     live = Liveness(0.1, None, defer_to=hb.claim_dead_peer)
     hb.start(host)
     live.start(host)
-    assert await wait_until(lambda: bool(host.reconnects))
+    await wait_until(lambda: bool(host.reconnects))
     assert "dead-peer" in host.reconnects[0][1] and live.fired == 1 and hb.misses == 0
     assert [md["kind"] for e, _, md in events if e == "heartbeat.missed"] == ["dead_peer"]
     hb.stop()
@@ -569,8 +561,8 @@ async def test_ping_pong_over_picows_measures_server_delay(delay: float) -> None
     transport, host = await ws_connect(lambda: PicowsHost(hb), f"ws://127.0.0.1:{port}/")
     try:
         hb.start(host)
-        assert await wait_until(lambda: hb.health().rtt is not None)
-        await asyncio.sleep(0.1)
+        await wait_until(lambda: hb.health().rtt is not None)
+        await asyncio.sleep(0.1)  # a window: more pings answered, no reconnect
         rtt = hb.health().rtt
         assert rtt is not None and delay * 0.9 <= rtt < delay + 1.0
         assert host.reconnects == []
@@ -590,7 +582,7 @@ async def test_ping_pong_against_websockets_server_and_silent_server() -> None:
         hb = PingPong(interval=0.03, timeout=1.0)
         transport, host = await ws_connect(lambda: PicowsHost(hb), f"ws://127.0.0.1:{port}/")
         hb.start(host)
-        assert await wait_until(lambda: hb.health().rtt is not None)
+        await wait_until(lambda: hb.health().rtt is not None)
         hb.stop()
         transport.send_close(1000)
         transport.disconnect()
@@ -604,7 +596,7 @@ async def test_ping_pong_against_websockets_server_and_silent_server() -> None:
     transport, host = await ws_connect(lambda: PicowsHost(hb), f"ws://127.0.0.1:{port}/")
     try:
         hb.start(host)
-        assert await wait_until(lambda: bool(host.reconnects))
+        await wait_until(lambda: bool(host.reconnects))
         assert hb.health().misses == 1
     finally:
         hb.stop()

@@ -171,7 +171,9 @@ def _build_user_module(tmp: Path) -> None:
     # what a user's build sees.
     include_path = [str(Path(m.__file__).resolve().parent.parent) for m in (zenws, picows)]
     src = tmp / "strategy.pyx"
-    src.write_text((Path(__file__).parent / "cython_user" / "strategy.pyx").read_text())
+    src.write_text(
+        (Path(__file__).parents[1] / "data" / "cython_user" / "strategy.pyx").read_text()
+    )
     setup = tmp / "setup.py"
     setup.write_text(
         textwrap.dedent(f"""

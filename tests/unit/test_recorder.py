@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 import zenws
+from waits import wait_until_sync
 from zenws.recorder import (
     RecordedFrame,
     Recorder,
@@ -34,15 +35,6 @@ TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 def lines(path: Path) -> list[dict]:
     return [orjson.loads(x) for x in path.read_bytes().splitlines()]
-
-
-def wait_for(pred, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return pred()
 
 
 def test_every_kind_round_trips(tmp_path: Path) -> None:
@@ -124,7 +116,7 @@ def test_flush_on_entry_count(tmp_path: Path) -> None:
     try:
         for i in range(10):
             rec.write("in", "text", str(i), 1)
-        assert wait_for(lambda: len(p.read_bytes().splitlines()) == 11)
+        wait_until_sync(lambda: len(p.read_bytes().splitlines()) == 11)
     finally:
         rec.close()
 
@@ -134,7 +126,7 @@ def test_flush_on_interval(tmp_path: Path) -> None:
     rec = Recorder(p, flush_interval=0.05, flush_entries=1000)
     try:
         rec.write("in", "text", "one", 1)
-        assert wait_for(lambda: b'"one"' in p.read_bytes())
+        wait_until_sync(lambda: b'"one"' in p.read_bytes())
         assert rec.written == 1
     finally:
         rec.close()
@@ -161,7 +153,7 @@ def test_garbage_collected_recorder_is_flushed(tmp_path: Path) -> None:
     rec.write("in", "text", "kept", 1)
     del rec
     gc.collect()
-    assert wait_for(lambda: p.read_bytes().endswith(b"\n") and lines(p)[-1]["type"] == "footer")
+    wait_until_sync(lambda: p.read_bytes().endswith(b"\n") and lines(p)[-1]["type"] == "footer")
     assert metadata(p).frames == 1
 
 
@@ -783,7 +775,7 @@ def test_write_error_stops_the_writer_without_a_hang(tmp_path: Path) -> None:
         os.close(full)
     for i in range(50):
         rec.write("in", "text", f"frame {i}", 1)
-    assert wait_for(lambda: rec.error is not None)
+    wait_until_sync(lambda: rec.error is not None)
     assert isinstance(rec.error, OSError) and rec.error.errno == errno.ENOSPC
     for _ in range(50):
         rec.write("in", "text", "still accepted, never blocks", 1)
@@ -854,7 +846,7 @@ def test_a_concurrent_producer_thread_and_flush(tmp_path: Path) -> None:
     t.start()
     t.join()
     rec.flush()  # wakes the sleeping writer at once
-    assert wait_for(lambda: rec.written == 5000)
+    wait_until_sync(lambda: rec.written == 5000)
     rec.close()
     frames, _ = read_recording(p)
     assert [orjson.loads(f.data)["t"] for f in frames] == list(range(5000))

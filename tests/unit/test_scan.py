@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from corpus import deribit_lines
 from zenws.fast import jsonrpc
 from zenws.fast.jsonrpc import (
     KIND_ERROR_NO_ID,
@@ -26,31 +27,6 @@ from zenws.fast.jsonrpc import (
     scan_id,
     scan_strict,
 )
-
-# One message of each Deribit shape (a copy of the project's Deribit reference
-# messages.jsonl, kept here so the test is hermetic).
-DERIBIT_JSONL = r"""
-{"name":"request","msg":{"jsonrpc":"2.0","id":42,"method":"public/get_instruments","params":{"currency":"BTC","kind":"future"}}}
-{"name":"response_ok","msg":{"jsonrpc":"2.0","id":1,"result":"ok","usIn":1680395184951913,"usOut":1680395184955201,"usDiff":3288,"testnet":true}}
-{"name":"response_test","msg":{"jsonrpc":"2.0","id":7,"result":{"version":"1.2.26"},"usIn":1700000000000100,"usOut":1700000000000140,"usDiff":40,"testnet":true}}
-{"name":"error","msg":{"jsonrpc":"2.0","id":1,"error":{"message":"Invalid params","data":{"reason":"invalid format","param":"nonce"},"code":-32602},"usIn":1655391709417993,"usOut":1655391709418049,"usDiff":56,"testnet":false}}
-{"name":"error_unauthorized","msg":{"jsonrpc":"2.0","id":3,"error":{"message":"unauthorized","code":13009},"usIn":1700000000000000,"usOut":1700000000000030,"usDiff":30,"testnet":true}}
-{"name":"error_no_id","msg":{"jsonrpc":"2.0","error":{"code":-32600,"message":"request entity too large"},"usIn":1735470238752669,"usOut":1735470238752706,"usDiff":37,"testnet":true}}
-{"name":"error_rate_limited","msg":{"jsonrpc":"2.0","id":9,"error":{"message":"too_many_requests","code":10028},"usIn":1700000000000000,"usOut":1700000000000012,"usDiff":12,"testnet":true}}
-{"name":"notification_index","msg":{"jsonrpc":"2.0","method":"subscription","params":{"channel":"deribit_price_index.btc_usd","data":{"timestamp":1535098298227,"price":6521.17,"index_name":"btc_usd"}}}}
-{"name":"notification_ticker","msg":{"jsonrpc":"2.0","method":"subscription","params":{"channel":"ticker.BTC-PERPETUAL.100ms","data":{"timestamp":1700000000123,"instrument_name":"BTC-PERPETUAL","best_bid_price":37010.5,"best_bid_amount":12000.0,"best_ask_price":37011.0,"best_ask_amount":3400.0,"last_price":37010.5,"mark_price":37010.77,"index_price":37005.12,"open_interest":512345678,"funding_8h":0.0000131,"current_funding":0.0,"state":"open","stats":{"volume":10234.5,"price_change":1.23,"low":36500.0,"high":37200.0}}}}}
-{"name":"notification_book_snapshot","msg":{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.BTC-PERPETUAL.100ms","data":{"type":"snapshot","timestamp":1700000000200,"instrument_name":"BTC-PERPETUAL","change_id":1000,"bids":[["new",37010.5,12000.0],["new",37010.0,5000.0]],"asks":[["new",37011.0,3400.0],["new",37011.5,800.0]]}}}}
-{"name":"notification_book_change","msg":{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.BTC-PERPETUAL.100ms","data":{"type":"change","timestamp":1700000000300,"instrument_name":"BTC-PERPETUAL","prev_change_id":1000,"change_id":1001,"bids":[["change",37010.5,11000.0]],"asks":[["delete",37011.0,0.0]]}}}}
-{"name":"notification_trades","msg":{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.BTC-PERPETUAL.raw","data":[{"trade_seq":1966031,"trade_id":"ETH-2696097","timestamp":1700000000400,"tick_direction":2,"price":37010.5,"mark_price":37010.77,"instrument_name":"BTC-PERPETUAL","index_price":37005.12,"direction":"sell","amount":100.0}]}}}
-{"name":"heartbeat","msg":{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"heartbeat"}}}
-{"name":"heartbeat_test_request","msg":{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}}
-{"name":"heartbeat_reply","msg":{"jsonrpc":"2.0","id":8,"method":"public/test","params":{}}}
-{"name":"auth_request","msg":{"jsonrpc":"2.0","id":9929,"method":"public/auth","params":{"grant_type":"client_credentials","client_id":"EXAMPLE_ID","client_secret":"EXAMPLE_SECRET"}}}
-{"name":"auth_response","msg":{"jsonrpc":"2.0","id":9929,"result":{"access_token":"1582628593469.1MbQ-J_4.EXAMPLE","expires_in":31536000,"refresh_token":"1582628593469.1GP4rQd0.EXAMPLE","scope":"connection mainaccount","enabled_features":[],"token_type":"bearer"},"usIn":1582628593469000,"usOut":1582628593470000,"usDiff":1000,"testnet":true}}
-{"name":"subscribe_request","msg":{"jsonrpc":"2.0","id":3600,"method":"public/subscribe","params":{"channels":["book.BTC-PERPETUAL.100ms","trades.BTC-PERPETUAL.raw"]}}}
-{"name":"subscribe_response","msg":{"jsonrpc":"2.0","id":3600,"result":["book.BTC-PERPETUAL.100ms","trades.BTC-PERPETUAL.raw"],"usIn":1700000000000000,"usOut":1700000000000050,"usDiff":50,"testnet":true}}
-{"name":"cancel_on_disconnect","msg":{"jsonrpc":"2.0","id":7859,"method":"private/enable_cancel_on_disconnect","params":{"scope":"connection"}}}
-"""  # noqa: E501
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 Result = tuple[int, Any, Any, Any, bool, bool]
@@ -129,8 +105,8 @@ def test_extension_is_compiled() -> None:
 
 
 def _deribit() -> list[tuple[str, Any]]:
-    lines = DERIBIT_JSONL.strip().splitlines()
-    return [(d["name"], d["msg"]) for d in map(json.loads, lines)]
+    """One message of each Deribit shape: the corpus in tests/data/deribit/."""
+    return [(d["name"], d["msg"]) for d in map(json.loads, deribit_lines())]
 
 
 DERIBIT = _deribit()

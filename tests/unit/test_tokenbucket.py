@@ -219,7 +219,7 @@ def test_default_clock_is_real_monotonic_time() -> None:
     b = TokenBucket(1000, 1000)
     assert b.try_acquire(1000)
     assert not b.try_acquire(500)
-    time.sleep(0.02)
+    time.sleep(0.02)  # the scenario: real time passes
     assert 10 <= b.tokens <= 1000  # >= 20 ms of refill minus generous slack
 
 
