@@ -291,10 +291,14 @@ def find_cycles(modules: set[str], edges: list[Edge]) -> list[list[str]]:
             if len(component) > 1:
                 result.append(sorted(component))
 
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10000))
+    try:
+        for v in sorted(graph):
+            if v not in index:
+                visit(v)
+    finally:
+        sys.setrecursionlimit(limit)  # later tests rely on the usual depth limit
     return result
 
 
