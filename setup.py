@@ -26,12 +26,18 @@ from setuptools import Extension, setup
 ROOT = Path(__file__).parent
 FAST = ROOT / "src" / "zenws" / "fast"
 
-# Hand-written C that each Cython module links in (ext/zenws_*.c).
+# Hand-written C that each Cython module links in (ext/zenws_*.c).  Each unit is
+# compiled into exactly one extension, so its kernel choice exists once; the other
+# extensions call it through the cdef functions the owner's .pxd declares (cimport).
 C_SOURCES: dict[str, list[str]] = {
     "frame": ["ext/zenws_mask.c", "ext/zenws_utf8.c"],
     "jsonrpc": ["ext/zenws_scan.c", "ext/zenws_json.c", "ext/zenws_jsonenc.c"],
     "latency": ["ext/zenws_quantile.c"],
 }
+
+# A change to any of these rebuilds every extension (zenws_cpu.h is shared by all
+# kernels).
+HEADERS = sorted((ROOT / "src/zenws/include").glob("*.h")) + sorted((ROOT / "ext").glob("*.h"))
 
 DIRECTIVES = {
     "language_level": 3,
@@ -91,6 +97,7 @@ def extensions() -> list[Extension]:
                 f"zenws.fast.{name}",
                 [str(pyx.relative_to(ROOT)), *C_SOURCES.get(name, [])],
                 include_dirs=["ext", "src/zenws/include", "src/zenws/fast"],
+                depends=[str(h.relative_to(ROOT)) for h in HEADERS],
                 define_macros=macros,
                 extra_compile_args=compile_args,
                 extra_link_args=link_args,

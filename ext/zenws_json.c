@@ -24,6 +24,7 @@
  * The grammar is RFC 8259 §2-§8; error messages follow json.decoder's. */
 #include "zenws_json.h"
 #include "zenws_compat.h"
+#include "zenws_cpu.h"
 
 #include <float.h>
 #include <math.h>
@@ -72,18 +73,16 @@ static int json_kernel_supported(int k) {
     if (k == ZENWS_JSON_KERNEL_SWAR) return 1;
     if (k == ZENWS_JSON_KERNEL_SSE2) return ZENWS_JSON_SSE2;
 #if ZENWS_JSON_AVX2
-    if (k == ZENWS_JSON_KERNEL_AVX2) {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
+    if (k == ZENWS_JSON_KERNEL_AVX2) return (zenws_cpu_features() & ZENWS_CPU_AVX2) != 0;
 #endif
     return 0;
 }
 
 static int json_kernel_best(void) {
+    const int cap = zenws_cpu_cap();
     int k;
     for (k = ZENWS_JSON_KERNEL_AVX2; k > ZENWS_JSON_KERNEL_SWAR; k--)
-        if (json_kernel_supported(k)) return k;
+        if (zenws_cpu_level_of(json_kernel_names[k]) <= cap && json_kernel_supported(k)) return k;
     return ZENWS_JSON_KERNEL_SWAR;
 }
 
@@ -106,7 +105,7 @@ int zenws_json_set_kernel(const char *name) {
 }
 
 const char *zenws_json_kernel_init(void) {
-    const char *want = getenv("ZENWS_JSON_KERNEL");
+    const char *want = zenws_cpu_forced("JSON");
     if (want == NULL || want[0] == '\0' || zenws_json_set_kernel(want) != 0)
         zenws_json_simd = json_kernel_best();
     return zenws_json_kernel();

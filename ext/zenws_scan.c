@@ -17,9 +17,10 @@
  * never read outside [buf, buf + len): truncated input can only end a loop.
  * No function is compiled for a CPU the build machine assumes: the AVX2 and
  * AVX-512 kernels carry target attributes and are called only after
- * __builtin_cpu_supports() said yes. */
+ * zenws_cpu_features() said yes. */
 #include "zenws_scan.h"
 #include "zenws_compat.h"
+#include "zenws_cpu.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -890,7 +891,8 @@ ZENWS_TARGET_AVX512 static int s1_avx512(const char *buf, const char *end, Py_ss
 #  define ZENWS_SCAN_AVX2 0
 #endif
 
-/* ---- kernel choice: once, on first use (ZENWS_SCAN_KERNEL overrides) ---- */
+/* ---- kernel choice: once, on first use (zenws_cpu.h: ZENWS_CPU caps it,
+ * ZENWS_KERNEL_SCAN / ZENWS_SCAN_KERNEL forces one) ---- */
 
 static zenws_s1_fn zenws_s1_kernel;  /* NULL until chosen */
 static const char *zenws_s1_name = "scalar";
@@ -907,18 +909,15 @@ static int kernel_supported(const char *name, zenws_s1_fn *fn) {
     }
 #endif
 #if ZENWS_SCAN_AVX2
+    const unsigned f = zenws_cpu_features();
     if (strcmp(name, "avx512") == 0) {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("avx2") &&
-            __builtin_cpu_supports("pclmul")) {
+        if ((f & ZENWS_CPU_AVX512) && (f & ZENWS_CPU_PCLMUL)) {
             *fn = s1_avx512;
             return 1;
         }
     }
     if (strcmp(name, "avx2") == 0) {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul")) {
+        if ((f & ZENWS_CPU_AVX2) && (f & ZENWS_CPU_PCLMUL)) {
             *fn = s1_avx2;
             return 1;
         }
@@ -929,7 +928,8 @@ static int kernel_supported(const char *name, zenws_s1_fn *fn) {
 
 static void kernel_choose(void) {
     static const char *const order[] = {"avx512", "avx2", "sse2", "scalar"};
-    const char *want = getenv("ZENWS_SCAN_KERNEL");
+    const char *want = zenws_cpu_forced("SCAN");
+    const int cap = zenws_cpu_cap();
     zenws_s1_fn fn;
     size_t i;
     for (i = 0; want && i < sizeof(order) / sizeof(order[0]); i++) {
@@ -940,7 +940,7 @@ static void kernel_choose(void) {
         }
     }
     for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-        if (kernel_supported(order[i], &fn)) {
+        if (zenws_cpu_level_of(order[i]) <= cap && kernel_supported(order[i], &fn)) {
             zenws_s1_name = order[i];
             zenws_s1_kernel = fn;
             return;
