@@ -25,6 +25,7 @@
 #include "zenws_json.h"
 #include "zenws_compat.h"
 #include "zenws_cpu.h"
+#include "zenws_jstr.h"
 
 #include <float.h>
 #include <math.h>
@@ -336,19 +337,6 @@ static PyObject *utf8_str(const json_ctx *cx, const char *s, Py_ssize_t n,
     return u;
 }
 
-static long hex4(const char *p) {
-    long v = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char c = (unsigned char)p[i];
-        int d;
-        if (IS_DIGIT(c)) d = c - '0';
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') d = (c | 0x20) - 'a' + 10;
-        else return -1;
-        v = (v << 4) | d;
-    }
-    return v;
-}
-
 /* Decode the escapes of the string body s[0..e) into out (at most e - s
  * bytes: no escape is shorter than its UTF-8).  Returns the length, or -1
  * with a JSONDecodeError.  *wide is set when the output is not ASCII. */
@@ -379,7 +367,7 @@ static Py_ssize_t unescape(const json_ctx *cx, const char *s, const char *e, cha
             json_error(cx, "Invalid \\escape", s);
             return -1;
         }
-        if (e - s < 6 || (u = hex4(s + 2)) < 0) {
+        if (e - s < 6 || (u = zenws_jstr_hex4(s + 2)) < 0) {
             json_error(cx, "Invalid \\uXXXX escape", s);
             return -1;
         }
@@ -387,7 +375,7 @@ static Py_ssize_t unescape(const json_ctx *cx, const char *s, const char *e, cha
             /* RFC 8259 §7: a non-BMP character is a UTF-16 surrogate pair;
              * a lone surrogate is not a Unicode scalar value (orjson agrees). */
             if (u > 0xDBFF || e - s < 12 || s[6] != '\\' || s[7] != 'u' ||
-                (lo = hex4(s + 8)) < 0xDC00 || lo > 0xDFFF) {
+                (lo = zenws_jstr_hex4(s + 8)) < 0xDC00 || lo > 0xDFFF) {
                 json_error(cx, "Lone surrogate in \\u escape", s);
                 return -1;
             }

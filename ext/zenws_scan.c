@@ -21,6 +21,7 @@
 #include "zenws_scan.h"
 #include "zenws_compat.h"
 #include "zenws_cpu.h"
+#include "zenws_jstr.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,37 +47,8 @@ static const unsigned char zenws_str_stop[256] = {
     /* 0x60..0xFF: zero */
 };
 
-/* Hex digit value, or -1. */
-static const signed char zenws_hexval[256] = {
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1,
-    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-};
-
 #define ZENWS_IS_WS(c) ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
 #define ZENWS_IS_DIGIT(c) ((unsigned char)((c) - '0') < 10)
-
-/* Value of 4 hex digits at p (caller checked 4 bytes exist), or -1. */
-ZENWS_INLINE long hex4(const char *p) {
-    const unsigned char *u = (const unsigned char *)p;
-    int a = zenws_hexval[u[0]], b = zenws_hexval[u[1]];
-    int c = zenws_hexval[u[2]], d = zenws_hexval[u[3]];
-    if ((a | b | c | d) < 0) return -1;
-    return ((long)a << 12) | (b << 8) | (c << 4) | d;
-}
 
 /* p points just after an opening quote.  Returns a pointer to the closing
  * quote, or NULL for an unterminated string, a raw control character or an
@@ -127,7 +99,7 @@ static const char *scan_string(const char *p, const char *end, int *escaped) {
             p += 2;
             break;
         case 'u':
-            if (end - p < 6 || hex4(p + 2) < 0) return NULL;
+            if (end - p < 6 || zenws_jstr_hex4(p + 2) < 0) return NULL;
             p += 6;
             break;
         default:
@@ -251,7 +223,7 @@ static int block_escapes(const char *p, const char *end, uint64_t bs, uint64_t *
         case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
             break;
         case 'u':
-            if (end - x < 5 || hex4(x + 1) < 0) return -1;
+            if (end - x < 5 || zenws_jstr_hex4(x + 1) < 0) return -1;
             break;
         default:
             return -1;
@@ -281,7 +253,7 @@ static Py_ssize_t decode_short_key(const char *s, Py_ssize_t n, char *tmp) {
         }
         switch (s[i + 1]) { /* scan_string validated the escape */
         case 'u': {
-            long cp = hex4(s + i + 2);
+            long cp = zenws_jstr_hex4(s + i + 2);
             if (cp < 0 || cp >= 0x80) return -1;
             tmp[o++] = (char)cp;
             i += 6;
@@ -1442,12 +1414,12 @@ Py_ssize_t zenws_unescape(const char *src, Py_ssize_t len, char *dst) {
         case 'u': break;
         default: *o++ = p[1]; p += 2; continue; /* '"', '\\', '/' */
         }
-        if (end - p < 6 || (cp = hex4(p + 2)) < 0) break;
+        if (end - p < 6 || (cp = zenws_jstr_hex4(p + 2)) < 0) break;
         p += 6;
         /* A high surrogate escape followed by a low one is one code point
          * (RFC 8259 §7); any other surrogate stays alone, as in json.loads. */
         if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
-            long lo = hex4(p + 2);
+            long lo = zenws_jstr_hex4(p + 2);
             if (lo >= 0xDC00 && lo <= 0xDFFF) {
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 p += 6;
