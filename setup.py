@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).parent
 FAST = ROOT / "src" / "zenws" / "fast"
@@ -30,6 +31,7 @@ FAST = ROOT / "src" / "zenws" / "fast"
 # compiled into exactly one extension, so its kernel choice exists once; the other
 # extensions call it through the cdef functions the owner's .pxd declares (cimport).
 C_SOURCES: dict[str, list[str]] = {
+    "book": ["ext/zenws_book.c"],
     "frame": ["ext/zenws_mask.c", "ext/zenws_utf8.c"],
     "jsonrpc": ["ext/zenws_scan.c", "ext/zenws_json.c", "ext/zenws_jsonenc.c"],
     "latency": ["ext/zenws_quantile.c"],
@@ -122,10 +124,32 @@ def cythonized() -> list[Extension]:
     )
 
 
+class build_py_with_docs(build_py):
+    """Also copy the documentation pages (docs/*.md, one copy in git) into the package.
+
+    ``zenws docs TOPIC`` prints them, and every reference zenws prints with an error
+    (``zenws docs errors#close-1006``) must resolve for someone who only ran pip install.
+    """
+
+    def run(self) -> None:
+        super().run()
+        pages = sorted((ROOT / "docs").glob("*.md"))
+        if not pages:
+            raise RuntimeError("docs/*.md not found: the package ships its documentation")
+        dest = Path(self.build_lib) / "zenws" / "docs"
+        self.mkpath(str(dest))
+        for page in pages:
+            self.copy_file(str(page), str(dest / page.name))
+
+
 def _jobs() -> int:
     return int(os.environ.get("ZENWS_BUILD_JOBS") or os.cpu_count() or 1)
 
 
 # Cythonize and compile the modules in parallel (build_ext --parallel), through pip,
 # build and cibuildwheel alike.
-setup(ext_modules=cythonized(), options={"build_ext": {"parallel": _jobs()}})
+setup(
+    ext_modules=cythonized(),
+    cmdclass={"build_py": build_py_with_docs},
+    options={"build_ext": {"parallel": _jobs()}},
+)

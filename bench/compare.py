@@ -12,6 +12,13 @@ Topologies (Linux, ``os.sched_setaffinity``):
 
 Example:
     python -m bench.compare --sizes 512 --count 20000 --reps 3 --topology same
+
+Two builds of zenws in one interleaved run (before/after a change): name each build's
+``src`` folder with ``--build NAME=PATH`` and suffix a kind with ``@NAME``; that client
+runs with ``PYTHONPATH=PATH``:
+    python -m bench.compare --topology same --sizes 512 \
+        --build before=/tmp/before/src --build after=src \
+        --kinds zenws_rpc@before zenws_rpc@after
 """
 
 from __future__ import annotations
@@ -67,11 +74,21 @@ def start_server(core: list[int] | None) -> tuple[subprocess.Popen[str], int]:
 
 
 def run_client(
-    kind: str, url: str, size: int, count: int, core: list[int] | None
+    kind: str,
+    url: str,
+    size: int,
+    count: int,
+    core: list[int] | None,
+    builds: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    env = None
+    if "@" in kind:  # kind@build: the client imports that build's zenws
+        kind, build = kind.split("@", 1)
+        env = {**os.environ, "PYTHONPATH": str(Path((builds or {})[build]).resolve())}
     out = subprocess.run(
         [sys.executable, "-m", "bench.client", kind, url, str(size), str(count)],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         preexec_fn=_pin(core),
@@ -117,6 +134,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "runs": {},
     }
+    builds = dict(b.split("=", 1) for b in args.build)
     for topo in args.topology:
         server_core, client_core = topologies[topo]
         server, port = start_server(server_core)
@@ -125,9 +143,11 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                 raw: dict[str, list[dict[str, Any]]] = {k: [] for k in args.kinds}
                 for _ in range(args.reps):
                     for kind in args.kinds:
-                        path = "echo" if kind.endswith("_echo") else "rpc"
+                        path = "echo" if kind.split("@")[0].endswith("_echo") else "rpc"
                         url = f"ws://127.0.0.1:{port}/{path}"
-                        raw[kind].append(run_client(kind, url, size, args.count, client_core))
+                        raw[kind].append(
+                            run_client(kind, url, size, args.count, client_core, builds)
+                        )
                 results["runs"][f"{topo}/{size}"] = {k: summarize(v) for k, v in raw.items()}
         finally:
             server.kill()
@@ -244,6 +264,13 @@ def main(argv: list[str] | None = None) -> None:
         "--topology", nargs="+", choices=["same", "separate"], default=["same", "separate"]
     )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--build",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a zenws src folder for kinds suffixed @NAME (A/B runs of two builds)",
+    )
     args = parser.parse_args(argv)
     results = compare(args)
     if args.json:

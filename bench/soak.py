@@ -9,13 +9,22 @@ notifications on a subscribed channel, so (K + 1) messages arrive per request.
 ``gc.collect()``), pending requests, tracked subscriptions and
 ``len(asyncio.all_tasks())``.  Pass: the final RSS is within 5 % of the warm-up
 sample and pending/subscriptions/tasks do not grow.  Exit status 0 = pass.
+
+``python -m bench.soak --churn 10000`` runs the connection churn instead: that many
+connections in turn against a bare-TCP server, each opened, used (one message each
+way) and failed in one of five ways (1009 single frame, 1009 fragments, 1002 reserved
+bit, 1007 invalid UTF-8, TCP reset mid-frame).  RSS is sampled after a warm-up and every
+10 % (``gc.collect()`` + ``malloc_trim``); pass: it grows by less than 15 MiB.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import ctypes
 import gc
+import hashlib
 import os
 import sys
 import time
@@ -104,14 +113,139 @@ async def soak(url: str, messages: int, k: int, window: int) -> bool:
     return all(checks.values())
 
 
+CHURN_LIMIT = 256 * 1024
+
+
+def _churn_kinds() -> dict[str, tuple[bytes, int | None]]:
+    from zenws.fast.frame import encode
+
+    def f(op: int, payload: bytes, **kw: Any) -> bytes:
+        return encode(op, payload, strict=False, **kw)
+
+    half = CHURN_LIMIT // 2
+    return {
+        "1009 single frame": (f(2, b"x" * (CHURN_LIMIT + 1)), 1009),
+        "1009 fragments": (
+            f(2, b"x" * half, fin=False) + f(0, b"y" * half, fin=False) + f(0, b"z" * 1024),
+            1009,
+        ),
+        "1002 reserved bit": (f(1, b"x", rsv2=True), 1002),
+        "1007 invalid UTF-8": (f(1, b"bad \xc3\x28 utf-8"), 1007),
+        "TCP reset mid-frame": (f(2, b"r" * 65536)[:20000], None),
+    }
+
+
+async def _churn_peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    from zenws.fast.frame import decode, encode
+
+    kinds = _churn_kinds()
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next(
+            ln.split(b":", 1)[1].strip()
+            for ln in head.split(b"\r\n")
+            if ln.lower().startswith(b"sec-websocket-key:")
+        )
+        accept = base64.b64encode(
+            hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+        )
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        buf = b""
+        while (res := decode(buf)) is None:  # the client's message names the failure
+            data = await reader.read(65536)
+            if not data:
+                return
+            buf += data
+        kind = res[0].payload.decode()
+        writer.write(encode(1, b"echo", strict=False) + kinds[kind][0])
+        await writer.drain()
+        if kinds[kind][1] is None:
+            writer.transport.abort()
+            return
+        buf = b""
+        while True:  # until the client's CLOSE (RFC 6455 §7.1.1: the server closes TCP)
+            while (res := decode(buf)) is not None:
+                buf = buf[res[1] :]
+                if res[0].opcode == 8:
+                    return
+            data = await asyncio.wait_for(reader.read(65536), 10)
+            if not data:
+                return
+            buf += data
+    except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+        pass
+    finally:
+        writer.close()
+
+
+def _trimmed_rss() -> int:
+    gc.collect()
+    libc = ctypes.CDLL(None)
+    if hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+    return rss_bytes()
+
+
+async def churn(connections: int) -> bool:
+    import zenws
+
+    kinds = list(_churn_kinds())
+    server = await asyncio.start_server(_churn_peer, "127.0.0.1", 0)
+    url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    codes: dict[str, set[int | None]] = {k: set() for k in kinds}
+
+    async def one(i: int) -> None:
+        kind = kinds[i % len(kinds)]
+        client = await zenws.connect(url, reconnect_on_error=False, max_message_size=CHURN_LIMIT)
+        client.send(kind)
+        async for _ in client:  # the echo; ends once the failed connection is closed
+            pass
+        while client.state is not zenws.State.CLOSED:
+            await asyncio.sleep(0.001)
+        codes[kind].add(client.metrics().close_code)
+
+    warmup = max(50, connections // 20)
+    for i in range(warmup):
+        await one(i)
+    samples = [(0, _trimmed_rss())]
+    t0 = time.monotonic()
+    step = max(1, connections // 10)
+    for i in range(connections):
+        await one(i)
+        if (i + 1) % step == 0:
+            samples.append((i + 1, _trimmed_rss()))
+    wall = time.monotonic() - t0
+    server.close()
+    print(f"{connections:,} failed connections in {wall:.1f} s ({connections / wall:,.0f}/s)")
+    print("| after connections | RSS MiB |")
+    print("|---:|---:|")
+    for n, rss in samples:
+        print(f"| {n:,} | {rss / 2**20:.1f} |")
+    growth = samples[-1][1] - samples[0][1]
+    want = {k: {v[1]} for k, v in _churn_kinds().items()}
+    checks = {
+        f"RSS growth under 15 MiB ({growth / 2**20:+.1f} MiB)": growth < 15 * 2**20,
+        f"close codes as expected ({codes})": codes == want,
+    }
+    for name, ok in checks.items():
+        print(f"- {name}: {'PASS' if ok else 'FAIL'}")
+    return all(checks.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="zenws soak")
     p.add_argument("--messages", type=int, default=1_000_000)
     p.add_argument("--k", type=int, default=4, help="notifications per response")
     p.add_argument("--window", type=int, default=64, help="requests in flight")
+    p.add_argument("--churn", type=int, default=0, metavar="N", help="N failed connections instead")
     a = p.parse_args(argv)
     import uvloop
 
+    if a.churn:
+        return 0 if uvloop.run(churn(a.churn)) else 1
     server, port = start_server([1])
     try:
         ok = uvloop.run(soak(f"ws://127.0.0.1:{port}/mixed?k={a.k}", a.messages, a.k, a.window))

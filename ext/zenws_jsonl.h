@@ -91,8 +91,9 @@ ZENWS_JL_INLINE int zenws_tail_is(const uint8_t *k, Py_ssize_t rem, const char *
     return 1;
 }
 
-/* One pass over a raw key: does it contain token, secret, sig, pass, key, credential, cookie
-   or auth (any case)? Every name zenws._redact.is_sensitive() flags contains one. A backslash
+/* One pass over a raw key: does it contain token, secret, sig, pass, key, credential, cookie,
+   auth, session or jwt (any case)? These are zenws._redact.KEY_WORDS: every name
+   is_sensitive() flags contains one (tests/unit/test_redaction_rules.py pins both). A backslash
    (an escaped key such as "\u0074oken") and U+212A KELVIN SIGN (str.lower() folds it to 'k')
    count too: the decoded key may spell a word that its bytes hide. */
 ZENWS_JL_INLINE int zenws_suspicious_key(const uint8_t *k, Py_ssize_t n, Py_ssize_t avail) {
@@ -106,7 +107,7 @@ ZENWS_JL_INLINE int zenws_suspicious_key(const uint8_t *k, Py_ssize_t n, Py_ssiz
         uint8_t tmp[16] = {0};
         __m128i v, f;
         unsigned live = n == 16 ? 0xFFFFu : ((1u << n) - 1), t, o, kk, e, nn, s, c, r, ii, g,
-                 p, a, y, d, l, u, h, hit;
+                 p, a, y, d, l, u, h, j, w, hit;
         if (avail >= 16) {
             v = _mm_loadu_si128((const __m128i *)k);
         } else {
@@ -120,7 +121,7 @@ ZENWS_JL_INLINE int zenws_suspicious_key(const uint8_t *k, Py_ssize_t n, Py_ssiz
         nn = ZENWS_EQ(f, 'n'); s = ZENWS_EQ(f, 's'); c = ZENWS_EQ(f, 'c'); r = ZENWS_EQ(f, 'r');
         ii = ZENWS_EQ(f, 'i'); g = ZENWS_EQ(f, 'g'); p = ZENWS_EQ(f, 'p'); a = ZENWS_EQ(f, 'a');
         y = ZENWS_EQ(f, 'y'); d = ZENWS_EQ(f, 'd'); l = ZENWS_EQ(f, 'l'); u = ZENWS_EQ(f, 'u');
-        h = ZENWS_EQ(f, 'h');
+        h = ZENWS_EQ(f, 'h'); j = ZENWS_EQ(f, 'j'); w = ZENWS_EQ(f, 'w');
         hit = ZENWS_EQ(v, '\\')
             | (ZENWS_EQ(v, 0xE2) & (ZENWS_EQ(v, 0x84) >> 1) & (ZENWS_EQ(v, 0xAA) >> 2))
             | (t & (o >> 1) & (kk >> 2) & (e >> 3) & (nn >> 4))                 /* token */
@@ -131,7 +132,9 @@ ZENWS_JL_INLINE int zenws_suspicious_key(const uint8_t *k, Py_ssize_t n, Py_ssiz
             | (c & (r >> 1) & (e >> 2) & (d >> 3) & (e >> 4) & (nn >> 5) & (t >> 6)
                & (ii >> 7) & (a >> 8) & (l >> 9))                               /* credential */
             | (c & (o >> 1) & (o >> 2) & (kk >> 3) & (ii >> 4) & (e >> 5))      /* cookie */
-            | (a & (u >> 1) & (t >> 2) & (h >> 3));                             /* auth */
+            | (a & (u >> 1) & (t >> 2) & (h >> 3))                              /* auth */
+            | (s & (e >> 1) & (s >> 2) & (s >> 3) & (ii >> 4) & (o >> 5) & (nn >> 6)) /* session */
+            | (j & (w >> 1) & (t >> 2));                                        /* jwt */
 #undef ZENWS_EQ
         return hit != 0;
     }
@@ -149,8 +152,12 @@ ZENWS_JL_INLINE int zenws_suspicious_key(const uint8_t *k, Py_ssize_t n, Py_ssiz
             if (zenws_tail_is(k + i, rem, "token", 5)) return 1;
             break;
         case 's':
-            if (zenws_tail_is(k + i, rem, "sig", 3) || zenws_tail_is(k + i, rem, "secret", 6))
+            if (zenws_tail_is(k + i, rem, "sig", 3) || zenws_tail_is(k + i, rem, "secret", 6) ||
+                zenws_tail_is(k + i, rem, "session", 7))
                 return 1;
+            break;
+        case 'j':
+            if (zenws_tail_is(k + i, rem, "jwt", 3)) return 1;
             break;
         case 'p':
             if (zenws_tail_is(k + i, rem, "pass", 4)) return 1;

@@ -9,13 +9,14 @@ no fallback: a missing compiled extension is an ``ImportError`` at that moment (
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+import importlib.util as _importlib_util
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
-if TYPE_CHECKING:  # what mypy and IDEs see; at run time __getattr__ imports on demand
+if _TYPE_CHECKING:  # what mypy and IDEs see; at run time __getattr__ imports on demand
     from . import errors, registry, telemetry
     from ._build import build_info, get_include
     from .client import Client, connect, run
@@ -37,7 +38,7 @@ if TYPE_CHECKING:  # what mypy and IDEs see; at run time __getattr__ imports on 
     from .message import Message, MessageKind
     from .metrics import HeartbeatHealth, StateMetrics
     from .pool import Pool
-    from .recorder import Recorder, RecordingError, metadata, record, replay, replay_sync
+    from .recording import Recorder, RecordingError, metadata, record, replay, replay_sync
     from .state import State
 
 # name -> module that defines it ("" = the name is a submodule)
@@ -116,34 +117,52 @@ __all__ = [
     "telemetry",
 ]
 
+
+def _located(module: str) -> bool:
+    try:
+        return _importlib_util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
 # The client's hot path: fail at import, as before, when one is not installed at all.  Only
 # located here (a file lookup, no loading); loading happens on first use.
 for _name in ("frame", "jsonrpc", "latency", "listener"):
-    if importlib.util.find_spec(f"zenws.fast.{_name}") is None:
-        raise ImportError(
-            f"zenws.fast.{_name} is not built: run `python setup.py build_ext --inplace` "
-            "or install a zenws wheel (there is no pure-Python fallback)",
-            name=f"zenws.fast.{_name}",
-        )
-del _name
+    if not _located(f"zenws.fast.{_name}"):
+        from ._missing import missing_extension
+
+        raise missing_extension(f"zenws.fast.{_name}")
+del _name, _located
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     """Import a public name on first use (PEP 562) and cache it in the module."""
     module = _LAZY.get(name)
     if module is None:
         # Any other submodule (zenws.fast, zenws.heartbeat, ...), as when the eager
         # imports of earlier versions happened to load it.
-        if name.startswith("__") or importlib.util.find_spec(f"{__name__}.{name}") is None:
+        if name.startswith("__") or _importlib_util.find_spec(f"{__name__}.{name}") is None:
             raise AttributeError(f"module 'zenws' has no attribute {name!r}")
         module = ""
-    if module:
-        value = getattr(importlib.import_module(module, __name__), name)
-    else:
-        value = importlib.import_module(f".{name}", __name__)
+    try:
+        if module:
+            value = getattr(_importlib.import_module(module, __name__), name)
+        else:
+            value = _importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("zenws.fast."):
+            raise
+        from ._missing import missing_extension
+
+        raise missing_extension(exc.name or "zenws.fast") from exc
     globals()[name] = value
     return value
 
 
+# What dir(zenws) shows: the public names and the module dunders a tool may look for; not the
+# helpers of this file, nor whichever submodule an import happened to bind here.
+_DUNDERS = ("__all__", "__doc__", "__file__", "__name__", "__package__", "__path__", "__spec__")
+
+
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    return sorted({*__all__, *_DUNDERS})

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 #: Every compiled module zenws ships; each must import or zenws is broken.
-FAST_MODULES = ("frame", "jsonrpc", "latency", "ratelimit", "listener", "jsonl", "guard")
+FAST_MODULES = ("frame", "jsonrpc", "latency", "ratelimit", "listener", "jsonl", "guard", "book")
 
 
 #: SIMD level of every kernel name the dispatchers report, narrowest first; the
@@ -60,7 +60,7 @@ def build_info() -> dict[str, Any]:
     Raises:
         ImportError: if a compiled extension is missing (there is no fallback).
     """
-    from . import __version__
+    from ._version import __version__
 
     extensions = {}
     for name in FAST_MODULES:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import subscriptions as _subs
 from .config import Config
@@ -22,6 +22,9 @@ from .fast.listener import FastListener, Message, MessageQueue, Requester
 from .heartbeat import Heartbeat, Liveness
 from .reconnect import Backoff
 from .state import State
+
+if TYPE_CHECKING:
+    from ._client_requests import WriteGate
 
 Handler = Callable[[Message], Any]
 ReconnectHook = Callable[[Any], Awaitable[Any]]
@@ -78,15 +81,20 @@ class ClientBase:
     _sweep: asyncio.TimerHandle | None
     _sweep_at: int
     _req: Requester
-    _writable: asyncio.Event | None
+    _write_gate: WriteGate
+    _waiting: int
     _disconnected: asyncio.Future[None] | None
     _open_waiters: list[asyncio.Future[None]]
     _reconnect_task: asyncio.Task[None] | None
     _close_code: int | None
+    _violation: tuple[FastListener, int, str] | None
+    _violation_timer: asyncio.TimerHandle | None
+    _abort_timers: dict[int, asyncio.TimerHandle]
     _close_reason: str
     _last_error: str | None
     _manual_reconnect: bool
     _closed_exc: BaseException | None
+    _closed_by_app: bool
     _debug: bool
     _timeout: float
     _timeout_ns: int

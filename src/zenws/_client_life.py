@@ -10,11 +10,15 @@ from typing import Any
 from . import registry as _registry
 from . import telemetry as _tm
 from ._client_base import ClientBase, lost
-from ._redact import redact_url
-from .errors import ConnectError, ConnectionLost, ZenwsError
+from ._redact import redact_text, redact_url
+from .errors import ClientClosed, ConnectError, ConnectionLost, ProtocolError, ZenwsError
 from .fast.listener import FastListener, Message
 from .reconnect import retry_decision
 from .state import State
+
+_CLOSED_IN_FLIGHT = (
+    "the client was closed by the application (close()) while the request was in flight"
+)
 
 
 class LifecycleMixin(ClientBase):
@@ -28,6 +32,11 @@ class LifecycleMixin(ClientBase):
     # ------------------------------------------------------------------ callbacks from C
 
     def _on_ws_disconnected(self, lst: FastListener) -> None:
+        timer = self._abort_timers.pop(id(lst), None)
+        if timer is not None:
+            timer.cancel()  # the handle would keep the listener (and its buffers) alive
+        if self._violation is not None and self._violation[0] is lst:
+            self._drop_violation()
         if lst is not self._listener:
             return
         self._next_id = lst.next_id
@@ -40,8 +49,13 @@ class LifecycleMixin(ClientBase):
         if self._heartbeat is not None:
             self._heartbeat.stop()
         self._liveness.stop()
-        code = lst.close_code if lst.close_code >= 0 else None
-        reason = lst.close_reason
+        # The code zenws failed the connection with wins over the peer's answer to it.
+        code: int | None
+        if lst.fail_code > 0:
+            code, reason = lst.fail_code, lst.fail_reason
+        else:
+            code = lst.close_code if lst.close_code >= 0 else None
+            reason = lst.close_reason
         if code is not None:
             self._close_code, self._close_reason = code, reason
         exc = lost(
@@ -56,15 +70,14 @@ class LifecycleMixin(ClientBase):
         self._correlator.fail_all(exc)
         self._fail_limited(lst.epoch, code, reason)
         self._subs.mark_all_pending()  # the server forgot them with the connection
-        if self._writable is not None:
-            self._writable.set()
+        self._write_gate.wake()  # requests waiting to write fail now (ConnectionLost)
         self._backoff.on_disconnected(time.monotonic())
         if self._disconnected is not None and not self._disconnected.done():
             self._disconnected.set_result(None)
         if _tm.active:
             _tm.emit(
                 "connection.closed",
-                {"code": code, "reason": reason},
+                {"code": code, "reason": redact_text(reason)},
                 {"epoch": lst.epoch, "url": redact_url(self.config.url)},
             )
         self._log.info("disconnected (epoch %d, code %s)", lst.epoch, code)
@@ -96,26 +109,84 @@ class LifecycleMixin(ClientBase):
 
     def _on_peer_close(self, lst: FastListener, code: int, reason: str) -> None:
         self._close_code, self._close_reason = code, reason
-        self._log.info("server closed the connection: %d %r", code, reason[:120])
-        self._correlator.fail_all(
-            lost(
+        self._log.info("server closed the connection: %d %r", code, redact_text(reason[:120]))
+        if self._closed_by_app:  # the server's answer to our close()
+            gone: ConnectionLost = ClientClosed(
+                _CLOSED_IN_FLIGHT,
+                sent=True,
+                epoch=lst.epoch,
+                code=code,
+                reason=reason,
+            )
+        else:
+            gone = lost(
                 f"server closed the connection ({code})",
                 sent=True,
                 epoch=lst.epoch,
                 code=code,
                 reason=reason,
             )
-        )
+        self._correlator.fail_all(gone)
         self._fail_limited(lst.epoch, code, reason)
         self._abort_later(lst)
 
     def _on_protocol_error(self, code: int, reason: str) -> None:
+        # The listener (or picows) failed the connection with CLOSE `code` (RFC 6455 §7.1.7):
+        # the code is what metrics(), the requests it ends and telemetry report.
+        lst = self._listener if self._listener is not None else self._handshaking
+        epoch = lst.epoch if lst is not None else self.epoch
+        self._close_code, self._close_reason = code, reason
         self._last_error = f"protocol error {code}: {reason}"
         self._log.warning("closing with %d: %s", code, reason)
         if _tm.active:
-            _tm.emit("protocol.error", {"code": code}, {"reason": reason, "epoch": self.epoch})
-        if self._listener is not None:
-            self._abort_later(self._listener)
+            _tm.emit("protocol.error", {"code": code}, {"reason": reason, "epoch": epoch})
+        self._fail_pending_on_violation(epoch, code, reason)
+        if lst is not None:
+            self._abort_later(lst)
+
+    def _fail_pending_on_violation(self, epoch: int, code: int, reason: str) -> None:
+        # Nothing after a violation is read: no response can come any more.
+        exc = lost(
+            f"protocol error: zenws closes the connection with {code} ({reason})",
+            sent=True,
+            epoch=epoch,
+            code=code,
+            reason=reason,
+        )
+        exc.__cause__ = ProtocolError(reason, code)
+        self._correlator.fail_all(exc)
+        self._fail_limited(epoch, code, reason)
+
+    def _on_violation(self, lst: FastListener, code: int, reason: str) -> None:
+        """The read guard stopped at a violation, after delivering every frame before it.
+
+        The connection fails once the messages before it are consumed (DESIGN §3: they
+        can still be answered): at once when none wait in the queue, else when
+        ``async for`` asks for the message after them or ``on_message`` is set, and
+        after ``close_timeout`` at the latest.
+        """
+        self._drop_violation()
+        self._violation = (lst, code, reason)
+        self._fail_pending_on_violation(lst.epoch, code, reason)
+        loop = self._loop or asyncio.get_running_loop()
+        self._violation_timer = loop.call_later(self.config.close_timeout, self._fail_violation)
+        self._fail_when_consumed()
+
+    def _fail_when_consumed(self) -> None:
+        if self._violation is not None and len(self._queue) == 0:
+            self._fail_violation()
+
+    def _fail_violation(self) -> None:
+        v = self._violation
+        self._drop_violation()
+        if v is not None:
+            v[0].fail(v[1], v[2])
+
+    def _drop_violation(self) -> None:
+        self._violation = None
+        if self._violation_timer is not None:
+            self._violation_timer.cancel()
+            self._violation_timer = None
 
     def _on_error_no_id(self, payload: bytes, recv_ns: int) -> None:
         if _tm.active:
@@ -139,32 +210,47 @@ class LifecycleMixin(ClientBase):
             )
 
     def _on_write_paused(self, paused: bool) -> None:
-        if self._writable is not None:
-            if paused:
-                self._writable.clear()
-            else:
-                self._writable.set()
+        if not paused:
+            self._write_gate.wake()
 
     def _on_overflow(self, what: str) -> None:
         if what in ("drop_oldest", "drop_newest"):
             if _tm.active:
                 _tm.emit("message.dropped", {"count": 1}, {"policy": what, "epoch": self.epoch})
-        elif what in ("pause", "resume") and self.transport is not None:
-            tr = self.transport.underlying_transport
-            tr.pause_reading() if what == "pause" else tr.resume_reading()
+        elif what in ("pause", "resume"):
+            # The listener delivering (the open one, or one still in its handshake): pausing
+            # its transport's reading lets TCP back-pressure reach the server.
+            lst = self._listener if self._listener is not None else self._handshaking
+            self._pause_reading(lst, what == "pause")
         elif what == "disconnect":
             if _tm.active:
                 _tm.emit("message.dropped", {"count": 1}, {"policy": what, "epoch": self.epoch})
             lst = self._listener
             if lst is not None and not lst.closed:
+                self._last_error = (
+                    f"receive queue overflow: {self._queue.capacity} messages waiting "
+                    '(overflow="disconnect")'
+                )
                 # RFC 6455 §7.4.1: 1008 = policy violation (we cannot keep up).
                 lst.close(1008, "receive queue overflow")
                 self._abort_later(lst)
 
+    @staticmethod
+    def _pause_reading(lst: FastListener | None, pause: bool) -> None:
+        """Stop (or resume) reading ``lst``'s socket: ``overflow="pause_reading"``."""
+        wst = lst.transport if lst is not None else None
+        if wst is None:
+            return
+        tr = wst.underlying_transport
+        tr.pause_reading() if pause else tr.resume_reading()
+
     def _abort_later(self, lst: FastListener) -> None:
-        loop = self._loop
-        if loop is not None:
-            loop.call_later(self.config.close_timeout, lst.abort)
+        # One timer per listener, cancelled when it disconnects (_on_ws_disconnected).
+        loop, tr = self._loop, lst.transport
+        if tr is None or tr.is_disconnected:
+            return
+        if loop is not None and id(lst) not in self._abort_timers:
+            self._abort_timers[id(lst)] = loop.call_later(self.config.close_timeout, lst.abort)
 
     # ------------------------------------------------------------------ HeartbeatHost
 
@@ -260,7 +346,7 @@ class LifecycleMixin(ClientBase):
             _tm.emit(
                 "connection.gave_up",
                 {"attempts": self._backoff.attempt},
-                {"error": str(cause)[:200], "epoch": self.epoch},
+                {"error": redact_text(str(cause))[:200], "epoch": self.epoch},
             )
         self._finish_closed(cause)
 
@@ -291,6 +377,7 @@ class LifecycleMixin(ClientBase):
             code: close code sent to the server (RFC 6455 §7.4).
             reason: UTF-8 reason (truncated to fit a control frame).
         """
+        self._closed_by_app = True
         if self._state is State.CLOSED:
             await self._await_recorder()  # e.g. after giving up: the flush is complete
             return
@@ -336,8 +423,15 @@ class LifecycleMixin(ClientBase):
         if self._heartbeat is not None:
             self._heartbeat.stop()
         self._liveness.stop()
-        gone = lost(
-            "client closed",
+        what = "client closed"
+        kind = ConnectionLost
+        if self._closed_by_app:
+            what = (
+                "the client was closed by the application (close()) while the request was in flight"
+            )
+            kind = ClientClosed
+        gone = kind(
+            what,
             sent=True,  # the correlator holds written requests only
             epoch=self.epoch,
             code=self._close_code,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
@@ -12,9 +13,64 @@ import orjson
 from . import telemetry as _tm
 from ._client_base import ClientBase, lost, mark_unsent
 from ._redact import redact_mapping
-from .errors import ConnectionLost, RequestTimeout, RpcError
+from .config import _seconds
+from .errors import ClientClosed, ConnectionLost, ProtocolError, RequestTimeout, RpcError
 from .fast.listener import FastListener, result_of
 from .state import State
+
+
+class _DeadlinePassed(Exception):
+    """The deadline passed while a request waited to be sent (internal)."""
+
+
+class _Expiry:
+    """The deadline of one request still waiting to be sent: cancels its task once."""
+
+    __slots__ = ("cancelling", "fired", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.fired = False
+        # cancel requests already pending on the task (3.11+), as asyncio.timeout keeps
+        cancelling = getattr(task, "cancelling", None)
+        self.cancelling = cancelling() if cancelling is not None else 0
+
+    def fire(self) -> None:
+        self.fired = True
+        self.task.cancel()
+
+
+class WriteGate:
+    """Requests waiting for the socket to become writable, woken together in FIFO order.
+
+    Like ``asyncio.Event.wait``, but a waiter that leaves at its deadline (its task is
+    cancelled) stays in the deque and is skipped, instead of an O(n) removal each: many
+    requests may wait at once behind a peer that stopped reading.
+    """
+
+    __slots__ = ("_compact_at", "_waiters")
+
+    def __init__(self) -> None:
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._compact_at = 64
+
+    async def wait(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait until :meth:`wake` (the transport resumed writing, or the connection ended)."""
+        waiters = self._waiters
+        if len(waiters) >= self._compact_at:  # amortized: drop those that left
+            waiters = self._waiters = deque(f for f in waiters if not f.done())
+            self._compact_at = max(64, 2 * len(waiters))
+        fut = loop.create_future()
+        waiters.append(fut)
+        await fut
+
+    def wake(self) -> None:
+        """Wake every waiter (each checks again whether it may write)."""
+        waiters, self._waiters = self._waiters, deque()
+        self._compact_at = 64
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
 
 
 class RequestsMixin(ClientBase):
@@ -31,20 +87,51 @@ class RequestsMixin(ClientBase):
         elif self._state is not State.OPEN:
             lst = None
         if lst is None or lst.closed:
-            raise lost(
-                f"connection is {self._state.name.lower()}",
-                sent=False,
+            raise self._not_open(lst)
+        return lst
+
+    def _not_open(self, lst: FastListener | None) -> ConnectionLost:
+        # What stops a request or send() (nothing was written): the application's own
+        # close(), the server's CLOSE already received, or the state of the connection.
+        if self._closed_by_app:
+            return ClientClosed(
+                "the client was closed by the application (close()); nothing was sent",
                 epoch=self.epoch,
                 code=self._close_code,
                 reason=self._close_reason,
+                sent=False,
             )
-        return lst
+        if lst is not None and lst.close_code >= 0:
+            why = f" ({lst.close_reason!r})" if lst.close_reason else ""
+            return lost(
+                f"the server closed the connection with code {lst.close_code}{why}",
+                sent=False,
+                epoch=lst.epoch,
+                code=lst.close_code,
+                reason=lst.close_reason,
+            )
+        if lst is not None and lst.sent_close_code >= 0:
+            return lost(
+                f"the connection is closing (zenws sent close code {lst.sent_close_code})",
+                sent=False,
+                epoch=lst.epoch,
+                code=lst.sent_close_code,
+            )
+        return lost(
+            f"connection is {self._state.name.lower()}",
+            sent=False,
+            epoch=self.epoch,
+            code=self._close_code,
+            reason=self._close_reason,
+        )
 
     def send(self, data: str | bytes | bytearray | memoryview | dict[str, Any] | list[Any]) -> None:
         """Send one message without waiting (str -> text, bytes -> binary, dict/list -> JSON).
 
-        Never blocks: the frame goes into the transport's write buffer (watch
-        ``metrics().write_paused`` for back-pressure).
+        Never blocks and never waits: the frame goes into the transport's write buffer,
+        which has no bound of its own.  When the server stops reading, that buffer grows by
+        every frame sent; watch ``metrics().write_paused`` and ``metrics().write_buffer``
+        (bytes) and stop sending (or reconnect) past a size of your choice.
 
         Raises:
             ConnectionLost: the connection is not open.
@@ -78,19 +165,28 @@ class RequestsMixin(ClientBase):
             method: the JSON-RPC method.
             params: JSON-serializable params (orjson), or ``None``.
             timeout: seconds (default ``Config.request_timeout``); every request has one.
+                Validated like ``request_timeout`` (a finite number > 0) before anything
+                is sent.
 
         Returns:
             The ``result`` member of the response.
 
         Raises:
+            ConfigError: ``timeout`` is not a finite number > 0 (nothing was sent).
             RpcError: the response carried an ``error`` object.
-            RequestTimeout: no response before the deadline (the entry is removed).
-            ConnectionLost: not open, or the connection dropped while waiting.
+            ProtocolError: the response to this request was malformed (``close_code`` is
+                None, ``reason`` says what was wrong); the connection stays open.
+            RequestTimeout: the deadline passed, waiting for the rate limiter, for a
+                writable socket or for the response (the entry is removed).
+            ConnectionLost: not open, or the connection dropped while waiting
+                (``zenws.errors.ClientClosed`` after the application's own ``close()``).
             RateLimited: the rate limiter's queue is full.
         """
         return self._req.request(method, params, timeout=timeout)
 
     async def _request(self, method: str, params: Any, timeout: float | None) -> Any:
+        if timeout is not None:  # as Config.request_timeout: a finite number > 0
+            timeout = _seconds("timeout", timeout)
         if method in self._idempotent:
             return await self._request_idempotent(method, params, timeout)
         return await self._request_once(method, params, timeout)
@@ -107,6 +203,7 @@ class RequestsMixin(ClientBase):
                 left = deadline - time.monotonic()
                 if self._state in (State.CLOSING, State.CLOSED) or left <= 0:
                     raise
+                self._waiting += 1  # still a request not ended (metrics().pending)
                 try:
                     await self._wait_open(left)
                 except (asyncio.TimeoutError, TimeoutError):
@@ -115,6 +212,8 @@ class RequestsMixin(ClientBase):
                         sent=getattr(exc, "sent", True) is not False,
                         epoch=self.epoch,
                     ) from None
+                finally:
+                    self._waiting -= 1
 
     async def _wait_open(self, timeout: float) -> None:
         if self._state is State.OPEN:
@@ -128,23 +227,19 @@ class RequestsMixin(ClientBase):
         if lst is None or lst.closed or self._state is not State.OPEN:
             lst = self._open_listener()  # raises ConnectionLost; no tokens taken yet
         limiter = self._limiter
-        if limiter is not None and not limiter.acquire_nowait(method):
-            # FIFO wait; a disconnect fails it at once (RateLimiter.close in the
-            # disconnect path), so it never outlives its connection.
-            await limiter.acquire(method)
+        queued = limiter is not None and not limiter.acquire_nowait(method)
         t = self._timeout if timeout is None else timeout
+        left = t
+        if queued or lst.write_paused:
+            # Off the common path: only a request that must wait gets a timer here.
+            lst, left = await self._wait_to_send(method, t, queued)
         sent = 0
         fut = self._loop.create_future()  # type: ignore[union-attr]
         try:
-            if limiter is not None:
-                lst = self._open_listener()  # the connection may be gone after the wait
-            if lst.write_paused:
-                await self._wait_writable()
-                lst = self._open_listener()
-            rid = lst.send_request(method, params, fut, int(t * 1e9))
+            rid = lst.send_request(method, params, fut, int(left * 1e9))
         except BaseException as exc:
-            # Not written (closed connection, cancelled back-pressure wait, params that
-            # do not encode): the tokens were not used, give them back.
+            # Not written (closed connection, params that do not encode): the tokens
+            # were not used, give them back.
             if limiter is not None:
                 limiter.refund(method)
             if isinstance(exc, ConnectionLost):
@@ -183,8 +278,8 @@ class RequestsMixin(ClientBase):
                 _tm.emit("request.failed", {}, {"method": method, "id": rid, "epoch": self.epoch})
             raise
         try:
-            result = result_of(payload, method)
-        except RpcError:
+            result = result_of(payload, method, rid)
+        except (RpcError, ProtocolError):
             if _tm.active:
                 _tm.emit("request.failed", {}, {"method": method, "id": rid})
             raise
@@ -193,10 +288,70 @@ class RequestsMixin(ClientBase):
             _tm.emit("request.resolved", rtt, {"method": method})
         return result
 
-    async def _wait_writable(self) -> None:
-        ev = self._writable
-        if ev is not None:
-            await ev.wait()
+    async def _wait_to_send(
+        self, method: str, t: float, queued: bool
+    ) -> tuple[FastListener, float]:
+        """Wait for the rate limiter's tokens, then for a writable socket, within ``t`` s.
+
+        DESIGN §3: every wait has the request's deadline.  Counted in ``metrics().pending``
+        meanwhile.  Returns the open listener and the seconds left for the response.
+
+        Raises:
+            RequestTimeout: the deadline passed first (nothing was written; ``request_id``
+                is None).
+            RateLimited: the limiter's queue is full.
+            ConnectionLost: the connection dropped meanwhile (``sent=False``).
+        """
+        loop = self._loop
+        task = asyncio.current_task()
+        assert loop is not None and task is not None
+        limiter = self._limiter
+        start = loop.time()
+        expiry = _Expiry(task)
+        timer = loop.call_at(start + t, expiry.fire)
+        granted = not queued  # holds the limiter's tokens (to give back if never sent)
+        waiting = "the rate limiter" if queued else "the socket to become writable"
+        self._waiting += 1
+        try:
+            if queued:
+                await limiter.acquire(method)
+                granted = True
+                waiting = "the socket to become writable"
+            lst = self._open_listener()
+            while lst.write_paused:  # the peer stopped reading: its buffers are full
+                await self._write_gate.wait(loop)
+                lst = self._open_listener()
+            left = t - (loop.time() - start)
+            if left <= 0:
+                raise _DeadlinePassed
+        except (asyncio.CancelledError, _DeadlinePassed) as exc:
+            if granted and limiter is not None:
+                limiter.refund(method)
+            if isinstance(exc, asyncio.CancelledError):
+                if not expiry.fired:
+                    raise
+                # 3.11+: undo our own cancel; another one (the caller's) still stands.
+                uncancel = getattr(task, "uncancel", None)
+                if uncancel is not None and uncancel() > expiry.cancelling:
+                    raise
+            if _tm.active:
+                _tm.emit("request.timeout", {"timeout": t}, {"method": method, "id": None})
+            raise RequestTimeout(
+                f"{method} was not sent within its {t} s deadline (waiting for {waiting})",
+                method=method,
+                request_id=None,
+                timeout=t,
+            ) from None
+        except BaseException as exc:
+            if granted and limiter is not None:
+                limiter.refund(method)
+            if isinstance(exc, ConnectionLost):
+                mark_unsent(exc)
+            raise
+        finally:
+            timer.cancel()
+            self._waiting -= 1
+        return lst, left
 
     def _arm_sweep(self, deadline_ns: int, now_ns: int) -> None:
         # Never later than one default timeout from now: the compiled fast path skips

@@ -9,7 +9,7 @@ from . import errors as _errors
 from . import subscriptions as _subs
 from . import telemetry as _tm
 from ._client_base import ClientBase, Handler, ReconnectHook
-from .errors import ConnectionLost, RateLimited, RequestTimeout, RpcError
+from .errors import ConnectionLost, ProtocolError, RateLimited, RequestTimeout, RpcError
 
 
 def _channel_list(channels: str | Iterable[str]) -> list[str]:
@@ -78,7 +78,7 @@ class SubscriptionsMixin(ClientBase):
                     raise
                 self._log.warning("restoring %d channel(s) failed: %s", len(requested), exc)
                 continue
-            except RpcError as exc:
+            except (RpcError, ProtocolError) as exc:  # a refusal, or a malformed answer
                 if _errors.categorize(exc) is _errors.Category.RECOVERABLE:
                     # e.g. Deribit 10028 (too many requests), 13028 (temporarily
                     # unavailable): retried, never forgotten.

@@ -7,21 +7,29 @@ server's 101 response (negotiated deflate parameters) and maps every failure to 
 :class:`~zenws.errors.ConnectError` that carries the cause: HTTP status, headers, a body
 excerpt and ``Retry-After`` for a refused upgrade, the ``OSError`` for DNS / refused TCP,
 the ``ssl.SSLError`` for TLS.
+
+Credentials stay where they were sent: redirects are never followed (picows follows up to
+5 by default, re-sending every header; a 3xx is a fatal ``ConnectError`` with its
+``location``), URL userinfo becomes an ``Authorization: Basic`` header and never reaches
+``Host``, and picows logs through a redacting adapter (:mod:`zenws._logging`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import ssl as _ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-from picows import WSError, WSHandshakeError, ws_connect
+from picows import WSError, WSHandshakeError, WSInvalidHeaderError, ws_connect
 
-from ._redact import redact_url
+from ._logging import redacting_logger
+from ._redact import redact_headers, redact_json_text, redact_text, redact_url
 from .config import Config
 from .errors import ConnectError
 from .fast.guard import install as install_guard
@@ -32,7 +40,9 @@ __all__ = [
     "READ_GUARD",
     "Negotiated",
     "NegotiatedDeflate",
+    "basic_authorization",
     "open_transport",
+    "split_userinfo",
     "ssl_context_for",
 ]
 
@@ -101,8 +111,37 @@ def ssl_context_for(config: Config) -> _ssl.SSLContext | None:
     return ctx
 
 
+def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """Split ``user:password@`` off a URL.
+
+    Args:
+        url: a ``ws://``/``wss://`` URL.
+
+    Returns:
+        ``(url without userinfo, (user, password) percent-decoded)``, or ``(url, None)``.
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    bare = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+    return bare, (unquote(user), unquote(password))
+
+
+def basic_authorization(user: str, password: str) -> str:
+    """The ``Authorization`` value for HTTP Basic credentials (RFC 7617, UTF-8)."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
 def _request_headers(config: Config) -> list[tuple[str, str]]:
     headers = list(config.headers)
+    _, userinfo = split_userinfo(config.url)
+    if userinfo is not None and not any(k.lower() == "authorization" for k, _ in headers):
+        # As python-websockets does: URL credentials are sent as Basic auth; an explicit
+        # Authorization header wins.
+        headers.append(("Authorization", basic_authorization(*userinfo)))
     if config.subprotocols:
         headers.append(("Sec-WebSocket-Protocol", ", ".join(config.subprotocols)))
     deflate = config.deflate_options
@@ -163,13 +202,37 @@ def _connect_error(config: Config, exc: BaseException) -> ConnectError:
             return ConnectError(f"WebSocket handshake with {url} failed: {exc}", url=url)
         from .reconnect import parse_retry_after
 
-        headers = {k.lower(): v for k, v in resp.headers.items()}
-        body = (resp.body or exc.raw_body or b"")[:BODY_EXCERPT]
+        raw_headers = {k.lower(): v for k, v in resp.headers.items()}
+        headers = dict(redact_headers(raw_headers.items()))
         status = int(resp.status)
-        excerpt = body[:120].decode("utf-8", "replace")
+        if status == 101:
+            return _invalid_101(url, exc, headers)
+        body = (resp.body or exc.raw_body or b"")[:BODY_EXCERPT]
+        # the body is text kept for diagnostics: hide what the rule set hides, bytes kept
+        body = redact_json_text(body.decode("utf-8", "surrogateescape")).encode(
+            "utf-8", "surrogateescape"
+        )
+        if 300 <= status < 400 and "location" in raw_headers:
+            target = split_userinfo(config.url)[0]
+            location = redact_url(urljoin(target, raw_headers["location"]))
+            headers["location"] = location
+            return ConnectError(
+                f"{url} answered the WebSocket upgrade with HTTP {status}, a redirect to "
+                f"{location}: redirects are not followed (use the final URL)",
+                url=url,
+                status=status,
+                headers=headers,
+                body=body,
+                location=location,
+            )
+        excerpt = redact_text(body[:120].decode("utf-8", "replace"))
+        what = (
+            "is not a WebSocket endpoint"  # a plain HTTP resource answered the upgrade
+            if 200 <= status < 300
+            else "refused the WebSocket upgrade"
+        )
         return ConnectError(
-            f"{url} refused the WebSocket upgrade: HTTP {status}"
-            + (f" ({excerpt!r})" if excerpt else ""),
+            f"{url} {what}: HTTP {status}" + (f" ({excerpt!r})" if excerpt else ""),
             url=url,
             status=status,
             headers=headers,
@@ -185,8 +248,26 @@ def _connect_error(config: Config, exc: BaseException) -> ConnectError:
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return ConnectError(f"opening {url} timed out after {config.connect_timeout} s", url=url)
     if isinstance(exc, (OSError, WSError)):
-        return ConnectError(f"cannot connect to {url}: {exc}", url=url)
-    return ConnectError(f"cannot connect to {url}: {exc!r}", url=url)
+        return ConnectError(f"cannot connect to {url}: {redact_text(str(exc))}", url=url)
+    return ConnectError(f"cannot connect to {url}: {redact_text(repr(exc))}", url=url)
+
+
+def _invalid_101(url: str, exc: WSHandshakeError, headers: dict[str, str]) -> ConnectError:
+    # The server switched protocols but its 101 response breaks RFC 6455 §4.1.  The bytes
+    # after it (exc.raw_body) are WebSocket frames, not an explanation: never shown.
+    name = exc.name if isinstance(exc, WSInvalidHeaderError) else ""
+    if name.lower() == "sec-websocket-accept":
+        reason = "the server's Sec-WebSocket-Accept does not match the key sent"
+    elif name:
+        reason = f"invalid {name} header in the 101 response"
+    else:
+        reason = "invalid 101 response"
+    return ConnectError(
+        f"invalid WebSocket handshake response from {url}: {reason}",
+        url=url,
+        status=101,
+        headers=headers,
+    )
 
 
 async def open_transport(
@@ -228,13 +309,14 @@ async def open_transport(
         transport, listener = await asyncio.wait_for(
             ws_connect(
                 factory,
-                config.url,
+                split_userinfo(config.url)[0],  # Host carries host[:port] only
                 ssl_context=ssl_context_for(config),
                 websocket_handshake_timeout=config.connect_timeout,
                 enable_auto_pong=False,  # the hot path answers pings (they feed liveness)
                 max_frame_size=max_frame_size,
                 extra_headers=_request_headers(config) or None,
-                logger_name="zenws.picows",
+                logger_name=redacting_logger("zenws.picows"),
+                max_redirects=0,  # a 3xx is a fatal ConnectError (docs/errors.md)
                 **kwargs,
             ),
             timeout=config.connect_timeout,

@@ -1,8 +1,8 @@
-"""Rate-limit presets: exchange numbers and cost tables for :func:`zenws.ratelimit.preset`.
+"""Rate-limit presets: :func:`zenws.ratelimit.preset` builds a venue's buckets and cost table.
 
-Public names are re-exported by :mod:`zenws.ratelimit`; import them from there.
-Every number comes from the exchange's documentation (cited next to it) and can
-be overridden per call, because limits differ by account tier.
+Public names are re-exported by :mod:`zenws.ratelimit`; import them from there.  Every number
+comes from :mod:`zenws.exchanges` (where the venue's documentation is cited) and can be
+overridden per call, because limits differ by account tier.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from zenws.errors import ConfigError
+from zenws.exchanges import binance, deribit
 from zenws.fast.ratelimit import Limiter, TokenBucket
 
 __all__ = [
@@ -21,115 +22,22 @@ __all__ = [
     "preset",
 ]
 
-# ---- Deribit ---------------------------------------------------------------
-# Credit system, https://docs.deribit.com/articles/rate-limits: every request
-# costs credits from a pool that refills continuously (a token bucket).
-# Defaults are the documented ones for a default-tier sub-account; every number
-# is a preset() keyword because tiers differ.
+# The venues' numbers and method tables live in zenws.exchanges (one source, also read by the
+# simulators); the presets below turn them into buckets.  See there for the documentation.
 
-#: Requests executed by the matching engine (orders, edits, cancels); Deribit
-#: limits them separately (default tier 5 requests/s, burst 20).  Mass quotes
-#: (private/mass_quote, private/cancel_quotes) follow their own documented
-#: limits and are not in this table; add them with ``costs=`` when used.
-DERIBIT_MATCHING_ENGINE_METHODS: tuple[str, ...] = (
-    "private/buy",
-    "private/sell",
-    "private/edit",
-    "private/edit_by_label",
-    "private/cancel",
-    "private/cancel_by_label",
-    "private/cancel_all",
-    "private/cancel_all_by_instrument",
-    "private/cancel_all_by_currency",
-    "private/cancel_all_by_currency_pair",
-    "private/cancel_all_by_kind_or_type",
-    "private/close_position",
-    "private/verify_block_trade",
-    "private/execute_block_trade",
-    "private/move_positions",
-)
+#: Requests executed by the matching engine (orders, edits, cancels), limited separately.
+DERIBIT_MATCHING_ENGINE_METHODS: tuple[str, ...] = deribit.MATCHING_ENGINE_METHODS
 
 #: Subscription management draws from its own, more expensive pool.
-DERIBIT_SUBSCRIBE_METHODS: tuple[str, ...] = (
-    "public/subscribe",
-    "private/subscribe",
-    "public/unsubscribe",
-    "private/unsubscribe",
-    "public/unsubscribe_all",
-    "private/unsubscribe_all",
-)
+DERIBIT_SUBSCRIBE_METHODS: tuple[str, ...] = deribit.SUBSCRIBE_METHODS
 
-_DERIBIT_DEFAULTS: dict[str, float] = {
-    "request_cost": 500,  # non-matching-engine request
-    "credits_pool": 50_000,  # -> burst of 100 requests
-    "credits_refill": 10_000,  # credits/s -> 20 requests/s sustained
-    "subscribe_cost": 3_000,
-    "subscribe_pool": 30_000,  # -> burst of 10 subscribe calls
-    "subscribe_refill": 10_000,  # credits/s -> ~3.3 subscribe calls/s
-    "matching_engine_rate": 5,  # requests/s (testnet / default tier)
-    "matching_engine_burst": 20,
-}
-
-# ---- Binance ---------------------------------------------------------------
-# Spot WebSocket API, https://developers.binance.com/docs/binance-spot-api-docs/
-# web-socket-api (sections "Rate limits" and each method's "Weight"): requests
-# share a REQUEST_WEIGHT limit of 6000 per 1-minute interval per IP.  Weights
-# that depend on parameters are given for the default parameters (one symbol,
-# default limit); override with ``costs=`` for heavier calls.
+_DERIBIT_DEFAULTS: dict[str, float] = dict(deribit.CREDITS)
 
 #: Weight of common Binance Spot WebSocket API methods (unlisted methods: 1).
-BINANCE_WEIGHTS: dict[str, float] = {
-    "ping": 1,
-    "time": 1,
-    "exchangeInfo": 20,
-    "depth": 5,  # limit 1-100 (default 100); 101-500: 25, 501-1000: 50, 1001-5000: 250
-    "trades.recent": 25,
-    "trades.historical": 25,
-    "trades.aggregate": 4,
-    "klines": 2,
-    "uiKlines": 2,
-    "avgPrice": 2,
-    "ticker.24hr": 2,  # 1-20 symbols; 21-100: 40, more or all: 80
-    "ticker.tradingDay": 4,  # per symbol
-    "ticker": 4,  # per symbol (rolling window)
-    "ticker.price": 2,  # one symbol; several or all: 4
-    "ticker.book": 2,  # one symbol; several or all: 4
-    "session.logon": 2,
-    "session.status": 2,
-    "session.logout": 2,
-    "order.test": 1,  # 20 with computeCommissionRates
-    "order.place": 1,
-    "order.status": 4,
-    "order.cancel": 1,
-    "order.cancelReplace": 1,
-    "openOrders.status": 6,  # one symbol; all symbols: 80
-    "openOrders.cancelAll": 1,
-    "orderList.place": 1,
-    "orderList.place.oco": 1,
-    "orderList.place.oto": 1,
-    "orderList.place.otoco": 1,
-    "orderList.status": 4,
-    "orderList.cancel": 1,
-    "openOrderLists.status": 6,
-    "sor.order.place": 1,
-    "sor.order.test": 1,
-    "account.status": 20,
-    "account.rateLimits.orders": 40,
-    "account.commission": 20,
-    "allOrders": 20,
-    "allOrderLists": 20,
-    "myTrades": 20,
-    "myPreventedMatches": 20,
-    "myAllocations": 20,
-    "userDataStream.start": 2,
-    "userDataStream.ping": 2,
-    "userDataStream.stop": 2,
-    "userDataStream.subscribe": 2,
-    "userDataStream.unsubscribe": 2,
-}
+BINANCE_WEIGHTS: dict[str, float] = binance.WEIGHTS  # type: ignore[assignment]
 
 _BINANCE_DEFAULTS: dict[str, float] = {
-    "weight_per_minute": 6000,
+    "weight_per_minute": binance.WEIGHT_PER_MINUTE,
     # Binance counts per calendar minute, a bucket over any 60 s: with
     # burst + 60 * refill == weight_per_minute no minute can exceed the limit.
     "burst": 1200,

@@ -31,12 +31,12 @@ from . import subscriptions as _subs
 from . import telemetry as _tm
 from ._client_base import Handler, ReconnectHook
 from ._client_life import LifecycleMixin
-from ._client_requests import RequestsMixin
+from ._client_requests import RequestsMixin, WriteGate
 from ._client_subs import SubscriptionsMixin
 from ._connection import open_transport
 from ._redact import redact_url
 from .config import Config
-from .errors import ConnectError, ConnectionLost, ZenwsError
+from .errors import ConnectError, ConnectionLost, ProtocolConnectError, ZenwsError
 from .fast.jsonrpc import Correlator
 from .fast.latency import LatencyBuffer, LatencySummary
 from .fast.listener import FastListener, Message, MessageQueue, Requester
@@ -73,6 +73,13 @@ def _make_limiter(spec: Any) -> Any:
     if isinstance(spec, str):
         return ratelimit.RateLimiter(ratelimit.preset(spec))
     return ratelimit.RateLimiter(spec)
+
+
+def _write_buffer(lst: FastListener | None) -> int:
+    wst = lst.transport if lst is not None else None
+    if wst is None:
+        return 0
+    return int(wst.underlying_transport.get_write_buffer_size())
 
 
 class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
@@ -122,15 +129,20 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._reconnects = 0
         self._sweep: asyncio.TimerHandle | None = None
         self._sweep_at = 0
-        self._writable: asyncio.Event | None = None
+        self._write_gate = WriteGate()  # requests waiting for a writable socket
+        self._waiting = 0  # requests not sent yet: limiter queue or write gate
         self._disconnected: asyncio.Future[None] | None = None
         self._open_waiters: list[asyncio.Future[None]] = []
         self._reconnect_task: asyncio.Task[None] | None = None
         self._close_code: int | None = None
+        self._violation: tuple[FastListener, int, str] | None = None
+        self._violation_timer: asyncio.TimerHandle | None = None
+        self._abort_timers: dict[int, asyncio.TimerHandle] = {}
         self._close_reason = ""
         self._last_error: str | None = None
         self._manual_reconnect = False
         self._closed_exc: BaseException | None = None
+        self._closed_by_app = False  # close() was called: requests get ClientClosed
         self._debug = False
         self._timeout = config.request_timeout
         self._timeout_ns = int(config.request_timeout * 1e9)
@@ -161,7 +173,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
     def __repr__(self) -> str:
         return (
             f"<zenws.Client {redact_url(self.config.url)} state={self._state.name} "
-            f"epoch={self.epoch} pending={self._correlator.pending}>"
+            f"epoch={self.epoch} pending={self._correlator.pending + self._waiting}>"
         )
 
     # ------------------------------------------------------------------ opening
@@ -194,7 +206,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._req.plain = self._limiter is None and not self._debug
         rec = self.config.record_to
         if isinstance(rec, str):
-            from .recorder import Recorder
+            from .recording import Recorder
 
             self._recorder = Recorder(rec, url=self.config.url)
             self._owns_recorder = True
@@ -203,11 +215,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         try:
             await self._open()
             if self._state is not State.OPEN:  # dropped right after the handshake
-                raise ConnectError(
-                    f"{redact_url(self.config.url)} closed the connection right after the "
-                    "handshake",
-                    url=redact_url(self.config.url),
-                )
+                raise self._closed_early()
         except BaseException:
             task = self._reconnect_task
             if task is not None:
@@ -226,6 +234,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         lst.on_message = self._on_message
         lst.queue = self._queue
         lst.set_heartbeat(self._heartbeat)
+        lst.deliver_heartbeats = self.config.deliver_heartbeats
         lst.channel_of = self._dialect.channel_of
         rec = self._recorder
         # a Recorder's C queue is what the listener pushes to (Recorder.write is its push)
@@ -265,13 +274,17 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         if self._state in (State.CLOSING, State.CLOSED):
             lst.abort()
             raise ConnectionLost("client closed while connecting", epoch=epoch)
+        if lst.fail_code > 0:
+            # A violation came with the 101 response and nothing before it is left to
+            # consume: this attempt failed (its CLOSE is on the wire; TCP closes later).
+            raise self._closed_early(lst)
         self.epoch = epoch
         self.transport = transport
         self.subprotocol = neg.subprotocol
         self._listener = lst
+        if self._queue.paused:  # the consumer is still behind: this connection waits too
+            self._pause_reading(lst, True)
         self._disconnected = loop.create_future()
-        self._writable = asyncio.Event()
-        self._writable.set()
         self._set_state(State.OPEN)
         self._backoff.on_connected(time.monotonic())
         for w in self._open_waiters:
@@ -296,11 +309,33 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
                 {"url": redact_url(cfg.url), "epoch": epoch},
             )
 
+    def _closed_early(self, lst: FastListener | None = None) -> ConnectError:
+        # The attempt ended before connect() could return: with the code zenws sent when
+        # the cause was a violation (lst.fail_code, or what _on_protocol_error recorded).
+        url = redact_url(self.config.url)
+        if lst is not None and lst.fail_code > 0:
+            code, reason = lst.fail_code, lst.fail_reason
+        elif self._last_error is not None and self._last_error.startswith("protocol error"):
+            code, reason = self._close_code or 1002, self._close_reason
+        else:
+            return ConnectError(f"{url} closed the connection right after the handshake", url=url)
+        return ProtocolConnectError(
+            f"{url} violated the WebSocket protocol right after the handshake: zenws closed "
+            f"the connection with {code} ({reason})",
+            url=url,
+            close_code=code,
+            reason=reason,
+        )
+
     # ------------------------------------------------------------------ receiving
 
     @property
     def on_message(self) -> Handler | None:
-        """Sync callback receiving every unrouted :class:`Message` (replaces the queue)."""
+        """Sync callback receiving every unrouted :class:`Message` (replaces the queue).
+
+        Setting it hands the messages already waiting in the queue to it first, in order
+        (e.g. those that came with the 101 response of ``await zenws.connect()``).
+        """
         return self._on_message
 
     @on_message.setter
@@ -310,11 +345,22 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._on_message = handler
         if self._listener is not None:
             self._listener.on_message = handler
+        if handler is not None and len(self._queue):
+            # Messages queued before the callback existed (e.g. those that came with the
+            # 101 response of ``await zenws.connect()``) go to it first, in order.
+            while (msg := self._queue.get_nowait()) is not None:
+                try:
+                    handler(msg)
+                except Exception as exc:  # isolated, as on the hot path
+                    self._on_callback_error(exc, msg)
+            self._fail_when_consumed()
 
     def __aiter__(self) -> Client:
         return self
 
     async def __anext__(self) -> Message:
+        if self._violation is not None:
+            self._fail_when_consumed()  # the consumer is done with what came before it
         msg: Message = await self._queue.get(self._loop or asyncio.get_running_loop())
         return msg
 
@@ -340,14 +386,16 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         return StateMetrics(
             state=self._state,
             epoch=self.epoch,
-            pending=self._correlator.pending,
+            pending=self._correlator.pending + self._waiting,
             subscriptions=len(self._subs.to_restore()),
             reconnects=self._reconnects,
             dropped=self._queue.dropped,
             queue_depth=len(self._queue),
+            queue_max_depth=self._queue.max_depth,
             rate_limit_pressure=lim.pressure if lim is not None else "none",
             rate_limit_queue=lim.queue_depth if lim is not None else 0,
             write_paused=bool(lst is not None and lst.write_paused),
+            write_buffer=_write_buffer(lst),
             close_code=self._close_code,
             close_reason=self._close_reason,
             last_error=self._last_error,

@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import ssl as _ssl
+import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -28,7 +29,7 @@ from ._redact import redact_headers, redact_url
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from .recorder import Recorder
+    from .recording import Recorder
 
 __all__ = [
     "BACKOFF_JITTERS",
@@ -126,7 +127,9 @@ class Config:
     """Every option of a zenws client (times in seconds).
 
     Attributes:
-        url: ``ws://`` or ``wss://`` URL with a host.
+        url: ``ws://`` or ``wss://`` URL with a host. ``user:password@`` in it is sent as
+            an ``Authorization: Basic`` header (percent-decoded), never in ``Host``; an
+            ``Authorization`` header in ``headers`` takes precedence over it.
         headers: extra handshake headers; a mapping or ``(name, value)`` pairs, stored as a
             tuple of pairs.
         connect_timeout: TCP + TLS + upgrade deadline.
@@ -139,6 +142,9 @@ class Config:
         heartbeat: ``None``, ``"ping_pong"``, ``"deribit"``, ``"binance"``, ``"text"`` or a
             heartbeat strategy object (see :mod:`zenws.heartbeat`).
         heartbeat_interval: seconds between heartbeats.
+        deliver_heartbeats: also hand the server's heartbeat messages (Deribit
+            ``heartbeat`` / ``test_request`` notifications, which zenws answers itself) to
+            ``on_message`` / ``async for``; off by default, they are housekeeping.
         heartbeat_timeout: dead-peer timeout (no frame at all); ``None`` means
             ``2 * heartbeat_interval`` (see :attr:`effective_heartbeat_timeout`).
         idle_timeout: data-idle timeout (no data frame); ``None`` disables it.
@@ -208,6 +214,7 @@ class Config:
     logger: logging.Logger | str | None = None
     idempotent_methods: tuple[str, ...] = ()
     name: str | None = None
+    deliver_heartbeats: bool = False
 
     # -- construction -------------------------------------------------------------------
 
@@ -319,7 +326,7 @@ class Config:
             value = getattr(self, name)
             if value is not None:
                 put(self, name, _seconds(name, value, zero=False))
-        for name in ("reconnect_on_error", "restore_subscriptions", "debug"):
+        for name in ("deliver_heartbeats", "reconnect_on_error", "restore_subscriptions", "debug"):
             _boolean(name, getattr(self, name))
         put(self, "request_timeout", _seconds("request_timeout", self.request_timeout))
         put(self, "max_message_size", _integer("max_message_size", self.max_message_size, 1))
@@ -505,9 +512,10 @@ def _rate_limit(value: Any) -> None:
 def _is_recorder(value: Any) -> bool:
     if value is None or isinstance(value, (str, os.PathLike)):
         return False
-    from .recorder import Recorder
-
-    return isinstance(value, Recorder)
+    # A Recorder exists only once its module is loaded: look it up instead of importing it
+    # (configuration sits below recording in the layers).
+    module = sys.modules.get("zenws.recording.recorder")
+    return module is not None and isinstance(value, module.Recorder)
 
 
 def _path(field: str, value: Any) -> str | None:

@@ -16,13 +16,16 @@ from typing import Any, NamedTuple
 from ._error_texts import CLOSE_TEXT as _CLOSE
 from ._error_texts import HTTP_TEXT as _HTTP
 from ._error_texts import RPC_TEXT as _RPC
+from .exchanges import deribit
 
 __all__ = [
     "Category",
+    "ClientClosed",
     "ConfigError",
     "ConnectError",
     "ConnectionLost",
     "Explanation",
+    "ProtocolConnectError",
     "ProtocolError",
     "RateLimited",
     "RequestTimeout",
@@ -56,9 +59,12 @@ class ConnectError(ZenwsError, ConnectionError):
     Attributes:
         url: the URL with any query-string secrets removed.
         status: HTTP status of a refused upgrade, else ``None``.
-        headers: response headers of a refused upgrade (lower-cased names).
+        headers: response headers of a refused upgrade (lower-cased names; the values of
+            credential headers such as ``Set-Cookie`` hidden).
         body: first bytes of the refused upgrade's body.
         retry_after: seconds from a ``Retry-After`` header, if any.
+        location: for a redirect (3xx, never followed; fatal), the absolute URL of its
+            ``Location`` header with secrets removed, else ``None``.
     """
 
     def __init__(
@@ -70,6 +76,7 @@ class ConnectError(ZenwsError, ConnectionError):
         headers: Mapping[str, str] | None = None,
         body: bytes = b"",
         retry_after: float | None = None,
+        location: str | None = None,
     ) -> None:
         super().__init__(message)
         self.url = url
@@ -77,6 +84,7 @@ class ConnectError(ZenwsError, ConnectionError):
         self.headers: dict[str, str] = dict(headers or {})
         self.body = body
         self.retry_after = retry_after
+        self.location = location
 
 
 class ConnectionLost(ZenwsError, ConnectionError):
@@ -104,6 +112,15 @@ class ConnectionLost(ZenwsError, ConnectionError):
         self.code = code
         self.reason = reason
         self.sent = sent
+
+
+class ClientClosed(ConnectionLost):
+    """The application closed this client (``close()``): it never reopens.
+
+    Raised by ``request()``/``send()`` after ``close()`` (``sent=False``: nothing was
+    written) and to the requests still in flight when ``close()`` ran (``sent=True``).
+    Not retryable on this client (:func:`categorize` says FATAL): open a new one.
+    """
 
 
 class RequestTimeout(ZenwsError, TimeoutError):
@@ -159,21 +176,57 @@ class RateLimited(ZenwsError):
 class ProtocolError(ZenwsError):
     """The peer violated RFC 6455/7692 or sent unusable data.
 
+    A malformed JSON-RPC response (not valid JSON, neither or both of ``result`` and
+    ``error``, an ``error`` that is not an object with an integer ``code``) fails only the
+    request it answers: ``close_code`` is then ``None`` (the connection stays open) and
+    ``request_id``/``method`` name the request.
+
     Attributes:
         close_code: the close code the connection is (or should be) closed with
-            (1002 protocol error, 1007 invalid payload, 1009 too big, ...).
+            (1002 protocol error, 1007 invalid payload, 1009 too big, ...), or ``None``
+            for a malformed response that leaves the connection open.
+        reason: what was wrong, without the payload (it may carry secrets).
+        method: the method of the request a malformed response answered, else ``""``.
+        request_id: the id of that request, else ``None``.
     """
 
-    def __init__(self, message: str, close_code: int = 1002) -> None:
+    def __init__(
+        self,
+        message: str,
+        close_code: int | None = 1002,
+        *,
+        reason: str = "",
+        method: str = "",
+        request_id: Any = None,
+    ) -> None:
         super().__init__(message)
         self.close_code = close_code
+        self.reason = reason or message
+        self.method = method
+        self.request_id = request_id
+
+
+class ProtocolConnectError(ConnectError, ProtocolError):
+    """The server violated RFC 6455/7692 before ``connect()`` returned.
+
+    Both a :class:`ConnectError` (what ``connect()`` raises) and a
+    :class:`ProtocolError`: ``close_code`` is the code zenws sent (1002, 1007, 1009),
+    ``reason`` its reason; :func:`categorize` classifies it by that code.
+    """
+
+    def __init__(self, message: str, *, url: str = "", close_code: int, reason: str = "") -> None:
+        super().__init__(message, url=url)
+        self.close_code = close_code
+        self.reason = reason
 
 
 # ---------------------------------------------------------------------------------------
 # categorize(): should the connection be retried?
 # ---------------------------------------------------------------------------------------
 
-DOCS = "docs/errors.md"
+#: Where explanations point: ``zenws docs errors#ANCHOR`` prints that section of the page
+#: shipped in the package (docs/errors.md in the repository).
+DOCS = "zenws docs errors"
 
 
 class Category(enum.Enum):
@@ -194,7 +247,9 @@ class Explanation(NamedTuple):
     Attributes:
         message: what happened.
         suggestion: what to do about it.
-        docs: anchor in ``docs/errors.md``, e.g. ``"docs/errors.md#close-1006"``.
+        docs: the command that prints the section explaining it, e.g.
+            ``"zenws docs errors#close-1006"`` (the page ships with the package; in the
+            repository it is ``docs/errors.md``).
     """
 
     message: str
@@ -202,10 +257,11 @@ class Explanation(NamedTuple):
     docs: str
 
 
-# Deribit / JSON-RPC codes (shared/deribit README).  Auth and malformed-request codes are
-# fatal: resending the same request gives the same answer.  Unknown codes are fatal too,
-# because a blind retry of an order is worse than surfacing the error.
-_RPC_RECOVERABLE = frozenset({10028, 10040, 10041, 10047, 11051, 13028, 13888, -32603})
+# Deribit codes (zenws.exchanges.deribit) and JSON-RPC's internal error.  Auth and
+# malformed-request codes are fatal: resending the same request gives the same answer.
+# Unknown codes are fatal too, because a blind retry of an order is worse than surfacing
+# the error.
+_RPC_RECOVERABLE = deribit.RETRYABLE_ERRORS | {-32603}
 # Close codes after which reconnecting is the right move.  1002/1003/1007/1009/1010 condemn
 # one message, not the endpoint: the connection is re-established with backoff and the
 # offending payload is never resent.  1008 (policy violation) is recoverable too: servers use
@@ -253,9 +309,11 @@ def categorize(exc: BaseException) -> Category:
     """Classify an error as recoverable (reconnect/retry with backoff) or fatal.
 
     Decisions (see ``docs/errors.md#categories``): refused upgrade 401/403/other 4xx fatal,
-    408/429/5xx recoverable; DNS failures recoverable (transient resolver outages happen;
+    408/429/5xx recoverable; a 2xx answer (not a WebSocket endpoint) or an invalid 101
+    response fatal; DNS failures recoverable (transient resolver outages happen;
     backoff bounds the cost of a misspelt host); TLS certificate failures fatal; ConfigError
-    fatal; RpcError by code; close codes recoverable except 1015/3000/3003.
+    fatal; RpcError by code; a malformed response fatal; ClientClosed (the application's own
+    ``close()``) fatal; close codes recoverable except 1015/3000/3003.
 
     Args:
         exc: any exception raised by zenws (or by the network layer beneath it).
@@ -269,9 +327,13 @@ def categorize(exc: BaseException) -> Category:
         return _http_category(exc.status)
     if isinstance(exc, RpcError):
         return Category.RECOVERABLE if exc.code in _RPC_RECOVERABLE else Category.FATAL
+    if isinstance(exc, ClientClosed):
+        return Category.FATAL  # closed by the application: this client never reopens
     if isinstance(exc, ConnectionLost):
         return _close_category(exc.code)
-    if isinstance(exc, ProtocolError):
+    if isinstance(exc, ProtocolError):  # ProtocolConnectError included
+        if exc.close_code is None:  # a malformed response: resending gets the same answer
+            return Category.FATAL
         return _close_category(exc.close_code)
     if isinstance(exc, (RateLimited, RequestTimeout)):
         return Category.RECOVERABLE
@@ -306,13 +368,10 @@ def retry_after(exc: BaseException) -> float | None:
 
 
 def _scrub(text: str) -> str:
-    """Redact URLs and bearer tokens that might hide inside free text."""
-    import re
+    """Redact secrets that might hide inside free text (the one rule set, zenws._redact)."""
+    from ._redact import redact_text
 
-    from ._redact import redact_url
-
-    text = re.sub(r"\bwss?://\S+", lambda m: redact_url(m.group(0)), text)
-    return re.sub(r"(?i)\b(bearer|basic)\s+\S+", r"\1 ***", text)
+    return redact_text(text)
 
 
 def _close_anchor(code: int | None) -> str:
@@ -408,6 +467,27 @@ def _explain_network(exc: BaseException, lead: str) -> Explanation | None:
 
 def _explain_http(exc: ConnectError) -> Explanation:
     status = exc.status or 0
+    where = f" ({_scrub(exc.url)})" if exc.url else ""
+    if status == 101:
+        # The server switched protocols but its 101 response breaks RFC 6455 §4.1 (accept
+        # key, Upgrade/Connection headers) or the offer (subprotocol, extensions).
+        msg = _scrub(str(exc))
+        if not msg.startswith("invalid WebSocket handshake"):
+            msg = f"invalid WebSocket handshake response{where}: {msg}"
+        return Explanation(
+            msg,
+            "a broken server, or a proxy that rewrites the handshake; retrying does not help: "
+            "check the URL and any proxy in between",
+            f"{DOCS}#handshake-invalid",
+        )
+    if 200 <= status < 300:
+        return Explanation(
+            f"not a WebSocket endpoint (HTTP {status}){where}: the server answered the upgrade "
+            "with a plain HTTP response",
+            "check the URL path and scheme (the WebSocket endpoint is often a separate path, "
+            "e.g. /ws); retrying does not help",
+            f"{DOCS}#not-websocket",
+        )
     title, todo = _HTTP.get(status, ("", ""))
     if not title:
         family = f"{status // 100}xx"
@@ -425,9 +505,23 @@ def _explain_http(exc: ConnectError) -> Explanation:
     msg = f"the server refused the WebSocket upgrade with HTTP {status} {title}".rstrip()
     if exc.url:
         msg += f" ({_scrub(exc.url)})"
+    if exc.location:
+        msg += f" to {_scrub(exc.location)}"
     if exc.retry_after is not None:
         msg += f"; Retry-After {exc.retry_after:g} s"
     return Explanation(msg, todo, f"{DOCS}#{anchor}")
+
+
+def _explain_malformed(exc: ProtocolError) -> Explanation:
+    method = f" to {exc.method}" if exc.method else ""
+    rid = f" (id {exc.request_id})" if exc.request_id is not None else ""
+    return Explanation(
+        f"malformed JSON-RPC response{method}{rid}: {_scrub(exc.reason)}; "
+        "the request failed, the connection stays open",
+        "the server broke JSON-RPC 2.0; nothing is resent (query open orders before retrying "
+        "an order); record the session (record_to=) and report it to the server operator",
+        f"{DOCS}#malformed-response",
+    )
 
 
 def explain(exc: BaseException) -> Explanation:
@@ -443,9 +537,12 @@ def explain(exc: BaseException) -> Explanation:
         where = f"option {exc.field!r}" if exc.field else "the configuration"
         return Explanation(
             f"invalid configuration: {_scrub(str(exc))}",
-            f"fix {where}; every option is listed in docs/config.md",
+            f"fix {where}; every option is listed by `zenws docs config`",
             f"{DOCS}#config",
         )
+    if isinstance(exc, ProtocolConnectError):
+        lead = f"protocol error while connecting to {_scrub(exc.url)}"
+        return _explain_close(exc.close_code, exc.reason, lead)
     if isinstance(exc, ConnectError):
         if exc.status is not None:
             return _explain_http(exc)
@@ -472,9 +569,19 @@ def explain(exc: BaseException) -> Explanation:
             f"retry after {exc.retry_after:g} s, or send less",
             f"{DOCS}#rate-limited",
         )
+    if isinstance(exc, ClientClosed):
+        return Explanation(
+            f"the client was closed by the application (close(), epoch {exc.epoch}); "
+            + ("the request was in flight" if exc.sent else "nothing was sent"),
+            "a closed client never reopens: open a new one (zenws.connect) or call close() "
+            "only when done; use reconnect() to restart a connection",
+            f"{DOCS}#client-closed",
+        )
     if isinstance(exc, ConnectionLost):
         return _explain_close(exc.code, exc.reason, f"connection lost (epoch {exc.epoch})")
     if isinstance(exc, ProtocolError):
+        if exc.close_code is None:
+            return _explain_malformed(exc)
         return _explain_close(exc.close_code, "", f"protocol error ({_scrub(str(exc))})")
     found = _explain_network(exc, "network error")
     if found is not None:

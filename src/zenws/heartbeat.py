@@ -25,7 +25,6 @@ import logging
 import re
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Final
 
 from . import errors
@@ -39,6 +38,8 @@ from ._liveness import (
     _meta,
     _now_ns,
 )
+from .exchanges import deribit
+from .metrics import HeartbeatHealth
 
 __all__ = [
     "DERIBIT_MIN_INTERVAL",
@@ -56,36 +57,10 @@ __all__ = [
 
 _log = logging.getLogger("zenws.heartbeat")
 
-#: Deribit rejects ``public/set_heartbeat`` intervals below 10 s
-#: (https://docs.deribit.com/#public-set_heartbeat).  Simulators may go lower.
-DERIBIT_MIN_INTERVAL: Final = 10.0
+#: Deribit rejects ``public/set_heartbeat`` intervals below 10 s (zenws.exchanges.deribit).
+#: Simulators may go lower.
+DERIBIT_MIN_INTERVAL: Final = deribit.MIN_HEARTBEAT_INTERVAL
 _PING_STRUCT: Final = struct.Struct(">Q")
-
-
-@dataclass(frozen=True, slots=True)
-class HeartbeatHealth:
-    """Snapshot of a heartbeat's state, as returned by ``client.heartbeat_health()``.
-
-    Attributes:
-        kind: strategy name (``"ping_pong"``, ``"deribit"``, ``"binance"``, ``"text"``,
-            ``"none"``).
-        last_seen: monotonic time (seconds, ``time.monotonic()`` clock) of the last heartbeat
-            received from the server, or ``None``.
-        rtt: last measured heartbeat round trip in seconds, or ``None``.
-        misses: heartbeats missed since the client was created (each forced a reconnect).
-        healthy: True while running on an open connection with no deadline missed.
-    """
-
-    kind: str
-    last_seen: float | None
-    rtt: float | None
-    misses: int
-    healthy: bool
-
-    @classmethod
-    def disabled(cls) -> HeartbeatHealth:
-        """Health of a client configured without a heartbeat (nothing can be missed)."""
-        return cls("none", None, None, 0, True)
 
 
 class Heartbeat(_ConnectionTimers):
@@ -554,7 +529,7 @@ class Deribit(_ServerDriven):
 
     async def _set_heartbeat(self, host: HeartbeatHost, epoch: int) -> None:
         try:
-            await host.request("public/set_heartbeat", {"interval": self.wire_interval})
+            await host.request(deribit.SET_HEARTBEAT, {"interval": self.wire_interval})
         except asyncio.CancelledError:
             raise
         except (errors.ConnectionLost, errors.RequestTimeout) as exc:

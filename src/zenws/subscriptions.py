@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import errors, telemetry
-from ._dialects import (
+from ._subscriptions_dialects import (
     BINANCE_MAX_PER_REQUEST,
     DERIBIT_MAX_PER_REQUEST,
     BinanceDialect,
@@ -289,7 +289,7 @@ async def _send_chunks(
         chunk = channels_in(params, channels)
         try:
             result = await request(method, params)
-        except errors.RpcError as exc:
+        except (errors.RpcError, errors.ProtocolError) as exc:  # refused, or malformed
             if _transient(exc):
                 # e.g. Deribit 10028/13028: try again on the next connection.
                 registry.unclaim(chunk, epoch)
@@ -318,7 +318,7 @@ async def _send_chunks(
     return out
 
 
-def _transient(exc: errors.RpcError) -> bool:
+def _transient(exc: errors.ZenwsError) -> bool:
     # "Not now" (Deribit 10028 too_many_requests, 13028 temporarily_unavailable...) rather
     # than "no": errors.categorize decides.
     return errors.categorize(exc) is errors.Category.RECOVERABLE

@@ -10,8 +10,8 @@ exits.
 
 Two clients are driven here:
 
-- ``zenws``: the public API (``zenws.connect`` + ``on_message`` echo with
-  ``Client.send``), no reconnect, no heartbeat, 64 MiB messages.
+- ``zenws``: the public API (``await zenws.connect()``, then an ``on_message`` echo
+  with ``Client.send``), no reconnect, no heartbeat, 64 MiB messages.
 - ``picows``: a careful hand-written echo client on raw picows (RSV bits,
   fragmentation sequence, incremental UTF-8, close codes checked above picows), the
   baseline for what picows itself allows.
@@ -132,22 +132,14 @@ async def zenws_echo(url: str, deflate: bool) -> None:
         close_timeout=2.0,
     )
     try:
-        if hasattr(zenws.Client, "start"):
-            # The handler is wired before the handshake, so frames that arrive
-            # together with the 101 response are echoed in order, before a later
-            # invalid frame fails the connection (cases 3.2-3.4, 5.15).
-            client = zenws.Client(config)
-            client.on_message = echo
-            await client.start()
-        else:
-            client = await zenws.connect(config)
-            client.on_message = echo
-            while client.metrics().queue_depth:  # arrived before on_message was set
-                echo(await client.__anext__())
+        client = await zenws.connect(config)
     except (zenws.ConnectError, zenws.ConnectionLost):
-        # The whole case (and its close) arrived with the 101 response: the
-        # callback already echoed it; connect reports the closed link.
+        # The case's first frame already violated the protocol (or the whole case and
+        # its close came with the 101 response): connect reports the closed link.
         return
+    # Messages that came with the 101 response were queued: setting the callback hands
+    # them over first, in order; a violation after them fails the connection only then.
+    client.on_message = echo
     try:
         while client.state is zenws.State.OPEN:
             await asyncio.sleep(0.002)

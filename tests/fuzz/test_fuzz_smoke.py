@@ -22,7 +22,9 @@ pytestmark = pytest.mark.serial
 
 
 def test_harnesses_present() -> None:
-    assert {"fuzz_frame.py", "fuzz_assembler.py", "fuzz_recorder.py"} <= set(HARNESSES)
+    assert {"fuzz_frame.py", "fuzz_assembler.py", "fuzz_recorder.py", "fuzz_guard.py"} <= set(
+        HARNESSES
+    )
 
 
 @pytest.mark.parametrize("harness", HARNESSES)

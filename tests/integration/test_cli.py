@@ -211,6 +211,59 @@ def test_replay_plot(tmp_path: pathlib.Path) -> None:
         assert "30 round trips" in res.stdout
 
 
+def test_replay_prints_every_frame_also_with_stats_and_plot(tmp_path: pathlib.Path) -> None:
+    # docs/cli.md: replay prints every frame, one per line, unless --quiet
+    path = tmp_path / "s.jsonl"
+    make_recording(path, n=4)
+    for extra in (["--stats"], ["--plot", str(tmp_path / "p.png")], []):
+        res = zenws("replay", str(path), *extra)
+        assert res.returncode in (0, 4), res.stderr  # 4: matplotlib not installed
+        if res.returncode == 0:
+            lines = res.stdout.splitlines()
+            assert sum(" -> text" in ln for ln in lines) == 4, (extra, res.stdout)
+            assert sum(" <- text" in ln for ln in lines) == 4
+        quiet = zenws("replay", str(path), "--quiet", *extra)
+        assert "-> text" not in quiet.stdout and "<- text" not in quiet.stdout
+    assert zenws("replay", str(path), "--log-x").returncode == 2  # needs --plot
+
+
+def test_replay_redacts_frames_of_an_unredacted_recording(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "raw.jsonl"
+    rec = Recorder(path, url="ws://127.0.0.1:1/ws", redact=False)
+    auth = {"jsonrpc": "2.0", "id": 9, "method": "public/auth"}
+    auth["params"] = {"client_id": "me", "client_secret": "SECRETVALUE"}
+    rec.write("out", "text", json.dumps(auth), 1)
+    rec.write("in", "text", '{"id":9,"result":{"access_token":"TOKENVALUE"', 1)  # not JSON
+    rec.close()
+    assert "SECRETVALUE" in path.read_text()  # the file itself holds it
+    res = zenws("replay", str(path))
+    assert res.returncode == 0, res.stderr
+    assert "SECRETVALUE" not in res.stdout and "TOKENVALUE" not in res.stdout
+    assert '"client_id":"me"' in res.stdout.replace(" ", "") and "***" in res.stdout
+
+
+def test_replay_plot_labels_stay_clear_of_the_lines() -> None:
+    pytest.importorskip("matplotlib")
+    from zenws.cli.replay import figure
+
+    rtts = [50_000 + 1000 * (i % 40) for i in range(2000)] + [4_000_000] * 40  # long tail
+    for log_x in (False, True):
+        fig, tail = figure(rtts, log_x=log_x)
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        assert tail > 10
+        (legend,) = fig.legends
+        labels = [t.get_text() for t in legend.get_texts()]
+        assert any(t.startswith("p50 ") for t in labels) and any(
+            t.startswith("p99 ") for t in labels
+        )
+        box = legend.get_window_extent(renderer)
+        for ax in fig.axes:
+            assert ax.get_legend() is None and not ax.texts  # no label inside the plots
+            assert not box.overlaps(ax.get_window_extent(renderer))
+            assert (ax.get_xscale() == "log") is log_x
+
+
 def test_replay_missing_and_corrupt_files(tmp_path: pathlib.Path) -> None:
     res = zenws("replay", str(tmp_path / "nope.jsonl"))
     assert res.returncode == 1 and "no such recording" in res.stderr
@@ -303,7 +356,10 @@ def test_connect_refused(server: ThreadServer) -> None:
         port = s.getsockname()[1]
     res = zenws("connect", f"ws://127.0.0.1:{port}/")
     assert res.returncode == 1
-    assert "connection refused" in res.stderr and "docs/errors.md#network-refused" in res.stderr
+    assert (
+        "connection refused" in res.stderr
+        and "see: zenws docs errors#network-refused" in res.stderr
+    )
     assert "Traceback" not in res.stderr
 
 

@@ -92,12 +92,21 @@ async def test_cancellation_removes_pending_entry() -> None:
         await client.close()
 
 
+@pytest.mark.parametrize("reconnect", [False, True], ids=["no_reconnect", "reconnect"])
 @pytest.mark.parametrize("server_cls", SERVERS)
-async def test_pending_fail_at_once_on_abort(server_cls: Any) -> None:
+async def test_pending_fail_at_once_on_abort(server_cls: Any, reconnect: bool) -> None:
+    # With reconnect_on_error the client does not close: the disconnect itself must fail
+    # every pending request (compiled and Python paths), long before the 10 s deadline.
     async with server_cls() as srv:
-        client = await zenws.connect(srv.url, reconnect_on_error=False)
-        waiting = [asyncio.ensure_future(client.request("never", [])) for _ in range(50)]
+        client = await zenws.connect(
+            srv.url, reconnect_on_error=reconnect, request_timeout=10, retry_delay=0.01
+        )
+        waiting = [
+            asyncio.ensure_future(client.request("never", [], timeout=10 if i % 2 else None))
+            for i in range(50)
+        ]
         await asyncio.sleep(0.05)
+        assert client.metrics().pending == 50
         t0 = time.monotonic()
         client.send(json.dumps({"jsonrpc": "2.0", "id": "a", "method": "abort"}))
         done, _ = await asyncio.wait(waiting, timeout=1.0)
@@ -105,8 +114,15 @@ async def test_pending_fail_at_once_on_abort(server_cls: Any) -> None:
         assert time.monotonic() - t0 < 1.0
         for t in done:
             exc = t.exception()
-            assert isinstance(exc, ConnectionLost) and exc.epoch == 1
+            assert isinstance(exc, ConnectionLost) and exc.epoch == 1 and exc.sent is True
         assert client.metrics().pending == 0
+        if reconnect:
+            deadline = time.monotonic() + 5
+            while not (client.state is State.OPEN and client.epoch == 2):
+                assert time.monotonic() < deadline, "not reconnected"
+                await asyncio.sleep(0.01)
+            assert await client.request("echo", [1]) == [1]
+            await client.close()
         assert client.state is State.CLOSED
 
 

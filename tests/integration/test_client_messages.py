@@ -154,7 +154,7 @@ async def test_overflow_disconnect() -> None:
 
 async def test_deribit_test_request_answered_before_user_code() -> None:
     async with WebsocketsServer() as srv:
-        client = await zenws.connect(srv.url)
+        client = await zenws.connect(srv.url, deliver_heartbeats=True)
         order: list[int] = []
 
         def cb(msg: zenws.Message) -> None:
@@ -171,6 +171,40 @@ async def test_deribit_test_request_answered_before_user_code() -> None:
         # the server's answer resolves the hot path's entry
         await wait_until(lambda: client.metrics().pending == 0)
         assert client.latency_stats().count == 1  # only the user's request, not public/test
+        await client.close()
+
+
+HEARTBEAT = '{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"%s"}}'
+
+
+@pytest.mark.parametrize("how", ["queue", "on_message"])
+async def test_server_heartbeats_stay_out_of_user_code_by_default(how: str) -> None:
+    # zenws answers Deribit's test_request itself: by default neither the `async for`
+    # queue nor on_message sees heartbeat housekeeping, only the data after it.
+    async with MockServer(rpc_handler) as srv:
+        client = await zenws.connect(srv.url)
+        got: list[zenws.Message] = []
+        if how == "on_message":
+            client.on_message = got.append
+        await srv.inject(HEARTBEAT % "heartbeat")
+        await srv.inject(HEARTBEAT % "test_request")
+        await srv.inject(note("trades.B", 1))
+        if how == "queue":
+            got.append(await asyncio.wait_for(client.__anext__(), 5))
+        await wait_until(lambda: len(got) == 1)
+        await srv.assert_received({"method": "public/test"}, timeout=5)  # answered anyway
+        assert got[0].kind is MessageKind.NOTIFICATION and got[0].channel == "trades.B"
+        assert len(client._queue) == 0 and client._listener.test_requests == 1
+        await client.close()
+
+
+async def test_deliver_heartbeats_option_hands_them_over() -> None:
+    async with MockServer(rpc_handler) as srv:
+        client = await zenws.connect(srv.url, deliver_heartbeats=True)
+        await srv.inject(HEARTBEAT % "test_request")
+        msg = await asyncio.wait_for(client.__anext__(), 5)
+        assert msg.kind is MessageKind.HEARTBEAT and str(msg.kind) == "heartbeat"
+        await srv.assert_received({"method": "public/test"}, timeout=5)
         await client.close()
 
 

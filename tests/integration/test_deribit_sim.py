@@ -221,7 +221,7 @@ async def test_refresh_token_is_single_use() -> None:
 async def test_token_expiry_gives_13009_until_reauth() -> None:
     async with simulator(access_token_ttl=0.2) as sim, client(sim) as rpc:
         res = await rpc.result("public/auth", CREDS)
-        assert res["expires_in"] == 0  # int(0.2)
+        assert res["expires_in"] == 0.2  # how long the token lives (whole seconds: an int)
         await asyncio.sleep(0.3)
         err = await rpc.error("private/get_open_orders")
         assert err["code"] == 13009

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import pathlib
+import re
 import subprocess
 import sys
 
 import pytest
+
+import zenws
 
 pytest_plugins = ["pytester"]
 
@@ -120,3 +124,93 @@ def test_without_pytest_asyncio_the_fixtures_say_what_to_install(
     )
     assert out.returncode == 1, out.stdout + out.stderr
     assert 'pip install "zenws[testing]"' in out.stdout
+
+
+# -- zero configuration: a new project with only zenws[testing] installed ----------------------
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+SRC = str(pathlib.Path(zenws.__file__).resolve().parents[1])
+
+
+def readme_pytest_example() -> str:
+    """The README's pytest example, verbatim."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+    examples = [b for b in blocks if "def test_" in b]
+    assert len(examples) == 1, "README.md: expected one pytest example"
+    return examples[0]
+
+
+def pytest_in(
+    project: pathlib.Path, *args: str, werror: bool = True
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "ZENWS_DEBUG"))}
+    env["PYTHONPATH"] = SRC
+    strict = ["-W", "error"] if werror else []
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *strict, "-p", "no:cacheprovider", *args],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_readme_example_passes_in_an_empty_project(tmp_path: pathlib.Path) -> None:
+    # No pytest.ini, no conftest, no marker: pytest-asyncio in its default strict mode.
+    (tmp_path / "test_strategy.py").write_text(readme_pytest_example())
+    res = pytest_in(tmp_path, "-q", "-rA")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "1 passed" in res.stdout and "warning" not in res.stdout.lower(), res.stdout
+    assert "configfile" not in res.stdout  # nothing configured it
+
+
+PROJECT_TESTS = """
+import pytest
+
+async def test_with_fixture(zenws_server):
+    assert zenws_server.url.startswith("ws://")
+
+async def test_without_zenws_fixture():
+    pass
+
+@pytest.mark.usefixtures("deribit_sim")
+async def test_usefixtures():
+    pass
+"""
+
+
+def test_only_tests_using_zenws_fixtures_are_marked(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "test_mix.py").write_text(PROJECT_TESTS)
+    res = pytest_in(tmp_path, "-q", "-rA", werror=False)
+    assert "PASSED test_mix.py::test_with_fixture" in res.stdout, res.stdout + res.stderr
+    assert "PASSED test_mix.py::test_usefixtures" in res.stdout
+    # the project's own unmarked coroutine test stays pytest-asyncio's business (strict mode)
+    assert "FAILED test_mix.py::test_without_zenws_fixture" in res.stdout
+
+
+def test_the_projects_loop_scope_setting_wins(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = module\n")
+    (tmp_path / "test_scope.py").write_text(
+        "def test_scope(pytestconfig):\n"
+        "    assert pytestconfig.getini('asyncio_default_fixture_loop_scope') == 'module'\n"
+    )
+    res = pytest_in(tmp_path, "-q")
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_a_module_asyncio_mark_keeps_its_loop_scope(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "test_module_scope.py").write_text(
+        "import asyncio\n"
+        "import pytest\n\n"
+        "pytestmark = pytest.mark.asyncio(loop_scope='module')\n"
+        "LOOPS = []\n\n"
+        "async def test_one(zenws_server):\n"
+        "    LOOPS.append(asyncio.get_running_loop())\n\n"
+        "async def test_two(zenws_server):\n"
+        "    LOOPS.append(asyncio.get_running_loop())\n"
+        "    assert LOOPS[0] is LOOPS[1]  # one loop for the module, as the project asked\n"
+    )
+    res = pytest_in(tmp_path, "-q")
+    assert res.returncode == 0, res.stdout + res.stderr

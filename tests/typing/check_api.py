@@ -26,12 +26,13 @@ from zenws.errors import (
     RequestTimeout,
     RpcError,
 )
+from zenws.fast.book import BID, Gap, L2Book
 from zenws.fast.frame import Frame, decode, encode, mask_kernel
 from zenws.fast.jsonrpc import Correlator, ScanResult, scan, scan_id
 from zenws.fast.latency import LatencyBuffer, LatencySummary
 from zenws.fast.ratelimit import TokenBucket
 from zenws.pool import Pool
-from zenws.testing import MockServer
+from zenws.testing import FaultProxy, Faults, MockServer, ProxyStats
 
 
 async def client_api() -> None:
@@ -43,7 +44,7 @@ async def client_api() -> None:
     assert_type(client.latency_stats().p99, int)
     assert_type(client.latency.to_numpy(), npt.NDArray[np.int64])
     reveal_type(client.metrics())  # revealed: zenws.metrics.StateMetrics
-    reveal_type(client.heartbeat_health())  # revealed: zenws.heartbeat.HeartbeatHealth
+    reveal_type(client.heartbeat_health())  # revealed: zenws.metrics.HeartbeatHealth
     async for msg in client:
         reveal_type(msg)  # revealed: zenws.fast.listener.Message
         reveal_type(msg.json())  # revealed: Any
@@ -96,6 +97,18 @@ def fast_api(buf: bytes) -> None:
     assert_type(mask_kernel(), Literal["avx2", "sse2", "neon", "scalar64"])
 
 
+def book_api(raw: bytes) -> None:
+    book = L2Book("book.BTC-PERPETUAL.100ms", policy="deribit")
+    assert_type(book.apply_deribit(raw), int)
+    reveal_type(book.best_bid())  # revealed: tuple[float, float] | None
+    assert_type(book.top(BID, 10), npt.NDArray[np.float64])
+    assert_type(book.top_into("ask", np.empty((10, 2))), int)
+    assert_type(book.vwap(BID, 2.5), float)
+    assert_type(book.last_gap, Gap | None)
+    assert_type(book.side_view(BID).get(100.0), float | None)
+    assert_type(book.apply_delta([(1.0, 2.0)], [], 7, prev=6), int)
+
+
 def errors_api(exc: zenws.ZenwsError) -> None:
     if isinstance(exc, ConfigError):
         assert_type(exc.field, str | None)
@@ -119,7 +132,10 @@ def errors_api(exc: zenws.ZenwsError) -> None:
         assert_type(exc.bucket, str)
         assert_type(exc.retry_after, float)
     elif isinstance(exc, ProtocolError):
-        assert_type(exc.close_code, int)
+        assert_type(exc.close_code, int | None)  # None: a malformed response, still open
+        assert_type(exc.reason, str)
+        assert_type(exc.method, str)
+        reveal_type(exc.request_id)  # revealed: Any
 
 
 async def pool_api() -> None:
@@ -135,6 +151,19 @@ async def testing_api() -> None:
         assert_type(server.url, str)
         client = await zenws.connect(server.url)
         assert_type(client, zenws.Client)
+        conn = (await server.wait_for_connections(1))[0]
+        assert_type(conn.pause_reading(), None)  # back-pressure: the server stops reading
+        assert_type(conn.reading_paused, bool)
+        assert_type(server.resume_reading(connection=conn), None)
+        assert_type(client.metrics().pending, int)
+        assert_type(client.metrics().queue_max_depth, int)
+        assert_type(client.metrics().write_buffer, int)
+        async with FaultProxy(server.url, latency=0.05, jitter=0.02) as proxy:
+            reveal_type(proxy)  # revealed: zenws.testing.faults.FaultProxy
+            assert_type(proxy.url, str)
+            assert_type(proxy.stats(), ProxyStats)
+            assert_type(proxy.downstream, Faults)
+            proxy.set("downstream", slice_size=1)
 
 
 def build_api() -> None:

@@ -43,6 +43,14 @@ async def misuse() -> None:
     p99: str = LatencyBuffer().summary().p99  # E: assignment
     zenws.Config.new()  # E: call-arg
     print(p99)
+
+
+def misuse_fault_proxy() -> None:
+    from zenws.testing import FaultProxy
+
+    proxy = FaultProxy(("127.0.0.1", 9))
+    proxy.set("sideways", latency=0.1)  # E: arg-type
+    proxy.set(latency="50ms")  # E: arg-type
 """
 
 

@@ -59,6 +59,7 @@ DEFAULTS = {
     "logger": None,
     "idempotent_methods": (),
     "name": None,
+    "deliver_heartbeats": False,
 }
 
 
@@ -259,6 +260,7 @@ BAD: dict[str, st.SearchStrategy[object]] = {
     "idle_timeout": _bad_pos_seconds,
     "reconnect_on_error": st.one_of(st.integers(), st.text(), st.none()),
     "restore_subscriptions": st.one_of(st.integers(), st.text(), st.none()),
+    "deliver_heartbeats": st.one_of(st.integers(), st.text(), st.none()),
     "request_timeout": _bad_pos_seconds,
     "max_message_size": _bad_pos_int,
     "compression": st.one_of(st.text().filter(lambda s: s != "deflate"), st.integers()),
@@ -329,6 +331,7 @@ GOOD = st.fixed_dictionaries(
         "idle_timeout": st.one_of(st.none(), _pos),
         "reconnect_on_error": st.booleans(),
         "restore_subscriptions": st.booleans(),
+        "deliver_heartbeats": st.booleans(),
         "request_timeout": _pos,
         "max_message_size": st.integers(1, 2**40),
         "compression": st.sampled_from((None, "deflate")),

@@ -13,6 +13,7 @@ import trustme
 
 from zenws.errors import (
     Category,
+    ClientClosed,
     ConfigError,
     ConnectError,
     ConnectionLost,
@@ -50,7 +51,7 @@ def anchors() -> set[str]:
 def check(exc: BaseException, anchor: str) -> Explanation:
     exp = explain(exc)
     assert isinstance(exp, Explanation)
-    assert exp.docs == f"docs/errors.md#{anchor}"
+    assert exp.docs == f"zenws docs errors#{anchor}"
     assert exp.message and exp.suggestion
     assert anchor in anchors(), f"docs/errors.md lacks anchor {anchor}"
     for secret in ("SECRET1", "hunter2"):
@@ -204,6 +205,38 @@ def test_protocol_errors(code: int) -> None:
     assert categorize(exc) is R
 
 
+def test_malformed_response_is_fatal_and_keeps_the_connection() -> None:
+    exc = ProtocolError(
+        "malformed response to private/buy (id 7): neither result nor error",
+        None,
+        reason="neither result nor error",
+        method="private/buy",
+        request_id=7,
+    )
+    assert categorize(exc) is F and exc.close_code is None
+    exp = check(exc, "malformed-response")
+    assert "private/buy" in exp.message and "id 7" in exp.message
+    assert "neither result nor error" in exp.message and "stays open" in exp.message
+
+
+@pytest.mark.parametrize("sent", [False, True])
+def test_client_closed_by_the_application_is_fatal(sent: bool) -> None:
+    exc = ClientClosed("closed", epoch=2, code=1000, sent=sent)
+    assert isinstance(exc, ConnectionLost) and categorize(exc) is F
+    exp = check(exc, "client-closed")
+    assert "closed by the application" in exp.message and "peer" not in exp.message
+    assert ("in flight" in exp.message) is sent
+
+
+def test_not_a_websocket_endpoint_and_invalid_101() -> None:
+    ok = ConnectError("not ws", url="ws://h/", status=200)
+    assert categorize(ok) is F
+    assert check(ok, "not-websocket").message.startswith("not a WebSocket endpoint (HTTP 200)")
+    bad = ConnectError("invalid WebSocket handshake response from ws://h/: accept", status=101)
+    assert categorize(bad) is F
+    assert check(bad, "handshake-invalid").message == str(bad)
+
+
 # -- RPC, rate limits, timeouts, config ------------------------------------------------------
 
 RPC_CODES = {
@@ -254,7 +287,7 @@ def test_every_core_error_kind_is_covered() -> None:
     assert set(core) <= set(ZenwsError.__subclasses__())
     for cls, anchor in core.items():
         exc = cls(1, "x") if cls is RpcError else cls("x")  # type: ignore[call-arg]
-        assert explain(exc).docs == f"docs/errors.md#{anchor}", cls
+        assert explain(exc).docs == f"zenws docs errors#{anchor}", cls
 
 
 def test_docs_anchors_cover_every_documented_kind() -> None:

@@ -135,12 +135,24 @@ def test_random_mask_key_differs() -> None:
     assert a[2:6] != b[2:6]  # keys come from os.urandom
 
 
-def test_non_minimal_length_is_accepted() -> None:
-    # RFC 6455 §5.2 requires minimal encoding from senders; readers may accept.
-    raw = bytes([0x82, 0x7E, 0x00, 0x03]) + b"abc"
-    assert fr.decode(raw) == (fr.Frame(fr.OP_BINARY, b"abc"), 7)
-    raw64 = bytes([0x82, 0x7F]) + struct.pack("!Q", 2) + b"hi"
-    assert fr.decode(raw64) == (fr.Frame(fr.OP_BINARY, b"hi"), 12)
+def test_non_minimal_length_is_rejected() -> None:
+    # RFC 6455 §5.2: "the minimal number of bytes MUST be used" -- the read guard
+    # and picows fail such frames with 1002, and so does the codec.
+    for raw in (
+        bytes([0x82, 0x7E, 0x00, 0x03]) + b"abc",
+        bytes([0x82, 0x7E, 0x00, 0x7D]) + b"x" * 125,
+        bytes([0x82, 0x7F]) + struct.pack("!Q", 2) + b"hi",
+        bytes([0x82, 0x7F]) + struct.pack("!Q", 65535) + b"x" * 65535,
+    ):
+        with pytest.raises(ProtocolError) as ei:
+            fr.decode(raw)
+        assert ei.value.close_code == 1002
+        assert "non-minimal" in str(ei.value)
+    # the smallest lengths of each form are minimal
+    raw = bytes([0x82, 0x7E, 0x00, 0x7E]) + b"x" * 126
+    assert fr.decode(raw) == (fr.Frame(fr.OP_BINARY, b"x" * 126), 130)
+    raw = bytes([0x82, 0x7F]) + struct.pack("!Q", 65536) + b"x" * 65536
+    assert fr.decode(raw) == (fr.Frame(fr.OP_BINARY, b"x" * 65536), 65546)
 
 
 # ---- strict validation

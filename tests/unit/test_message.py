@@ -32,6 +32,21 @@ def test_public_names() -> None:
         Message()
 
 
+def test_kind_prints_its_name_and_stays_an_int() -> None:
+    # Python 3.11+ prints an IntEnum member as its number: `print(msg.kind)` showed "3".
+    kind = MessageKind.HEARTBEAT
+    assert str(kind) == "heartbeat" and f"{kind}" == "heartbeat" and f"{kind:>10}" == " heartbeat"
+    assert kind == 3 and int(kind) == 3 and isinstance(kind, int)
+    assert repr(kind) == "<MessageKind.HEARTBEAT: 3>"
+    assert [str(k) for k in MessageKind] == [
+        "other",
+        "response",
+        "notification",
+        "heartbeat",
+        "binary",
+    ]
+
+
 @pytest.mark.parametrize("decoder", ["simdjson", "orjson", "json", "zenws"])
 def test_json_parsed_once_and_cached(decoder: str) -> None:
     raw = json.dumps(DOC).encode()

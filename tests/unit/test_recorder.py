@@ -434,9 +434,9 @@ def test_repr_hides_nothing_secret(tmp_path: Path) -> None:
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from zenws._recorder_writer import _encode_entry  # noqa: E402
 from zenws._redact import is_sensitive  # noqa: E402
 from zenws.fast import jsonl  # noqa: E402
+from zenws.recording.writer import _encode_entry  # noqa: E402
 
 T0 = 1_000_000_000
 WALL0 = 1_795_654_369_279_273_236
@@ -552,7 +552,7 @@ def test_harmless_lookalike_keys_stay_byte_exact(tmp_path: Path) -> None:
 
 @given(st.integers(0, 2**63 - 1))
 def test_c_timestamps_match_python(wall_ns: int) -> None:
-    from zenws._recorder_writer import format_ts
+    from zenws.recording.writer import format_ts
 
     line = jsonl.encode_frame(0, wall_ns, 1, "in", "ping", b"", None, "", False)
     assert line is not None and orjson.loads(line)["ts"] == format_ts(wall_ns)

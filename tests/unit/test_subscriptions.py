@@ -316,6 +316,23 @@ async def test_rpc_error_rejects_chunk_but_transient_errors_keep_it_pending() ->
     assert out.ok == ["c", "e"]
 
 
+async def test_malformed_answer_rejects_the_chunk_and_the_restore_goes_on() -> None:
+    reg, srv, d = SubscriptionRegistry(), Server(), DeribitDialect(max_per_request=1)
+    await subscribe(reg, d, srv.request, ["a", "b"], epoch=1)
+    reg.mark_all_pending()
+    malformed = errors.ProtocolError("malformed", None, reason="neither result nor error")
+    answers: list[Any] = [malformed, None]
+
+    async def request(method: str, params: Any) -> Any:
+        if answers.pop(0) is not None:
+            raise malformed
+        return params["channels"]
+
+    out = await restore(reg, d, request, epoch=2)
+    assert out.rejected == ["a"] and out.ok == ["b"] and out.errors == [malformed]
+    assert reg.to_restore() == ["b"]
+
+
 async def test_restore_goes_on_after_a_timed_out_chunk() -> None:
     reg, d = SubscriptionRegistry(), DeribitDialect(max_per_request=1)
     calls: list[list[str]] = []

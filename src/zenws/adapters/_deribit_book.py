@@ -6,15 +6,25 @@ The first message of a subscription is ``type: "snapshot"``; every later one is
 the book is no longer trustworthy, so it is cleared and marked stale until the next
 snapshot (https://docs.deribit.com/#book-instrument_name-interval).
 Levels are ``[action, price, amount]`` with action ``new``/``change``/``delete``.
+
+The levels live in a compiled :class:`zenws.fast.book.L2Book` (``book.l2``); the adapter
+applies each notification's raw bytes to it in C (:meth:`OrderBook.apply_raw`), so no
+Python object is made per level.  ``bids``/``asks`` are read-only live views.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BookGap", "OrderBook"]
+from ..errors import ProtocolError
+from ..fast.book import APPLIED, ASK, BID, GAP, L2Book, SideView
+from ..fast.jsonrpc import scan
+from ..recording import read_recording
+
+__all__ = ["BookGap", "OrderBook", "books_from_recording"]
 
 
 @dataclass(frozen=True)
@@ -34,34 +44,46 @@ class BookGap:
     change_id: int | None
 
 
-@dataclass
 class OrderBook:
     """Bids and asks of one instrument, kept in sync from snapshot + change messages.
 
-    Attributes:
+    Args:
         channel: ``book.{instrument}.{interval}``.
         instrument: the instrument name.
-        bids: price -> amount.
-        asks: price -> amount.
-        change_id: last applied change id (``None`` before the first snapshot).
-        timestamp: exchange timestamp (ms) of the last applied message.
-        stale: True until a snapshot arrives (initially and after a gap).
-        gaps: gaps detected on this book.
-        updates: messages applied.
+
+    Attributes:
+        channel: the book channel.
+        instrument: the instrument name.
+        l2: the compiled book (``top_into``, ``vwap``, ``to_numpy``, ...).
+        bids: read-only live mapping price -> amount (best price first).
+        asks: likewise.
     """
 
-    channel: str
-    instrument: str = ""
-    bids: dict[float, float] = field(default_factory=dict)
-    asks: dict[float, float] = field(default_factory=dict)
-    change_id: int | None = None
-    timestamp: int = 0
-    stale: bool = True
-    gaps: int = 0
-    updates: int = 0
+    __slots__ = ("asks", "bids", "channel", "instrument", "l2")
+
+    def __init__(self, channel: str, instrument: str = "") -> None:
+        self.channel = channel
+        self.instrument = instrument
+        self.l2 = L2Book(channel, policy="deribit")
+        self.bids: SideView = self.l2.side_view(BID)
+        self.asks: SideView = self.l2.side_view(ASK)
+
+    def apply_raw(self, raw: bytes) -> BookGap | None:
+        """Apply one raw notification (``zenws.Message.raw``) in C.
+
+        Returns:
+            ``None`` when applied (or ignored while stale), a :class:`BookGap` when the
+            sequence broke; the book is then cleared and stale until the next snapshot.
+
+        Raises:
+            ProtocolError: the message is malformed; the book is unchanged.
+        """
+        if self.l2.apply_deribit(raw) == GAP:
+            return self.last_gap()
+        return None
 
     def apply(self, data: Mapping[str, Any]) -> BookGap | None:
-        """Apply one notification's ``params.data``.
+        """Apply one notification's already decoded ``params.data``.
 
         Args:
             data: the ``data`` object of a book notification.
@@ -72,73 +94,158 @@ class OrderBook:
         """
         kind = data.get("type")
         change_id = data.get("change_id")
+        cid = change_id if isinstance(change_id, int) else None
+        ts = data.get("timestamp")
+        ts = ts if isinstance(ts, int) else self.l2.timestamp
+        bids = self._levels(data.get("bids", ()))
+        asks = self._levels(data.get("asks", ()))
         if kind == "snapshot":
-            self.bids.clear()
-            self.asks.clear()
-            self._levels(self.bids, data.get("bids", ()))
-            self._levels(self.asks, data.get("asks", ()))
-            self._applied(data, change_id)
-            self.stale = False
+            self.l2.apply_snapshot(bids, asks, cid, timestamp=ts)
+            name = data.get("instrument_name")
+            if isinstance(name, str):
+                self.instrument = name
             return None
-        if self.stale:
-            return None  # waiting for a snapshot after a gap: changes cannot be applied
         prev = data.get("prev_change_id")
-        if not isinstance(prev, int) or prev != self.change_id:
-            gap = BookGap(
-                self.channel,
-                self.change_id,
-                prev if isinstance(prev, int) else None,
-                change_id if isinstance(change_id, int) else None,
-            )
-            self.invalidate()
-            self.gaps += 1
-            return gap
-        self._levels(self.bids, data.get("bids", ()))
-        self._levels(self.asks, data.get("asks", ()))
-        self._applied(data, change_id)
+        prev = prev if isinstance(prev, int) else None
+        if self.l2.apply_delta(bids, asks, cid, prev=prev, timestamp=ts) == GAP:
+            return self.last_gap()
         return None
 
-    def invalidate(self) -> None:
-        """Drop every level and wait for a snapshot."""
-        self.bids.clear()
-        self.asks.clear()
-        self.stale = True
+    def last_gap(self) -> BookGap | None:
+        """The last gap of this book, as a :class:`BookGap`."""
+        gap = self.l2.last_gap
+        if gap is None:
+            return None
+        return BookGap(self.channel, gap.expected, gap.got, gap.seq)
 
-    def _applied(self, data: Mapping[str, Any], change_id: Any) -> None:
-        self.change_id = change_id if isinstance(change_id, int) else None
-        ts = data.get("timestamp")
-        self.timestamp = ts if isinstance(ts, int) else self.timestamp
-        name = data.get("instrument_name")
-        if isinstance(name, str):
-            self.instrument = name
-        self.updates += 1
+    def invalidate(self, reason: str = "invalidated") -> None:
+        """Drop every level and wait for a snapshot."""
+        self.l2.invalidate(reason)
 
     @staticmethod
-    def _levels(side: dict[float, float], levels: Iterable[Any]) -> None:
+    def _levels(levels: Iterable[Any]) -> list[tuple[float, float]]:
+        out: list[tuple[float, float]] = []
         for level in levels:
             if not isinstance(level, (list, tuple)) or len(level) != 3:
                 continue
             action, price, amount = level
-            if action == "delete" or not amount:
-                side.pop(float(price), None)
-            else:  # "new" and "change" both set the level's amount
-                side[float(price)] = float(amount)
+            # "new" and "change" both set the level's amount; 0 and "delete" remove it
+            out.append((float(price), 0.0 if action == "delete" else float(amount or 0.0)))
+        return out
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def change_id(self) -> int | None:
+        """Last applied change id (``None`` before the first snapshot and while stale)."""
+        return self.l2.seq
+
+    @property
+    def timestamp(self) -> int:
+        """Exchange timestamp (ms) of the last applied message."""
+        return self.l2.timestamp
+
+    @property
+    def stale(self) -> bool:
+        """True until a snapshot arrives (initially and after a gap)."""
+        return self.l2.stale
+
+    @property
+    def gaps(self) -> int:
+        """Gaps detected on this book."""
+        return self.l2.gaps
+
+    @property
+    def updates(self) -> int:
+        """Messages applied."""
+        return self.l2.updates
+
+    # ------------------------------------------------------------------ reading
 
     def best_bid(self) -> tuple[float, float] | None:
-        """Highest bid ``(price, amount)`` or ``None``."""
-        return max(self.bids.items()) if self.bids else None
+        """Highest bid ``(price, amount)`` or ``None`` (O(1))."""
+        return self.l2.best_bid()
 
     def best_ask(self) -> tuple[float, float] | None:
-        """Lowest ask ``(price, amount)`` or ``None``."""
-        return min(self.asks.items()) if self.asks else None
+        """Lowest ask ``(price, amount)`` or ``None`` (O(1))."""
+        return self.l2.best_ask()
 
     def top(self, depth: int = 10) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-        """The best ``depth`` levels of each side: ``(bids high->low, asks low->high)``."""
-        bids = sorted(self.bids.items(), reverse=True)[:depth]
-        asks = sorted(self.asks.items())[:depth]
+        """The best ``depth`` levels of each side: ``(bids high->low, asks low->high)``.
+
+        For arrays without a Python object per level use ``l2.top(side, n)`` or
+        ``l2.top_into(side, out)``.
+        """
+        bids = [(float(p), float(a)) for p, a in self.l2.top(BID, depth)]
+        asks = [(float(p), float(a)) for p, a in self.l2.top(ASK, depth)]
         return bids, asks
 
     def spread(self) -> float | None:
         """Best ask minus best bid, or ``None`` if a side is empty."""
-        bid, ask = self.best_bid(), self.best_ask()
-        return None if bid is None or ask is None else ask[0] - bid[0]
+        return self.l2.spread()
+
+    def mid(self) -> float | None:
+        """Mid price, or ``None`` if a side is empty."""
+        return self.l2.mid()
+
+    @property
+    def crossed(self) -> bool:
+        """Best bid >= best ask."""
+        return self.l2.crossed
+
+    def __repr__(self) -> str:
+        return f"<OrderBook {self.channel!r} {self.l2!r}>"
+
+
+def books_from_recording(
+    path: str | os.PathLike[str],
+    *,
+    channels: Iterable[str] | None = None,
+    on_update: Callable[[L2Book, int], Any] | None = None,
+) -> dict[str, L2Book]:
+    """Rebuild the Deribit books of a recording (``zenws.record`` / ``record_to``) offline.
+
+    Every incoming text frame of a ``book.*`` channel is applied to that channel's
+    :class:`~zenws.fast.book.L2Book` exactly as the live adapter applies it (raw bytes, in
+    C, sequence-checked); a new connection epoch marks every book stale until its next
+    snapshot, as a reconnect does live.  A malformed message marks its book stale with the
+    reason instead of stopping the rebuild.
+
+    Args:
+        path: the recording (JSONL).
+        channels: only these channels (default: every ``book.*`` channel seen).
+        on_update: ``on_update(book, mono_ns)`` after each applied message (``mono_ns`` is
+            the frame's offset from the session start), e.g. to check a strategy's view.
+
+    Returns:
+        Books by channel, in the state after the last frame.
+    """
+    wanted = set(channels) if channels is not None else None
+    books: dict[str, L2Book] = {}
+    frames, _errors = read_recording(path)
+    epoch = None
+    for frame in frames:
+        if frame.dir != "in" or frame.type != "text" or not isinstance(frame.data, str):
+            continue
+        if frame.epoch != epoch:
+            if epoch is not None:
+                for each in books.values():
+                    each.invalidate("reconnected")
+            epoch = frame.epoch
+        raw = frame.data.encode()
+        channel = scan(raw).channel
+        if channel is None or not channel.startswith("book."):
+            continue
+        if wanted is not None and channel not in wanted:
+            continue
+        book = books.get(channel)
+        if book is None:
+            book = books[channel] = L2Book(channel, policy="deribit")
+        try:
+            result = book.apply_deribit(raw)
+        except ProtocolError as exc:
+            book.invalidate(f"malformed message at line {frame.line}: {exc}")
+            continue
+        if result == APPLIED and on_update is not None:
+            on_update(book, frame.mono_ns)
+    return books

@@ -1,6 +1,7 @@
 """Local books of a Deribit session: routing, gap counting and per-channel resync.
 
-A gap (``prev_change_id`` != last ``change_id``, see :mod:`._deribit_book`) clears the book;
+A gap (``prev_change_id`` != last ``change_id``, see :mod:`._deribit_book`) clears the book
+(so does a malformed book message, logged and emitted as ``protocol.error``);
 this module counts it, emits ``deribit.gap``, calls the user's ``on_gap`` and resubscribes
 *that channel only* (``public/unsubscribe`` + ``public/subscribe``, through the adapter's
 rate-limited ``request``) so the server sends a fresh snapshot.  Resyncs of one channel are
@@ -16,7 +17,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from .. import telemetry as _tm
-from ..errors import ConnectionLost
+from ..errors import ConnectionLost, ProtocolError
+from ..fast.book import APPLIED, GAP
 from ._deribit_book import BookGap, OrderBook
 
 __all__ = ["BookSync"]
@@ -47,6 +49,7 @@ class BookSync:
         self.books: dict[str, OrderBook] = {}
         self.gaps = 0
         self.resyncs = 0
+        self.malformed = 0
         self.on_gap: Callable[[BookGap], Any] | None = None
         self._request = request
         self._spawn = spawn
@@ -63,21 +66,36 @@ class BookSync:
         return book
 
     def handler(
-        self, book: OrderBook, user: Callable[[OrderBook], Any] | None
+        self,
+        book: OrderBook,
+        user: Callable[..., Any] | None,
+        *,
+        changes: bool = False,
     ) -> Callable[[Any], None]:
-        """A subscription handler feeding ``book`` from ``zenws.Message`` notifications."""
+        """A subscription handler applying ``zenws.Message.raw`` to ``book`` in C.
+
+        No JSON is decoded here: the compiled book parses and applies the raw bytes.
+        ``user(book)`` (``user(book, book.l2.last_change())`` with ``changes``) runs
+        after each applied snapshot/change.
+        """
+        apply = book.l2.apply_deribit
 
         def on_message(msg: Any) -> None:
-            doc = msg.json()
-            params = doc.get("params") if isinstance(doc, dict) else None
-            data = params.get("data") if isinstance(params, dict) else None
-            if not isinstance(data, dict):
+            try:
+                result = apply(msg.raw)
+            except ProtocolError as exc:
+                self._on_malformed(book, exc)
                 return
-            gap = book.apply(data)
-            if gap is not None:
-                self._on_gap(gap)
-            elif user is not None and not book.stale:
-                user(book)
+            if result == APPLIED:
+                if user is not None:
+                    if changes:
+                        user(book, book.l2.last_change())
+                    else:
+                        user(book)
+            elif result == GAP:
+                gap = book.last_gap()
+                if gap is not None:
+                    self._on_gap(gap)
 
         return on_message
 
@@ -105,9 +123,23 @@ class BookSync:
                 self.on_gap(gap)
             except Exception:
                 _log.exception("on_gap callback raised")
-        if gap.channel not in self._resyncing:
-            self._resyncing.add(gap.channel)
-            self._spawn(self._resync(gap.channel))
+        self._resync_soon(gap.channel)
+
+    def _on_malformed(self, book: OrderBook, exc: ProtocolError) -> None:
+        # The message may have carried levels we can no longer apply: the book cannot be
+        # trusted, so it is treated like a gap (cleared, stale, resubscribed).
+        self.malformed += 1
+        _log.warning("book %s: %s; resyncing", book.channel, exc)
+        book.invalidate(f"malformed message: {exc}")
+        if _tm.active:
+            meta = {"channel": book.channel, "error": str(exc), "epoch": self._epoch()}
+            _tm.emit("protocol.error", {"malformed": self.malformed}, meta)
+        self._resync_soon(book.channel)
+
+    def _resync_soon(self, channel: str) -> None:
+        if channel not in self._resyncing:
+            self._resyncing.add(channel)
+            self._spawn(self._resync(channel))
 
     async def _resync(self, channel: str) -> None:
         try:

@@ -30,7 +30,7 @@ from .. import telemetry as _tm
 from ..errors import Category, ConfigError, ConnectionLost, RpcError, categorize
 from ..heartbeat import Deribit as DeribitHeartbeat
 from ._deribit_auth import Credentials, Token
-from ._deribit_book import BookGap, OrderBook
+from ._deribit_book import BookGap, OrderBook, books_from_recording
 from ._deribit_methods import METHODS
 from ._deribit_policy import DeribitMetrics, cod_scope, deribit_limiter
 from ._deribit_sync import BookSync
@@ -42,6 +42,7 @@ __all__ = [
     "DeribitClient",
     "DeribitMetrics",
     "OrderBook",
+    "books_from_recording",
 ]
 
 TESTNET = "wss://test.deribit.com/ws/api/v2"
@@ -418,26 +419,43 @@ class DeribitClient:
     async def on_book(
         self,
         instrument: str,
-        handler: Callable[[OrderBook], Any] | None = None,
+        handler: Callable[..., Any] | None = None,
         *,
         interval: str = "100ms",
+        depth: int | None = None,
+        group: str = "none",
+        changes: bool = False,
     ) -> OrderBook:
         """Maintain a local order book of ``instrument``; ``handler(book)`` after each update.
 
-        Sequence gaps (``prev_change_id`` != last ``change_id``) clear the book, count in
-        ``metrics().gaps``, emit ``deribit.gap`` (and call :attr:`on_gap`) and resubscribe
-        that channel only, at most once per ``resync_interval``.
+        Each notification's raw bytes are parsed and applied in C (no JSON decode, no
+        Python object per level).  Sequence gaps (``prev_change_id`` != last
+        ``change_id``) clear the book, count in ``metrics().gaps``, emit ``deribit.gap``
+        (and call :attr:`on_gap`) and resubscribe that channel only, at most once per
+        ``resync_interval``.  A malformed book message is handled the same way (logged,
+        ``protocol.error`` event) without counting as a gap.
 
         Args:
             instrument: e.g. ``"BTC-PERPETUAL"``.
             handler: called with the book after each applied snapshot/change.
             interval: ``"100ms"``, ``"agg2"`` or ``"raw"`` (raw needs authentication).
+            depth: with a depth (1, 10 or 20), follow the grouped channel
+                ``book.{instrument}.{group}.{depth}.{interval}`` (whole top-of-book
+                messages) instead of the incremental one.
+            group: price grouping of the grouped channel (``"none"``, ``"1"``, ...).
+            changes: call ``handler(book, change)`` where ``change`` is the applied levels
+                as a ``(k, 3)`` float64 array (side 0 bid / 1 ask, price, amount; 0 =
+                deleted).
 
         Returns:
             The live :class:`OrderBook` (stale until the first snapshot).
         """
-        book = self._sync.book(f"book.{instrument}.{interval}", instrument)
-        await self.subscribe([book.channel], self._sync.handler(book, handler))
+        if depth is None:
+            channel = f"book.{instrument}.{interval}"
+        else:
+            channel = f"book.{instrument}.{group}.{depth}.{interval}"
+        book = self._sync.book(channel, instrument)
+        await self.subscribe([book.channel], self._sync.handler(book, handler, changes=changes))
         return book
 
     @property

@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .book import Gap, L2Book
     from .frame import (
         OP_BINARY,
         OP_CLOSE,
@@ -58,6 +59,7 @@ _WHERE: dict[str, str] = {
         ("Correlator", "ScanResult", "encode_request", "scan", "scan_id", "scan_kernel"),
         "jsonrpc",
     ),
+    **dict.fromkeys(("Gap", "L2Book"), "book"),
     **dict.fromkeys(("LatencyBuffer", "LatencySummary"), "latency"),
     **dict.fromkeys(("FastListener", "Message", "MessageKind", "MessageQueue"), "listener"),
     **dict.fromkeys(("Limiter", "TokenBucket"), "ratelimit"),
@@ -74,7 +76,9 @@ __all__ = [
     "Deflater",
     "FastListener",
     "Frame",
+    "Gap",
     "Inflater",
+    "L2Book",
     "LatencyBuffer",
     "LatencySummary",
     "Limiter",
@@ -99,7 +103,14 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'zenws.fast' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"zenws.fast.{module}"), name)
+    try:
+        value = getattr(importlib.import_module(f"zenws.fast.{module}"), name)
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("zenws.fast."):
+            raise
+        from .._missing import missing_extension
+
+        raise missing_extension(exc.name or f"zenws.fast.{module}") from exc
     globals()[name] = value
     return value
 

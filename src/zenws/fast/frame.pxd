@@ -111,6 +111,12 @@ cdef class Inflater:
     # End of message: flush with 00 00 ff ff (RFC 7692 §7.2.2), reset if no takeover.
     cdef bytes finish_c(self, Py_ssize_t budget)
     cdef bytes _run(self, object data, Py_ssize_t budget)
+    # One bounded step: at most max_length (>= 1) bytes out of `data`, or, with None,
+    # of the input the previous step left (its output was full); RFC 7692 §7.2.2.
+    cdef bytes step_c(self, object data, Py_ssize_t max_length)
+    cdef bint has_tail_c(self)
+    # After the 00 00 ff ff block of a message: trailing data check, window reset.
+    cdef int end_message_c(self) except -1
 
 
 @cython.final
@@ -142,6 +148,8 @@ cdef class MessageAssembler:
     cdef bint _compressed
     cdef uint32_t _utf8
     cdef _ByteBuf _buf
+    cdef object _zout                      # bytes being inflated into (resized in place)
+    cdef Py_ssize_t _zlen                  # bytes of _zout filled
     # Returns 0 = need more frames, 1 = message complete (read msg_opcode and
     # msg_payload); raises ProtocolError(close_code=1002/1007/1009).
     cdef int feed_c(self, int opcode, bint fin, bint rsv1,
@@ -157,3 +165,7 @@ cdef class MessageAssembler:
     cdef int _check_utf8(self, const unsigned char* data, Py_ssize_t size) except -1
     cdef int _inflate_part(self, const unsigned char* data, Py_ssize_t size,
                            bint fin) except -1
+    cdef int _inflate_from(self, object data) except -1
+    cdef int _zappend(self, bytes piece) except -1
+    cdef int _resize_z(self, Py_ssize_t size) except -1
+    cdef bytes _take_inflated(self)

@@ -5,7 +5,9 @@
 cimport cython
 from cpython.buffer cimport (PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release,
                              PyObject_GetBuffer)
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.bytes cimport (PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE,
+                            _PyBytes_Resize)
+from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint32_t, uint64_t
@@ -13,6 +15,8 @@ from libc.string cimport memcpy
 
 
 cdef extern from "Python.h":
+    # on a PyObject*: an object argument would get a temporary reference first
+    Py_ssize_t _refcnt "Py_REFCNT"(PyObject* o)
     object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
     int PyBUF_READ
 
@@ -39,6 +43,9 @@ CLOSE_TOO_BIG = 1009
 
 # A fragment buffer larger than this is released after its message.
 cdef Py_ssize_t _KEEP_BUFFER = 1 << 20
+# Inflation runs in steps of max(_INFLATE_STEP, max_message_size / 16) bytes copied
+# into the message as they come: the peak is the message plus one step.
+cdef Py_ssize_t _INFLATE_STEP = 256 * 1024
 
 _OPNAMES = {0: "CONT", 1: "TEXT", 2: "BINARY", 8: "CLOSE", 9: "PING", 10: "PONG"}
 
@@ -180,13 +187,16 @@ cdef Py_ssize_t parse_header(const unsigned char* p, Py_ssize_t n, FrameHeader* 
             _raise("masked frame from the server (RFC 6455 §5.1)", 1002)
     elif flags & HDR_REQUIRE_MASK:
         _raise("unmasked frame from the client (RFC 6455 §5.1)", 1002)
-    # Extended lengths: non-minimal encodings (e.g. 5 in the 16-bit form) are
-    # accepted; §5.2 requires the minimal form from senders, not receivers.
+    # Extended lengths: RFC 6455 §5.2 says the minimal number of bytes MUST be
+    # used; a non-minimal form (5 in the 16-bit form) is a 1002, as in the read
+    # guard (zenws.fast.guard) and in picows.
     if length == 126:
         if n < 4:
             return -1
         length = zenws_load_be16(p + 2)
         pos = 4
+        if length < 126:
+            _raise("non-minimal 16-bit payload length (RFC 6455 §5.2)", 1002)
     elif length == 127:
         if n < 10:
             return -1
@@ -194,6 +204,8 @@ cdef Py_ssize_t parse_header(const unsigned char* p, Py_ssize_t n, FrameHeader* 
         pos = 10
         if length >> 63:
             _raise("64-bit payload length with the most significant bit set", 1002)
+        if length < 65536:
+            _raise("non-minimal 64-bit payload length (RFC 6455 §5.2)", 1002)
     if max_size >= 0 and length > <uint64_t>max_size:
         _raise(f"frame payload of {length} bytes exceeds max_size {max_size}", 1009)
     if length > <uint64_t>(0x7FFFFFFFFFFFFFFF - 14):
@@ -635,6 +647,8 @@ cdef class MessageAssembler:
         self._compressed = False
         self._utf8 = ZENWS_UTF8_ACCEPT
         self._buf.size = 0
+        self._zout = None
+        self._zlen = 0
         if self._buf.cap > _KEEP_BUFFER:
             # Do not pin a huge buffer after one large message.
             PyMem_Free(self._buf.data)
@@ -726,7 +740,10 @@ cdef class MessageAssembler:
         if self._opcode == OPCODE_TEXT and self._utf8 != ZENWS_UTF8_ACCEPT:
             return self._fail("text message ends inside a UTF-8 sequence", 1007)
         self.msg_opcode = self._opcode
-        self.msg_payload = PyBytes_FromStringAndSize(self._buf.data, self._buf.size)
+        if self._compressed:
+            self.msg_payload = self._take_inflated()
+        else:
+            self.msg_payload = PyBytes_FromStringAndSize(self._buf.data, self._buf.size)
         self._opcode = -1
         self._buf.size = 0
         if self._buf.cap > _KEEP_BUFFER:
@@ -754,20 +771,86 @@ cdef class MessageAssembler:
 
     cdef int _inflate_part(self, const unsigned char* data, Py_ssize_t size,
                            bint fin) except -1:
-        cdef Py_ssize_t budget = self.max_message_size - self._buf.size
-        cdef bytes out
+        # Inflated in bounded steps straight into the message's bytes object, so a
+        # message (or a deflate bomb) costs its size plus one step, never two copies;
+        # the 1009 reason names the configured limit, not what was left of it.
         try:
-            out = self.inflater.feed_c(data, size, budget)
+            self._inflate_from(PyMemoryView_FromMemory(<char*>data, size, PyBUF_READ))
             if fin:
-                out = out + self.inflater.finish_c(budget - PyBytes_GET_SIZE(out))
+                self._inflate_from(_EMPTY_BLOCK)
+                self.inflater.end_message_c()
         except ProtocolError:
             self.reset()
             raise
-        if self._opcode == OPCODE_TEXT:
-            self._check_utf8(<const unsigned char*>PyBytes_AS_STRING(out),
-                             PyBytes_GET_SIZE(out))
-        _append(&self._buf, PyBytes_AS_STRING(out), PyBytes_GET_SIZE(out))
         return 0
+
+    cdef int _inflate_from(self, object data) except -1:
+        cdef Py_ssize_t step = max(_INFLATE_STEP, self.max_message_size >> 4)
+        cdef Py_ssize_t room, want
+        cdef bytes piece
+        while True:
+            room = self.max_message_size - self._zlen
+            want = (room if room < step else step) + 1  # one byte past the limit proves it
+            piece = self.inflater.step_c(data, want)
+            data = None
+            if PyBytes_GET_SIZE(piece) > room:
+                raise ProtocolError(
+                    f"decompressed message over max_message_size {self.max_message_size}", 1009)
+            if self._opcode == OPCODE_TEXT:
+                self._check_utf8(<const unsigned char*>PyBytes_AS_STRING(piece),
+                                 PyBytes_GET_SIZE(piece))
+            self._zappend(piece)
+            if PyBytes_GET_SIZE(piece) < want and not self.inflater.has_tail_c():
+                return 0
+
+    cdef int _zappend(self, bytes piece) except -1:
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(piece)
+        cdef object old
+        if n == 0:
+            return 0
+        if self._zout is None:
+            self._zout = piece          # zlib's own bytes object: no copy
+            self._zlen = n
+            return 0
+        if self._zlen + n > PyBytes_GET_SIZE(self._zout):
+            # Room for the largest allowed message at once, never grown again: pages
+            # are resident only once written, and the final shrink (_take_inflated)
+            # is a realloc in place, so the message is never copied twice.
+            old = self._zout
+            self._zout = PyBytes_FromStringAndSize(NULL, self.max_message_size)
+            memcpy(PyBytes_AS_STRING(self._zout), PyBytes_AS_STRING(old), <size_t>self._zlen)
+            old = None
+        memcpy(PyBytes_AS_STRING(self._zout) + self._zlen, PyBytes_AS_STRING(piece), <size_t>n)
+        self._zlen += n
+        return 0
+
+    cdef int _resize_z(self, Py_ssize_t size) except -1:
+        # _PyBytes_Resize needs the only reference (anything else would see the
+        # bytes change): then it is a realloc, else a copy.
+        cdef PyObject* p
+        cdef object old
+        if _refcnt(<PyObject*>self._zout) > 1:
+            old = self._zout
+            self._zout = PyBytes_FromStringAndSize(PyBytes_AS_STRING(old), size)
+            return 0
+        p = <PyObject*>self._zout
+        Py_INCREF(self._zout)
+        self._zout = None               # p now holds the only reference
+        _PyBytes_Resize(&p, size)       # realloc; on failure p is freed and NULL
+        self._zout = <object>p
+        Py_DECREF(self._zout)
+        return 0
+
+    cdef bytes _take_inflated(self):
+        cdef bytes out
+        if self._zout is None:
+            return b""
+        if PyBytes_GET_SIZE(self._zout) != self._zlen:
+            self._resize_z(self._zlen)
+        out = self._zout
+        self._zout = None
+        self._zlen = 0
+        return out
 
 
 include "frame_deflate.pxi"

@@ -66,6 +66,26 @@ cdef class Inflater:
             raise ProtocolError("data after the end of the deflate stream", 1002)
         return out
 
+    cdef bytes step_c(self, object data, Py_ssize_t max_length):
+        if data is None:
+            data = self._d.unconsumed_tail
+        try:
+            return self._d.decompress(data, max_length)
+        except _zlib.error as exc:
+            self._new()
+            raise ProtocolError(f"invalid compressed data: {exc}", 1002) from None
+
+    cdef bint has_tail_c(self):
+        return PyBytes_GET_SIZE(self._d.unconsumed_tail) > 0
+
+    cdef int end_message_c(self) except -1:
+        if self._d.unused_data:
+            self._new()
+            raise ProtocolError("data after the end of the deflate stream", 1002)
+        if self.no_context_takeover or self._d.eof:
+            self._new()  # RFC 7692 §7.1.1: the peer resets its window for every message
+        return 0
+
     def inflate(self, object data, Py_ssize_t max_size):
         """Decompress one whole message payload.
 

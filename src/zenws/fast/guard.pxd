@@ -3,7 +3,7 @@
 # raw byte stream before picows parses it.
 cimport cython
 from libc.stdint cimport int64_t, uint32_t
-from aiofastnet.transport cimport Protocol
+from zenws.fast._compat cimport Protocol
 from zenws.fast.listener cimport FastListener
 
 
@@ -25,6 +25,8 @@ cdef class ReadGuard(Protocol):
     cdef readonly int fail_code        #: int: close code of the violation (0: none)
     cdef readonly str fail_reason      #: str
     cdef readonly int64_t max_frame_size  #: int: payload limit of a data frame
+    cdef readonly int64_t max_message_size  #: int: limit of an uncompressed message
+    cdef int64_t _msg_len              # payload bytes of the open uncompressed message
     cdef readonly unsigned long long bytes_forwarded  #: int
     cdef bint _deflate                 # permessage-deflate negotiated: RSV1 legal
     cdef bint _lost                    # connection_lost() was called

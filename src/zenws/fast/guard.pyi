@@ -7,6 +7,7 @@ from typing import Any, Final, final
 
 from aiofastnet import Protocol
 from picows import WSTransport
+from typing_extensions import Buffer
 
 from zenws.fast.listener import FastListener
 
@@ -17,6 +18,7 @@ class ReadGuard(Protocol, asyncio.BufferedProtocol):
     fail_code: Final[int]
     fail_reason: Final[str]
     max_frame_size: Final[int]
+    max_message_size: Final[int]
     bytes_forwarded: Final[int]
     @property
     def protocol(self) -> Any: ...
@@ -29,7 +31,12 @@ class ReadGuard(Protocol, asyncio.BufferedProtocol):
     def eof_received(self) -> bool | None: ...
     def pause_writing(self) -> None: ...
     def resume_writing(self) -> None: ...
+    def stop(self) -> None: ...
+    def walk(self, data: Buffer) -> tuple[int, int]: ...
 
+def detached(
+    max_frame_size: int = -1, max_message_size: int = -1, deflate: bool = False
+) -> ReadGuard: ...
 def install(
     listener: FastListener, transport: WSTransport, max_frame_size: int = -1
 ) -> ReadGuard | None: ...

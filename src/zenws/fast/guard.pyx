@@ -14,8 +14,9 @@ from cpython.buffer cimport Py_buffer
 from libc.stdint cimport int64_t, uint16_t, uint64_t
 from libc.string cimport memcpy
 
-from aiofastnet.utils cimport NoResult
-from picows.picows cimport WSTransport, MemoryBuffer
+from zenws.fast._compat cimport (
+    MemoryBuffer, NoResult, WSTransport, read_buffer, read_buffer_data, read_buffer_size,
+)
 from zenws.fast.common cimport (
     zenws_load_be16, zenws_load_be64, zenws_store_be16, zenws_store_be64,
 )
@@ -23,7 +24,10 @@ from zenws.fast.frame cimport close_code_valid
 from zenws.fast.listener cimport FastListener
 
 import asyncio
-import gc
+
+from zenws.fast._compat_check import check as _check_private_api
+
+_check_private_api()
 
 
 # The UTF-8 DFA lives in the frame extension (one copy, one kernel choice).
@@ -41,6 +45,15 @@ cdef inline Py_ssize_t _min(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return a if a < b else b
 
 
+# Largest read lent to the transport.  picows doubles its read buffer whenever a read
+# fills it, so under a flood one read would grow without bound (megabytes of frames
+# delivered at once, however soon reading is paused); capped, overflow="pause_reading"
+# overshoots its queue by at most one read.  aiofastnet reads at most this much per
+# loop iteration anyway (DATA_RECEIVED_MAX_SIZE, MAX_READ_BYTES_PER_CYCLE_HINT).
+cdef enum:
+    _READ_MAX = 256 * 1024
+
+
 @cython.final
 cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
     """The transport's protocol once the handshake is done; picows' sits behind it.
@@ -56,6 +69,7 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
         self._msg_op = -1
         self._utf8 = ZENWS_UTF8_ACCEPT
         self.max_frame_size = -1
+        self.max_message_size = -1
         self.fail_reason = ""
         self._why = b""
 
@@ -67,7 +81,7 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
         cdef unsigned char b0, b1
         cdef int op
         cdef bint fin, rsv1
-        cdef uint64_t length
+        cdef uint64_t length, total
         cdef Py_ssize_t hl = 2
         if n < 2:
             return 0
@@ -138,6 +152,17 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
             if self.max_frame_size >= 0 and length > <uint64_t>self.max_frame_size:
                 self._why = b"frame payload over the size limit"
                 return 1009
+            if op != 0:
+                total = length
+            else:
+                total = <uint64_t>self._msg_len + length
+            # The limit applies to the whole message (RFC 6455 §5.4: all its fragments),
+            # seen here before its payload is read; inflated sizes are the assembler's.
+            if (self.max_message_size >= 0 and not (rsv1 if op != 0 else self._msg_compressed)
+                    and total > <uint64_t>self.max_message_size):
+                self._why = b"message over max_message_size"
+                return 1009
+            self._msg_len = <int64_t>total
             if op != 0:
                 self._msg_op = op
                 self._msg_compressed = rsv1
@@ -254,13 +279,13 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
         pb = PyMemoryView_GET_BUFFER(mv)
         self._ptr = <const unsigned char*>pb.buf
         buf[0] = <char*>pb.buf             # picows' MemoryBuffer keeps it alive
-        buf_len[0] = pb.len
+        buf_len[0] = _min(pb.len, _READ_MAX)
         return NoResult.OK
 
     cpdef get_buffer(self, Py_ssize_t sizehint):
         mv = self._get_buffer(sizehint)
         self._ptr = <const unsigned char*>PyMemoryView_GET_BUFFER(mv).buf
-        return mv
+        return mv[:_READ_MAX] if len(mv) > _READ_MAX else mv
 
     cpdef buffer_updated(self, Py_ssize_t nbytes):
         cdef Py_ssize_t cut = 0
@@ -292,6 +317,8 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
         if rc != GUARD_CLOSED:
             self.fail_code = rc
             self.fail_reason = (<bytes>self._why).decode("ascii")
+            if self.fail_reason == "message over max_message_size":
+                self.fail_reason += f" {self.max_message_size}"
             # Scheduled after the wake-ups of the frames delivered before the
             # violation: an `async for` consumer runs (and may answer) first.
             # `later`: those frames are delivered only after this call returns.
@@ -302,7 +329,11 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
 
     def _fail(self):
         if not self._lost:
-            self.listener.fail_c(self.fail_code, self.fail_reason)
+            self.listener.violation_c(self.fail_code, self.fail_reason)
+
+    def stop(self):
+        """Forward nothing more to picows (the connection failed); bytes are still read."""
+        self.stopped = True
 
     cpdef data_received(self, data):
         # Transports that do not support BufferedProtocol: copy through picows' buffer.
@@ -331,6 +362,22 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
 
     def resume_writing(self):
         self._proto.resume_writing()
+
+    def walk(self, data):
+        """Validate ``data`` as the next bytes of the stream (tests and fuzzing).
+
+        Returns:
+            ``(verdict, cut)``: verdict 0 = every byte is valid (cut = ``len(data)``),
+            1 = a valid CLOSE ends at ``cut``, else the close code of the violation
+            in the frame that starts at ``cut`` (0 if it started in an earlier chunk).
+        """
+        cdef const unsigned char[::1] view = data
+        cdef Py_ssize_t cut = view.shape[0]
+        cdef int rc
+        if cut == 0:
+            return GUARD_OK, 0
+        rc = self.walk_c(&view[0], view.shape[0], &cut)
+        return rc, cut
 
     @property
     def protocol(self):
@@ -372,6 +419,18 @@ cdef bint _park(unsigned char* p, Py_ssize_t avail, int64_t max_frame_size) noex
     return True
 
 
+def detached(int64_t max_frame_size=-1, int64_t max_message_size=-1, bint deflate=False):
+    """A :class:`ReadGuard` in front of nothing: feed it with :meth:`ReadGuard.walk`.
+
+    The same validation as an installed guard (tests, fuzzing: tests/fuzz/fuzz_guard.py).
+    """
+    cdef ReadGuard guard = ReadGuard.__new__(ReadGuard)
+    guard.max_frame_size = max_frame_size
+    guard.max_message_size = max_message_size
+    guard._deflate = deflate
+    return guard
+
+
 def install(FastListener listener not None, WSTransport transport not None,
             int64_t max_frame_size=-1):
     """Put a :class:`ReadGuard` between ``transport``'s socket and picows.
@@ -387,31 +446,33 @@ def install(FastListener listener not None, WSTransport transport not None,
         max_frame_size: payload limit of a data frame (picows' ``max_frame_size``).
 
     Returns:
-        The installed guard, or ``None`` when it cannot be installed (the listener
-        then validates every frame itself, as without a guard).
+        The installed guard, or ``None`` when a violation in the bytes that came
+        with the 101 cannot be hidden from picows (the listener then validates
+        every frame itself, as without a guard).
+
+    Raises:
+        RuntimeError: picows' read buffer is not where ``zenws/fast/_compat.pxd``
+            expects it (an incompatible picows; the import-time check of
+            ``zenws.fast._compat_check`` normally reports that first).
     """
     cdef MemoryBuffer rb = None
     cdef Py_ssize_t tail, cut = 0
     cdef int rc
     cdef const unsigned char* pos
     cdef ReadGuard guard
+    cdef const unsigned char* data
     tr = transport.underlying_transport
     proto = tr.get_protocol()
-    # picows keeps its read buffer (a MemoryBuffer) in a private attribute: find
-    # it among the protocol's references; exactly one, or no guard.
-    for ref in gc.get_referents(proto):
-        if isinstance(ref, MemoryBuffer):
-            if rb is not None:
-                return None
-            rb = <MemoryBuffer>ref
-    if rb is None:
-        return None
+    rb = read_buffer(proto)        # zenws/fast/_compat.pxd: RuntimeError if not found
+    data = <const unsigned char*>read_buffer_data(rb)
     mv = proto.get_buffer(-1)
     pos = <const unsigned char*>PyMemoryView_GET_BUFFER(mv).buf
-    tail = pos - <const unsigned char*>rb.data
+    tail = pos - data
     # get_buffer() lends data[tail:size]: anything else is not the read buffer.
-    if tail < 0 or tail > rb.size or len(mv) != rb.size - tail:
-        return None
+    if tail < 0 or tail > read_buffer_size(rb) or len(mv) != read_buffer_size(rb) - tail:
+        raise RuntimeError(
+            "picows' get_buffer() does not lend the end of its read buffer: "
+            "zenws/fast/_compat.pxd does not match the installed picows")
     del mv
     guard = ReadGuard.__new__(ReadGuard)
     guard._proto = proto
@@ -420,13 +481,14 @@ def install(FastListener listener not None, WSTransport transport not None,
     guard.listener = listener
     guard._loop = asyncio.get_running_loop()
     guard.max_frame_size = max_frame_size
+    guard.max_message_size = listener.assembler.max_message_size
     guard._deflate = listener.deflate
-    rc = guard.walk_c(<const unsigned char*>rb.data, tail, &cut)
+    rc = guard.walk_c(data, tail, &cut)
     if rc != GUARD_OK:
         # picows parses these bytes as soon as on_ws_connected returns, and it
         # cannot be told to stop early: hide what follows the cut behind a
         # header that never completes, so picows delivers every frame before it.
-        if not _park(<unsigned char*>rb.data + cut, tail - cut, max_frame_size):
+        if not _park(<unsigned char*>data + cut, tail - cut, max_frame_size):
             return None     # the listener checks every frame itself, as without a guard
         guard._stop(rc, True)
     tr.set_protocol(guard)

@@ -54,7 +54,7 @@ cdef class Message:
     cdef object _json
 
 
-cpdef object result_of(object payload, str method)
+cpdef object result_of(object payload, str method, int64_t request_id=*)
 
 
 cdef Message make_message(int kind, bytes raw, object channel, object msg_id,
@@ -68,6 +68,7 @@ cdef class MessageQueue:
     cdef readonly int policy
     cdef readonly uint64_t dropped
     cdef readonly uint64_t overflows
+    cdef readonly Py_ssize_t max_depth  #: int: the most messages queued at once
     cdef readonly bint paused      #: bool: reading paused by the pause_reading policy
     cdef object _waiter            # asyncio.Future | None
     cdef public object on_overflow  #: Callable[[str], None] | None (pause/resume/disconnect)
@@ -95,6 +96,7 @@ cdef class FastListener(WSListener):
     cdef object _text_hb                 # text Heartbeat | None
     cdef object _text_pong               # its literal pong bytes | None
     cdef public bint answer_test_request  #: bool: Deribit test_request -> public/test
+    cdef public bint deliver_heartbeats  #: bool: server heartbeats reach user code too
     cdef public double test_timeout      #: float seconds for the public/test answer
     cdef readonly int64_t epoch          #: int
     cdef readonly int decoder            #: int
@@ -124,6 +126,8 @@ cdef class FastListener(WSListener):
     cdef readonly int close_code         #: int: code of the peer's CLOSE (-1: none)
     cdef readonly str close_reason       #: str
     cdef readonly int sent_close_code    #: int: code of our CLOSE (-1: none)
+    cdef readonly int fail_code          #: int: code zenws failed the connection with (0: none)
+    cdef readonly str fail_reason        #: str: the reason sent with it
     cdef bint _in_read                   # a ReadGuard is handing one read to picows
     cdef list _wakes                     # requests completed during that read
     cdef zenws_jsonenc_buf _reqbuf       # send_request's frame buffer (header room + text)
@@ -144,6 +148,7 @@ cdef class FastListener(WSListener):
     cdef _send_close(self, int code, str reason)
     cdef int on_close_frame_c(self, WSFrame frame, int64_t recv_ns) except -1
     cdef int fail_c(self, int code, str reason) except -1
+    cdef int violation_c(self, int code, str reason) except -1
     cdef int _check_picows_close(self) except -1
     cdef int send_c(self, int opcode, object data) except -1
     cdef int _send_framed(self, Py_ssize_t n) except -1
@@ -152,5 +157,6 @@ cdef class FastListener(WSListener):
                                int64_t timeout_ns) except -1
     cdef bint _resolve_decoded(self, object payload, const char* buf, Py_ssize_t n,
                                int64_t recv_ns) except -1
+    cdef bint _resolve_malformed(self, int64_t rid, bytes payload, int64_t recv_ns) except -1
     cdef int begin_read_c(self) except -1
     cdef int end_read_c(self) except -1

@@ -17,11 +17,12 @@ class MessageKind(enum.IntEnum):
     NOTIFICATION = 2
     HEARTBEAT = 3
     BINARY = 4
+    def __format__(self, spec: str) -> str: ...
 
 DEFAULT_DECODER: Final[str]
 SIMDJSON_HINT: Final[str]
 
-def result_of(payload: bytes | dict[str, Any], method: str) -> Any: ...
+def result_of(payload: bytes | dict[str, Any], method: str, request_id: int = -1) -> Any: ...
 def decoder_id(name: str) -> int: ...
 def overflow_policy_id(name: str) -> int: ...
 
@@ -57,6 +58,7 @@ class MessageQueue:
     policy: Final[int]
     dropped: Final[int]
     overflows: Final[int]
+    max_depth: Final[int]
     paused: Final[bool]
     on_overflow: Callable[[str], None] | None
     def __init__(self, capacity: int = 4096, policy: str = "drop_oldest") -> None: ...
@@ -82,6 +84,7 @@ class FastListener(WSListener):
     recorder: Any
     channel_of: Callable[[Any], str | None] | None
     answer_test_request: bool
+    deliver_heartbeats: bool
     test_timeout: float
     epoch: Final[int]
     decoder: Final[int]
@@ -108,6 +111,8 @@ class FastListener(WSListener):
     close_code: Final[int]
     close_reason: Final[str]
     sent_close_code: Final[int]
+    fail_code: Final[int]
+    fail_reason: Final[str]
     def __init__(
         self,
         *,

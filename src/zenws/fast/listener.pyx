@@ -15,16 +15,18 @@ from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from cpython.contextvars cimport PyContext_Enter, PyContext_Exit
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from cpython.long cimport PyLong_AsLongLongAndOverflow
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint64_t, INT64_MAX
 from libc.string cimport memcmp
 
 from picows.picows cimport WSListener, WSTransport, WSFrame, WSMsgType, WSCloseCode
+from zenws.fast._compat cimport frame_payload, transport_check_thread, transport_write
 from zenws.fast.common cimport zenws_monotonic_ns, zenws_load_be16
 from zenws.fast.frame cimport MessageAssembler, close_code_valid, frame_in_place_c
 from zenws.fast.jsonrpc cimport (
     Correlator, encode_request_c, encode_request_into, free_request_buffer, loads_c,
     zenws_scan_t, scan_raw_c as zenws_scan, unescape_raw_c as zenws_unescape,
-    ZENWS_KIND_INVALID, ZENWS_KIND_RESPONSE, ZENWS_KIND_NOTIFICATION, ZENWS_KIND_ERROR_NO_ID,
+    ZENWS_KIND_INVALID, ZENWS_KIND_OTHER, ZENWS_KIND_RESPONSE, ZENWS_KIND_NOTIFICATION,
+    ZENWS_KIND_ERROR_NO_ID, ZENWS_ID_INT,
 )
 from zenws.fast.latency cimport LatencyBuffer
 from zenws.fast.jsonl cimport FrameQueue
@@ -39,8 +41,11 @@ import orjson
 from asyncio import CancelledError, InvalidStateError, current_task as _current_task
 
 from zenws.errors import ConnectionLost, ProtocolError, RequestTimeout, RpcError
+from zenws.fast._compat_check import check as _check_private_api
 from zenws import telemetry as _tm
 
+# zenws/fast/_compat.pxd: the private picows API this module is compiled against.
+_check_private_api()
 
 cdef extern from "Python.h":
     # declared here with a PyObject* list: NULL deletes the slice (cpython.list says object)
@@ -52,13 +57,23 @@ cdef extern from "string.h" nogil:
 
 
 class MessageKind(enum.IntEnum):
-    """What a delivered :class:`Message` is (values match the C enum)."""
+    """What a delivered :class:`Message` is (values match the C enum).
+
+    ``str()`` and ``format()`` give the lower-case name (``"heartbeat"``): since
+    Python 3.11 an IntEnum member would otherwise print as its number.
+    """
 
     OTHER = KIND_OTHER
     RESPONSE = KIND_RESPONSE
     NOTIFICATION = KIND_NOTIFICATION
     HEARTBEAT = KIND_HEARTBEAT
     BINARY = KIND_BINARY
+
+    def __str__(self):
+        return self.name.lower()
+
+    def __format__(self, spec):
+        return format(self.name.lower(), spec)
 
 
 cdef tuple _KINDS = (MessageKind.OTHER, MessageKind.RESPONSE, MessageKind.NOTIFICATION,
@@ -112,27 +127,66 @@ cdef object _simd_loads(bytes raw):
     return doc
 
 
-cpdef object result_of(object payload, str method):
+cdef object _NO_RESULT = object()
+
+
+cpdef object result_of(object payload, str method, int64_t request_id=-1):
     """Return the ``result`` of a JSON-RPC response, or raise its ``error`` as RpcError.
 
     ``payload`` is the raw response (bytes, decoded by zenws' C decoder,
     ``zenws.fast.jsonrpc.loads``) or the response already decoded (a dict).
+    ``request_id`` (when >= 0) names the request in a ProtocolError.
+
+    Raises:
+        RpcError: an ``error`` object with an integer ``code``.
+        ProtocolError: (``close_code`` None) a malformed response: not valid JSON, not
+            an object, neither or both of ``result`` and ``error`` (an ``"error": null``
+            counts as absent), or an ``error`` that is not an object with an integer code.
     """
-    cdef object doc
+    cdef object doc, err, res, code
     if type(payload) is dict:
         doc = payload
     else:
-        doc = loads_c(PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
-    cdef object err
+        try:
+            doc = loads_c(PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload))
+        except ValueError as exc:  # JSONDecodeError, too-long ints, lone surrogates
+            raise _malformed(method, request_id, f"not valid JSON ({exc})") from None
     if type(doc) is not dict:
-        raise RpcError(-32700, "response is not a JSON object", None, method=method)
+        raise _malformed(method, request_id, "not a JSON object")
     err = (<dict>doc).get("error")
-    if err is not None:
-        if isinstance(err, dict):
-            raise RpcError((<dict>err).get("code", 0), str((<dict>err).get("message", "")),
-                           (<dict>err).get("data"), method=method)
-        raise RpcError(0, str(err), None, method=method)
-    return (<dict>doc).get("result")
+    if err is None:
+        res = (<dict>doc).get("result", _NO_RESULT)
+        if res is _NO_RESULT:
+            raise _malformed(method, request_id, "neither result nor error")
+        return res
+    # JSON-RPC 2.0 §5: exactly one of result/error; error = {code: int, message: str}.
+    if "result" in <dict>doc:
+        raise _malformed(method, request_id, "both result and error")
+    if type(err) is not dict:
+        raise _malformed(method, request_id,
+                         f"error is not an object (a JSON {_json_type(err)})")
+    code = (<dict>err).get("code")
+    if type(code) is not int:
+        raise _malformed(method, request_id, "error has no integer code")
+    raise RpcError(code, str((<dict>err).get("message", "")), (<dict>err).get("data"),
+                   method=method)
+
+
+cdef object _malformed(str method, int64_t request_id, str reason):
+    cdef object rid = None if request_id < 0 else request_id
+    cdef str where = method if rid is None else f"{method} (id {rid})"
+    return ProtocolError(f"malformed response to {where}: {reason}", None, reason=reason,
+                         method=method, request_id=rid)
+
+
+cdef str _json_type(object value):
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "array" if isinstance(value, list) else type(value).__name__
 
 
 def decoder_id(str name):
@@ -192,17 +246,25 @@ cdef class Message:
             The decoded document (dict for JSON-RPC messages).
 
         Raises:
-            ValueError: the payload is not valid JSON.
+            ValueError: the payload is not valid JSON (or nested too deeply, or a number
+                the decoder cannot represent), with every decoder; a subclass such as
+                ``json.JSONDecodeError`` or ``UnicodeDecodeError`` for some.
         """
         if not self._parsed:
-            if self._decoder == DECODER_ORJSON:
-                self._json = _orjson_loads(self.raw)
-            elif self._decoder == DECODER_SIMDJSON:
-                self._json = _simd_loads(self.raw)
-            elif self._decoder == DECODER_ZENWS:
-                self._json = loads_c(PyBytes_AS_STRING(self.raw), PyBytes_GET_SIZE(self.raw))
-            else:
-                self._json = _json_loads(self.raw)
+            try:
+                if self._decoder == DECODER_ORJSON:
+                    self._json = _orjson_loads(self.raw)
+                elif self._decoder == DECODER_SIMDJSON:
+                    self._json = _simd_loads(self.raw)
+                elif self._decoder == DECODER_ZENWS:
+                    self._json = loads_c(PyBytes_AS_STRING(self.raw),
+                                         PyBytes_GET_SIZE(self.raw))
+                else:
+                    self._json = _json_loads(self.raw)
+            except RuntimeError as exc:
+                # json.loads: RecursionError on deep nesting; simdjson: RuntimeError
+                # (DEPTH_ERROR, BIGINT_ERROR).  Every decoder fails with a ValueError.
+                raise ValueError(f"the payload is not valid JSON ({exc})") from None
             self._parsed = True
         return self._json
 
@@ -238,6 +300,11 @@ def _make_message(int kind, bytes raw, object channel=None, object msg_id=None,
 cdef class MessageQueue:
     """Bounded FIFO between the hot path and ``async for msg in client``.
 
+    A full queue applies the policy: drop the oldest, drop the arriving message, keep it
+    and report "pause" (the owner stops reading the socket until the queue is down to
+    half, "resume"), or drop it and report "disconnect".  ``max_depth`` is the
+    high-water mark.
+
     Args:
         capacity: maximum number of queued messages.
         policy: "drop_oldest", "drop_newest", "pause_reading" or "disconnect".
@@ -253,10 +320,12 @@ cdef class MessageQueue:
         self.on_overflow = None
 
     cdef int put_c(self, Message msg) except -1:
+        cdef Py_ssize_t n
         if self._closed:
             self.dropped += 1
             return 0
-        if len(self._items) >= self.capacity:
+        n = len(self._items)
+        if n >= self.capacity:
             self.overflows += 1
             if self.policy == OVERFLOW_DROP_OLDEST:
                 self._items.popleft()
@@ -268,9 +337,11 @@ cdef class MessageQueue:
                 self._notify("drop_newest")
                 return 0
             elif self.policy == OVERFLOW_PAUSE_READING:
-                # Nothing is lost: the transport stops reading; frames already
-                # read ahead are still queued (bounded by picows' read buffer).
+                # Nothing is lost: the transport stops reading; the frames of the
+                # read in progress are still queued (the read guard lends at most
+                # 256 KiB per read).
                 self._items.append(msg)
+                n += 1
                 if not self.paused:
                     self.paused = True
                     self._notify("pause")
@@ -280,6 +351,9 @@ cdef class MessageQueue:
                 return 0
         else:
             self._items.append(msg)
+            n += 1
+        if n > self.max_depth:
+            self.max_depth = n
         if self._waiter is not None:
             if not self._waiter.done():
                 self._waiter.set_result(None)
@@ -378,6 +452,83 @@ cdef inline bint _response_prefix(const char* buf, Py_ssize_t n) noexcept:
             or (n > 6 and memcmp(buf, b'{"id":', 6) == 0))
 
 
+cdef inline Py_ssize_t _skip_ws(const char* buf, Py_ssize_t i, Py_ssize_t n) noexcept:
+    while i < n and (buf[i] == 32 or buf[i] == 9 or buf[i] == 10 or buf[i] == 13):
+        i += 1
+    return i
+
+
+cdef inline Py_ssize_t _skip_string(const char* buf, Py_ssize_t i, Py_ssize_t n) noexcept:
+    # buf[i] is the opening quote; returns the index after the closing one (n: unclosed).
+    i += 1
+    while i < n:
+        if buf[i] == 92:  # backslash: skip the escaped byte
+            i += 2
+        elif buf[i] == 34:
+            return i + 1
+        else:
+            i += 1
+    return n
+
+
+cdef bint _salvage_id(const char* buf, Py_ssize_t n, int64_t* out) noexcept:
+    # The top-level int "id" of a message the scan rejected (invalid JSON, nesting over
+    # the limit): the members of the top-level object are walked up to the first error,
+    # values skipped by counting brackets (no depth limit), the last "id" before the
+    # error wins.  Used only to end the pending request such a message answers.
+    cdef Py_ssize_t i = _skip_ws(buf, 0, n), k, start, depth
+    cdef uint64_t v
+    cdef bint neg, found = False, is_id
+    if i >= n or buf[i] != 123:  # '{'
+        return False
+    i += 1
+    while True:
+        i = _skip_ws(buf, i, n)
+        if i >= n or buf[i] != 34:
+            return found
+        k = _skip_string(buf, i, n)
+        is_id = k - i == 4 and buf[i + 1] == 105 and buf[i + 2] == 100  # "id"
+        i = _skip_ws(buf, k, n)
+        if i >= n or buf[i] != 58:  # ':'
+            return found
+        i = _skip_ws(buf, i + 1, n)
+        if i >= n:
+            return found
+        if is_id:
+            neg = buf[i] == 45  # '-'
+            start = i + neg
+            i = start
+            v = 0
+            while i < n and i - start < 19 and 48 <= <unsigned char>buf[i] <= 57:
+                v = v * 10 + (<unsigned char>buf[i] - 48)
+                i += 1
+            k = _skip_ws(buf, i, n)
+            if i == start or k >= n or (buf[k] != 44 and buf[k] != 125) \
+                    or v > <uint64_t>INT64_MAX:
+                return False  # the (last) id is not one we can correlate
+            out[0] = -<int64_t>v if neg else <int64_t>v
+            found = True
+            i = k
+        else:  # skip the value: strings whole, brackets counted
+            depth = 0
+            while i < n:
+                if buf[i] == 34:
+                    i = _skip_string(buf, i, n)
+                    continue
+                if buf[i] == 91 or buf[i] == 123:
+                    depth += 1
+                elif buf[i] == 93 or buf[i] == 125:
+                    if depth == 0:
+                        break
+                    depth -= 1
+                elif buf[i] == 44 and depth == 0:
+                    break
+                i += 1
+        if i >= n or buf[i] != 44:  # ',' (anything else ends the walk)
+            return found
+        i += 1
+
+
 cdef inline object _json_str(const char* buf, Py_ssize_t off, Py_ssize_t n, int escaped):
     if not escaped:
         return PyUnicode_DecodeUTF8(buf + off, n, "surrogatepass")
@@ -408,7 +559,9 @@ cdef class FastListener(WSListener):
         self.close_code = -1
         self.sent_close_code = -1
         self.close_reason = ""
+        self.fail_reason = ""
         self.answer_test_request = True
+        self.deliver_heartbeats = True
         self.test_timeout = 10.0
         self._next_id = 1
         self._test_id = -1
@@ -472,17 +625,17 @@ cdef class FastListener(WSListener):
                         return
                     self.messages_in += 1
                     if (opcode == 1 and self.recorder is None and type(self) is FastListener
-                            and _response_prefix(<const char*>frame.payload_ptr,
+                            and _response_prefix(<const char*>frame_payload(frame),
                                                  frame.payload_size)):
                         # on_message_c is dispatch_c here: a response to a request is
                         # decoded straight from picows' buffer, with no bytes copy.
-                        if self._resolve_decoded(None, <const char*>frame.payload_ptr,
+                        if self._resolve_decoded(None, <const char*>frame_payload(frame),
                                                  frame.payload_size, now):
                             return
                         self._dispatch_rest(opcode, PyBytes_FromStringAndSize(
-                            <const char*>frame.payload_ptr, frame.payload_size), now)
+                            <const char*>frame_payload(frame), frame.payload_size), now)
                         return
-                    payload = PyBytes_FromStringAndSize(<const char*>frame.payload_ptr,
+                    payload = PyBytes_FromStringAndSize(<const char*>frame_payload(frame),
                                                         frame.payload_size)
                     if self.recorder is not None:
                         self._record("in", opcode, payload, now)
@@ -495,7 +648,7 @@ cdef class FastListener(WSListener):
                 return
             try:
                 rc = self.assembler.feed_c(opcode, frame.fin, frame.rsv1,
-                                           <const unsigned char*>frame.payload_ptr,
+                                           frame_payload(frame),
                                            frame.payload_size)
             except ProtocolError as exc:
                 self.fail_c(exc.close_code, str(exc))
@@ -604,13 +757,31 @@ cdef class FastListener(WSListener):
             if self.client is not None:
                 self._safe_call(self.client._on_error_no_id, payload, recv_ns)
         elif kind == ZENWS_KIND_INVALID:
-            # Not JSON: maybe a text heartbeat answer ("pong"), else counted + delivered.
+            # Not JSON: maybe a text heartbeat answer ("pong"), else counted + delivered
+            # (or, when its top-level "id" is a pending request's, ends that request).
             if self._text_hb is not None and self._text_hb_check(payload, recv_ns):
                 return 0
             self.invalid_json += 1
+            if _salvage_id(buf, n, &sc.id_int) and self._resolve_malformed(sc.id_int, payload,
+                                                                           recv_ns):
+                return 0
             return self.deliver_c(None, make_message(KIND_OTHER, payload, None, None,
                                                      recv_ns, self.epoch, self.decoder))
+        elif (kind == ZENWS_KIND_OTHER and sc.id_type == ZENWS_ID_INT
+              and self._resolve_malformed(sc.id_int, payload, recv_ns)):
+            return 0  # an id without result/error: a malformed response
         return self._route_slow(KIND_OTHER, payload, recv_ns)
+
+    cdef bint _resolve_malformed(self, int64_t rid, bytes payload, int64_t recv_ns) except -1:
+        # A message carrying a pending request's id that is no well-formed response
+        # (neither result nor error, or not valid JSON) still ends that request now:
+        # its waiter gets the bytes and result_of() raises ProtocolError with the reason,
+        # instead of the request waiting for its deadline (DESIGN §3).  Error branch only.
+        if self.correlator.waiter_c(rid) is None:
+            return False
+        self.correlator.resolve_c(rid, payload, recv_ns)
+        self.responses += 1
+        return True
 
     cdef bint _resolve_decoded(self, object payload, const char* buf, Py_ssize_t n,
                                int64_t recv_ns) except -1:
@@ -724,6 +895,8 @@ cdef class FastListener(WSListener):
         if self.heartbeat is not None:
             self._safe_call(self.heartbeat.on_server_heartbeat,
                             "test_request" if test else "heartbeat", recv_ns)
+        if not self.deliver_heartbeats:  # housekeeping, answered above: not user data
+            return 0
         return self.deliver_c(None, make_message(KIND_HEARTBEAT, payload, None, None,
                                                  recv_ns, self.epoch, self.decoder))
 
@@ -801,7 +974,7 @@ cdef class FastListener(WSListener):
 
     cdef int on_close_frame_c(self, WSFrame frame, int64_t recv_ns) except -1:
         cdef Py_ssize_t n = frame.payload_size
-        cdef const unsigned char* p = <const unsigned char*>frame.payload_ptr
+        cdef const unsigned char* p = frame_payload(frame)
         cdef int code = 1005
         cdef str reason = ""
         cdef bint was_closed = self.closed
@@ -840,6 +1013,8 @@ cdef class FastListener(WSListener):
         if sent is None:
             return 0
         self.sent_close_code = <int>sent.code
+        self.fail_code = self.sent_close_code
+        self.fail_reason = sent.reason or ""
         self.closed = True
         self.errors += 1
         if self.client is not None:
@@ -847,18 +1022,47 @@ cdef class FastListener(WSListener):
         return 0
 
     cdef int fail_c(self, int code, str reason) except -1:
-        """Fail the connection (RFC 6455 §7.1.7): CLOSE with ``code``, then drop TCP."""
+        """Fail the connection (RFC 6455 §7.1.7): CLOSE with ``code``, nothing more is read.
+
+        ``fail_code`` / ``fail_reason`` keep what was sent.  Without a client TCP is
+        closed at once.  With one, the server closes TCP after our CLOSE (RFC 6455
+        §7.1.1), or the client does after ``close_timeout``: until then the bytes that
+        still arrive are read and dropped, because closing a socket with unread data
+        resets the connection and the server would lose the CLOSE.
+        """
         if self.closed:
             return 0
         self.closed = True
         self.errors += 1
+        self.fail_code = code
+        self.fail_reason = reason
         self.assembler.reset()
+        if self.guard is not None:
+            self.guard.stop()
         if self.transport is not None:
             self._send_close(code, reason)
-            self.transport.disconnect(True)
+            if self.client is None:
+                self.transport.disconnect(True)
         if self.client is not None:
             self._safe_call(self.client._on_protocol_error, code, reason)
         return 0
+
+    cdef int violation_c(self, int code, str reason) except -1:
+        """The ReadGuard stopped at a violation; every frame before it was delivered.
+
+        The client fails the connection once the messages before the violation are
+        consumed (those waiting in the queue included, DESIGN §3); without a client,
+        at once.
+        """
+        if self.closed:
+            return 0
+        if self.client is not None:
+            try:
+                self.client._on_violation(self, code, reason)
+                return 0
+            except Exception as exc:
+                self._safe_call(self.client._on_callback_error, exc, None)
+        return self.fail_c(code, reason)
 
     cdef _send_close(self, int code, str reason):
         cdef bytes r = reason.encode("utf-8")[:120]
@@ -925,11 +1129,11 @@ cdef class FastListener(WSListener):
         cdef WSTransport tr = self.transport
         cdef unsigned char* payload = <unsigned char*>self._reqbuf.data + _REQ_HEAD
         cdef Py_ssize_t hlen
-        tr._check_thread("send")
+        transport_check_thread(tr, "send")
         if tr.is_close_frame_sent or tr.is_disconnected:
             return 0
         hlen = frame_in_place_c(1, payload, n)
-        tr._fast_write(<char*>payload - hlen, hlen + n)
+        transport_write(tr, <char*>payload - hlen, hlen + n)
         self.frames_out += 1
         self.bytes_out += <uint64_t>n
         if self._reqbuf.cap > _REQ_KEEP:

@@ -435,7 +435,7 @@ cdef class _Call:
             except BaseException as exc:
                 self._raise_failed(exc)
                 raise
-        value = result_of(w.value, self.method)
+        value = result_of(w.value, self.method, self.rid)
         Py_INCREF(value)
         out[0] = <PyObject*>value
         return 1

@@ -60,7 +60,7 @@ class OtelExporter:
     def __init__(
         self, meter_provider: Any = None, *, prefix: str = "zenws", event_prefix: str = ""
     ) -> None:
-        from .. import __version__
+        from .._version import __version__
 
         provider = meter_provider if meter_provider is not None else _metrics.get_meter_provider()
         self.meter = provider.get_meter("zenws", __version__)

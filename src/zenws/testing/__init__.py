@@ -3,6 +3,8 @@
 - :class:`MockServer`: a picows WebSocket server on loopback with capture and fault injection.
 - :class:`Scenario`: scripted server behaviour (``server.scenario()``).
 - :class:`DeribitSimulator`: Deribit JSON-RPC (auth, heartbeats, subscriptions, orders, limits).
+- :class:`FaultProxy`: a TCP proxy with network faults (latency, bandwidth, slicing, blackhole,
+  reset, half-close) in front of any server.
 - :class:`BinanceSimulator`: the Binance WebSocket API shape (id/status/result, ping/pong).
 - The pytest plugin (:mod:`zenws.testing.plugin`): fixtures ``zenws_server`` and ``deribit_sim``.
 
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from .binance import BinanceKnobs, BinanceSimulator
     from .connection import Connection
     from .deribit import DeribitKnobs, DeribitSimulator
+    from .faults import FaultProxy, Faults, ProxyConnection, ProxyStats
     from .handler import EchoHandler, Handler, Received, Refusal, UpgradeRequest
     from .scenario import Scenario
     from .server import MockServer
@@ -29,8 +32,12 @@ __all__ = [
     "DeribitKnobs",
     "DeribitSimulator",
     "EchoHandler",
+    "FaultProxy",
+    "Faults",
     "Handler",
     "MockServer",
+    "ProxyConnection",
+    "ProxyStats",
     "Received",
     "Refusal",
     "Scenario",
@@ -44,8 +51,12 @@ _WHERE = {
     "DeribitKnobs": ".deribit",
     "DeribitSimulator": ".deribit",
     "EchoHandler": ".handler",
+    "FaultProxy": ".faults",
+    "Faults": ".faults",
     "Handler": ".handler",
     "MockServer": ".server",
+    "ProxyConnection": ".faults",
+    "ProxyStats": ".faults",
     "Received": ".handler",
     "Refusal": ".handler",
     "Scenario": ".scenario",

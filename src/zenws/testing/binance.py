@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from ..exchanges import binance
 from ._simulator import Simulator, apply_overrides
 from .connection import Connection
 from .handler import Received
@@ -36,7 +37,7 @@ def _symbols() -> dict[str, float]:
 
 
 def _weights() -> dict[str, int]:
-    return {"ping": 1, "time": 1, "exchangeInfo": 20, "ticker.price": 2}
+    return dict(binance.WEIGHTS)
 
 
 @dataclass
@@ -60,15 +61,15 @@ class BinanceKnobs:
 
     seed: int = 0
     path: str = "/ws-api/v3"
-    ping_interval: float = 20.0
-    pong_timeout: float = 60.0
+    ping_interval: float = binance.PING_INTERVAL
+    pong_timeout: float = binance.PONG_TIMEOUT
     pong_timeout_close_code: int = 1008
-    weight_limit: int = 6000
+    weight_limit: int = binance.WEIGHT_PER_MINUTE
     weight_window: float = 60.0
     weights: dict[str, int] = field(default_factory=_weights)
     stream_rate: float = 10.0
     symbols: dict[str, float] = field(default_factory=_symbols)
-    max_streams: int = 1024
+    max_streams: int = binance.MAX_STREAMS_PER_CONNECTION
 
 
 @dataclass

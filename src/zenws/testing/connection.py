@@ -52,10 +52,9 @@ def _frame_codec() -> Any:
     try:
         from zenws.fast import frame
     except ImportError as exc:  # pragma: no cover - depends on the build
-        raise ImportError(
-            "hand-built frames need the compiled zenws.fast.frame extension; build it with "
-            "`python setup.py build_ext --inplace` or install a zenws wheel"
-        ) from exc
+        from .._missing import missing_extension
+
+        raise missing_extension("zenws.fast.frame") from exc
     return frame
 
 
@@ -70,6 +69,7 @@ class Connection:
         answer_pings: reply to PING frames with PONG (turn off to simulate a dead peer).
         reply_delay: seconds every outgoing data frame is held back.
         stalled: True after :meth:`stall` (no reading, nothing written, TCP kept open).
+        reading_paused: True after :meth:`pause_reading` (no reading; writing goes on).
         aborted: True after :meth:`abort` (everything later is dropped).
         close_code: close code the client sent (``1005`` when its CLOSE had no code).
         close_reason: close reason the client sent.
@@ -89,6 +89,7 @@ class Connection:
         self.answer_pings: bool = server.answer_pings
         self.reply_delay: float = server.reply_delay
         self.stalled = False
+        self.reading_paused = False
         self.aborted = False
         self.close_code: int | None = None
         self.close_reason = ""
@@ -319,7 +320,25 @@ class Connection:
     def resume(self) -> None:
         """Undo :meth:`stall` (frames the client sent meanwhile are then read)."""
         self.stalled = False
+        if self._transport is not None and not self._gone.is_set() and not self.reading_paused:
+            self._transport.underlying_transport.resume_reading()
+
+    def pause_reading(self) -> None:
+        """Stop reading what the client sends (back-pressure), while still writing to it.
+
+        The client's frames pile up in the socket buffers until its transport stops
+        writing (``metrics().write_paused``), as with a server that cannot keep up.
+        Replies to frames read before, :meth:`send`, PONGs and closes still go out.
+        :meth:`resume_reading` undoes it.
+        """
+        self.reading_paused = True
         if self._transport is not None and not self._gone.is_set():
+            self._transport.underlying_transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Undo :meth:`pause_reading`: the frames the client sent meanwhile are read, in order."""
+        self.reading_paused = False
+        if self._transport is not None and not self._gone.is_set() and not self.stalled:
             self._transport.underlying_transport.resume_reading()
 
     def ignore_pings(self, enabled: bool = True) -> None:

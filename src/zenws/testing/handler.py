@@ -11,7 +11,6 @@ messages of one connection are always handled in arrival order.
 from __future__ import annotations
 
 import inspect
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
+
+from .._redact import REDACTED, is_sensitive, redact_text
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -37,16 +38,12 @@ __all__ = [
 
 _MISSING = object()
 
-# Secrets never reach reprs or assertion messages (DESIGN §3), even from a mock server.
-_SECRET_JSON = re.compile(
-    r'("(?:client_secret|signature|access_token|refresh_token|password|secret|apiKey)"\s*:\s*)'
-    r'"[^"]*"'
-)
-SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-mbx-apikey"})
-
 
 def redact(text: str) -> str:
-    """Replace the values of secret-bearing JSON keys in ``text`` with ``"***"``.
+    """Replace the values of secret-bearing keys in ``text`` with ``"***"``.
+
+    Secrets never reach reprs or assertion messages, even from a mock server: this is the
+    rule set of every other zenws surface (:func:`zenws._redact.redact_text`).
 
     Args:
         text: a message as text.
@@ -54,7 +51,7 @@ def redact(text: str) -> str:
     Returns:
         The text with ``client_secret``, ``signature``, tokens and passwords masked.
     """
-    return _SECRET_JSON.sub(r'\1"***"', text)
+    return redact_text(text)
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,13 +128,8 @@ class UpgradeRequest:
     mono_ns: int = field(default_factory=time.monotonic_ns)
 
     def __repr__(self) -> str:
-        headers = {
-            k: ("***" if k.lower() in SECRET_HEADERS else v) for k, v in self.headers.items()
-        }
-        query = {
-            k: ("***" if "secret" in k or "token" in k or "key" in k.lower() else v)
-            for k, v in self.query.items()
-        }
+        headers = {k: (REDACTED if is_sensitive(k) else v) for k, v in self.headers.items()}
+        query = {k: (REDACTED if is_sensitive(k) else v) for k, v in self.query.items()}
         return f"UpgradeRequest(path={self.path!r}, query={query!r}, headers={headers!r})"
 
     @classmethod

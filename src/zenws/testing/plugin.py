@@ -1,6 +1,6 @@
 """pytest plugin for zenws (registered through the ``pytest11`` entry point).
 
-Fixtures (async, for pytest-asyncio in ``strict`` or ``auto`` mode):
+Fixtures (async, run by pytest-asyncio; no configuration needed):
 
 - ``zenws_server``: a started :class:`~zenws.testing.MockServer` (echo), stopped after the
   test.  Options through a marker: ``@pytest.mark.zenws_server(ssl=True, path="/ws")``.
@@ -12,6 +12,12 @@ once per loop (it implements pytest-asyncio's ``pytest_asyncio_loop_factories`` 
 needs pytest-asyncio >= 1.5).  Without the option the plugin adds no hook and leaves the loop
 choice to the project.
 
+Zero configuration: an ``async def`` test that requests one of these fixtures runs on
+pytest-asyncio without ``@pytest.mark.asyncio`` even in its default ``strict`` mode (the
+plugin adds the mark), and when the project leaves ``asyncio_default_fixture_loop_scope``
+unset the plugin sets it to ``function`` (pytest-asyncio's future default), so a new project
+needs no ``pytest.ini`` and gets no warning.  A project's own settings always win.
+
 Loading this module is cheap: the server, picows and pytest-asyncio's fixture machinery are
 imported only when a fixture is used (pytest-asyncio is looked up, never required).
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import inspect
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -49,8 +56,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+#: The fixtures this plugin provides; an async test using one runs on pytest-asyncio.
+FIXTURES = frozenset({"zenws_server", "deribit_sim"})
+_LOOP_SCOPE = "asyncio_default_fixture_loop_scope"
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the markers, and the loop-factory hook when ``zenws_loops`` is set."""
+    """Register the markers, and the loop-factory hook when ``zenws_loops`` is set.
+
+    Runs before pytest-asyncio's own ``pytest_configure``, which warns when
+    ``asyncio_default_fixture_loop_scope`` is unset: an unset value becomes ``function``.
+    """
+    _default_loop_scope(config)
     config.addinivalue_line(
         "markers", "zenws_server(**kwargs): MockServer arguments for the zenws_server fixture"
     )
@@ -63,6 +81,42 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config.hook, "pytest_asyncio_loop_factories"):
         raise pytest.UsageError("zenws_loops needs pytest-asyncio >= 1.5 (its loop-factory hook)")
     config.pluginmanager.register(LoopFactories(names), "zenws-loop-factories")
+
+
+def _default_loop_scope(config: pytest.Config) -> None:
+    if not _HAS_ASYNCIO:
+        return
+    # `inicfg` holds what the project configured (ini file, pyproject, `-o`); getini() is
+    # not called here, it would cache the unset value.
+    inicfg = config.inicfg
+    if _LOOP_SCOPE not in inicfg:
+        inicfg[_LOOP_SCOPE] = "function"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    """Mark ``async def`` tests that request a zenws fixture with ``asyncio``.
+
+    In pytest-asyncio's ``strict`` mode (its default) an unmarked coroutine test is not run
+    ("async def functions are not natively supported"); this runs before pytest-asyncio
+    turns the function into its test item, so the mark is seen.  Nothing else is marked.
+    """
+    if not _HAS_ASYNCIO or not inspect.iscoroutinefunction(obj):
+        return
+    marks = getattr(obj, "pytestmark", [])
+    if any(m.name == "asyncio" for m in marks) or collector.get_closest_marker("asyncio"):
+        return  # marked already (its loop_scope, if any, must stay the closest mark)
+    if collector.config.getini("asyncio_mode") == "auto":
+        return
+    try:
+        wanted = set(inspect.signature(obj).parameters)
+    except (TypeError, ValueError):
+        return
+    for mark in marks:
+        if mark.name == "usefixtures":
+            wanted.update(mark.args)
+    if wanted & FIXTURES:
+        pytest.mark.asyncio(obj)
 
 
 def loop_factories(names: list[str]) -> dict[str, LoopFactory]:
@@ -139,6 +193,7 @@ def _asyncio_fixture() -> Any:
 
 
 _afixture = _asyncio_fixture()
+_HAS_ASYNCIO = _afixture is not None
 
 if _afixture is not None:
     zenws_server = _afixture(_server, name="zenws_server")

@@ -2,8 +2,9 @@
 
 It echoes by default, captures every client message, and can break the connection in every way
 a production server or network does: close with any code, reset the TCP connection, go silent
-while keeping the socket open, stop answering pings, delay replies, refuse upgrades with an HTTP
-status, send invalid frames, restart on the same port.
+while keeping the socket open, stop reading (back-pressure), stop answering pings, delay
+replies, refuse upgrades with an HTTP status or redirect them, send invalid frames, restart on
+the same port.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import picows
 
+from .._logging import redacting_logger
 from .connection import Connection, _Listener
 from .handler import Handler, MessageFunction, Received, Refusal, UpgradeRequest, as_handler
 from .matching import Matcher, describe, matches
@@ -92,10 +94,10 @@ class MockServer:
 
     @classmethod
     def from_recording(cls, path: Any, *, speed: float | None = None, **kw: Any) -> MockServer:
-        """A server that replays a zenws recording (see :mod:`zenws.testing.replay`)."""
-        from .replay import from_recording
+        """A server that replays a zenws recording (see :mod:`zenws.testing.replay_handler`)."""
+        from .replay_handler import ReplayHandler
 
-        return from_recording(path, speed=speed, **kw)
+        return cls(ReplayHandler(path, speed=speed), **kw)
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> MockServer:
@@ -143,7 +145,7 @@ class MockServer:
             enable_auto_pong=False,  # pongs are answered per connection (see ignore_pings)
             max_frame_size=self.max_frame_size,
             websocket_handshake_timeout=5,
-            logger_name="zenws.testing",
+            logger_name=redacting_logger("zenws.testing.picows"),
         )
         self.port = self._server.sockets[0].getsockname()[1]
         await self.handler.on_start(self)
@@ -407,6 +409,19 @@ class MockServer:
         for conn in self._targets(connection):
             conn.stall()
 
+    def pause_reading(self, *, connection: ConnectionRef = None) -> None:
+        """Stop reading from all (or one) connection, still writing to it (back-pressure).
+
+        See :meth:`Connection.pause_reading`; :meth:`resume_reading` undoes it.
+        """
+        for conn in self._targets(connection):
+            conn.pause_reading()
+
+    def resume_reading(self, *, connection: ConnectionRef = None) -> None:
+        """Undo :meth:`pause_reading` for all (or one) connection."""
+        for conn in self._targets(connection):
+            conn.resume_reading()
+
     def ignore_pings(self, enabled: bool = True, *, connection: ConnectionRef = None) -> None:
         """Stop answering PINGs on all (or one) connection; with ``connection=None`` also for
         connections accepted later."""
@@ -449,6 +464,28 @@ class MockServer:
         )
         self._refusals.append(refusal)
         return refusal
+
+    def redirect_next(self, location: str, status: int = 302, n: int | None = 1) -> Refusal:
+        """Answer the next ``n`` upgrade requests with an HTTP redirect to ``location``.
+
+        zenws never follows it (a fatal :class:`~zenws.errors.ConnectError` with
+        ``status`` and ``location``); use it to check that a client under test does not
+        carry its credentials to another server.
+
+        Args:
+            location: the ``Location`` header (absolute or relative URL).
+            status: 301, 302, 303, 307 or 308.
+            n: how many upgrades to redirect (``None``: all, until :meth:`clear_refusals`).
+
+        Returns:
+            The queued :class:`Refusal`.
+
+        Raises:
+            ValueError: ``status`` is not a redirect status.
+        """
+        if status not in (301, 302, 303, 307, 308):
+            raise ValueError(f"redirect status must be 301, 302, 303, 307 or 308, got {status}")
+        return self.refuse_next(n, status, headers={"Location": location})
 
     def clear_refusals(self) -> None:
         """Accept upgrades again."""

@@ -108,11 +108,14 @@ class Tokens:
             raise RpcFault(
                 -32602, "Invalid params", {"reason": "invalid grant_type", "param": "grant_type"}
             )
-        access = self._new(client_id, self.knobs.access_token_ttl, refresh=False)
+        ttl = self.knobs.access_token_ttl
+        access = self._new(client_id, ttl, refresh=False)
         refresh = self._new(client_id, self.knobs.refresh_token_ttl, refresh=True)
         return client_id, {
             "access_token": access,
-            "expires_in": int(self.knobs.access_token_ttl),
+            # Deribit sends whole seconds; a fractional test TTL is sent as is, so that
+            # expires_in is exactly how long the token lives.
+            "expires_in": int(ttl) if float(ttl).is_integer() else ttl,
             "refresh_token": refresh,
             "scope": "connection mainaccount",
             "enabled_features": [],

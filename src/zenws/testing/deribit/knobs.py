@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...exchanges import deribit
+
+_CREDITS = deribit.CREDITS
+
 __all__ = ["DeribitKnobs", "RpcFault"]
 
 
@@ -42,7 +46,8 @@ class DeribitKnobs:
         version: ``public/test`` result version.
         path: WebSocket path served (``/ws/api/v2``).
         credentials: ``client_id -> client_secret`` accepted by ``public/auth``.
-        access_token_ttl: seconds an access token lives (``expires_in``).
+        access_token_ttl: seconds an access token lives (``expires_in``: an int when whole,
+            else the fraction as is, for short-lived tokens in tests).
         refresh_token_ttl: seconds a refresh token lives.
         signature_window: seconds a ``client_signature`` timestamp may differ from now.
         min_heartbeat_interval: smallest ``public/set_heartbeat`` interval (Deribit: 10 s);
@@ -56,7 +61,8 @@ class DeribitKnobs:
         rate_limits: enforce the credit buckets below.
         credits_pool / credits_cost / credits_refill: non-matching-engine requests.
         subscribe_pool / subscribe_cost / subscribe_refill: subscribe/unsubscribe.
-        matching_pool / matching_cost / matching_refill: buy/sell/edit/cancel...
+        matching_pool / matching_cost / matching_refill: the matching-engine methods
+            (``zenws.exchanges.deribit.MATCHING_ENGINE_METHODS``).
         rate_limit_close_code: close code after a ``10028`` (the session is terminated).
         test_exception_code: error code of ``public/test`` with ``expected_result: exception``.
         instruments: ``name -> (start price, tick size)``.
@@ -78,23 +84,23 @@ class DeribitKnobs:
     access_token_ttl: float = 900.0
     refresh_token_ttl: float = 7 * 86400.0
     signature_window: float = 60.0
-    min_heartbeat_interval: float = 10.0
+    min_heartbeat_interval: float = deribit.MIN_HEARTBEAT_INTERVAL
     heartbeat_cycle: tuple[str, ...] = ("test_request",)
     heartbeat_close_code: int = 1000
     idle_timeout: float | None = 600.0
     max_connections: int | None = 32
-    max_channels_per_subscribe: int = 250
+    max_channels_per_subscribe: int = deribit.MAX_CHANNELS_PER_SUBSCRIBE
     rate_limits: bool = True
-    credits_pool: float = 50_000.0
-    credits_cost: float = 500.0
-    credits_refill: float = 10_000.0
-    subscribe_pool: float = 30_000.0
-    subscribe_cost: float = 3_000.0
-    subscribe_refill: float = 10_000.0
-    matching_pool: float = 20.0
+    credits_pool: float = float(_CREDITS["credits_pool"])
+    credits_cost: float = float(_CREDITS["request_cost"])
+    credits_refill: float = float(_CREDITS["credits_refill"])
+    subscribe_pool: float = float(_CREDITS["subscribe_pool"])
+    subscribe_cost: float = float(_CREDITS["subscribe_cost"])
+    subscribe_refill: float = float(_CREDITS["subscribe_refill"])
+    matching_pool: float = float(_CREDITS["matching_engine_burst"])
     matching_cost: float = 1.0
-    matching_refill: float = 5.0
-    rate_limit_close_code: int = 1008
+    matching_refill: float = float(_CREDITS["matching_engine_rate"])
+    rate_limit_close_code: int = deribit.RATE_LIMIT_CLOSE_CODE
     test_exception_code: int = 11094
     instruments: dict[str, tuple[float, float]] = field(default_factory=_instruments)
     book_depth: int = 10

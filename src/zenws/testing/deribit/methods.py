@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ...exchanges import deribit
 from .auth import Session
 from .knobs import RpcFault
 from .market import now_ms
@@ -326,19 +327,6 @@ METHODS: dict[str, Method] = {
     "private/logout": logout,
 }
 
-# Credit classes (README "Credit rate limits").
-SUBSCRIBE = frozenset(
-    m for m in METHODS if m.split("/")[1] in ("subscribe", "unsubscribe", "unsubscribe_all")
-)
-MATCHING = frozenset(
-    {
-        "private/buy",
-        "private/sell",
-        "private/edit",
-        "private/cancel",
-        "private/cancel_all",
-        "private/cancel_all_by_instrument",
-        "private/cancel_all_by_currency",
-        "private/cancel_by_label",
-    }
-)
+# Credit classes: one source for the client's rate-limit preset and this simulator.
+SUBSCRIBE = frozenset(deribit.SUBSCRIBE_METHODS)
+MATCHING = frozenset(deribit.MATCHING_ENGINE_METHODS)

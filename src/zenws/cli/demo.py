@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from .cli import EXIT_ERROR, EXIT_OK
+from .base import EXIT_ERROR, EXIT_OK
 
 __all__ = ["demo_command"]
 
@@ -120,7 +120,7 @@ def _counter(st: DemoState, key: str) -> Callable[[Any], None]:
 
 async def _trade(dc: Any, st: DemoState, stop: asyncio.Event) -> None:
     """Every 0.5 s: rest a limit buy below the market, then cancel it."""
-    from .errors import ZenwsError
+    from ..errors import ZenwsError
 
     n = 0
     while not stop.is_set():
@@ -245,8 +245,8 @@ class _Screen:
 
 async def demo_command(duration: float, chaos: bool, rich_ok: bool, out: TextIO) -> int:
     """Run ``zenws demo``; returns the exit code."""
-    from .adapters.deribit import DeribitClient
-    from .testing.deribit import DeribitSimulator
+    from ..adapters.deribit import DeribitClient
+    from ..testing.deribit import DeribitSimulator
 
     # Expected warnings (missed heartbeats during --chaos) are shown in the event log instead.
     logging.getLogger("zenws").addHandler(logging.NullHandler())

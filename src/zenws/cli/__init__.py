@@ -1,40 +1,55 @@
-"""The ``zenws`` command: ``demo``, ``connect``, ``replay``, ``bench``.
+"""The ``zenws`` command: ``demo``, ``connect``, ``replay``, ``bench``, ``docs``.
 
 Exit codes (also in ``docs/cli.md``): 0 success; 1 runtime failure (connection refused or
 lost, server error); 2 usage error (bad arguments, bad option values); 3 fatal error that
 retrying will not fix (authentication, TLS certificate, refused upgrade 4xx); 4 missing
-optional dependency; 130 interrupted (Ctrl-C).  Errors are explained
-(:func:`zenws.errors.explain`), never shown as tracebacks (``ZENWS_DEBUG=1`` shows them).
+optional dependency; 130 interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM).  Errors are
+explained (:func:`zenws.errors.explain`), never shown as tracebacks (``ZENWS_DEBUG=1`` shows
+them).  A signal cancels the running command, which closes its connections and servers
+before the process exits.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import os
+import signal
 import sys
-import traceback
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, TextIO
+import threading
+from collections.abc import Callable, Sequence
+from typing import TextIO
 
-__all__ = ["EXIT_ERROR", "EXIT_FATAL", "EXIT_MISSING", "EXIT_OK", "EXIT_USAGE", "main"]
+from .base import (
+    EXIT_ERROR,
+    EXIT_FATAL,
+    EXIT_INTERRUPTED,
+    EXIT_MISSING,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    STOP_SIGNALS,
+    CliError,
+    Interrupted,
+    _flush_streams,
+    _raise_interrupted,
+    _use_rich,
+    report_error,
+    run_async,
+)
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_FATAL = 3
-EXIT_MISSING = 4
-EXIT_INTERRUPTED = 130
-
-
-class CliError(Exception):
-    """A user-facing failure with an exit code (message already explained)."""
-
-    def __init__(self, message: str, code: int = EXIT_ERROR, hint: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.hint = hint
+__all__ = [
+    "COMMANDS",
+    "EXIT_ERROR",
+    "EXIT_FATAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_MISSING",
+    "EXIT_OK",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "CliError",
+    "Interrupted",
+    "main",
+]
 
 
 def _positive(text: str) -> float:
@@ -56,12 +71,13 @@ def _header(text: str) -> tuple[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``zenws`` command."""
-    from . import __version__
+    from .._version import __version__
 
     p = argparse.ArgumentParser(
         prog="zenws",
         description="zenws: low-latency WebSocket client for trading.",
-        epilog="Run 'zenws demo' to see it work against an embedded exchange simulator.",
+        epilog="Run 'zenws demo' to see it work against an embedded exchange simulator; "
+        "'zenws docs' lists the documentation shipped with the package.",
     )
     p.add_argument("--version", action="version", version=f"zenws {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -144,7 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--plot", metavar="OUT.png", help="write a latency histogram + CDF (needs matplotlib)"
     )
-    r.add_argument("--quiet", action="store_true", help="do not print frames")
+    r.add_argument(
+        "--log-x", action="store_true", help="--plot with a logarithmic time axis (long tails)"
+    )
+    r.add_argument("--quiet", action="store_true", help="do not print the frames")
 
     b = sub.add_parser(
         "bench",
@@ -163,73 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="run only these clients (zenws, picows, websockets, aiohttp)",
     )
+
+    o = sub.add_parser(
+        "docs",
+        help="print a documentation page, or one section of it",
+        description="Print the documentation shipped with zenws. Without TOPIC, list the "
+        "topics. TOPIC#ANCHOR prints one section, e.g. 'zenws docs errors#close-1006' (the "
+        "references printed with errors).",
+    )
+    o.add_argument("topic", nargs="?", metavar="TOPIC[#ANCHOR]")
     return p
-
-
-# ----------------------------------------------------------------------------------------------
-# shared plumbing
-
-
-def _use_rich(stream: TextIO, plain: bool = False) -> bool:
-    if plain or os.environ.get("NO_COLOR") or not stream.isatty():
-        return False
-    try:
-        import rich  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-
-        return uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        return asyncio.new_event_loop()
-
-
-def run_async(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
-    """Run a command coroutine on uvloop (when available) and return its exit code."""
-    loop = _new_loop()
-    try:
-        return loop.run_until_complete(coro_fn())
-    finally:
-        try:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """Map an exception to the command's exit code."""
-    from .errors import Category, ConfigError, categorize
-
-    if isinstance(exc, CliError):
-        return exc.code
-    if isinstance(exc, ConfigError):
-        return EXIT_USAGE
-    if isinstance(exc, ImportError):
-        return EXIT_MISSING
-    return EXIT_FATAL if categorize(exc) is Category.FATAL else EXIT_ERROR
-
-
-def report_error(exc: BaseException, stream: TextIO) -> int:
-    """Print an explained error (no traceback unless ZENWS_DEBUG is set); return the code."""
-    from .errors import explain
-
-    if isinstance(exc, CliError):
-        print(f"zenws: error: {exc}", file=stream)
-        if exc.hint:
-            print(f"  hint: {exc.hint}", file=stream)
-    else:
-        why = explain(exc)
-        print(f"zenws: error: {why.message}", file=stream)
-        print(f"  hint: {why.suggestion}", file=stream)
-        print(f"  docs: {why.docs}", file=stream)
-    if os.environ.get("ZENWS_DEBUG", "0") not in ("", "0"):
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=stream)
-    return exit_code_for(exc)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -238,23 +200,31 @@ def report_error(exc: BaseException, stream: TextIO) -> int:
 
 def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     """``zenws replay FILE``."""
-    from ._cli_replay import replay_command
+    from .replay import replay_command
 
+    if args.log_x and not args.plot:
+        raise CliError("--log-x applies to --plot", EXIT_USAGE, hint="add --plot OUT.png")
     return replay_command(
-        args.file, speed=args.speed, stats=args.stats, plot=args.plot, quiet=args.quiet, out=out
+        args.file,
+        speed=args.speed,
+        stats=args.stats,
+        plot=args.plot,
+        quiet=args.quiet,
+        out=out,
+        log_x=args.log_x,
     )
 
 
 def cmd_connect(args: argparse.Namespace, out: TextIO) -> int:
     """``zenws connect URL``."""
-    from ._cli_connect import connect_command
+    from .connect import connect_command
 
     return run_async(lambda: connect_command(args, out))
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     """``zenws demo``."""
-    from ._cli_demo import demo_command
+    from .demo import demo_command
 
     rich_ok = _use_rich(out, args.plain)
     return run_async(lambda: demo_command(args.duration, args.chaos, rich_ok, out))
@@ -262,7 +232,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     """``zenws bench``."""
-    from ._bench import bench_command
+    from .bench import bench_command
 
     if args.size < 16:
         raise CliError("--size must be at least 16 bytes", EXIT_USAGE)
@@ -270,11 +240,19 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     return run_async(lambda: bench_command(args.seconds, args.size, args.only, out, rich_ok))
 
 
+def cmd_docs(args: argparse.Namespace, out: TextIO) -> int:
+    """``zenws docs [TOPIC[#ANCHOR]]``."""
+    from .docs import docs_command
+
+    return docs_command(args.topic, out)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "demo": cmd_demo,
     "connect": cmd_connect,
     "replay": cmd_replay,
     "bench": cmd_bench,
+    "docs": cmd_docs,
 }
 
 
@@ -292,14 +270,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {signum: signal.signal(signum, _raise_interrupted) for signum in STOP_SIGNALS}
     try:
         return COMMANDS[args.command](args, sys.stdout)
-    except KeyboardInterrupt:
-        print("zenws: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except (Interrupted, KeyboardInterrupt) as exc:
+        return _report_stop(exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
     except BrokenPipeError:  # `zenws replay f | head`
         with contextlib.suppress(OSError):
             sys.stdout.close()
         return EXIT_OK
     except Exception as exc:
         return report_error(exc, sys.stderr)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _report_stop(signum: int) -> int:
+    """Print why the command stopped, on a line of its own; return 128 + signum."""
+    _flush_streams()
+    # A live status line may still hold the cursor (no newline yet): clear it first.
+    lead = "\r\033[K" if sys.stderr.isatty() else ""
+    print(f"{lead}zenws: {STOP_SIGNALS.get(signum, 'stopped')}", file=sys.stderr, flush=True)
+    return 128 + signum

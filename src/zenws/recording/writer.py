@@ -16,7 +16,6 @@ import base64
 import contextlib
 import logging
 import os
-import re
 import sys
 import threading
 import time
@@ -26,8 +25,9 @@ from typing import Any
 
 import orjson
 
-from ._redact import REDACTED, redact_mapping
-from .fast.jsonl import (
+from .._redact import redact_mapping
+from .._redact import redact_text as _redact_free_text
+from ..fast.jsonl import (
     DRAIN_DONE,
     DRAIN_DROPS,
     DRAIN_PYTHON,
@@ -59,14 +59,6 @@ class RecordingDropWarning(RuntimeWarning):
     """Frames were dropped because the recorder's buffer was full (the loop never waits)."""
 
 
-# Fallback for text that is not valid JSON: hide the string value after a secret-looking key.
-_SECRET_PAIR = re.compile(
-    rb'("[^"\\]*(?:token|secret|signature|password|passwd|key|passphrase|credential|auth|sig'
-    rb'|cookie)[^"\\]*"\s*:\s*)"(?:[^"\\]|\\.)*"',
-    re.IGNORECASE,
-)
-
-
 def redact_text(raw: bytes) -> bytes:
     """Hide the values of secret-named keys in a JSON text frame.
 
@@ -83,7 +75,9 @@ def redact_text(raw: bytes) -> bytes:
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return _SECRET_PAIR.sub(rb'\1"' + REDACTED.encode() + rb'"', raw)
+        # not JSON: the free-text rules of the same rule set, bytes kept as they were
+        text = raw.decode("utf-8", "surrogateescape")
+        return _redact_free_text(text).encode("utf-8", "surrogateescape")
     clean = redact_mapping(doc)
     # keep the frame byte for byte when the suspicious-looking key was harmless ("signal")
     return raw if clean == doc else orjson.dumps(clean)

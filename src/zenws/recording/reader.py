@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from .errors import ZenwsError
+from ..errors import ZenwsError
 
 __all__ = [
     "RecordedFrame",
@@ -349,7 +349,7 @@ def _latency(rtts: list[int]) -> dict[str, float]:
         return {"count": 0}
     qs = (50, 90, 99, 99.9)
     try:
-        from .fast.latency import LatencyBuffer
+        from ..fast.latency import LatencyBuffer
 
         buf = LatencyBuffer(capacity=len(rtts))
         buf.extend(rtts)

@@ -106,7 +106,7 @@ async def _measure(name: str, seconds: float, rt: RoundTrip) -> BenchResult:
 
 
 async def _bench_zenws(url: str, seconds: float, params: Any) -> BenchResult:
-    from .client import connect
+    from ..client import connect
 
     client = await connect(url, reconnect_on_error=False)
     try:
@@ -235,8 +235,15 @@ async def bench_command(
     seconds: float, size: int, only: list[str], out: TextIO, rich_ok: bool = False
 ) -> int:
     """``zenws bench``: run and print the table; returns the exit code."""
-    from .cli import EXIT_OK, EXIT_USAGE, CliError
+    from .base import EXIT_OK, EXIT_USAGE, CliError
 
+    unknown = sorted(set(only) - set(CLIENTS))
+    if unknown:
+        raise CliError(
+            f"unknown bench client(s): {', '.join(unknown)}",
+            EXIT_USAGE,
+            hint=f"choose from {', '.join(CLIENTS)}",
+        )
     status: Any = None
     if rich_ok:  # a spinner naming the client being measured (rich extra, terminals only)
         from rich.console import Console
@@ -248,6 +255,13 @@ async def bench_command(
         if status is not None:
             status.update(f"measuring {name} for {seconds:g} s")
 
+    # The heading first: the table follows when every client was measured.
+    print(
+        f"loopback JSON-RPC round trips, {size} B requests, {seconds:g} s per client "
+        "(client and server share one process: compare ratios, not absolutes)",
+        file=out,
+        flush=True,
+    )
     try:
         results = await run_bench(seconds, size, only or None, progress)
     except ValueError as exc:
@@ -255,11 +269,6 @@ async def bench_command(
     finally:
         if status is not None:
             status.stop()
-    print(
-        f"loopback JSON-RPC round trips, {size} B requests, {seconds:g} s per client "
-        "(client and server share one process: compare ratios, not absolutes)",
-        file=out,
-    )
     for line in format_table(results):
         print(line, file=out)
     return EXIT_OK

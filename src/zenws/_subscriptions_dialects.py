@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
 from . import errors
+from .exchanges import deribit
 
 __all__ = [
     "BINANCE_MAX_PER_REQUEST",
@@ -24,8 +25,8 @@ __all__ = [
 ]
 
 #: Deribit answers an oversized subscribe with an id-less ``-32600 request entity too large``;
-#: 250 channels per request stays below it (shared/deribit/README.md).
-DERIBIT_MAX_PER_REQUEST: Final = 250
+#: 250 channels per request stays below it (zenws.exchanges.deribit).
+DERIBIT_MAX_PER_REQUEST: Final = deribit.MAX_CHANNELS_PER_SUBSCRIBE
 #: Binance caps streams per connection (1024) and messages per second, not per request;
 #: 200 keeps each frame small.
 BINANCE_MAX_PER_REQUEST: Final = 200

@@ -3,6 +3,8 @@
 Every received message is printed as ``HH:MM:SS.ffffff < payload``; every stdin line is sent
 as a text frame (``/ping`` sends a ping, ``/close`` or ``/quit`` closes).  When stdin is not a
 terminal the lines are sent, replies are awaited for ``--wait`` seconds and the command exits.
+What is printed goes through the redaction of recordings (:mod:`zenws._redact`): the
+``client_secret`` of a ``public/auth`` request and the tokens of its answer show as ``***``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from .cli import EXIT_ERROR, EXIT_OK
+from .._redact import redact_json_text
+from .base import EXIT_ERROR, EXIT_OK
 
 __all__ = ["connect_command"]
 
@@ -26,7 +29,7 @@ def _stamp() -> str:
 
 def _show(msg: Any) -> str:
     try:
-        return str(msg.text)
+        return redact_json_text(str(msg.text))
     except TypeError:  # binary
         raw = bytes(msg.raw)
         return f"[binary {len(raw)} bytes] {raw[:32].hex()}"
@@ -64,10 +67,10 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 async def connect_command(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``zenws connect``; returns the exit code."""
-    from ._redact import redact_url
-    from .client import connect
-    from .errors import ConnectionLost, explain
-    from .state import State
+    from .._redact import redact_url
+    from ..client import connect
+    from ..errors import ConnectionLost, explain
+    from ..state import State
 
     client = await connect(args.url, **_options(args))
     print(f"{_stamp()} connected to {redact_url(args.url)}", file=out, flush=True)
@@ -88,7 +91,7 @@ async def connect_command(args: argparse.Namespace, out: TextIO) -> int:
     try:
         for text in args.send:
             client.send(text)
-            print(f"{_stamp()} > {text}", file=out, flush=True)
+            print(f"{_stamp()} > {redact_json_text(text)}", file=out, flush=True)
         lines: asyncio.Queue[str | None] = asyncio.Queue()
         if interactive or not args.send:
             threading.Thread(
@@ -137,6 +140,6 @@ async def _pump(
                 print(f"{_stamp()} > [ping]", file=out, flush=True)
                 continue
             client.send(line)
-            print(f"{_stamp()} > {line}", file=out, flush=True)
+            print(f"{_stamp()} > {redact_json_text(line)}", file=out, flush=True)
     finally:
         done_wait.cancel()
