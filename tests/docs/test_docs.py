@@ -107,8 +107,9 @@ def script_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[
 
 @pytest.fixture(scope="module")
 def pytest_results(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Every pytest example in one empty project (no ini, no conftest), one pytest run."""
+    """Every pytest example in one new project (the README's pytest.ini line, no conftest)."""
     project = tmp_path_factory.mktemp("project")
+    (project / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     for block in BLOCKS:
         if block.is_pytest and not block.skip:
             name = re.sub(r"\W", "_", f"test_{block.page.stem}_{block.line}") + ".py"

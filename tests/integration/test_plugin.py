@@ -132,13 +132,15 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 SRC = str(pathlib.Path(zenws.__file__).resolve().parents[1])
 
 
-def readme_pytest_example() -> str:
-    """The README's pytest example, verbatim."""
+def readme_pytest_example() -> tuple[str, str]:
+    """The README's pytest example and the pytest.ini it gives, verbatim."""
     text = (REPO / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
     examples = [b for b in blocks if "def test_" in b]
     assert len(examples) == 1, "README.md: expected one pytest example"
-    return examples[0]
+    inis = re.findall(r"^```ini\n(.*?)^```", text, re.S | re.M)
+    assert len(inis) == 1, "README.md: expected the one pytest.ini block"
+    return examples[0], inis[0]
 
 
 def pytest_in(
@@ -157,13 +159,15 @@ def pytest_in(
     )
 
 
-def test_readme_example_passes_in_an_empty_project(tmp_path: pathlib.Path) -> None:
-    # No pytest.ini, no conftest, no marker: pytest-asyncio in its default strict mode.
-    (tmp_path / "test_strategy.py").write_text(readme_pytest_example())
+def test_readme_example_passes_in_a_new_project(tmp_path: pathlib.Path) -> None:
+    # The README's pytest.ini line and its example, nothing else: no conftest, no marker,
+    # pytest-asyncio in its default strict mode, every warning an error.
+    example, ini = readme_pytest_example()
+    (tmp_path / "pytest.ini").write_text(ini)
+    (tmp_path / "test_strategy.py").write_text(example)
     res = pytest_in(tmp_path, "-q", "-rA")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "1 passed" in res.stdout and "warning" not in res.stdout.lower(), res.stdout
-    assert "configfile" not in res.stdout  # nothing configured it
 
 
 PROJECT_TESTS = """
@@ -201,6 +205,7 @@ def test_the_projects_loop_scope_setting_wins(tmp_path: pathlib.Path) -> None:
 
 
 def test_a_module_asyncio_mark_keeps_its_loop_scope(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "pytest.ini").write_text(readme_pytest_example()[1])
     (tmp_path / "test_module_scope.py").write_text(
         "import asyncio\n"
         "import pytest\n\n"

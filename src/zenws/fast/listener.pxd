@@ -80,9 +80,25 @@ cdef class MessageQueue:
     cdef Message _pop(self)
 
 
+cdef class FastListener
+
+
+cdef class ListenerEvents:
+    # What a FastListener reports to its owner (the client's Connection part subclasses
+    # it in Python; a Cython subclass overrides them at C level).  Called on the event
+    # loop, never per data frame on the common path.
+    cpdef on_disconnected(self, FastListener lst)
+    cpdef on_peer_close(self, FastListener lst, int code, str reason)
+    cpdef on_protocol_error(self, int code, str reason)
+    cpdef on_violation(self, FastListener lst, int code, str reason)
+    cpdef on_callback_error(self, object exc, object msg)
+    cpdef on_error_no_id(self, bytes payload, int64_t recv_ns)
+    cpdef on_write_paused(self, bint paused)
+
+
 cdef class FastListener(WSListener):
     cdef readonly WSTransport transport  #: picows.WSTransport | None
-    cdef public object client            #: the owning connection (Python callbacks)
+    cdef public ListenerEvents events    #: ListenerEvents | None: the owner's event sink
     cdef readonly MessageAssembler assembler  #: zenws.fast.frame.MessageAssembler
     cdef readonly Correlator correlator  #: zenws.fast.jsonrpc.Correlator
     cdef readonly LatencyBuffer latency  #: zenws.fast.latency.LatencyBuffer
@@ -140,6 +156,8 @@ cdef class FastListener(WSListener):
     cdef int _on_server_heartbeat(self, bytes payload, const char* buf, Py_ssize_t n,
                                   int64_t recv_ns) except -1
     cdef _safe_call(self, object fn, object a, object b)
+    cdef _report_error(self, object exc, object msg)
+    cdef _report_protocol_error(self, int code, str reason)
     cdef int _route_slow(self, int kind, bytes payload, int64_t recv_ns) except -1
     cdef bint _text_hb_check(self, bytes payload, int64_t recv_ns) except -1
     cdef _on_control(self, WSFrame frame, str kind, int64_t now)

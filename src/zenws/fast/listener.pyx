@@ -537,6 +537,42 @@ cdef inline object _json_str(const char* buf, Py_ssize_t off, Py_ssize_t n, int 
     return PyUnicode_DecodeUTF8(PyBytes_AS_STRING(tmp), m, "surrogatepass")
 
 
+cdef class ListenerEvents:
+    """What a :class:`FastListener` reports to its owner: one declared interface.
+
+    ``FastListener.events`` holds one (``None``: nobody listens, and a failed connection
+    is closed at once).  Subclass it in Python (the client does) or in Cython (C-level
+    overrides); every method here does nothing.  They run on the event loop, outside the
+    per-frame common path; an exception raised by one is counted in ``callback_errors``
+    and reported to :meth:`on_callback_error`, never to picows.
+    """
+
+    cpdef on_disconnected(self, FastListener lst):
+        """TCP is gone (after a close handshake or not); ``lst`` saw its last frame."""
+
+    cpdef on_peer_close(self, FastListener lst, int code, str reason):
+        """The server's CLOSE arrived (already answered); TCP may still be open."""
+
+    cpdef on_protocol_error(self, int code, str reason):
+        """The connection was failed with CLOSE ``code`` (RFC 6455 §7.1.7)."""
+
+    cpdef on_violation(self, FastListener lst, int code, str reason):
+        """The read guard stopped at a violation after delivering every frame before it.
+
+        The owner calls ``lst.fail(code, reason)`` when it chooses (raising here fails
+        the connection at once).
+        """
+
+    cpdef on_callback_error(self, object exc, object msg):
+        """A user callback, the recorder or the heartbeat raised ``exc`` (isolated)."""
+
+    cpdef on_error_no_id(self, bytes payload, int64_t recv_ns):
+        """A JSON-RPC error response without an id arrived (nothing to correlate)."""
+
+    cpdef on_write_paused(self, bint paused):
+        """The transport's write buffer crossed its high (True) or low (False) mark."""
+
+
 cdef class FastListener(WSListener):
     """picows listener running zenws' per-frame hot path in C.
 
@@ -598,8 +634,7 @@ cdef class FastListener(WSListener):
             except Exception as exc:
                 self.guard = None
                 self.prevalidated = False
-                if self.client is not None:
-                    self._safe_call(self.client._on_callback_error, exc, None)
+                self._report_error(exc, None)
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
         cdef int64_t now = zenws_monotonic_ns()
@@ -683,18 +718,18 @@ cdef class FastListener(WSListener):
     cpdef on_ws_disconnected(self, WSTransport transport):
         self._check_picows_close()
         self.closed = True
-        if self.client is not None:
-            self.client._on_ws_disconnected(self)
+        if self.events is not None:
+            self.events.on_disconnected(self)
 
     cpdef pause_writing(self):
         self.write_paused = True
-        if self.client is not None:
-            self.client._on_write_paused(True)
+        if self.events is not None:
+            self.events.on_write_paused(True)
 
     cpdef resume_writing(self):
         self.write_paused = False
-        if self.client is not None:
-            self.client._on_write_paused(False)
+        if self.events is not None:
+            self.events.on_write_paused(False)
 
     # ---- the message path -------------------------------------------------
 
@@ -754,8 +789,12 @@ cdef class FastListener(WSListener):
         elif kind == ZENWS_KIND_ERROR_NO_ID:
             # e.g. Deribit -32600 "request entity too large" (no id to correlate).
             self.errors += 1
-            if self.client is not None:
-                self._safe_call(self.client._on_error_no_id, payload, recv_ns)
+            if self.events is not None:
+                try:
+                    self.events.on_error_no_id(payload, recv_ns)
+                except Exception as exc:
+                    self.callback_errors += 1
+                    self._report_error(exc, None)
         elif kind == ZENWS_KIND_INVALID:
             # Not JSON: maybe a text heartbeat answer ("pong"), else counted + delivered
             # (or, when its top-level "id" is a pending request's, ends that request).
@@ -922,8 +961,7 @@ cdef class FastListener(WSListener):
             except Exception as exc:
                 # A raising user callback never kills the connection (DESIGN §3).
                 self.callback_errors += 1
-                if self.client is not None:
-                    self._safe_call(self.client._on_callback_error, exc, msg)
+                self._report_error(exc, msg)
             return 0
         if self.queue is not None:
             self.queue.put_c(msg)
@@ -934,11 +972,17 @@ cdef class FastListener(WSListener):
             fn(a, b)
         except Exception as exc:
             self.callback_errors += 1
-            if self.client is not None and fn is not self.client._on_callback_error:
-                try:
-                    self.client._on_callback_error(exc, None)
-                except Exception:
-                    pass
+            self._report_error(exc, None)
+
+    cdef _report_error(self, object exc, object msg):
+        # A raising callback (user code, recorder, heartbeat) is reported to the owner;
+        # a raising report is counted and dropped: it never reaches picows.
+        if self.events is None:
+            return
+        try:
+            self.events.on_callback_error(exc, msg)
+        except Exception:
+            self.callback_errors += 1
 
     cdef _on_control(self, WSFrame frame, str kind, int64_t now):
         payload = frame.get_payload_as_bytes()
@@ -955,8 +999,7 @@ cdef class FastListener(WSListener):
                 (<FrameQueue>rec).push_c(direction == "out", opcode, payload, self.epoch, now,
                                          code, reason)
             except Exception as exc:
-                self._safe_call(self.client._on_callback_error, exc, None) \
-                    if self.client is not None else None
+                self._report_error(exc, None)
             return
         kind = ("text" if opcode == 1 else "binary" if opcode == 2 else "ping" if opcode == 9
                 else "pong" if opcode == 10 else "close")
@@ -967,8 +1010,7 @@ cdef class FastListener(WSListener):
             else:
                 self.recorder.write(direction, kind, payload, self.epoch, now)
         except Exception as exc:
-            self._safe_call(self.client._on_callback_error, exc, None) \
-                if self.client is not None else None
+            self._report_error(exc, None)
 
     # ---- close handling -----------------------------------------------------
 
@@ -999,8 +1041,8 @@ cdef class FastListener(WSListener):
         if not was_closed and not self.transport.is_close_frame_sent:
             # §5.5.1: echo the code; an empty close is answered with 1000.
             self._send_close(1000 if code == 1005 else code, "")
-        if self.client is not None:
-            self.client._on_peer_close(self, code, reason)
+        if self.events is not None:
+            self.events.on_peer_close(self, code, reason)
         return 0
 
     cdef int _check_picows_close(self) except -1:
@@ -1017,14 +1059,22 @@ cdef class FastListener(WSListener):
         self.fail_reason = sent.reason or ""
         self.closed = True
         self.errors += 1
-        if self.client is not None:
-            self._safe_call(self.client._on_protocol_error, self.sent_close_code, sent.reason)
+        self._report_protocol_error(self.sent_close_code, sent.reason)
         return 0
+
+    cdef _report_protocol_error(self, int code, str reason):
+        if self.events is None:
+            return
+        try:
+            self.events.on_protocol_error(code, reason)
+        except Exception as exc:
+            self.callback_errors += 1
+            self._report_error(exc, None)
 
     cdef int fail_c(self, int code, str reason) except -1:
         """Fail the connection (RFC 6455 §7.1.7): CLOSE with ``code``, nothing more is read.
 
-        ``fail_code`` / ``fail_reason`` keep what was sent.  Without a client TCP is
+        ``fail_code`` / ``fail_reason`` keep what was sent.  Without ``events`` TCP is
         closed at once.  With one, the server closes TCP after our CLOSE (RFC 6455
         §7.1.1), or the client does after ``close_timeout``: until then the bytes that
         still arrive are read and dropped, because closing a socket with unread data
@@ -1041,27 +1091,26 @@ cdef class FastListener(WSListener):
             self.guard.stop()
         if self.transport is not None:
             self._send_close(code, reason)
-            if self.client is None:
+            if self.events is None:
                 self.transport.disconnect(True)
-        if self.client is not None:
-            self._safe_call(self.client._on_protocol_error, code, reason)
+        self._report_protocol_error(code, reason)
         return 0
 
     cdef int violation_c(self, int code, str reason) except -1:
         """The ReadGuard stopped at a violation; every frame before it was delivered.
 
         The client fails the connection once the messages before the violation are
-        consumed (those waiting in the queue included, DESIGN §3); without a client,
+        consumed (those waiting in the queue included, DESIGN §3); without ``events``,
         at once.
         """
         if self.closed:
             return 0
-        if self.client is not None:
+        if self.events is not None:
             try:
-                self.client._on_violation(self, code, reason)
+                self.events.on_violation(self, code, reason)
                 return 0
             except Exception as exc:
-                self._safe_call(self.client._on_callback_error, exc, None)
+                self._report_error(exc, None)
         return self.fail_c(code, reason)
 
     cdef _send_close(self, int code, str reason):

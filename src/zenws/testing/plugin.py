@@ -58,17 +58,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 #: The fixtures this plugin provides; an async test using one runs on pytest-asyncio.
 FIXTURES = frozenset({"zenws_server", "deribit_sim"})
-_LOOP_SCOPE = "asyncio_default_fixture_loop_scope"
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the markers, and the loop-factory hook when ``zenws_loops`` is set.
-
-    Runs before pytest-asyncio's own ``pytest_configure``, which warns when
-    ``asyncio_default_fixture_loop_scope`` is unset: an unset value becomes ``function``.
-    """
-    _default_loop_scope(config)
+    """Register the markers, and the loop-factory hook when ``zenws_loops`` is set."""
     config.addinivalue_line(
         "markers", "zenws_server(**kwargs): MockServer arguments for the zenws_server fixture"
     )
@@ -81,16 +75,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config.hook, "pytest_asyncio_loop_factories"):
         raise pytest.UsageError("zenws_loops needs pytest-asyncio >= 1.5 (its loop-factory hook)")
     config.pluginmanager.register(LoopFactories(names), "zenws-loop-factories")
-
-
-def _default_loop_scope(config: pytest.Config) -> None:
-    if not _HAS_ASYNCIO:
-        return
-    # `inicfg` holds what the project configured (ini file, pyproject, `-o`); getini() is
-    # not called here, it would cache the unset value.
-    inicfg = config.inicfg
-    if _LOOP_SCOPE not in inicfg:
-        inicfg[_LOOP_SCOPE] = "function"
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -7,18 +7,51 @@ import asyncio
 import time
 from typing import Any
 
-from . import registry as _registry
-from . import telemetry as _tm
-from ._client_base import ClientBase, lost
-from ._redact import redact_text, redact_url
-from .errors import ClientClosed, ConnectError, ConnectionLost, ProtocolError, ZenwsError
-from .fast.listener import FastListener, Message
-from .reconnect import retry_decision
-from .state import State
+from .. import registry as _registry
+from .. import telemetry as _tm
+from .._redact import redact_text, redact_url
+from ..errors import ClientClosed, ConnectError, ConnectionLost, ProtocolError, ZenwsError
+from ..fast.listener import FastListener, ListenerEvents, Message
+from ..state import State
+from ._base import ClientBase, lost
 
 _CLOSED_IN_FLIGHT = (
     "the client was closed by the application (close()) while the request was in flight"
 )
+
+
+class ClientEvents(ListenerEvents):
+    """The client's sink for what its listeners report (:class:`ListenerEvents`).
+
+    One per client, set as ``events`` of every listener it opens; each event goes to the
+    lifecycle handler of that client.
+    """
+
+    __slots__ = ("_c",)
+
+    def __init__(self, client: LifecycleMixin) -> None:
+        self._c = client
+
+    def on_disconnected(self, lst: FastListener) -> None:
+        self._c._on_ws_disconnected(lst)
+
+    def on_peer_close(self, lst: FastListener, code: int, reason: str) -> None:
+        self._c._on_peer_close(lst, code, reason)
+
+    def on_protocol_error(self, code: int, reason: str) -> None:
+        self._c._on_protocol_error(code, reason)
+
+    def on_violation(self, lst: FastListener, code: int, reason: str) -> None:
+        self._c._on_violation(lst, code, reason)
+
+    def on_callback_error(self, exc: BaseException, msg: Message | None) -> None:
+        self._c._on_callback_error(exc, msg)
+
+    def on_error_no_id(self, payload: bytes, recv_ns: int) -> None:
+        self._c._on_error_no_id(payload, recv_ns)
+
+    def on_write_paused(self, paused: bool) -> None:
+        self._c._on_write_paused(paused)
 
 
 class LifecycleMixin(ClientBase):
@@ -69,9 +102,10 @@ class LifecycleMixin(ClientBase):
         )
         self._correlator.fail_all(exc)
         self._fail_limited(lst.epoch, code, reason)
-        self._subs.mark_all_pending()  # the server forgot them with the connection
+        # the server forgot the subscriptions with the connection
+        self._subscriptions.registry.mark_all_pending()
         self._write_gate.wake()  # requests waiting to write fail now (ConnectionLost)
-        self._backoff.on_disconnected(time.monotonic())
+        self._supervisor.backoff.on_disconnected(time.monotonic())
         if self._disconnected is not None and not self._disconnected.done():
             self._disconnected.set_result(None)
         if _tm.active:
@@ -287,15 +321,14 @@ class LifecycleMixin(ClientBase):
         down_at = time.time()
         old_epoch = self.epoch
         while self._state is State.RECONNECTING:
-            retry, retry_after = retry_decision(cause)
-            delay = self._backoff.next_delay(retry_after) if retry else None
+            delay = self._supervisor.next_delay(cause)
             if delay is None:
                 self._give_up(cause)
                 return
             if _tm.active:
                 _tm.emit(
                     "connection.reconnecting",
-                    {"attempt": self._backoff.attempt, "delay": delay},
+                    {"attempt": self._supervisor.attempt, "delay": delay},
                     {"epoch": old_epoch},
                 )
             await asyncio.sleep(delay)
@@ -308,9 +341,9 @@ class LifecycleMixin(ClientBase):
             except Exception as exc:
                 cause = exc
                 self._last_error = str(exc)
-                self._log.info("reconnect attempt %d failed: %s", self._backoff.attempt, exc)
+                self._log.info("reconnect attempt %d failed: %s", self._supervisor.attempt, exc)
                 continue
-            self._reconnects += 1
+            self._supervisor.reconnects += 1
             try:
                 await self._after_reconnect()
             except ConnectionLost:
@@ -330,22 +363,16 @@ class LifecycleMixin(ClientBase):
             return
 
     async def _after_reconnect(self) -> None:
-        for hook in list(self._hooks):
-            try:
-                await hook(self)
-            except ConnectionLost:
-                raise
-            except Exception as exc:
-                self._on_callback_error(exc, None)
+        await self._supervisor.run_hooks(self, self._on_callback_error)
         if self.config.restore_subscriptions:
-            await self._restore()
+            await self._subscriptions.restore()
 
     def _give_up(self, cause: BaseException) -> None:
         self._log.error("giving up reconnecting: %s", cause)
         if _tm.active:
             _tm.emit(
                 "connection.gave_up",
-                {"attempts": self._backoff.attempt},
+                {"attempts": self._supervisor.attempt},
                 {"error": redact_text(str(cause))[:200], "epoch": self.epoch},
             )
         self._finish_closed(cause)
@@ -361,7 +388,7 @@ class LifecycleMixin(ClientBase):
         waiter = (self._loop or asyncio.get_running_loop()).create_future()
         self._open_waiters.append(waiter)
         if self._state is State.OPEN and self._listener is not None:
-            self._backoff.reset()
+            self._supervisor.backoff.reset()
             self._manual_reconnect = True
             lst = self._listener
             lst.close(1000, "reconnect")
@@ -439,10 +466,7 @@ class LifecycleMixin(ClientBase):
         )
         self._correlator.fail_all(gone)
         self._fail_limited(self.epoch, self._close_code, self._close_reason)
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
-            self._req.armed = False
+        self._deadlines.cancel()
         self._queue.close(exc if isinstance(exc, ConnectError) else None)
         for w in self._open_waiters:
             if not w.done():

@@ -1,9 +1,10 @@
 """Shared state declarations of :class:`zenws.Client` and its parts.
 
-The client is split by responsibility: requests (:mod:`zenws._client_requests`),
-subscriptions (:mod:`zenws._client_subs`), connection lifecycle (:mod:`zenws._client_life`)
-and the public class (:mod:`zenws.client`).  This base only declares the attributes they
-share (set in ``Client.__init__``) and the methods one part calls on another.
+The client is split by responsibility: requests (:mod:`zenws.client._requests`),
+subscriptions (:mod:`zenws.client._subscriptions`), connection lifecycle
+(:mod:`zenws.client._lifecycle`), reconnect policy (:mod:`zenws.client._supervisor`) and the
+public class (:mod:`zenws.client`).  This base only declares the attributes they share (set
+in ``Client.__init__``) and the methods one part calls on another.
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from . import subscriptions as _subs
-from .config import Config
-from .errors import ConnectionLost
-from .fast.jsonrpc import Correlator
-from .fast.latency import LatencyBuffer
-from .fast.listener import FastListener, Message, MessageQueue, Requester
-from .heartbeat import Heartbeat, Liveness
-from .reconnect import Backoff
-from .state import State
+from ..config import Config
+from ..errors import ConnectionLost
+from ..fast.jsonrpc import Correlator
+from ..fast.latency import LatencyBuffer
+from ..fast.listener import FastListener, Message, MessageQueue, Requester
+from ..heartbeat import Heartbeat, Liveness
+from ..state import State
 
 if TYPE_CHECKING:
-    from ._client_requests import WriteGate
+    from ._deadlines import Deadlines
+    from ._requests import WriteGate
+    from ._subscriptions import Subscriptions
+    from ._supervisor import Supervisor
 
 Handler = Callable[[Message], Any]
 ReconnectHook = Callable[[Any], Awaitable[Any]]
@@ -65,21 +67,17 @@ class ClientBase:
     _correlator: Correlator
     _queue: MessageQueue
     _on_message: Handler | None
-    _dialect: Any
-    _subs: _subs.SubscriptionRegistry
+    _subscriptions: Subscriptions
     _heartbeat: Heartbeat | None
     _liveness: Liveness
     _limiter: Any
-    _backoff: Backoff
+    _supervisor: Supervisor
     _recorder: Any
     _owns_recorder: bool
     _recorder_closing: asyncio.Task[None] | None
-    _hooks: list[ReconnectHook]
     _next_id: int
     _totals: dict[str, int]
-    _reconnects: int
-    _sweep: asyncio.TimerHandle | None
-    _sweep_at: int
+    _deadlines: Deadlines
     _req: Requester
     _write_gate: WriteGate
     _waiting: int
@@ -109,9 +107,6 @@ class ClientBase:
     def request(
         self, method: str, params: Any = None, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, Any]:
-        raise NotImplementedError
-
-    async def _restore(self) -> None:
         raise NotImplementedError
 
     def _open_listener(self) -> FastListener:

@@ -13,6 +13,13 @@ Lifecycle (one transition function, :func:`zenws.state.transition`)::
 On every disconnect all pending requests fail at once with ``ConnectionLost(epoch)``;
 nothing is replayed.  Reconnect: backoff -> open -> reconnect hooks (re-auth) ->
 restore subscriptions -> ``connection.reconnected`` event.
+
+Parts (this package): :mod:`._handshake` opens one connection (TCP/TLS, the upgrade, the
+listener); :mod:`._lifecycle` handles what the listener reports (:class:`ClientEvents`, a
+:class:`~zenws.fast.listener.ListenerEvents`), the reconnect loop and the close;
+:mod:`._requests` sends and awaits requests; :mod:`._deadlines` owns the one deadline timer;
+:mod:`._subscriptions` owns the tracked channels; :mod:`._supervisor` owns backoff, reconnect
+hooks and the reconnect count.
 """
 
 from __future__ import annotations
@@ -21,29 +28,29 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable, Generator, Iterable
 from types import TracebackType
 from typing import Any
 
-from . import heartbeat as _hb
-from . import registry as _registry
-from . import subscriptions as _subs
-from . import telemetry as _tm
-from ._client_base import Handler, ReconnectHook
-from ._client_life import LifecycleMixin
-from ._client_requests import RequestsMixin, WriteGate
-from ._client_subs import SubscriptionsMixin
-from ._connection import open_transport
-from ._redact import redact_url
-from .config import Config
-from .errors import ConnectError, ConnectionLost, ProtocolConnectError, ZenwsError
-from .fast.jsonrpc import Correlator
-from .fast.latency import LatencyBuffer, LatencySummary
-from .fast.listener import FastListener, Message, MessageQueue, Requester
-from .heartbeat import HeartbeatHealth
-from .metrics import StateMetrics
-from .reconnect import Backoff
-from .state import State, transition
+from .. import heartbeat as _hb
+from .. import registry as _registry
+from .. import telemetry as _tm
+from .._redact import redact_url
+from ..config import Config
+from ..errors import ConnectError, ConnectionLost, ProtocolConnectError, ZenwsError
+from ..fast.jsonrpc import Correlator
+from ..fast.latency import LatencyBuffer, LatencySummary
+from ..fast.listener import FastListener, Message, MessageQueue, Requester
+from ..heartbeat import HeartbeatHealth
+from ..metrics import StateMetrics
+from ..state import State, transition
+from ._base import Handler, ReconnectHook
+from ._deadlines import Deadlines
+from ._handshake import open_transport
+from ._lifecycle import ClientEvents, LifecycleMixin
+from ._requests import RequestsMixin, WriteGate
+from ._subscriptions import Subscriptions
+from ._supervisor import Supervisor
 
 __all__ = ["Client", "connect", "run"]
 
@@ -66,7 +73,7 @@ _COUNTERS = (
 def _make_limiter(spec: Any) -> Any:
     if spec is None:
         return None
-    from . import ratelimit
+    from .. import ratelimit
 
     if isinstance(spec, ratelimit.RateLimiter):
         return spec
@@ -82,7 +89,7 @@ def _write_buffer(lst: FastListener | None) -> int:
     return int(wst.underlying_transport.get_write_buffer_size())
 
 
-class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
+class Client(RequestsMixin, LifecycleMixin):
     """A WebSocket JSON-RPC client with a C hot path (create it with :func:`connect`).
 
     Args:
@@ -110,8 +117,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._queue = MessageQueue(config.queue_size, config.overflow)
         self._queue.on_overflow = self._on_overflow
         self._on_message: Handler | None = None
-        self._dialect = _subs.dialect_from_config(config)
-        self._subs = _subs.SubscriptionRegistry()
+        self._subscriptions = Subscriptions(config, self, self._log)  # registry + dialect
         # from_config applies the documented defaults: dead-peer window = heartbeat_timeout,
         # else max(2 x interval, the strategy's interval + timeout) with a heartbeat; the
         # dead-peer timer defers to the strategy's verdict; rejects timeout <= interval.
@@ -119,16 +125,12 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._heartbeat = heartbeat
         self._liveness = liveness if liveness is not None else _hb.Liveness(None, None)
         self._limiter = _make_limiter(config.rate_limit)
-        self._backoff = Backoff.from_config(config)
+        self._supervisor = Supervisor(config)  # backoff, reconnect hooks, reconnect count
         self._recorder: Any = None
         self._owns_recorder = False
         self._recorder_closing: asyncio.Task[None] | None = None
-        self._hooks: list[ReconnectHook] = []
         self._next_id = 1
         self._totals = dict.fromkeys(_COUNTERS, 0)
-        self._reconnects = 0
-        self._sweep: asyncio.TimerHandle | None = None
-        self._sweep_at = 0
         self._write_gate = WriteGate()  # requests waiting for a writable socket
         self._waiting = 0  # requests not sent yet: limiter queue or write gate
         self._disconnected: asyncio.Future[None] | None = None
@@ -147,12 +149,14 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._timeout = config.request_timeout
         self._timeout_ns = int(config.request_timeout * 1e9)
         self._idempotent = frozenset(config.idempotent_methods)
+        self._events = ClientEvents(self)  # what every listener reports to
         # request() is compiled: the Requester takes the common call with no Python frame
-        # and hands everything else to _request (kept current by _set_state/_arm_sweep).
+        # and hands everything else to _request (kept current by _set_state/Deadlines.arm).
         req = self._req = Requester()
         req.slow = self._request
         req.timeout_ns = self._timeout_ns
         req.idempotent = self._idempotent or None
+        self._deadlines = Deadlines(self._correlator, req, self._timeout_ns, self._log)
         if type(self).request is RequestsMixin.request:  # not overridden by a subclass
             self.request = req.request  # type: ignore[method-assign]
 
@@ -169,6 +173,48 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         self._req.lst = self._listener if new is State.OPEN else None
         if self._debug and old is not new:
             self._log.debug("state %s -> %s (epoch %d)", old.name, new.name, self.epoch)
+
+    async def subscribe(
+        self, channels: str | Iterable[str], handler: Handler | None = None
+    ) -> list[str]:
+        """Subscribe, track the channels and restore them after every reconnect.
+
+        Args:
+            channels: one channel or several.
+            handler: called with each notification of these channels (else ``on_message``
+                / the ``async for`` queue receives them).
+
+        Returns:
+            The channels the server confirmed.
+
+        Raises:
+            RpcError: the server refused the request: a fatal refusal forgets the channels;
+                a recoverable one (``zenws.errors.categorize``, e.g. Deribit 10028/13028)
+                keeps them pending, restored after the next reconnect.
+            ConnectionLost: the connection dropped (channels stay pending; restored later).
+            asyncio.CancelledError: cancelled (channels stay pending; restored later).
+        """
+        return await self._subscriptions.subscribe(channels, handler)
+
+    async def unsubscribe(self, channels: str | Iterable[str]) -> None:
+        """Unsubscribe and stop tracking the channels.
+
+        Raises:
+            RpcError: the server refused (the channels stay subscribed and tracked).
+        """
+        await self._subscriptions.unsubscribe(channels)
+
+    @property
+    def subscriptions(self) -> list[str]:
+        """Tracked channels (pending and confirmed), in subscription order."""
+        return self._subscriptions.registry.to_restore()
+
+    def add_reconnect_hook(self, hook: ReconnectHook) -> None:
+        """Run ``await hook(client)`` after each reconnect, before subscriptions are restored.
+
+        Hooks run in the order added (e.g. an adapter's re-authentication).
+        """
+        self._supervisor.add_hook(hook)
 
     def __repr__(self) -> str:
         return (
@@ -202,11 +248,11 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
     async def _start(self) -> Client:
         self._loop = asyncio.get_running_loop()
         self._debug = self.config.debug or self._log.isEnabledFor(logging.DEBUG)
-        self._req.loop = self._loop
+        self._req.loop = self._deadlines.loop = self._loop
         self._req.plain = self._limiter is None and not self._debug
         rec = self.config.record_to
         if isinstance(rec, str):
-            from .recording import Recorder
+            from ..recording import Recorder
 
             self._recorder = Recorder(rec, url=self.config.url)
             self._owns_recorder = True
@@ -229,13 +275,13 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
         return self
 
     def _wire(self, lst: FastListener) -> None:
-        lst.client = self
-        lst.handlers = self._subs.handlers
+        lst.events = self._events
+        lst.handlers = self._subscriptions.registry.handlers
         lst.on_message = self._on_message
         lst.queue = self._queue
         lst.set_heartbeat(self._heartbeat)
         lst.deliver_heartbeats = self.config.deliver_heartbeats
-        lst.channel_of = self._dialect.channel_of
+        lst.channel_of = self._subscriptions.dialect.channel_of
         rec = self._recorder
         # a Recorder's C queue is what the listener pushes to (Recorder.write is its push)
         lst.recorder = getattr(rec, "queue", rec) if rec is not None else None
@@ -286,7 +332,7 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
             self._pause_reading(lst, True)
         self._disconnected = loop.create_future()
         self._set_state(State.OPEN)
-        self._backoff.on_connected(time.monotonic())
+        self._supervisor.backoff.on_connected(time.monotonic())
         for w in self._open_waiters:
             if not w.done():
                 w.set_result(None)
@@ -387,8 +433,8 @@ class Client(RequestsMixin, SubscriptionsMixin, LifecycleMixin):
             state=self._state,
             epoch=self.epoch,
             pending=self._correlator.pending + self._waiting,
-            subscriptions=len(self._subs.to_restore()),
-            reconnects=self._reconnects,
+            subscriptions=len(self._subscriptions.registry.to_restore()),
+            reconnects=self._supervisor.reconnects,
             dropped=self._queue.dropped,
             queue_depth=len(self._queue),
             queue_max_depth=self._queue.max_depth,

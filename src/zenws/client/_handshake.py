@@ -28,12 +28,12 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from picows import WSError, WSHandshakeError, WSInvalidHeaderError, ws_connect
 
-from ._logging import redacting_logger
-from ._redact import redact_headers, redact_json_text, redact_text, redact_url
-from .config import Config
-from .errors import ConnectError
-from .fast.guard import install as install_guard
-from .fast.listener import FastListener
+from .._logging import redacting_logger
+from .._redact import redact_headers, redact_json_text, redact_text, redact_url
+from ..config import Config
+from ..errors import ConnectError
+from ..fast.guard import install as install_guard
+from ..fast.listener import FastListener
 
 __all__ = [
     "BODY_EXCERPT",
@@ -146,7 +146,7 @@ def _request_headers(config: Config) -> list[tuple[str, str]]:
         headers.append(("Sec-WebSocket-Protocol", ", ".join(config.subprotocols)))
     deflate = config.deflate_options
     if deflate is not None:
-        from .fast.frame import deflate_offer
+        from ..fast.frame import deflate_offer
 
         headers.append(("Sec-WebSocket-Extensions", deflate_offer(**deflate.kwargs())))
     return headers
@@ -175,7 +175,7 @@ def _negotiate(config: Config, response: Any) -> Negotiated:
                 status=101,
                 headers=headers,
             )
-        from .fast.frame import parse_deflate_response
+        from ..fast.frame import parse_deflate_response
 
         try:
             # Checked against what was offered (window caps, required parameters); an
@@ -200,7 +200,7 @@ def _connect_error(config: Config, exc: BaseException) -> ConnectError:
         resp = exc.response
         if resp is None:
             return ConnectError(f"WebSocket handshake with {url} failed: {exc}", url=url)
-        from .reconnect import parse_retry_after
+        from ..reconnect import parse_retry_after
 
         raw_headers = {k.lower(): v for k, v in resp.headers.items()}
         headers = dict(redact_headers(raw_headers.items()))

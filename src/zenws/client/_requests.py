@@ -10,13 +10,13 @@ from typing import Any
 
 import orjson
 
-from . import telemetry as _tm
-from ._client_base import ClientBase, lost, mark_unsent
-from ._redact import redact_mapping
-from .config import _seconds
-from .errors import ClientClosed, ConnectionLost, ProtocolError, RequestTimeout, RpcError
-from .fast.listener import FastListener, result_of
-from .state import State
+from .. import telemetry as _tm
+from .._redact import redact_mapping
+from ..config import _seconds
+from ..errors import ClientClosed, ConnectionLost, ProtocolError, RequestTimeout, RpcError
+from ..fast.listener import FastListener, result_of
+from ..state import State
+from ._base import ClientBase, lost, mark_unsent
 
 
 class _DeadlinePassed(Exception):
@@ -246,8 +246,9 @@ class RequestsMixin(ClientBase):
                 mark_unsent(exc)
             raise
         deadline = lst.last_deadline_ns
-        if deadline < self._sweep_at or self._sweep is None:
-            self._arm_sweep(deadline, time.monotonic_ns())
+        dl = self._deadlines
+        if deadline < dl.at or dl.handle is None:
+            dl.arm(deadline, time.monotonic_ns())
         if self._debug:
             self._log.debug(
                 "request %s id=%d params=%s epoch=%d",
@@ -352,35 +353,3 @@ class RequestsMixin(ClientBase):
             timer.cancel()
             self._waiting -= 1
         return lst, left
-
-    def _arm_sweep(self, deadline_ns: int, now_ns: int) -> None:
-        # Never later than one default timeout from now: the compiled fast path skips
-        # this check, and its deadlines (now + default) are then never earlier than
-        # the armed sweep.
-        deadline_ns = min(deadline_ns, now_ns + self._timeout_ns)
-        if self._sweep is not None:
-            self._sweep.cancel()
-        self._sweep_at = deadline_ns
-        self._sweep = self._loop.call_later(  # type: ignore[union-attr]
-            max(deadline_ns - now_ns, 0) / 1e9 + 0.0005, self._expire
-        )
-        self._req.armed = True
-
-    def _expire(self) -> None:
-        self._sweep = None
-        self._sweep_at = 0
-        self._req.armed = False
-        now = time.monotonic_ns()
-        for rid, waiter in self._correlator.expire(now):
-            exc = RequestTimeout("request timed out", request_id=rid)
-            if isinstance(waiter, asyncio.Future):
-                if not waiter.done():
-                    waiter.set_exception(exc)
-            else:
-                try:
-                    waiter(exc)
-                except Exception as e:  # a hot-path waiter must not break the sweep
-                    self._log.debug("expired waiter raised %r", e)
-        nxt = self._correlator.next_deadline()
-        if nxt is not None:
-            self._arm_sweep(nxt, now)
