@@ -24,6 +24,8 @@
  * The grammar is RFC 8259 §2-§8; error messages follow json.decoder's. */
 #include "zenws_json.h"
 #include "zenws_compat.h"
+#include "zenws_cpu.h"
+#include "zenws_jstr.h"
 
 #include <float.h>
 #include <math.h>
@@ -72,18 +74,16 @@ static int json_kernel_supported(int k) {
     if (k == ZENWS_JSON_KERNEL_SWAR) return 1;
     if (k == ZENWS_JSON_KERNEL_SSE2) return ZENWS_JSON_SSE2;
 #if ZENWS_JSON_AVX2
-    if (k == ZENWS_JSON_KERNEL_AVX2) {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
+    if (k == ZENWS_JSON_KERNEL_AVX2) return (zenws_cpu_features() & ZENWS_CPU_AVX2) != 0;
 #endif
     return 0;
 }
 
 static int json_kernel_best(void) {
+    const int cap = zenws_cpu_cap();
     int k;
     for (k = ZENWS_JSON_KERNEL_AVX2; k > ZENWS_JSON_KERNEL_SWAR; k--)
-        if (json_kernel_supported(k)) return k;
+        if (zenws_cpu_level_of(json_kernel_names[k]) <= cap && json_kernel_supported(k)) return k;
     return ZENWS_JSON_KERNEL_SWAR;
 }
 
@@ -106,7 +106,7 @@ int zenws_json_set_kernel(const char *name) {
 }
 
 const char *zenws_json_kernel_init(void) {
-    const char *want = getenv("ZENWS_JSON_KERNEL");
+    const char *want = zenws_cpu_forced("JSON");
     if (want == NULL || want[0] == '\0' || zenws_json_set_kernel(want) != 0)
         zenws_json_simd = json_kernel_best();
     return zenws_json_kernel();
@@ -337,19 +337,6 @@ static PyObject *utf8_str(const json_ctx *cx, const char *s, Py_ssize_t n,
     return u;
 }
 
-static long hex4(const char *p) {
-    long v = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char c = (unsigned char)p[i];
-        int d;
-        if (IS_DIGIT(c)) d = c - '0';
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') d = (c | 0x20) - 'a' + 10;
-        else return -1;
-        v = (v << 4) | d;
-    }
-    return v;
-}
-
 /* Decode the escapes of the string body s[0..e) into out (at most e - s
  * bytes: no escape is shorter than its UTF-8).  Returns the length, or -1
  * with a JSONDecodeError.  *wide is set when the output is not ASCII. */
@@ -380,7 +367,7 @@ static Py_ssize_t unescape(const json_ctx *cx, const char *s, const char *e, cha
             json_error(cx, "Invalid \\escape", s);
             return -1;
         }
-        if (e - s < 6 || (u = hex4(s + 2)) < 0) {
+        if (e - s < 6 || (u = zenws_jstr_hex4(s + 2)) < 0) {
             json_error(cx, "Invalid \\uXXXX escape", s);
             return -1;
         }
@@ -388,7 +375,7 @@ static Py_ssize_t unescape(const json_ctx *cx, const char *s, const char *e, cha
             /* RFC 8259 §7: a non-BMP character is a UTF-16 surrogate pair;
              * a lone surrogate is not a Unicode scalar value (orjson agrees). */
             if (u > 0xDBFF || e - s < 12 || s[6] != '\\' || s[7] != 'u' ||
-                (lo = hex4(s + 8)) < 0xDC00 || lo > 0xDFFF) {
+                (lo = zenws_jstr_hex4(s + 8)) < 0xDC00 || lo > 0xDFFF) {
                 json_error(cx, "Lone surrogate in \\u escape", s);
                 return -1;
             }

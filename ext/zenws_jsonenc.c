@@ -27,6 +27,7 @@
 #include "zenws_jsonenc.h"
 #include "zenws_json.h"
 #include "zenws_compat.h"
+#include "zenws_jstr.h"
 
 #include <float.h>
 #include <math.h>
@@ -147,28 +148,8 @@ static PyObject *jw_finish(jw *w) {
 
 /* RFC 8259 §7, orjson's choice: the two-character escapes where JSON has
  * one, \u00XX for the other control characters; 0 = copied as is. */
-static const char esc_char[256] = {
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
-    0, 0, '"', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '\\', 0, 0, 0,
-    /* 0x60..0xFF: 0 */
-};
-
-static const char hex_digits[16] = "0123456789abcdef";
-
-#define ONES 0x0101010101010101ULL
-#define HIGH 0x8080808080808080ULL
-
-/* Does the 8-byte word hold '"', '\\' or a byte < 0x20?  Exact as a yes/no
- * answer (bytes >= 0x80 are not flagged): the classic "has zero byte" and
- * "has byte less than" tests of Hacker's Delight / Bit Twiddling Hacks. */
-ZENWS_INLINE uint64_t swar_stop64(uint64_t w) {
-    uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
-    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | ((w - ONES * 0x20) & ~w)) & HIGH;
-}
+/* The escape table, the escapes and the 8-byte test are the shared ones
+ * (zenws_jstr.h: zenws_jstr_esc, zenws_jstr_escape, zenws_jstr_stop8). */
 
 ZENWS_INLINE uint32_t swar_stop32(uint32_t w) {
     const uint32_t ones = 0x01010101U, high = 0x80808080U;
@@ -178,7 +159,7 @@ ZENWS_INLINE uint32_t swar_stop32(uint32_t w) {
 
 /* Byte loop: copy s[i..n) to o[i..) up to the first byte to escape. */
 ZENWS_INLINE Py_ssize_t copy_bytes(char *o, const char *s, Py_ssize_t i, Py_ssize_t n) {
-    while (i < n && !esc_char[(unsigned char)s[i]]) {
+    while (i < n && !zenws_jstr_esc[(unsigned char)s[i]]) {
         o[i] = s[i];
         i++;
     }
@@ -191,7 +172,7 @@ ZENWS_INLINE Py_ssize_t copy_short(char *o, const char *s, Py_ssize_t n) {
         uint64_t a, b;
         memcpy(&a, s, 8);
         memcpy(&b, s + n - 8, 8);
-        if (ZENWS_UNLIKELY(swar_stop64(a) | swar_stop64(b))) return copy_bytes(o, s, 0, n);
+        if (ZENWS_UNLIKELY(zenws_jstr_stop8(a) | zenws_jstr_stop8(b))) return copy_bytes(o, s, 0, n);
         memcpy(o, &a, 8);
         memcpy(o + n - 8, &b, 8);
         return n;
@@ -215,12 +196,12 @@ static Py_ssize_t copy_swar(char *o, const char *s, Py_ssize_t n) {
     for (; i + 8 <= n; i += 8) {
         memcpy(&w, s + i, 8);
         memcpy(o + i, &w, 8);
-        if (swar_stop64(w)) return copy_bytes(o, s, i, n);
+        if (zenws_jstr_stop8(w)) return copy_bytes(o, s, i, n);
     }
     if (i < n) {
         memcpy(&w, s + n - 8, 8); /* the last 8 bytes; those before i are plain */
         memcpy(o + n - 8, &w, 8);
-        if (swar_stop64(w)) return copy_bytes(o, s, i, n);
+        if (zenws_jstr_stop8(w)) return copy_bytes(o, s, i, n);
     }
     return n;
 }
@@ -316,10 +297,10 @@ int zenws_jsonenc_plain(const char *s, Py_ssize_t n) {
     uint64_t w;
     for (; i + 8 <= n; i += 8) {
         memcpy(&w, s + i, 8);
-        if (swar_stop64(w)) return 0;
+        if (zenws_jstr_stop8(w)) return 0;
     }
     for (; i < n; i++)
-        if (esc_char[(unsigned char)s[i]]) return 0;
+        if (zenws_jstr_esc[(unsigned char)s[i]]) return 0;
     return 1;
 }
 
@@ -327,22 +308,11 @@ int zenws_jsonenc_plain(const char *s, Py_ssize_t n) {
 static int write_escaped(jw *w, const char *s, Py_ssize_t n) {
     for (;;) {
         unsigned char c = (unsigned char)*s;
-        char e = esc_char[c], *o;
+        char *o;
         Py_ssize_t i;
         RESERVE(w, n + 6); /* the escape (<= 6), the n - 1 bytes left, the quote */
         o = w->p;
-        o[0] = '\\';
-        if (e == 'u') {
-            o[1] = 'u';
-            o[2] = '0';
-            o[3] = '0';
-            o[4] = hex_digits[c >> 4];
-            o[5] = hex_digits[c & 15];
-            o += 6;
-        } else {
-            o[1] = e;
-            o += 2;
-        }
+        o += zenws_jstr_escape(o, c);
         s++;
         n--;
         i = copy_plain(o, s, n);

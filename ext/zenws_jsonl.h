@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "zenws_compat.h"  /* zenws_ctz32 */
+#include "zenws_jstr.h"    /* the shared JSON string escapes */
 
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <intrin.h>
@@ -278,10 +279,7 @@ ZENWS_JL_INLINE int zenws_key_step(zenws_keyscan *st, const uint8_t *s, Py_ssize
 
 /* No byte of x is >= 0x80, < 0x20, '"' or '\\' (SWAR "haszero" tricks). */
 ZENWS_JL_INLINE int zenws_plain8(uint64_t x) {
-    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-    uint64_t q = x ^ (ones * 0x22), b = x ^ (ones * 0x5C);
-    uint64_t bad = x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b);
-    return (bad & high) == 0;
+    return ((x & ZENWS_JSTR_HIGH) | zenws_jstr_stop8(x)) == 0;
 }
 
 /* s[0:k] as a quoted JSON string at out, escaped as orjson does. With check, multi-byte
@@ -293,8 +291,6 @@ ZENWS_JL_INLINE int zenws_plain8(uint64_t x) {
    past the last byte written). */
 ZENWS_JL_INLINE Py_ssize_t zenws_json_string(char *out, const uint8_t *s, Py_ssize_t k,
                                              int check, int keys, zenws_keycache *kc) {
-    static const char hex[] = "0123456789abcdef";
-    static const char short_esc[32] = {0, 0, 0, 0, 0, 0, 0, 0, 'b', 't', 'n', 0, 'f', 'r'};
     char *o = out;
     Py_ssize_t i = 0, end, extra, j;
     uint8_t c, c1;
@@ -329,9 +325,7 @@ ZENWS_JL_INLINE Py_ssize_t zenws_json_string(char *out, const uint8_t *s, Py_ssi
                     qm &= qm - 1;
                     memcpy(o, blk + prev, 16);
                     o += pos - prev;
-                    o[0] = '\\';
-                    o[1] = (char)s[i + pos];
-                    o += 2;
+                    o += zenws_jstr_escape(o, s[i + pos]);
                     prev = pos + 1;
                     if (keys && zenws_key_step(&st, s, k, i + (Py_ssize_t)pos, kc))
                         return -2;
@@ -373,9 +367,7 @@ ZENWS_JL_INLINE Py_ssize_t zenws_json_string(char *out, const uint8_t *s, Py_ssi
                 *o++ = (char)c;
                 i++;
             } else if (c == '"' || c == '\\') {
-                o[0] = '\\';
-                o[1] = (char)c;
-                o += 2;
+                o += zenws_jstr_escape(o, c);
                 if (keys && zenws_key_step(&st, s, k, i, kc))
                     return -2;
                 i++;
@@ -407,17 +399,7 @@ ZENWS_JL_INLINE Py_ssize_t zenws_json_string(char *out, const uint8_t *s, Py_ssi
                 o += extra + 1;
                 i += extra + 1; /* may step past end: the outer loop goes on from there */
             } else { /* a control character: a short escape or \u00XX */
-                *o++ = '\\';
-                if (short_esc[c]) {
-                    *o++ = short_esc[c];
-                } else {
-                    o[0] = 'u';
-                    o[1] = '0';
-                    o[2] = '0';
-                    o[3] = hex[c >> 4];
-                    o[4] = hex[c & 15];
-                    o += 5;
-                }
+                o += zenws_jstr_escape(o, c);
                 i++;
             }
         }

@@ -2,10 +2,11 @@
  *
  * Built without any global -m flags (never -march=native): x86 SIMD kernels
  * are compiled per function with __attribute__((target(...))) and chosen at
- * run time with __builtin_cpu_supports (GCC/Clang) or CPUID (MSVC).  NEON is
+ * run time from zenws_cpu.h (one CPUID/XGETBV detector for every kernel).  NEON is
  * part of the aarch64 baseline, so it needs no detection. */
 #include "zenws_mask.h"
 #include "zenws_compat.h"
+#include "zenws_cpu.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -154,39 +155,7 @@ static void mask_neon(unsigned char *p, size_t n, const unsigned char *key, size
 }
 #endif
 
-/* ---- runtime detection ---- */
-
-#ifdef ZENWS_X86
-static int cpu_has_avx2(void) {
-#  if defined(_MSC_VER) && !defined(__clang__)
-    int r[4];
-    __cpuid(r, 0);
-    if (r[0] < 7) return 0;
-    __cpuid(r, 1);
-    /* OSXSAVE (bit 27) and AVX (bit 28) and the OS saving YMM state (XCR0 bits 1,2) */
-    if (((r[2] >> 27) & 3) != 3) return 0;
-    if ((_xgetbv(0) & 6) != 6) return 0;
-    __cpuidex(r, 7, 0);
-    return (r[1] >> 5) & 1;
-#  else
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") ? 1 : 0;
-#  endif
-}
-
-static int cpu_has_sse2(void) {
-#  if defined(__x86_64__) || defined(_M_X64)
-    return 1; /* part of the x86-64 baseline */
-#  elif defined(_MSC_VER) && !defined(__clang__)
-    int r[4];
-    __cpuid(r, 1);
-    return (r[3] >> 26) & 1;
-#  else
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("sse2") ? 1 : 0;
-#  endif
-}
-#endif
+/* ---- runtime detection: zenws_cpu.h ---- */
 
 static const char *const kernel_names[ZENWS_MASK_NKERNELS] = {"scalar64", "sse2", "avx2", "neon"};
 static int current_kernel = -1;
@@ -209,8 +178,8 @@ int zenws_mask_available(int k) {
     switch (k) {
     case ZENWS_MASK_SCALAR64: return 1;
 #ifdef ZENWS_X86
-    case ZENWS_MASK_SSE2: return cpu_has_sse2();
-    case ZENWS_MASK_AVX2: return cpu_has_avx2();
+    case ZENWS_MASK_SSE2: return (zenws_cpu_features() & ZENWS_CPU_SSE2) != 0;
+    case ZENWS_MASK_AVX2: return (zenws_cpu_features() & ZENWS_CPU_AVX2) != 0;
 #endif
 #ifdef ZENWS_NEON
     case ZENWS_MASK_NEON: return 1;
@@ -225,13 +194,16 @@ const char *zenws_mask_kernel_name(int k) {
 
 static int best_kernel(void) {
     static const int order[] = {ZENWS_MASK_AVX2, ZENWS_MASK_NEON, ZENWS_MASK_SSE2};
+    const int cap = zenws_cpu_cap();
     for (size_t j = 0; j < sizeof(order) / sizeof(order[0]); j++)
-        if (zenws_mask_available(order[j])) return order[j];
+        if (zenws_cpu_level_of(kernel_names[order[j]]) <= cap && zenws_mask_available(order[j]))
+            return order[j];
     return ZENWS_MASK_SCALAR64;
 }
 
 int zenws_mask_init(const char *forced) {
     int k = best_kernel(), rc = 0;
+    if (forced == NULL) forced = zenws_cpu_forced("MASK");
     if (forced != NULL && forced[0] != '\0') {
         rc = -1;
         for (int j = 0; j < ZENWS_MASK_NKERNELS; j++) {

@@ -17,9 +17,11 @@
  * never read outside [buf, buf + len): truncated input can only end a loop.
  * No function is compiled for a CPU the build machine assumes: the AVX2 and
  * AVX-512 kernels carry target attributes and are called only after
- * __builtin_cpu_supports() said yes. */
+ * zenws_cpu_features() said yes. */
 #include "zenws_scan.h"
 #include "zenws_compat.h"
+#include "zenws_cpu.h"
+#include "zenws_jstr.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -45,37 +47,8 @@ static const unsigned char zenws_str_stop[256] = {
     /* 0x60..0xFF: zero */
 };
 
-/* Hex digit value, or -1. */
-static const signed char zenws_hexval[256] = {
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1,
-    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-};
-
 #define ZENWS_IS_WS(c) ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
 #define ZENWS_IS_DIGIT(c) ((unsigned char)((c) - '0') < 10)
-
-/* Value of 4 hex digits at p (caller checked 4 bytes exist), or -1. */
-ZENWS_INLINE long hex4(const char *p) {
-    const unsigned char *u = (const unsigned char *)p;
-    int a = zenws_hexval[u[0]], b = zenws_hexval[u[1]];
-    int c = zenws_hexval[u[2]], d = zenws_hexval[u[3]];
-    if ((a | b | c | d) < 0) return -1;
-    return ((long)a << 12) | (b << 8) | (c << 4) | d;
-}
 
 /* p points just after an opening quote.  Returns a pointer to the closing
  * quote, or NULL for an unterminated string, a raw control character or an
@@ -126,7 +99,7 @@ static const char *scan_string(const char *p, const char *end, int *escaped) {
             p += 2;
             break;
         case 'u':
-            if (end - p < 6 || hex4(p + 2) < 0) return NULL;
+            if (end - p < 6 || zenws_jstr_hex4(p + 2) < 0) return NULL;
             p += 6;
             break;
         default:
@@ -250,7 +223,7 @@ static int block_escapes(const char *p, const char *end, uint64_t bs, uint64_t *
         case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
             break;
         case 'u':
-            if (end - x < 5 || hex4(x + 1) < 0) return -1;
+            if (end - x < 5 || zenws_jstr_hex4(x + 1) < 0) return -1;
             break;
         default:
             return -1;
@@ -280,7 +253,7 @@ static Py_ssize_t decode_short_key(const char *s, Py_ssize_t n, char *tmp) {
         }
         switch (s[i + 1]) { /* scan_string validated the escape */
         case 'u': {
-            long cp = hex4(s + i + 2);
+            long cp = zenws_jstr_hex4(s + i + 2);
             if (cp < 0 || cp >= 0x80) return -1;
             tmp[o++] = (char)cp;
             i += 6;
@@ -890,7 +863,8 @@ ZENWS_TARGET_AVX512 static int s1_avx512(const char *buf, const char *end, Py_ss
 #  define ZENWS_SCAN_AVX2 0
 #endif
 
-/* ---- kernel choice: once, on first use (ZENWS_SCAN_KERNEL overrides) ---- */
+/* ---- kernel choice: once, on first use (zenws_cpu.h: ZENWS_CPU caps it,
+ * ZENWS_KERNEL_SCAN / ZENWS_SCAN_KERNEL forces one) ---- */
 
 static zenws_s1_fn zenws_s1_kernel;  /* NULL until chosen */
 static const char *zenws_s1_name = "scalar";
@@ -907,18 +881,15 @@ static int kernel_supported(const char *name, zenws_s1_fn *fn) {
     }
 #endif
 #if ZENWS_SCAN_AVX2
+    const unsigned f = zenws_cpu_features();
     if (strcmp(name, "avx512") == 0) {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("avx2") &&
-            __builtin_cpu_supports("pclmul")) {
+        if ((f & ZENWS_CPU_AVX512) && (f & ZENWS_CPU_PCLMUL)) {
             *fn = s1_avx512;
             return 1;
         }
     }
     if (strcmp(name, "avx2") == 0) {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul")) {
+        if ((f & ZENWS_CPU_AVX2) && (f & ZENWS_CPU_PCLMUL)) {
             *fn = s1_avx2;
             return 1;
         }
@@ -929,7 +900,8 @@ static int kernel_supported(const char *name, zenws_s1_fn *fn) {
 
 static void kernel_choose(void) {
     static const char *const order[] = {"avx512", "avx2", "sse2", "scalar"};
-    const char *want = getenv("ZENWS_SCAN_KERNEL");
+    const char *want = zenws_cpu_forced("SCAN");
+    const int cap = zenws_cpu_cap();
     zenws_s1_fn fn;
     size_t i;
     for (i = 0; want && i < sizeof(order) / sizeof(order[0]); i++) {
@@ -940,7 +912,7 @@ static void kernel_choose(void) {
         }
     }
     for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-        if (kernel_supported(order[i], &fn)) {
+        if (zenws_cpu_level_of(order[i]) <= cap && kernel_supported(order[i], &fn)) {
             zenws_s1_name = order[i];
             zenws_s1_kernel = fn;
             return;
@@ -1442,12 +1414,12 @@ Py_ssize_t zenws_unescape(const char *src, Py_ssize_t len, char *dst) {
         case 'u': break;
         default: *o++ = p[1]; p += 2; continue; /* '"', '\\', '/' */
         }
-        if (end - p < 6 || (cp = hex4(p + 2)) < 0) break;
+        if (end - p < 6 || (cp = zenws_jstr_hex4(p + 2)) < 0) break;
         p += 6;
         /* A high surrogate escape followed by a low one is one code point
          * (RFC 8259 §7); any other surrogate stays alone, as in json.loads. */
         if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
-            long lo = hex4(p + 2);
+            long lo = zenws_jstr_hex4(p + 2);
             if (lo >= 0xDC00 && lo <= 0xDFFF) {
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 p += 6;

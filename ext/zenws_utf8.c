@@ -11,6 +11,7 @@
  * fail at that byte rather than at the end of the sequence. */
 #include "zenws_utf8.h"
 #include "zenws_compat.h"
+#include "zenws_cpu.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@ static const uint8_t transition[9][12] = {
 /* ---- ASCII fast path kernels, chosen at run time (ZENWS_UTF8_KERNEL forces one) ----
  * Each returns the index of the first byte >= 0x80 in p[i..n), or n.  SIMD
  * versions are built per function with target attributes (never -mavx2) and
- * called only after __builtin_cpu_supports said yes. */
+ * called only after zenws_cpu_features() said yes. */
 
 #if defined(__x86_64__) || defined(_M_X64)
 #  include <emmintrin.h>
@@ -148,20 +149,18 @@ static int utf8_supported(int k) {
     if (k == UTF8_K_SWAR) return 1;
     if (k == UTF8_K_SSE2) return UTF8_SSE2;
 #if UTF8_AVX2
-    if (k == UTF8_K_AVX2) {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
+    if (k == UTF8_K_AVX2) return (zenws_cpu_features() & ZENWS_CPU_AVX2) != 0;
 #endif
     return 0;
 }
 
 static void utf8_choose(void) {
-    const char *want = getenv("ZENWS_UTF8_KERNEL");
+    const char *want = zenws_cpu_forced("UTF8");
+    const int cap = zenws_cpu_cap();
     int k;
     if (want != NULL && strcmp(want, "auto") != 0 && zenws_utf8_set_kernel(want) == 0) return;
-    for (k = UTF8_K_AVX2; k > UTF8_K_SWAR && !utf8_supported(k); k--) {
-    }
+    for (k = UTF8_K_AVX2; k > UTF8_K_SWAR; k--)
+        if (zenws_cpu_level_of(utf8_kernel_names[k]) <= cap && utf8_supported(k)) break;
     utf8_kernel = k;
 }
 

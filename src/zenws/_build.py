@@ -54,7 +54,8 @@ def build_info() -> dict[str, Any]:
           above, narrowest first, e.g. ``("sse2", "avx2", "avx512")``);
         - ``simd``: the widest level a chosen kernel uses (``"none"`` for portable C).
           A kernel runs below it when it has no wider variant (masking has none past
-          AVX2) or when forced by ``ZENWS_SCAN_KERNEL`` / ``ZENWS_JSON_KERNEL``.
+          AVX2), when capped by ``ZENWS_CPU`` or when forced by ``ZENWS_KERNEL_<NAME>``
+          (docs/packaging.md, "CPU features and kernel choice").
 
     Raises:
         ImportError: if a compiled extension is missing (there is no fallback).

@@ -109,7 +109,11 @@ def test_build_info_gives_one_view_of_the_cpu_and_the_kernels() -> None:
     assert set(available) == set(kernels)
     for name, chosen in kernels.items():
         assert chosen in available[name], (name, chosen, available[name])
-        forced = os.environ.get(f"ZENWS_{name.upper()}_KERNEL")
+        forced = (
+            os.environ.get(f"ZENWS_{name.upper()}_KERNEL")
+            or os.environ.get(f"ZENWS_KERNEL_{name.upper()}")
+            or os.environ.get("ZENWS_CPU")
+        )
         if not forced:  # the dispatcher picks the widest kernel it has for this CPU
             assert chosen == available[name][-1], (name, chosen, available[name])
     levels = ("sse2", "neon", "avx2", "avx512")
@@ -204,3 +208,125 @@ def test_import_zenws_fails_without_a_core_extension(name: str) -> None:
     # The client's hot path needs these: no pure-Python twin may stand in silently.
     got = _hidden(name, "cold")
     assert got == {"zenws": "ImportError", "module": "ImportError", "build_info": "ImportError"}
+
+
+# ---- one CPU detector, one environment scheme (src/zenws/include/zenws_cpu.h)
+
+_KERNEL_LEVEL = {"scalar": 0, "scalar64": 0, "swar": 0, "sse2": 1, "neon": 1, "avx2": 2}
+_KERNEL_LEVEL["avx512"] = 3
+_PROBE = (
+    "import ctypes, json\n"
+    "from zenws.fast import frame, jsonrpc\n"
+    "lib = ctypes.CDLL(frame.__file__)\n"
+    "lib.zenws_utf8_kernel.restype = ctypes.c_char_p\n"
+    "print(json.dumps({'mask': frame.mask_kernel(), 'utf8': lib.zenws_utf8_kernel().decode(),\n"
+    "    'scan': jsonrpc.scan_kernel(), 'json': jsonrpc.loads_kernel()}))\n"
+)
+
+
+def _kernels_with(**env: str) -> dict[str, str]:
+    """The kernel each dispatcher picks in a fresh interpreter under exactly this scheme."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "ZENWS_CPU" and not k.startswith("ZENWS_KERNEL_") and not k.endswith("_KERNEL")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    import json
+
+    result: dict[str, str] = json.loads(out.stdout)
+    return result
+
+
+def _available() -> dict[str, tuple[str, ...]]:
+    import ctypes
+
+    from zenws._build import _scan_kernels
+    from zenws.fast import frame, jsonrpc
+
+    lib = ctypes.CDLL(frame.__file__)
+    lib.zenws_utf8_kernel.restype = ctypes.c_char_p
+    lib.zenws_utf8_set_kernel.argtypes = [ctypes.c_char_p]
+    before = lib.zenws_utf8_kernel()
+    try:
+        utf8 = tuple(
+            k for k in ("swar", "sse2", "avx2") if lib.zenws_utf8_set_kernel(k.encode()) == 0
+        )
+    finally:
+        lib.zenws_utf8_set_kernel(before)
+    return {
+        "mask": tuple(frame.mask_kernels()),
+        "utf8": utf8,
+        "scan": _scan_kernels(jsonrpc),
+        "json": tuple(jsonrpc._json_kernels()),
+    }
+
+
+def _widest(names: tuple[str, ...], cap: int) -> str:
+    return max((n for n in names if _KERNEL_LEVEL[n] <= cap), key=_KERNEL_LEVEL.__getitem__)
+
+
+@pytest.mark.parametrize("cap", ["none", "sse2", "avx2", "avx512"])
+def test_zenws_cpu_caps_every_kernel(cap: str) -> None:
+    available = _available()
+    level = {"none": 0, "sse2": 1, "avx2": 2, "avx512": 3}[cap]
+    want = {name: _widest(names, level) for name, names in available.items()}
+    assert _kernels_with(ZENWS_CPU=cap) == want
+
+
+def test_no_cap_picks_the_widest_kernel_of_each() -> None:
+    available = _available()
+    assert _kernels_with() == {name: _widest(names, 3) for name, names in available.items()}
+
+
+@pytest.mark.parametrize("spelling", ["ZENWS_KERNEL_{}", "ZENWS_{}_KERNEL"])
+def test_per_kernel_variable_forces_one_kernel(spelling: str) -> None:
+    available = _available()
+    for name, names in available.items():
+        for kernel in names:
+            var = spelling.format(name.upper())
+            # the per-kernel choice wins over the cap; the others keep the capped choice
+            got = _kernels_with(**{var: kernel, "ZENWS_CPU": "none"})
+            assert got[name] == kernel, (var, kernel, got)
+            for other, other_names in available.items():
+                if other != name:
+                    assert got[other] == _widest(other_names, 0), (var, other, got)
+
+
+def test_unknown_values_keep_the_automatic_choice() -> None:
+    auto = _kernels_with()
+    assert _kernels_with(ZENWS_CPU="avx1024", ZENWS_KERNEL_SCAN="bogus") == auto
+
+
+def test_every_extension_sees_the_same_cpu() -> None:
+    from zenws.fast import frame, jsonrpc
+
+    assert frame._cpu_features() == jsonrpc._cpu_features()
+    info = zenws.build_info()
+    # the view build_info reports agrees with the detector's feature bits
+    bits = frame._cpu_features()
+    assert ("avx2" in info["cpu"]) == bool(bits & 0x04)
+    assert ("avx512" in info["cpu"]) == bool(bits & 0x08 and bits & 0x10)
+
+
+def test_each_c_unit_is_compiled_into_one_extension() -> None:
+    """A second copy of a kernel unit would carry its own kernel choice."""
+    import ast
+
+    tree = ast.parse((REPO / "setup.py").read_text())
+    sources: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "C_SOURCES":
+            value = ast.literal_eval(node.value)  # type: ignore[arg-type]
+            sources = [s for unit in value.values() for s in unit]
+    assert sources and len(sources) == len(set(sources)), sources
+    for path in sorted(REPO_FAST.glob("*.p*")):
+        text = path.read_text()
+        for line in text.splitlines():
+            assert not (line.startswith("cdef extern from") and '.c"' in line), (path, line)

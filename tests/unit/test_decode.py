@@ -660,8 +660,8 @@ def test_json_kernel_from_environment() -> None:
 
 # ------------------------------------------------------------------ UTF-8 kernels
 #
-# ext/zenws_utf8.c is compiled into zenws.fast.frame (and textually into guard);
-# its kernel switch is a plain C function of those modules, reached with ctypes.
+# ext/zenws_utf8.c is compiled into zenws.fast.frame only (guard calls it through
+# frame's cdef functions); its kernel switch is a plain C function, reached with ctypes.
 
 UTF8_KERNELS = ("swar", "sse2", "avx2")
 
@@ -751,19 +751,22 @@ def test_utf8_kernel_from_environment() -> None:
         assert out.stdout.strip() == k
 
 
-def test_utf8_kernel_switch_reaches_every_module_copy() -> None:
-    """frame and guard each compile ext/zenws_utf8.c: both copies switch kernels."""
-    from zenws.fast import frame, guard
+def test_utf8_kernel_switch_has_one_copy() -> None:
+    """Only frame compiles ext/zenws_utf8.c: one kernel choice, which the switch sets."""
+    import ctypes
 
-    for module in (frame, guard):
-        lib = _utf8_lib(module)
-        before = lib.zenws_utf8_kernel()
-        try:
-            assert lib.zenws_utf8_set_kernel(b"swar") == 0
-            assert lib.zenws_utf8_kernel() == b"swar"
-            assert lib.zenws_utf8_set_kernel(b"no-such-kernel") == -1
-            assert lib.zenws_utf8_kernel() == b"swar"
-            assert lib.zenws_utf8_set_kernel(b"auto") == 0
-            assert lib.zenws_utf8_kernel() in (b"avx2", b"sse2", b"swar")
-        finally:
-            lib.zenws_utf8_set_kernel(before)
+    from zenws.fast import frame, guard, jsonrpc, listener
+
+    lib = _utf8_lib(frame)
+    before = lib.zenws_utf8_kernel()
+    try:
+        assert lib.zenws_utf8_set_kernel(b"swar") == 0
+        assert lib.zenws_utf8_kernel() == b"swar"
+        assert lib.zenws_utf8_set_kernel(b"no-such-kernel") == -1
+        assert lib.zenws_utf8_kernel() == b"swar"
+        assert lib.zenws_utf8_set_kernel(b"auto") == 0
+        assert lib.zenws_utf8_kernel() in (b"avx2", b"sse2", b"swar")
+    finally:
+        lib.zenws_utf8_set_kernel(before)
+    for module in (guard, jsonrpc, listener):  # no second copy with its own state
+        assert not hasattr(ctypes.CDLL(module.__file__), "zenws_utf8_set_kernel"), module

@@ -8,3 +8,8 @@ cdef extern from "zenws_compat.h" nogil:
     uint64_t zenws_load_be64(const unsigned char* p) noexcept
     void zenws_store_be16(unsigned char* p, uint16_t v) noexcept
     void zenws_store_be64(unsigned char* p, uint64_t v) noexcept
+
+
+# The one CPU-feature detector (zenws_cpu.h): ZENWS_CPU_* bits of this machine.
+cdef extern from "zenws_cpu.h" nogil:
+    unsigned int zenws_cpu_features() noexcept

@@ -26,6 +26,12 @@ cdef extern from "zenws_utf8.h" nogil:
                              size_t* bad) noexcept
     int zenws_utf8_valid(const unsigned char* p, size_t n) noexcept
 
+# The UTF-8 validator is compiled into this extension only (one kernel choice);
+# other extensions call it through these (cimport: a function pointer).
+cdef uint32_t utf8_feed_c(uint32_t state, const unsigned char* p, size_t n,
+                          size_t* bad) noexcept nogil
+cdef int utf8_valid_c(const unsigned char* p, size_t n) noexcept nogil
+
 
 # Opcodes at C level (RFC 6455 §5.2); the Python constants are OP_CONT, ...
 cdef enum:

@@ -21,6 +21,7 @@ cdef extern from "Python.h":
     int PyBUF_READ
 
 from zenws.fast.common cimport zenws_load_be16, zenws_load_be64, zenws_store_be16, zenws_store_be64
+from zenws.fast.common cimport zenws_cpu_features
 
 import os
 import zlib as _zlib
@@ -48,15 +49,24 @@ cdef Py_ssize_t _INFLATE_STEP = 256 * 1024
 
 _OPNAMES = {0: "CONT", 1: "TEXT", 2: "BINARY", 8: "CLOSE", 9: "PING", 10: "PONG"}
 
-# ZENWS_MASK_KERNEL=scalar64|sse2|avx2|neon forces a kernel (tests, benchmarks);
-# an unknown or unsupported name keeps the best one (mask_kernel() tells which).
+# ZENWS_KERNEL_MASK (or ZENWS_MASK_KERNEL)=scalar64|sse2|avx2|neon forces a kernel,
+# ZENWS_CPU caps the automatic choice (zenws_cpu.h); an unknown or unsupported name
+# keeps the best one (mask_kernel() tells which).
 cdef int _init_mask_kernel() except -1:
-    cdef bytes forced = os.environ.get("ZENWS_MASK_KERNEL", "").encode()
-    zenws_mask_init(forced)
+    zenws_mask_init(NULL)
     return 0
 
 
 _init_mask_kernel()
+
+
+cdef uint32_t utf8_feed_c(uint32_t state, const unsigned char* p, size_t n,
+                          size_t* bad) noexcept nogil:
+    return zenws_utf8_feed(state, p, n, bad)
+
+
+cdef int utf8_valid_c(const unsigned char* p, size_t n) noexcept nogil:
+    return zenws_utf8_valid(p, n)
 
 
 # ---------------------------------------------------------------- helpers
@@ -481,6 +491,12 @@ cdef int _mask_buffer(int kernel, object buf, object key, Py_ssize_t offset) exc
 def mask_kernel():
     """Name of the masking kernel chosen at run time ("avx2", "sse2", "neon", "scalar64")."""
     return zenws_mask_kernel_name(zenws_mask_current()).decode()
+
+
+def _cpu_features() -> int:
+    """ZENWS_CPU_* feature bits this extension's detector reports (tests: every
+    extension must see the same CPU)."""
+    return zenws_cpu_features()
 
 
 def mask_kernels():

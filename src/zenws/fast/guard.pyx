@@ -11,7 +11,7 @@
 # frames before the offending one and fails the connection with the RFC code.
 cimport cython
 from cpython.buffer cimport Py_buffer
-from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint16_t, uint64_t
 from libc.string cimport memcpy
 
 from zenws.fast._compat cimport (
@@ -30,15 +30,11 @@ from zenws.fast._compat_check import check as _check_private_api
 _check_private_api()
 
 
-# The UTF-8 DFA (ext/zenws_utf8.c) compiled into this module, as listener.pyx
-# does with zenws_scan.c: a direct C call on the per-byte path.
-cdef extern from "zenws_utf8.c" nogil:
-    enum:
-        ZENWS_UTF8_ACCEPT
-        ZENWS_UTF8_REJECT
-    uint32_t zenws_utf8_feed(uint32_t state, const unsigned char* p, size_t n,
-                             size_t* bad) noexcept
-    int zenws_utf8_valid(const unsigned char* p, size_t n) noexcept
+# The UTF-8 DFA lives in the frame extension (one copy, one kernel choice).
+from zenws.fast.frame cimport (
+    ZENWS_UTF8_ACCEPT, ZENWS_UTF8_REJECT, utf8_feed_c as zenws_utf8_feed,
+    utf8_valid_c as zenws_utf8_valid,
+)
 
 
 cdef extern from "Python.h":

@@ -37,9 +37,14 @@ cdef extern from "zenws_scan.h" nogil:
     Py_ssize_t zenws_format_i64(int64_t v, char* dst) noexcept
     int zenws_json_plain(const char* s, Py_ssize_t len) noexcept
     # Stage-1 kernel of zenws_scan(): "avx512", "avx2", "sse2" or "scalar" (chosen on
-    # first use; the ZENWS_SCAN_KERNEL environment variable can force one).
+    # first use within ZENWS_CPU; ZENWS_KERNEL_SCAN / ZENWS_SCAN_KERNEL can force one).
     const char* zenws_scan_kernel() noexcept
     int zenws_scan_set_kernel(const char* name) noexcept
+
+# The scanner is compiled into this extension only (one kernel choice); other
+# extensions call it through these (cimport: a function pointer).
+cdef int scan_raw_c(const char* buf, Py_ssize_t n, zenws_scan_t* out) noexcept nogil
+cdef Py_ssize_t unescape_raw_c(const char* src, Py_ssize_t n, char* dst) noexcept nogil
 
 
 @cython.final

@@ -21,7 +21,7 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.stdint cimport INT64_MAX, int64_t, uint64_t
 from libc.string cimport memcpy, memset
 
-from zenws.fast.common cimport zenws_monotonic_ns
+from zenws.fast.common cimport zenws_cpu_features, zenws_monotonic_ns
 
 import asyncio
 import json
@@ -235,6 +235,14 @@ def scan_id(buf):
     return None
 
 
+cdef int scan_raw_c(const char* buf, Py_ssize_t n, zenws_scan_t* out) noexcept nogil:
+    return zenws_scan(buf, n, out)
+
+
+cdef Py_ssize_t unescape_raw_c(const char* src, Py_ssize_t n, char* dst) noexcept nogil:
+    return zenws_unescape(src, n, dst)
+
+
 def scan_kernel() -> str:
     """Name of the SIMD kernel :func:`scan` uses for messages >= STRICT_BELOW bytes.
 
@@ -360,6 +368,12 @@ def _set_json_kernel(str name not None) -> str:
     if zenws_json_set_kernel(name.encode("ascii")) != 0:
         raise ValueError(f"json kernel {name!r} is unknown or not supported by this CPU")
     return before
+
+
+def _cpu_features() -> int:
+    """ZENWS_CPU_* feature bits this extension's detector reports (tests: every
+    extension must see the same CPU)."""
+    return zenws_cpu_features()
 
 
 def _json_kernels() -> tuple:

@@ -24,7 +24,7 @@ from zenws.fast.common cimport zenws_monotonic_ns, zenws_load_be16
 from zenws.fast.frame cimport MessageAssembler, close_code_valid, frame_in_place_c
 from zenws.fast.jsonrpc cimport (
     Correlator, encode_request_c, encode_request_into, free_request_buffer, loads_c,
-    zenws_scan_t, zenws_scan, zenws_unescape,
+    zenws_scan_t, scan_raw_c as zenws_scan, unescape_raw_c as zenws_unescape,
     ZENWS_KIND_INVALID, ZENWS_KIND_OTHER, ZENWS_KIND_RESPONSE, ZENWS_KIND_NOTIFICATION,
     ZENWS_KIND_ERROR_NO_ID, ZENWS_ID_INT,
 )
@@ -46,13 +46,6 @@ from zenws import telemetry as _tm
 
 # zenws/fast/_compat.pxd: the private picows API this module is compiled against.
 _check_private_api()
-
-# The scanner is plain C in ext/zenws_scan.c.  Compiling it into this module
-# (unity build) lets the hot path call zenws_scan() directly, with no
-# cross-module indirection and no extra setup.py source list entry.
-cdef extern from "zenws_scan.c":
-    pass
-
 
 cdef extern from "Python.h":
     # declared here with a PyObject* list: NULL deletes the slice (cpython.list says object)

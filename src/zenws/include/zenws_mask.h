@@ -30,9 +30,10 @@ void zenws_mask(unsigned char *data, size_t len, const unsigned char key[4], siz
 void zenws_mask_with(int kernel, unsigned char *data, size_t len,
                      const unsigned char key[4], size_t phase);
 
-/* Choose the kernel: best available, or `forced` (a kernel name such as
- * "sse2") when non-NULL and non-empty.  Returns 0, or -1 when `forced` is
- * unknown or not supported by this CPU (the best kernel is then kept). */
+/* Choose the kernel: the best available within ZENWS_CPU, or `forced` (a
+ * kernel name such as "sse2"; NULL reads ZENWS_KERNEL_MASK, alias
+ * ZENWS_MASK_KERNEL, see zenws_cpu.h).  Returns 0, or -1 when the forced name
+ * is unknown or not supported by this CPU (the best kernel is then kept). */
 int zenws_mask_init(const char *forced);
 
 /* 1 when kernel `k` can run on this CPU/build, else 0. */

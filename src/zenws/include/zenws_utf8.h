@@ -28,9 +28,10 @@ uint32_t zenws_utf8_feed(uint32_t state, const unsigned char *p, size_t n, size_
 int zenws_utf8_valid(const unsigned char *p, size_t n);
 
 /* Kernel of the ASCII fast path: "avx2" (runs of 256 bytes and more),
- * "sse2" or "swar" (portable).  Chosen on first use from the CPU, or from the
- * environment variable ZENWS_UTF8_KERNEL when it names one this CPU runs.
- * Each module that compiles zenws_utf8.c has its own choice. */
+ * "sse2" or "swar" (portable).  Chosen on first use from the CPU within
+ * ZENWS_CPU, or from ZENWS_KERNEL_UTF8 (alias ZENWS_UTF8_KERNEL) when it names
+ * one this CPU runs (zenws_cpu.h).  Only zenws.fast.frame compiles this unit;
+ * other extensions call it through frame's cdef functions. */
 const char *zenws_utf8_kernel(void);
 /* Switch kernel ("avx2", "sse2", "swar", "auto"); tests and benchmarks only,
  * not thread-safe.  0 on success, -1 for an unknown or unsupported name. */
