@@ -7,6 +7,7 @@ Names only in the compiled module (``__pyx_capi__``, pickling helpers) are not c
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,14 @@ def _flags() -> list[str]:
     return ["--ignore-disjoint-bases"] if "--ignore-disjoint-bases" in help_text else []
 
 
+def _env() -> dict[str, str]:
+    # stubtest runs in tmp_path: a relative PYTHONPATH (``PYTHONPATH=src``) would not reach
+    # the imported package from there, and another installed zenws would be checked instead.
+    src = str(Path(zenws.__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([src, path] if path else [src])}
+
+
 def test_stubs_match_the_compiled_modules(tmp_path: Path) -> None:
     config = tmp_path / "mypy.ini"
     config.write_text("[mypy]\n")
@@ -55,6 +64,7 @@ def test_stubs_match_the_compiled_modules(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=_env(),
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

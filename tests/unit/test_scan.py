@@ -6,6 +6,7 @@ bytes, so every comparison is against an independent parser.
 
 from __future__ import annotations
 
+import inspect
 import json
 import random
 from typing import Any
@@ -703,3 +704,21 @@ def test_fuzz_kernels_agree(base: bytes, edits: list[tuple[int, int, int]]) -> N
         else:
             del buf[pos : pos + 1]
     _same_on_every_kernel(bytes(buf))
+
+
+@pytest.mark.parametrize(
+    ("func", "param"),
+    [
+        (scan, "buf"),
+        (scan_strict, "buf"),
+        (scan_id, "buf"),
+        (jsonrpc.loads, "data"),
+        (jsonrpc.dumps, "obj"),
+    ],
+)
+def test_one_argument_functions_report_their_signature(func: Any, param: str) -> None:
+    # help() and inspect see the positional-only parameter of the .pyi, not the
+    # ``(self, object, /)`` Python 3.13 gives a METH_O builtin without a text signature
+    assert str(inspect.signature(func)) == f"({param}, /)"
+    with pytest.raises(TypeError):
+        func(**{param: b"{}"})

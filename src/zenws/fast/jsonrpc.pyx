@@ -174,10 +174,14 @@ cdef inline bytes _as_bytes(object buf):
 
 
 # binding(False) + always_allow_keywords(False): a plain METH_O builtin, the
-# cheapest call CPython has (no argument parsing, no CyFunction layer).
+# cheapest call CPython has (no argument parsing, no CyFunction layer).  The
+# "clinic" signature format gives it a __text_signature__ (``(buf, /)``), so that
+# inspect.signature() sees the real parameter: without one, Python 3.13 reports
+# ``(self, object, /)`` for every METH_O builtin.
 @cython.binding(False)
 @cython.always_allow_keywords(False)
-def scan(buf) -> ScanResult:
+@cython.embedsignature.format("clinic")
+def scan(buf, /) -> ScanResult:
     """Scan the top level of a JSON-RPC message without parsing it.
 
     Args:
@@ -196,7 +200,8 @@ def scan(buf) -> ScanResult:
 
 @cython.binding(False)
 @cython.always_allow_keywords(False)
-def scan_strict(buf) -> ScanResult:
+@cython.embedsignature.format("clinic")
+def scan_strict(buf, /) -> ScanResult:
     """Like :func:`scan`, but every nested value is checked against RFC 8259.
 
     Args:
@@ -213,7 +218,8 @@ def scan_strict(buf) -> ScanResult:
 
 @cython.binding(False)
 @cython.always_allow_keywords(False)
-def scan_id(buf):
+@cython.embedsignature.format("clinic")
+def scan_id(buf, /):
     """Return the top-level ``"id"`` of a message: int, str or None.
 
     Args:
@@ -306,7 +312,8 @@ cdef object _loads_str(str data):
 
 @cython.binding(False)
 @cython.always_allow_keywords(False)
-def loads(data):
+@cython.embedsignature.format("clinic")
+def loads(data, /):
     """Decode one JSON document (RFC 8259) into Python objects.
 
     The result equals ``json.loads`` of the same text (dict, list, str, int of any
@@ -422,7 +429,8 @@ cdef inline bytes _steal_bytes(PyObject* out):
 
 @cython.binding(False)
 @cython.always_allow_keywords(False)
-def dumps(obj) -> bytes:
+@cython.embedsignature.format("clinic")
+def dumps(obj, /) -> bytes:
     """``orjson.dumps(obj)`` (no options), written by zenws' C encoder for plain data.
 
     dict (exact type, str keys), list, tuple, str, int (-2**63 .. 2**64-1),

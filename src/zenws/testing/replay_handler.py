@@ -254,10 +254,12 @@ class ReplayHandler(Handler):
                 delay = prev_at + (it.frame.mono_ns - prev_mono) / 1e9 / self.speed - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            await self._send(connection, it.frame)
+            # Counted before it is sent: a recorded close waits in _send for the closing
+            # handshake, which ends with the connection, and on_disconnect cancels this task.
             st.used[i] = True
             st.sent_at[i] = loop.time()
             self.pushed += 1
+            await self._send(connection, it.frame)
         script = st.script
         if not script.ends_with_close and script is not self.scripts[-1] and connection.open:
             # the recorded connection ended without a close frame: drop it so that the
