@@ -205,7 +205,10 @@ def test_message_json_raises_value_error_for_every_decoder(decoder: str, name: s
             pass
         except Exception as exc:  # pragma: no cover - the failure being tested
             pytest.fail(f"{decoder} raised {type(exc).__name__}: {exc}")
-    if name in ("invalid", "deep", "very_deep", "empty"):  # invalid for every decoder
+    # Invalid, or nested beyond the decoder's limit: 2,000 levels exceed orjson's, simdjson's
+    # and zenws' limits, while json.loads's is the interpreter's (Python 3.13 parses them).
+    invalid = name in ("invalid", "very_deep", "empty") or (name == "deep" and decoder != "json")
+    if invalid:
         with pytest.raises(ValueError):
             _make_message(1, PAYLOADS[name], decoder=decoder).json()
 
