@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import atheris
+from _mutate import mutate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: corpus, jsonsame
 from corpus import deribit_messages
@@ -104,22 +105,8 @@ def check(buf: bytes) -> None:
         assert same(got, want), (buf, got, want)
 
 
-@atheris.instrument_func
-def mutate(fdp: atheris.FuzzedDataProvider) -> bytes:
-    buf = bytearray(SEEDS[fdp.ConsumeIntInRange(0, len(SEEDS) - 1)])
-    for _ in range(fdp.ConsumeIntInRange(0, 6)):
-        pos = fdp.ConsumeIntInRange(0, len(buf))
-        op = fdp.ConsumeIntInRange(0, 3)
-        byte = fdp.PickValueInList(list(b'"\\{}[],: \t\x00\x1f\x80\xc3\xed\xffu0-.eEtfn'))
-        if op == 0:
-            buf[pos : pos + 1] = bytes([byte])
-        elif op == 1:
-            buf.insert(pos, byte)
-        elif op == 2:
-            del buf[pos : pos + 1]
-        else:
-            del buf[pos:]
-    return bytes(buf)
+#: bytes the mutator inserts (tests/fuzz/_mutate.py)
+ALPHABET = b'"\\{}[],: \t\x00\x1f\x80\xc3\xed\xffu0-.eEtfn'
 
 
 @atheris.instrument_func
@@ -160,7 +147,7 @@ def test_one_input(data: bytes) -> None:
     if mode == 0:
         buf = fdp.ConsumeBytes(fdp.remaining_bytes())
     elif mode == 1:
-        buf = mutate(fdp)
+        buf = mutate(fdp, SEEDS, ALPHABET)
     else:
         buf = generate(fdp).encode("utf-8", "surrogatepass")
     check(buf)
