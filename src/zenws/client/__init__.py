@@ -165,6 +165,7 @@ class Client:
         self._owner = _Owner(self)  # what every connection of this client reports to
         self._conn: Connection | None = None  # the active connection (last one opened)
         self._opening: Connection | None = None  # the connection in its handshake
+        self._others: list[Connection] = []  # open, not active: prepared or draining
         self._next_id = 1
         self._totals = dict.fromkeys(_COUNTERS, 0)
         self._recorder: Any = None
@@ -449,17 +450,79 @@ class Client:
             reason=reason,
         )
 
+    # ------------------------------------------------------------------ a second connection
+
+    async def _prepare(self, delivery: Delivery) -> Connection:
+        """Open a connection next to the active one (make-before-break), not active yet.
+
+        Its messages go to ``delivery`` (not the application's), its requests are sent
+        with ``self._requests.request_on(conn, ...)`` and correlated on it, and its end
+        fails only its own requests.  :meth:`_activate` makes it the active connection.
+
+        Raises:
+            ConnectError: it could not be opened.
+        """
+        conn = self._new_connection(self._supervisor.epoch + 1)
+        conn.deliver_to(delivery)
+        self._requests.attach(conn)
+        try:
+            await conn.open()
+        except BaseException:
+            self._requests.detach(conn)
+            raise
+        self._others.append(conn)
+        return conn
+
+    def _activate(self, conn: Connection) -> Connection | None:
+        """Make the prepared ``conn`` the active connection; return the one it replaces.
+
+        From now on ``request``/``send`` go to ``conn``, the application's delivery
+        receives its messages, heartbeat and liveness watch it and ``epoch`` is its epoch.
+        The replaced connection stays open, its in-flight requests still answered and
+        swept (its ``correlator.pending`` counts down); close it once drained.
+        """
+        sup = self._supervisor
+        if sup.state is not State.OPEN or conn.current is None:
+            raise ZenwsError("only an open connection can replace the active one, when OPEN")
+        old = self._conn
+        sup.stop_watch()
+        self._others = [c for c in self._others if c is not conn]
+        if old is not None and old.current is not None:
+            self._others.append(old)
+        conn.deliver_to(self._delivery)
+        if self._queue.paused:
+            conn.pause_reading(True)
+        self._conn = conn
+        sup.epoch = conn.epoch
+        self._requests.use(conn, True)
+        sup.start_watch(self)
+        return old
+
     # ------------------------------------------------------------------ what connections report
 
-    def _on_ws_disconnected(self, conn: Connection) -> None:
-        lst = conn.listener
-        if conn is not self._conn or lst is None:
-            return
-        sup = self._supervisor
-        self._next_id = lst.next_id
+    def _add_counters(self, lst: FastListener) -> None:
         for k, v in lst.counters().items():
             if k in self._totals:
                 self._totals[k] += v
+
+    def _on_ws_disconnected(self, conn: Connection) -> None:
+        lst = conn.listener
+        if lst is None:
+            return
+        if conn is not self._conn:
+            # Not the active connection (one being prepared, or one replaced and draining):
+            # only its own requests end; the client's state does not change.
+            self._others = [c for c in self._others if c is not conn]
+            self._add_counters(lst)
+            conn.fail_requests(
+                lost(f"connection lost (epoch {lst.epoch})", sent=True, epoch=lst.epoch)
+            )
+            self._requests.detach(conn)
+            self._log.info("disconnected (epoch %d, not the active connection)", lst.epoch)
+            return
+        sup = self._supervisor
+        self._next_id = lst.next_id
+        self._add_counters(lst)
         self._requests.use(None, False)
         sup.lost()
         # The code zenws failed the connection with wins over the peer's answer to it.
@@ -504,7 +567,9 @@ class Client:
 
     def _on_peer_close(self, conn: Connection, code: int, reason: str) -> None:
         sup = self._supervisor
-        sup.close_code, sup.close_reason = code, reason
+        active = conn is self._conn
+        if active:
+            sup.close_code, sup.close_reason = code, reason
         self._log.info("server closed the connection: %d %r", code, redact_text(reason[:120]))
         if sup.closed_by_app:  # the server's answer to our close()
             gone: ConnectionLost = ClientClosed(
@@ -519,15 +584,17 @@ class Client:
                 reason=reason,
             )
         conn.fail_requests(gone)
-        self._requests.fail_limited(conn.epoch, code, reason)
+        if active:
+            self._requests.fail_limited(conn.epoch, code, reason)
 
     def _on_protocol_error(self, conn: Connection | None, code: int, reason: str) -> None:
         # The listener (or picows) failed the connection with CLOSE `code` (RFC 6455 §7.1.7):
         # the code is what metrics(), the requests it ends and telemetry report.
         sup = self._supervisor
         epoch = conn.epoch if conn is not None else sup.epoch
-        sup.close_code, sup.close_reason = code, reason
-        sup.last_error = f"protocol error {code}: {reason}"
+        if conn is None or conn is self._conn or conn is self._opening:
+            sup.close_code, sup.close_reason = code, reason
+            sup.last_error = f"protocol error {code}: {reason}"
         self._log.warning("closing with %d: %s", code, reason)
         if _tm.active:
             _tm.emit("protocol.error", {"code": code}, {"reason": reason, "epoch": epoch})
@@ -545,7 +612,8 @@ class Client:
         )
         exc.__cause__ = ProtocolError(reason, code)
         conn.fail_requests(exc)
-        self._requests.fail_limited(conn.epoch, code, reason)
+        if conn is self._conn or conn is self._opening:
+            self._requests.fail_limited(conn.epoch, code, reason)
 
     def _fail_when_consumed(self) -> None:
         conn = self._conn
@@ -668,6 +736,9 @@ class Client:
             return
         self._set_state(State.CLOSING)
         sup.cancel_reconnect()
+        for other in self._others:  # prepared or draining: closed alongside
+            other.close(code, reason)
+            other.abort_later()
         conn = self._conn
         fut = conn.disconnected if conn is not None else None
         if conn is not None and self._listener is not None and fut is not None:
@@ -714,6 +785,9 @@ class Client:
             reason=sup.close_reason,
         )
         self._requests.close(gone, sup.epoch, sup.close_code, sup.close_reason)
+        others, self._others = self._others, []
+        for other in others:
+            other.abort()
         self._queue.close(exc if isinstance(exc, ConnectError) else None)
         sup.fail_waiters(exc if exc is not None else gone)
         rec, self._recorder = self._recorder, None

@@ -302,18 +302,45 @@ class Requests:
                 finally:
                     self.waiting -= 1
 
-    async def _request_once(self, method: str, params: Any, timeout: float | None) -> Any:
-        conn = self.conn
-        lst = conn.current if conn is not None else None
-        if lst is None or lst.closed or self._status.state is not State.OPEN:
-            lst = self.open_listener()  # raises ConnectionLost; no tokens taken yet
+    async def request_on(
+        self, conn: Connection, method: str, params: Any = None, *, timeout: float | None = None
+    ) -> Any:
+        """``client.request`` on ``conn``, which need not be the active connection.
+
+        A connection being prepared (make-before-break) takes requests this way; ``conn``
+        must be :meth:`attach`-ed (its deadlines are swept).  Same errors as
+        ``client.request``.
+        """
+        if timeout is not None:
+            timeout = _seconds("timeout", timeout)
+        return await self._request_once(method, params, timeout, conn)
+
+    def _listener_of(self, conn: Connection | None) -> FastListener:
+        # conn None: the active connection (open_listener()); else conn's, while it lives.
+        if conn is None:
+            return self.open_listener()
+        lst = conn.current
+        if lst is None or lst.closed:
+            raise self._not_open(lst)
+        return lst
+
+    async def _request_once(
+        self, method: str, params: Any, timeout: float | None, conn: Connection | None = None
+    ) -> Any:
+        if conn is None:
+            active = self.conn
+            lst = active.current if active is not None else None
+            if lst is None or lst.closed or self._status.state is not State.OPEN:
+                lst = self.open_listener()  # raises ConnectionLost; no tokens taken yet
+        else:
+            lst = self._listener_of(conn)
         limiter = self.limiter
         queued = limiter is not None and not limiter.acquire_nowait(method)
         t = self._timeout if timeout is None else timeout
         left = t
         if queued or lst.write_paused:
             # Off the common path: only a request that must wait gets a timer here.
-            lst, left = await self._wait_to_send(method, t, queued)
+            lst, left = await self._wait_to_send(method, t, queued, conn)
         sent = 0
         fut = self.loop.create_future()  # type: ignore[union-attr]
         try:
@@ -371,7 +398,7 @@ class Requests:
         return result
 
     async def _wait_to_send(
-        self, method: str, t: float, queued: bool
+        self, method: str, t: float, queued: bool, conn: Connection | None
     ) -> tuple[FastListener, float]:
         """Wait for the rate limiter's tokens, then for a writable socket, within ``t`` s.
 
@@ -399,10 +426,10 @@ class Requests:
                 await limiter.acquire(method)
                 granted = True
                 waiting = "the socket to become writable"
-            lst = self.open_listener()
+            lst = self._listener_of(conn)
             while lst.write_paused:  # the peer stopped reading: its buffers are full
                 await self.write_gate.wait(loop)
-                lst = self.open_listener()
+                lst = self._listener_of(conn)
             left = t - (loop.time() - start)
             if left <= 0:
                 raise _DeadlinePassed
