@@ -505,6 +505,11 @@ class Client:
             if k in self._totals:
                 self._totals[k] += v
 
+    def _primary(self, conn: Connection) -> bool:
+        # The active connection, or the one the client is opening to become it (not one
+        # prepared beside the active one): what happens to it is the client's state.
+        return conn is self._conn or conn is self._opening
+
     def _on_ws_disconnected(self, conn: Connection) -> None:
         lst = conn.listener
         if lst is None:
@@ -512,13 +517,14 @@ class Client:
         if conn is not self._conn:
             # Not the active connection (one being prepared, or one replaced and draining):
             # only its own requests end; the client's state does not change.
-            self._others = [c for c in self._others if c is not conn]
-            self._add_counters(lst)
             conn.fail_requests(
                 lost(f"connection lost (epoch {lst.epoch})", sent=True, epoch=lst.epoch)
             )
             self._requests.detach(conn)
-            self._log.info("disconnected (epoch %d, not the active connection)", lst.epoch)
+            if any(c is conn for c in self._others):  # not an attempt that failed to open
+                self._others = [c for c in self._others if c is not conn]
+                self._add_counters(lst)
+                self._log.info("disconnected (epoch %d, not the active connection)", lst.epoch)
             return
         sup = self._supervisor
         self._next_id = lst.next_id
@@ -567,7 +573,7 @@ class Client:
 
     def _on_peer_close(self, conn: Connection, code: int, reason: str) -> None:
         sup = self._supervisor
-        active = conn is self._conn
+        active = self._primary(conn)
         if active:
             sup.close_code, sup.close_reason = code, reason
         self._log.info("server closed the connection: %d %r", code, redact_text(reason[:120]))
@@ -592,7 +598,7 @@ class Client:
         # the code is what metrics(), the requests it ends and telemetry report.
         sup = self._supervisor
         epoch = conn.epoch if conn is not None else sup.epoch
-        if conn is None or conn is self._conn or conn is self._opening:
+        if conn is None or self._primary(conn):
             sup.close_code, sup.close_reason = code, reason
             sup.last_error = f"protocol error {code}: {reason}"
         self._log.warning("closing with %d: %s", code, reason)
@@ -612,7 +618,7 @@ class Client:
         )
         exc.__cause__ = ProtocolError(reason, code)
         conn.fail_requests(exc)
-        if conn is self._conn or conn is self._opening:
+        if self._primary(conn):
             self._requests.fail_limited(conn.epoch, code, reason)
 
     def _fail_when_consumed(self) -> None:
