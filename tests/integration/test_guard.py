@@ -245,29 +245,26 @@ async def test_two_close_frames_with_the_101_response() -> None:
 
 
 @pytest.mark.parametrize("tls", [False, True])
-async def test_loop_native_transports_honour_set_protocol(tls: bool) -> None:
-    from picows import ws_connect
-
-    from zenws.fast.guard import install
+async def test_loop_native_transports_carry_the_guard(tls: bool) -> None:
+    from zenws.fast.guard import connect
     from zenws.fast.listener import FastListener
 
     async with MockServer(ssl=True if tls else None) as srv:
         got: list[bytes] = []
         listener = FastListener()
-        listener.guard_factory = install
 
         def on_message(m: zenws.Message) -> None:
             got.append(m.raw)
             listener.send_text(m.raw)
 
         listener.on_message = on_message
-        transport, _ = await ws_connect(
+        transport, returned = await connect(
             lambda: listener,
             srv.url,
             ssl_context=srv.ssl_context if tls else None,
             use_aiofastnet=False,
-            enable_auto_pong=False,
         )
+        assert returned is listener
         underlying = transport.underlying_transport
         assert "aiofastnet" not in type(underlying).__module__
         assert underlying.get_protocol() is listener.guard
