@@ -143,14 +143,16 @@ SIGNATURES: Final[dict[tuple[str, str, str], tuple[str, ...]]] = {
 }
 
 
-def _whole(text: str) -> str:
-    return " ".join(
-        d
-        for d in (
-            re.sub(r"\s+", " ", re.sub(r"#.*", "", line)).strip() for line in text.splitlines()
-        )
-        if d
-    )
+def _block(text: str, header: str) -> str | None:
+    # The text of the top-level block `header` ("" = the whole text), comments removed
+    # and whitespace collapsed: one pass over the block (this runs at import).
+    if header:
+        m = re.search(r"^" + re.escape(header) + r"[ \t]*$", text, re.M)
+        if m is None:
+            return None
+        end = re.compile(r"^\S", re.M).search(text, m.end() + 1)
+        text = text[m.end() : end.start() if end else len(text)]
+    return " ".join(re.sub(r"#[^\n]*", "", text).split())
 
 
 def declarations(text: str, header: str) -> str | None:
@@ -188,13 +190,19 @@ def _pxd_text(package: str, name: str) -> str:
         ) from None
 
 
+_checked = False
+
+
 def check(sources: dict[tuple[str, str], str] | None = None) -> None:
-    """Raise ImportError if an installed .pxd no longer declares what _compat.pxd uses.
+    """Raise ImportError if an installed picows / aiofastnet no longer has what _compat.pxd uses.
 
     Args:
         sources: ``(package, file) -> .pxd text`` to check instead of the installed
             files (tests).
     """
+    global _checked
+    if sources is None and _checked:
+        return  # the installed files do not change while zenws runs
     texts: dict[tuple[str, str], str] = {}
 
     def text(package: str, name: str) -> str:
@@ -219,11 +227,13 @@ def check(sources: dict[tuple[str, str], str] | None = None) -> None:
                 header[:-1], package, name, "is gone" if found is None else "changed", "EXPECTED"
             )
     for (package, name, header), wanted in SIGNATURES.items():
-        block = declarations(text(package, name), header) if header else _whole(text(package, name))
+        block = _block(text(package, name), header)
         for decl in wanted:
             if block is None or decl not in block:
                 what = f"`{header.rstrip(':')}`" if header else "the module"
                 raise fail(decl, package, name, f"changed ({what} no longer has it)", "SIGNATURES")
+    if sources is None:
+        _checked = True
 
 
 _COMPILED_AGAINST: Final = "picows 2.3.1 / aiofastnet 1.2.0"

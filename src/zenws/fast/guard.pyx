@@ -538,8 +538,8 @@ async def connect(listener_factory, str url, *, ssl_context=None, handshake_time
         ``(transport, listener)``: picows' ``WSTransport`` and the listener.
 
     Raises:
-        ConnectionResetError: the server closed the connection before its handshake
-            response was complete.
+        ConnectionResetError: the server closed the connection before the end of its
+            answer to the upgrade request.
         Exception: what ``ws_connect`` raises: ``picows.WSHandshakeError`` (refused or
             invalid upgrade), ``OSError`` (DNS, refused TCP), ``ssl.SSLError``,
             ``asyncio.TimeoutError`` (the handshake timeout), a proxy's error.
@@ -614,10 +614,15 @@ async def connect(listener_factory, str url, *, ssl_context=None, handshake_time
     if listener is None:
         # picows ends the handshake without a listener when the connection is lost.
         transport.abort()
-        if g is None or g.head_bytes == 0:
+        if g is None:
             raise ConnectionResetError(
-                "the server closed the connection without answering the WebSocket upgrade")
+                "the server closed the connection before it had answered the WebSocket "
+                "upgrade request")
+        if g.head_bytes == 0:
+            raise ConnectionResetError(
+                "the server closed the connection without answering the WebSocket upgrade "
+                "request")
         raise ConnectionResetError(
-            "the server closed the connection before its WebSocket handshake response "
-            f"was complete ({g.head_bytes} bytes of it received)")
+            "the server closed the connection before the end of its answer to the WebSocket "
+            f"upgrade request ({g.head_bytes} bytes received)")
     return protocol_transport(proto), listener
