@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import zenws
-from rawws import accept_upgrade
+from rawws import accept_upgrade, frame, raw_server
 from waits import wait_until
 from zenws import State
 from zenws.fast.frame import decode, encode
@@ -307,3 +307,28 @@ async def test_valid_stream_in_random_reads_is_delivered_intact() -> None:
         assert got == sent
         assert client.state is State.OPEN and not client._listener.guard.stopped
         await client.close()
+
+
+async def test_a_listener_of_its_own_gets_every_byte_unchecked() -> None:
+    # connect() guards FastListeners; any other picows listener gets the stream as
+    # picows parses it, the frames that came with the 101 included.
+    from picows import WSFrame, WSListener, WSTransport
+
+    from zenws.fast.guard import connect
+
+    got: list[tuple[int, bytes]] = []
+
+    class Plain(WSListener):  # type: ignore[misc]
+        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+            got.append((int(frame.msg_type), frame.get_payload_as_bytes()))
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accept_upgrade(reader, writer, frame(1, "one") + frame(1, "two", rsv2=True))
+        await reader.read()
+
+    async with raw_server(handler) as url:
+        transport, listener = await connect(Plain, url)
+        assert isinstance(listener, Plain)
+        await wait_until(lambda: len(got) == 2)
+        assert got == [(1, b"one"), (1, b"two")]  # RSV2 is the listener's business here
+        transport.disconnect()

@@ -381,13 +381,12 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
         # picows parses the 101 and, on success, calls FastListener.on_ws_connected,
         # which calls attach() (the listener's guard_factory).
         self._buffer_updated(end)
-        if self._mode != GUARD_FRAMES:
-            # The handshake failed (picows disconnects) or no FastListener was
-            # attached: nothing more reaches picows.
+        if self._mode == GUARD_HEAD:
+            # The handshake failed (picows disconnects): nothing more reaches picows.
             self.stopped = True
             return
         if rest is not None:
-            self.data_received(rest)
+            self.data_received(rest)    # validated (GUARD_FRAMES) or passed on (GUARD_PASS)
 
     def attach(self, FastListener listener not None, transport=None):
         """Validate the frames after the 101 for ``listener`` (its ``guard_factory``).
