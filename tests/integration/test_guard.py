@@ -318,9 +318,9 @@ async def test_a_listener_of_its_own_gets_every_byte_unchecked() -> None:
 
     got: list[tuple[int, bytes]] = []
 
-    class Plain(WSListener):  # type: ignore[misc]
+    class Plain(WSListener):
         def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-            got.append((int(frame.msg_type), frame.get_payload_as_bytes()))
+            got.append((frame.msg_type.value, frame.get_payload_as_bytes()))
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await accept_upgrade(reader, writer, frame(1, "one") + frame(1, "two", rsv2=True))
