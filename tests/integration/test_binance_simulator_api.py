@@ -21,7 +21,9 @@ from zenws.testing import BinanceSimulator
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 
 
-async def call(ws: ClientConnection, req_id: Any, method: str, params: Any = None) -> Any:
+async def call(
+    ws: ClientConnection, req_id: Any, method: str, params: Any = None, sink: Any = None
+) -> Any:
     msg: dict[str, Any] = {"id": req_id, "method": method}
     if params is not None:
         msg["params"] = params
@@ -30,6 +32,8 @@ async def call(ws: ClientConnection, req_id: Any, method: str, params: Any = Non
         reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
         if isinstance(reply, dict) and reply.get("id") == req_id:
             return reply
+        if sink is not None:
+            sink.append(reply)
 
 
 def hmac_signed(params: dict[str, Any], api_key: str = "hkey", secret: str = SECRET) -> Any:
@@ -169,3 +173,50 @@ async def test_ed25519_signatures_and_session_logon() -> None:
         out = await call(ws, 9, "session.logout")
         assert out["result"]["apiKey"] is None
         assert _code(await call(ws, 10, "account.status", {"timestamp": _ms()}))[1] == -1102
+
+
+async def test_orders_and_user_data_events_after_subscribe() -> None:
+    key = Ed25519PrivateKey.generate()
+    sim = BinanceSimulator(orders_per_10s=3)
+    sim.add_ed25519_key("ekey", key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    async with sim.serve(), connect(sim.url) as ws:
+        assert (await call(ws, 1, "session.logon", ed_signed({}, key)))["status"] == 200
+        sub = await call(ws, 2, "userDataStream.subscribe")
+        sub_id = sub["result"]["subscriptionId"]
+        limit = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                 "quantity": "0.01000000", "price": "30000.00", "newClientOrderId": "mine-1",
+                 "timestamp": _ms()}  # fmt: skip
+        pushed: list[Any] = []  # user-data events may come before the response
+        placed = await call(ws, 3, "order.place", limit, sink=pushed)
+        assert placed["status"] == 200, placed
+        order = placed["result"]
+        assert order["status"] == "NEW" and order["clientOrderId"] == "mine-1"
+        assert order["fills"] == [] and order["type"] == "LIMIT"
+        while len(pushed) < 2:
+            pushed.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+        assert all(m["subscriptionId"] == sub_id for m in pushed)
+        pushed = [m["event"] for m in pushed]
+        assert pushed[0]["e"] == "executionReport" and pushed[0]["x"] == "NEW"
+        assert pushed[0]["i"] == order["orderId"] and pushed[0]["c"] == "mine-1"
+        assert pushed[1]["e"] == "outboundAccountPosition"
+        query = {"symbol": "BTCUSDT", "orderId": order["orderId"], "timestamp": _ms()}
+        assert (await call(ws, 4, "order.status", query))["result"]["status"] == "NEW"
+        opened = await call(ws, 5, "openOrders.status", {"timestamp": _ms()})
+        assert [o["orderId"] for o in opened["result"]] == [order["orderId"]]
+        cancelled = await call(ws, 6, "order.cancel", query)
+        assert cancelled["result"]["status"] == "CANCELED"
+        assert _code(await call(ws, 7, "order.cancel", query)) == (400, -2011)
+        gone = {"symbol": "BTCUSDT", "orderId": 999, "timestamp": _ms()}
+        assert _code(await call(ws, 8, "order.status", gone)) == (400, -2013)
+        market = {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.5",
+                  "timestamp": _ms()}  # fmt: skip
+        filled = await call(ws, 9, "order.place", market)
+        assert filled["result"]["status"] == "FILLED" and len(filled["result"]["fills"]) == 1
+        broke = {**market, "quantity": "100"}
+        assert _code(await call(ws, 10, "order.place", broke)) == (400, -2010)
+        tested = await call(ws, 11, "order.test", market)
+        assert tested["result"] == {} and "ORDERS" not in str(tested["rateLimits"])
+        too_many = await call(ws, 12, "order.place", market)  # the 4th order in 10 s
+        assert _code(too_many) == (429, -1015) and too_many["error"]["data"]["retryAfter"]
+        assert (await call(ws, 13, "userDataStream.unsubscribe"))["result"] == {}
+        assert sim.user_streams == {}
