@@ -3,7 +3,8 @@
 Signed requests (security types ``TRADE`` and ``USER_DATA``) carry ``apiKey``,
 ``timestamp`` (ms), an optional ``recvWindow`` and ``signature``, computed over the payload
 ``key=value`` pairs of every other parameter sorted by name and joined with ``&``
-(https://developers.binance.com/docs/binance-spot-api-docs/web-socket-api/request-security):
+(https://developers.binance.com/docs/binance-spot-api-docs/web-socket-api/request-security;
+the rule itself is :func:`zenws.exchanges.binance.signature_payload`):
 
 - HMAC-SHA256 keys: ``signature`` = the lowercase hex digest with the secret key;
 - Ed25519 keys: ``signature`` = the base64 of the Ed25519 signature of the payload; only
@@ -28,30 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..exchanges.binance import signature_payload
 
 __all__ = ["KEY_TYPES", "ClockSample", "Credentials", "ServerClock", "signature_payload"]
 
 KEY_TYPES = ("hmac", "ed25519")
-
-
-def _wire(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(f'"{v}"' if isinstance(v, str) else _wire(v) for v in value) + "]"
-    return str(value)
-
-
-def signature_payload(params: Mapping[str, Any]) -> str:
-    """``key=value`` of every parameter but ``signature``, sorted by name, joined by ``&``.
-
-    Args:
-        params: the request's parameters (``apiKey`` and ``timestamp`` included).
-
-    Returns:
-        The text that is signed.
-    """
-    return "&".join(f"{k}={_wire(params[k])}" for k in sorted(params) if k != "signature")
 
 
 def _load_ed25519(key: Any, password: bytes | None) -> Any:

@@ -14,37 +14,22 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from ..exchanges import binance
+
 __all__ = ["METHODS", "SIGNED", "ApiMethod", "api", "security_of"]
 
 
-# Security types of the WebSocket API methods the adapter calls (each method's doc page;
-# "request-security": TRADE and USER_DATA are SIGNED, USER_STREAM needs an authenticated
-# session).  Not yet in zenws.exchanges.binance: to move there with its method table.
-_SECURITY: dict[str, str] = {
-    "session.logon": "USER_DATA",
-    "order.place": "TRADE",
-    "order.test": "TRADE",
-    "order.cancel": "TRADE",
-    "order.cancelReplace": "TRADE",
-    "openOrders.cancelAll": "TRADE",
-    "order.status": "USER_DATA",
-    "openOrders.status": "USER_DATA",
-    "allOrders": "USER_DATA",
-    "myTrades": "USER_DATA",
-    "account.status": "USER_DATA",
-    "account.rateLimits.orders": "USER_DATA",
-    "account.commission": "USER_DATA",
-    "userDataStream.subscribe": "USER_STREAM",
-    "userDataStream.unsubscribe": "USER_STREAM",
-}
-
 #: Security types whose requests carry ``timestamp`` and ``signature``.
-SIGNED = frozenset({"TRADE", "USER_DATA"})
+SIGNED = binance.SIGNED_SECURITY
 
 
 def security_of(method: str) -> str:
-    """The security type of ``method`` (``"NONE"`` when not listed)."""
-    return _SECURITY.get(method, "NONE")
+    """The security type of ``method`` from :data:`zenws.exchanges.binance.METHODS`.
+
+    Methods missing from the table are ``"NONE"`` (sent unsigned).
+    """
+    known = binance.METHODS.get(method)
+    return known.security if known is not None else "NONE"
 
 
 class _Requester(Protocol):
@@ -114,9 +99,7 @@ class ApiMethod:
         call.__name__ = self.name
         call.__qualname__ = f"BinanceClient.{self.name}"
         call.__doc__ = self.__doc__
-        params = [
-            inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in required
-        ]
+        params = [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in required]
         params.append(inspect.Parameter("timeout", inspect.Parameter.KEYWORD_ONLY, default=None))
         params.append(inspect.Parameter("params", inspect.Parameter.VAR_KEYWORD))
         call.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -139,8 +122,16 @@ METHODS: dict[str, ApiMethod] = {
         api("ticker.book", doc="Best bid/ask of a symbol (``symbol=``) or of several."),
         api("order.place", ("symbol", "side", "type"), doc="Place an order."),
         api("order.test", ("symbol", "side", "type"), doc="Validate an order without placing it."),
-        api("order.cancel", ("symbol",), doc="Cancel an order (``orderId=`` or ``origClientOrderId=``)."),
-        api("order.status", ("symbol",), doc="An order's status (``orderId=`` or ``origClientOrderId=``)."),
+        api(
+            "order.cancel",
+            ("symbol",),
+            doc="Cancel an order (``orderId=`` or ``origClientOrderId=``).",
+        ),
+        api(
+            "order.status",
+            ("symbol",),
+            doc="An order's status (``orderId=`` or ``origClientOrderId=``).",
+        ),
         api("openOrders.status", doc="Open orders (of ``symbol=``, or all)."),
         api("account.status", doc="Account balances and permissions."),
         api(

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time as _time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
@@ -55,15 +54,16 @@ __all__ = [
 API_URL: Final = "wss://ws-api.binance.com:443/ws-api/v3"
 STREAM_URL: Final = "wss://stream.binance.com:9443/stream"
 
-# Not yet in zenws.exchanges.binance (to move there): a connection is closed by the server
-# after 24 hours; a stream connection accepts at most 5 incoming messages per second
-# (PING, PONG and JSON control messages count); -1021 = timestamp outside recvWindow.
-CONNECTION_LIFETIME: Final = 24 * 3600.0
-MAX_INCOMING_PER_SECOND: Final = 5
+#: How long a connection lives before Binance closes it (a rotation policy reads this).
+CONNECTION_LIFETIME: Final = wire.CONNECTION_LIFETIME
+#: Incoming messages per second a stream connection accepts (PING, PONG, control).
+MAX_INCOMING_PER_SECOND: Final = wire.MAX_INCOMING_PER_SECOND
+#: ``wire.ERRORS[-1021]``: the timestamp was outside ``recvWindow``.
 TIMESTAMP_OUTSIDE_RECV_WINDOW: Final = -1021
-#: HTTP-like statuses of the WebSocket API meaning "rate limited" (429) and
-#: "IP banned for repeated 429s" (418); the error's ``data.retryAfter`` is when to resume.
-RATE_LIMIT_STATUSES: Final = frozenset({429, 418})
+#: HTTP-like statuses meaning "rate limited" (429) and "IP banned" (418).
+RATE_LIMIT_STATUSES: Final = frozenset({429, wire.BANNED})
+#: Least seconds between connection attempts: CONNECTION_ATTEMPTS per window per IP.
+MIN_RETRY_DELAY: Final = wire.CONNECTION_ATTEMPTS_WINDOW / wire.CONNECTION_ATTEMPTS
 
 _log = logging.getLogger("zenws.binance")
 
@@ -278,7 +278,7 @@ class BinanceClient:
         self_.lifetime = lifetime
         self_._time_sync = time_sync
         options: dict[str, Any] = {"dialect": "binance", "rate_limit": limiter, **hb_opts}
-        options.setdefault("retry_delay", 1.0)  # connection attempts are limited per IP
+        options.setdefault("retry_delay", MIN_RETRY_DELAY)  # attempts are limited per IP
         options.update(client_options)
         client = await zconnect(url, **options)
         self_.client = client
@@ -542,10 +542,8 @@ class BinanceClient:
                 options: dict[str, Any] = {
                     "dialect": "binance",
                     # incoming control messages per second, with room for a PONG
-                    "rate_limit": preset(
-                        "simple", rate=MAX_INCOMING_PER_SECOND - 1, burst=1.0
-                    ),
-                    "retry_delay": 1.0,
+                    "rate_limit": preset("simple", rate=MAX_INCOMING_PER_SECOND - 1, burst=1.0),
+                    "retry_delay": MIN_RETRY_DELAY,
                 }
                 options.update(self._stream_options)
                 self.streams = await zconnect(self._stream_url, **options)
@@ -703,10 +701,11 @@ def binance_limiter(**overrides: Any) -> Any:
 
     base = preset("binance", **overrides)
     buckets = dict(base.buckets)
-    # Default spot ORDERS limits are 100 per 10 s (exchangeInfo "rateLimits"); the server's
-    # own numbers correct this bucket on every order response.
-    buckets["orders"] = TokenBucket(100.0, 10.0)
+    # The ORDERS limit (unfilled orders per 10 s); the server's own numbers correct this
+    # bucket on every order response.
+    buckets["orders"] = TokenBucket(float(wire.ORDERS_PER_10S), wire.ORDERS_PER_10S / 10.0)
     costs = dict(base.costs)
-    for method in ("order.place", "order.cancelReplace", "sor.order.place"):
-        costs[method] = ("orders", 1.0)
+    for name, method in wire.METHODS.items():
+        if method.orders:
+            costs[name] = ("orders", 1.0)
     return Limiter(buckets, costs, base.default)
