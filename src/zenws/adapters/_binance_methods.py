@@ -87,7 +87,7 @@ class ApiMethod:
                 raise TypeError(
                     f"{self.name}() takes at most {len(required)} positional argument(s)"
                 )
-            for name, value in zip(required, args):
+            for name, value in zip(required, args, strict=False):
                 if name in params:
                     raise TypeError(f"{self.name}() got multiple values for {name!r}")
                 params[name] = value

@@ -207,6 +207,7 @@ class BinanceClient:
         time_sync_interval: float = 60.0,
         rate_limit: Any = "binance",
         heartbeat: bool = True,
+        ping_interval: float = wire.PING_INTERVAL,
         heartbeat_timeout: float = wire.PONG_TIMEOUT - wire.PING_INTERVAL,
         lifetime: float = CONNECTION_LIFETIME,
         book_limit: int = 1000,
@@ -229,8 +230,10 @@ class BinanceClient:
             time_sync_interval: seconds between two estimates.
             rate_limit: ``"binance"`` (weight and order buckets corrected by the server's
                 ``rateLimits``), another preset, a limiter, or ``None``.
-            heartbeat: watch the server's PINGs (every 20 s; none within
-                ``20 + heartbeat_timeout`` s means a dead peer).
+            heartbeat: watch the server's PINGs (answered with their payload by the
+                transport); none within ``ping_interval + heartbeat_timeout`` s (Binance:
+                20 + 40, the 60 s after which the server itself gives up) is a dead peer.
+            ping_interval: seconds between the server's PINGs (Binance: 20).
             heartbeat_timeout: grace after a PING was due.
             lifetime: seconds a connection may live (Binance closes it after 24 h); the
                 value of :attr:`lifetime` for a rotation policy.
@@ -258,12 +261,15 @@ class BinanceClient:
         limiter = rate_limit
         if rate_limit == "binance":
             limiter = binance_limiter()
-        hb_opts: dict[str, Any] = {}
-        if heartbeat:
-            hb_opts = {
-                "heartbeat": BinanceHeartbeat(wire.PING_INTERVAL, heartbeat_timeout),
-                "heartbeat_interval": wire.PING_INTERVAL,
+
+        def hb_opts() -> dict[str, Any]:  # one heartbeat object per connection
+            if not heartbeat:
+                return {}
+            return {
+                "heartbeat": BinanceHeartbeat(ping_interval, heartbeat_timeout),
+                "heartbeat_interval": ping_interval,
             }
+
         self_ = cls(
             None,
             creds,
@@ -271,13 +277,13 @@ class BinanceClient:
             logon=logon,
             time_sync_interval=time_sync_interval,
             stream_url=stream_url,
-            stream_options={**hb_opts, **(stream_options or {})},
+            stream_options={**hb_opts(), **(stream_options or {})},
             limiter=limiter if not isinstance(limiter, str) else None,
             book_limit=book_limit,
         )
         self_.lifetime = lifetime
         self_._time_sync = time_sync
-        options: dict[str, Any] = {"dialect": "binance", "rate_limit": limiter, **hb_opts}
+        options: dict[str, Any] = {"dialect": "binance", "rate_limit": limiter, **hb_opts()}
         options.setdefault("retry_delay", MIN_RETRY_DELAY)  # attempts are limited per IP
         options.update(client_options)
         client = await zconnect(url, **options)
@@ -300,11 +306,17 @@ class BinanceClient:
         client.on_message = self._on_api_message
 
     async def _setup_session(self, client: Any) -> None:
-        """Clock estimate, logon, user-data subscription: through ``client`` only."""
-        if self._time_sync:
+        """Logon, clock estimate, user-data subscription: through ``client`` only.
+
+        With a clock estimate already made (every reconnect), ``session.logon`` is the first
+        request on the new connection; the first connection estimates the clock first.
+        """
+        if self._time_sync and not len(self.clock):
             await self.sync_time(client)
         if self._logon:
             await self._session_logon(client)
+        if self._time_sync:
+            await self.sync_time(client)
         if self._user_stream:
             await client.request("userDataStream.subscribe")
         if self._time_sync and self._sync_interval > 0:
@@ -384,7 +396,17 @@ class BinanceClient:
     async def _session_logon(self, client: Any) -> None:
         assert self._creds is not None
         params = self._creds.signed(None, self.clock.now_ms(), self._recv_window)
-        await client.request("session.logon", params)
+        try:
+            await client.request("session.logon", params)
+        except RpcError as exc:
+            if exc.code != TIMESTAMP_OUTSIDE_RECV_WINDOW:
+                raise
+            # Rejected before execution (see request()): re-estimate, log on once more.
+            self.resent_1021 += 1
+            self.clock.clear()
+            await self.sync_time(client)
+            params = self._creds.signed(None, self.clock.now_ms(), self._recv_window)
+            await client.request("session.logon", params)
         self._logged_on_epoch = int(client.epoch)
         self.logons += 1
         self._emit("binance.logon", {}, {"epoch": client.epoch})

@@ -1,0 +1,220 @@
+"""BinanceClient against the Binance simulator (loopback): auth, orders, limits, streams, books."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+import pytest
+from _binance_venue import Venue
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from waits import wait_until
+from zenws.adapters.binance import BinanceClient
+from zenws.errors import RateLimited, RpcError
+from zenws.testing import BinanceSimulator
+
+HMAC_KEY, HMAC_SECRET = "hmac-api-key-123", "hmac-secret-456"
+ED_KEY = "ed25519-api-key-789"
+_PRIVATE = Ed25519PrivateKey.generate()
+PEM = _PRIVATE.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+)
+
+
+def venue(**kw: Any) -> Venue:
+    return Venue({HMAC_KEY: HMAC_SECRET, ED_KEY: _PRIVATE.public_key()}, **kw)
+
+
+@asynccontextmanager
+async def session(sim: BinanceSimulator, **kw: Any) -> AsyncIterator[BinanceClient]:
+    async with sim.serve(path=None):
+        base = sim.url.rstrip("/")
+        kw.setdefault("retry_delay", 0.05)
+        kw.setdefault("time_sync_interval", 0)
+        bc = await BinanceClient.connect(base + "/ws-api/v3", stream_url=base + "/stream", **kw)
+        try:
+            yield bc
+        finally:
+            await bc.close()
+
+
+def params_of(sim: BinanceSimulator, method: str) -> list[dict[str, Any]]:
+    out = []
+    for rec in sim.server.received if sim.server else []:
+        msg = orjson.loads(rec.data)
+        if msg.get("method") == method:
+            out.append(msg.get("params") or {})
+    return out
+
+
+async def test_hmac_signed_orders() -> None:
+    sim = venue()
+    async with session(sim, api_key=HMAC_KEY, secret_key=HMAC_SECRET) as bc:
+        assert not bc.logged_on  # HMAC keys cannot log on: every signed request carries it
+        placed = await bc.order_place(
+            "BTCUSDT", "BUY", "LIMIT", price="30000.00", quantity="0.001", timeInForce="GTC"
+        )
+        status = await bc.order_status("BTCUSDT", orderId=placed["orderId"])
+        assert status["status"] == "NEW" and status["price"] == "30000.00"
+        sent = params_of(sim, "order.place")[0]
+        assert sent["apiKey"] == HMAC_KEY and len(sent["signature"]) == 64
+        assert abs(sent["timestamp"] - sim.server_ms()) < 5_000
+
+
+async def test_bad_signature_is_rpc_error_with_status_and_msg() -> None:
+    sim = venue()
+    async with session(sim, api_key=HMAC_KEY, secret_key="not-the-secret") as bc:
+        with pytest.raises(RpcError) as info:
+            await bc.order_test("BTCUSDT", "BUY", "MARKET", quantity="1")
+    err = info.value
+    assert (err.code, err.status) == (-1022, 400)
+    assert err.message == "Signature for this request is not valid."
+    assert err.rate_limits[0]["rateLimitType"] == "REQUEST_WEIGHT"
+
+
+async def test_ed25519_logon_then_unsigned_requests() -> None:
+    sim = venue()
+    async with session(sim, api_key=ED_KEY, private_key=PEM) as bc:
+        assert bc.logged_on and bc.metrics().logons == 1
+        await bc.order_place("BTCUSDT", "SELL", "LIMIT", price="40000", quantity="0.01")
+        logon = params_of(sim, "session.logon")[0]
+        assert logon["apiKey"] == ED_KEY and logon["signature"]
+        sent = params_of(sim, "order.place")[0]
+        assert "signature" not in sent and "apiKey" not in sent and "timestamp" in sent
+        assert len(sim.orders) == 1
+
+
+async def test_relogon_after_reconnect_before_anything_else() -> None:
+    sim = venue()
+    async with session(sim, api_key=ED_KEY, private_key=PEM) as bc:
+        assert sim.server is not None
+        first = sim.server.connections[0].id
+        sim.server.abort()
+        await wait_until(lambda: bc.epoch == 2 and bc.logged_on, what="re-logon")
+        later = [m for cid, m in sim.methods if cid != first]
+        assert later[0] == "session.logon", later
+        await bc.order_place("BTCUSDT", "BUY", "LIMIT", price="1", quantity="1")
+        assert "signature" not in params_of(sim, "order.place")[-1]
+        assert bc.metrics().logons == 2
+
+
+async def test_1021_reestimates_the_clock_and_retries_once() -> None:
+    sim = venue()
+    async with session(sim, api_key=HMAC_KEY, secret_key=HMAC_SECRET) as bc:
+        assert abs(bc.clock.offset_ms) < 1_000
+        sim.skew_ms = 30_000.0  # the server clock jumps: our estimate is 30 s behind
+        placed = await bc.order_place("BTCUSDT", "BUY", "LIMIT", price="2", quantity="1")
+        assert placed["orderId"] == 1 and len(sim.orders) == 1  # executed once
+        assert len(params_of(sim, "order.place")) == 2  # rejected (-1021), then resent
+        assert bc.metrics().resent_1021 == 1
+        assert abs(bc.clock.offset_ms - 30_000) < 1_000
+
+
+async def test_server_rate_limit_numbers_correct_the_local_limiter() -> None:
+    sim = venue(weight_limit=100)
+    async with session(sim) as bc:
+        bucket = bc._limiter.buckets["weight"] if bc._limiter is not None else None
+        assert bucket is not None
+        await bc.exchange_info()
+        used = bc.used_weight
+        assert used is not None and used >= 20
+        # the server's count, scaled to the bucket: far below a local guess (capacity - 20)
+        assert bucket.tokens <= bucket.capacity * (100 - used) / 100 + 1.0
+        with pytest.raises(RateLimited) as info:
+            for _ in range(20):
+                await bc.exchange_info()
+        exc = info.value
+        assert exc.retry_after > 0
+        assert isinstance(exc.__cause__, RpcError)
+        assert (exc.__cause__.status, exc.__cause__.code) == (429, -1003)
+        assert bc.metrics().rate_limited == 1
+
+
+async def test_streams_combined_and_restored_after_reconnect() -> None:
+    sim = BinanceSimulator(stream_rate=100)
+    async with session(sim) as bc:
+        got: list[Any] = []
+        assert await bc.subscribe(["btcusdt@trade"], lambda m: got.append(m.json())) == [
+            "btcusdt@trade"
+        ]
+        await wait_until(lambda: len(got) >= 3, what="trades")
+        assert got[0]["stream"] == "btcusdt@trade" and got[0]["data"]["e"] == "trade"
+        assert await bc.list_subscriptions() == ["btcusdt@trade"]
+        assert bc.streams is not None
+        epoch = bc.streams.epoch
+        assert sim.server is not None
+        (stream,) = [c for c in sim.server.connections if c.request.path.startswith("/stream")]
+        sim.server.abort(connection=stream)
+        await wait_until(lambda: bc.streams.epoch > epoch, what="stream reconnect")
+        n = len(got)
+        await wait_until(lambda: len(got) > n + 3, what="trades after restore")
+        assert await bc.list_subscriptions() == ["btcusdt@trade"]
+
+
+async def test_diff_depth_gap_resyncs_that_book_only() -> None:
+    sim = venue()
+    async with session(sim) as bc:
+        gaps: list[Any] = []
+        bc.on_gap = gaps.append
+        btc = await bc.on_book("BTCUSDT")
+        eth = await bc.on_book("ETHUSDT")
+        await wait_until(lambda: not btc.stale and not eth.stale, what="books synced")
+        assert btc.best_bid() is not None and btc.best_ask() is not None
+        sim.inject_gap("BTCUSDT")
+        await wait_until(lambda: bc.metrics().gaps == 1, what="gap seen")
+        await wait_until(lambda: not btc.stale, what="btc resynced")
+        btc_entry, eth_entry = bc.book_entry("BTCUSDT"), bc.book_entry("ETHUSDT")
+        assert btc_entry is not None and eth_entry is not None
+        assert btc_entry.snapshots == 2 and eth_entry.snapshots == 1
+        assert gaps[0].symbol == "BTCUSDT" and gaps[0].got == gaps[0].expected + 5
+        assert eth.gaps == 0 and not eth.stale
+        assert bc.metrics().resyncs == 1
+
+
+async def test_server_pings_are_answered_with_their_payload() -> None:
+    sim = BinanceSimulator(ping_interval=0.1, pong_timeout=0.5)
+    async with session(sim, ping_interval=0.1, heartbeat_timeout=2.0) as bc:
+        assert sim.server is not None
+        conn = sim.server.connections[0]
+        await wait_until(lambda: BinanceSimulator.state(conn).seq >= 10, what="10 pings")
+        # the simulator closes a connection whose PINGs stay unanswered for 0.5 s
+        assert conn.open and bc.epoch == 1
+        assert bc.heartbeat_health().healthy
+
+
+async def test_missing_server_ping_is_a_dead_peer() -> None:
+    sim = BinanceSimulator(ping_interval=0.1)
+    async with session(sim, ping_interval=0.1, heartbeat_timeout=0.3) as bc:
+        assert sim.server is not None
+        sim.server.stall(connection=sim.server.connections[0])
+        await wait_until(lambda: bc.epoch >= 2, what="reconnect after missing pings")
+
+
+async def test_secrets_never_reach_repr_logs_errors_or_recordings(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = venue()
+    record = tmp_path / "session.jsonl"
+    caplog.set_level(logging.DEBUG, logger="zenws")
+    async with session(
+        sim, api_key=HMAC_KEY, secret_key=HMAC_SECRET, debug=True, record_to=str(record)
+    ) as bc:
+        await bc.order_place("BTCUSDT", "BUY", "LIMIT", price="3", quantity="1")
+        signature = params_of(sim, "order.place")[0]["signature"]
+        with pytest.raises(RpcError) as info:
+            await bc.request("order.status", {"symbol": "BTCUSDT", "orderId": 99}, timeout=5)
+        surfaces = {
+            "repr": repr(bc) + repr(bc._creds),
+            "error": str(info.value) + repr(info.value),
+            "logs": caplog.text,
+        }
+    surfaces["recording"] = record.read_text()
+    assert "order.place" in surfaces["recording"]  # the request was recorded
+    for name, text in surfaces.items():
+        for secret in (HMAC_KEY, HMAC_SECRET, signature):
+            assert secret not in text, (name, secret)
