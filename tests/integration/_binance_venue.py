@@ -70,7 +70,7 @@ class Venue(BinanceSimulator):
         if known is not None and known.signed:
             err = self._check_signed(connection, params)
             if err is not None:
-                self._send(connection, rid, 400 if err[0] != -1021 else 400, error=err)
+                self._send(connection, rid, 400, error=err)
                 return
         if method == "session.logon":
             connection.state["logon"] = params["apiKey"]

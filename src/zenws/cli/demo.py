@@ -243,8 +243,12 @@ class _Screen:
         print("result: " + ("OK" if ok else "FAILED"), file=self.out, flush=True)
 
 
-async def demo_command(duration: float, chaos: bool, rich_ok: bool, out: TextIO) -> int:
+async def demo_command(
+    duration: float, chaos: bool, rich_ok: bool, out: TextIO, *, venue: str = "deribit"
+) -> int:
     """Run ``zenws demo``; returns the exit code."""
+    if venue == "binance":
+        return await binance_demo(duration, chaos, out)
     from ..adapters.deribit import DeribitClient
     from ..testing.deribit import DeribitSimulator
 
@@ -306,3 +310,72 @@ async def _run(
     if not ok:
         print("zenws demo: the session did not recover as expected", file=sys.stderr)
     return bool(ok)
+
+
+async def binance_demo(duration: float, chaos: bool, out: TextIO) -> int:
+    """``zenws demo --venue binance``: a BinanceClient on the embedded BinanceSimulator.
+
+    WebSocket API requests (server clock estimate, ``ping``, ``ticker.price``) with the
+    server's ``rateLimits`` feeding the limiter, and combined market streams (trades, book
+    ticker) on a second connection; ``--chaos`` drops the stream connection once, so the
+    restore is visible.
+    """
+    from ..adapters.binance import BinanceClient
+    from ..errors import ZenwsError
+    from ..testing.binance import BinanceSimulator
+
+    logging.getLogger("zenws").addHandler(logging.NullHandler())
+    sim = BinanceSimulator(seed=7, stream_rate=20)
+    st = DemoState()
+    requests = 0
+    async with sim.serve(path=None):
+        base = sim.url.rstrip("/")
+        print(f"zenws demo: Binance simulator on {base} (loopback, no network)", file=out)
+        bc = await BinanceClient.connect(
+            base + "/ws-api/v3", stream_url=base + "/stream", retry_delay=0.1
+        )
+        try:
+            st.log(f"connected, server clock offset {bc.clock.offset_ms:+.1f} ms")
+            streams = ["btcusdt@trade", "ethusdt@trade", "btcusdt@bookTicker"]
+            await bc.subscribe(streams, _counter(st, "streams"))
+            st.log(f"subscribed: {', '.join(streams)}")
+            end = time.monotonic() + duration
+            dropped = False
+            while time.monotonic() < end:
+                try:
+                    await bc.ticker_price(symbol="BTCUSDT")
+                    requests += 1
+                except ZenwsError as exc:
+                    st.log(f"request failed: {type(exc).__name__}")
+                if chaos and not dropped and time.monotonic() > end - duration / 2:
+                    dropped = True
+                    assert sim.server is not None and bc.streams is not None
+                    for conn in sim.server.connections:
+                        if conn.request.path.startswith("/stream"):
+                            sim.server.abort(connection=conn)
+                    st.log("chaos: the stream connection is reset")
+                await asyncio.sleep(0.1)
+            for line in st.events:
+                print(line, file=out)
+            lat = bc.latency_stats()
+            m = bc.metrics()
+            streams_epoch = bc.streams.epoch if bc.streams is not None else 0
+            rows = [
+                ("requests", str(requests)),
+                ("rtt p50 / p99", f"{_us(lat.p50)} / {_us(lat.p99)}"),
+                ("request weight used (server)", str(m.used_weight)),
+                ("stream messages", str(st.notifications.get("streams", 0))),
+                ("stream connection epoch", str(streams_epoch)),
+                ("clock offset", f"{m.clock_offset_ms:+.1f} ms"),
+            ]
+            width = max(len(k) for k, _ in rows)
+            print("summary", file=out)
+            for key, value in rows:
+                print(f"  {key:<{width}}  {value}", file=out)
+            ok = requests > 0 and st.notifications.get("streams", 0) > 0
+            if chaos:
+                ok = ok and streams_epoch >= 2
+            print("result: " + ("OK" if ok else "FAILED"), file=out, flush=True)
+        finally:
+            await bc.close()
+    return EXIT_OK if ok else EXIT_ERROR
