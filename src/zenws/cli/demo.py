@@ -328,11 +328,10 @@ async def binance_demo(duration: float, chaos: bool, out: TextIO) -> int:
     sim = BinanceSimulator(seed=7, stream_rate=20)
     st = DemoState()
     requests = 0
-    async with sim.serve(path=None):
-        base = sim.url.rstrip("/")
-        print(f"zenws demo: Binance simulator on {base} (loopback, no network)", file=out)
+    async with sim.serve():
+        print(f"zenws demo: Binance simulator on {sim.url} (loopback, no network)", file=out)
         bc = await BinanceClient.connect(
-            base + "/ws-api/v3", stream_url=base + "/stream", retry_delay=0.1
+            sim.url, stream_url=sim.stream_url().replace("/ws", "/stream"), retry_delay=0.1
         )
         try:
             st.log(f"connected, server clock offset {bc.clock.offset_ms:+.1f} ms")
