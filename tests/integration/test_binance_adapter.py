@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from waits import wait_until
 from zenws.adapters.binance import BinanceClient
-from zenws.errors import RateLimited, RpcError
+from zenws.errors import ConfigError, RateLimited, RpcError
 from zenws.testing import BinanceSimulator
 
 HMAC_KEY, HMAC_SECRET = "hmac-api-key-123", "hmac-secret-456"
@@ -233,3 +233,44 @@ async def test_secrets_never_reach_repr_logs_errors_or_recordings(
     for name, text in surfaces.items():
         for secret in (HMAC_KEY, HMAC_SECRET, signature):
             assert secret not in text, (name, secret)
+
+
+async def test_user_data_events_resubscribed_after_reconnect() -> None:
+    sim = venue()
+    async with session(sim, api_key=ED_KEY, private_key=PEM) as bc:
+        events: list[Any] = []
+        await bc.subscribe_user_data(events.append)
+        await bc.order_place(
+            "BTCUSDT", "BUY", "LIMIT", price="100", quantity="0.01", timeInForce="GTC"
+        )
+        await wait_until(lambda: any(e.get("e") == "executionReport" for e in events))
+        assert sim.server is not None
+        first = sim.server.connections[0].id
+        sim.server.abort()
+        await wait_until(lambda: bc.epoch == 2 and bc.logged_on, what="re-logon")
+        later = methods_after(sim, first)
+        await wait_until(lambda: "userDataStream.subscribe" in methods_after(sim, first))
+        assert later[0] == "session.logon"
+        n = len(events)
+        await bc.order_place(
+            "BTCUSDT", "BUY", "LIMIT", price="101", quantity="0.01", timeInForce="GTC"
+        )
+        await wait_until(lambda: len(events) > n, what="user event on the new connection")
+
+
+STREAMS = [
+    f"{s}@{k}"
+    for s in ("btcusdt", "ethusdt")
+    for k in ("trade", "aggTrade", "bookTicker", "ticker", "miniTicker", "avgPrice")
+]
+
+
+async def test_subscribe_control_messages_are_paced_below_the_incoming_limit() -> None:
+    sim = BinanceSimulator()
+    # 12 streams, 2 per SUBSCRIBE: 6 control messages, more than the 5/s a connection accepts
+    async with session(sim, stream_options={"subscribe_chunk": 2}) as bc:
+        assert sorted(await bc.subscribe(STREAMS)) == sorted(STREAMS)
+        assert bc.streams is not None and bc.streams.epoch == 1
+        assert sorted(await bc.list_subscriptions()) == sorted(STREAMS)
+        with pytest.raises(ConfigError, match="1024"):
+            await bc.subscribe([f"btcusdt@kline_{i}m" for i in range(1100)])
