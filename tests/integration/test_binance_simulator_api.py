@@ -220,3 +220,13 @@ async def test_orders_and_user_data_events_after_subscribe() -> None:
         assert _code(too_many) == (429, -1015) and too_many["error"]["data"]["retryAfter"]
         assert (await call(ws, 13, "userDataStream.unsubscribe"))["result"] == {}
         assert sim.user_streams == {}
+
+
+async def test_odd_param_types_get_an_error_answer_and_the_connection_goes_on() -> None:
+    async with BinanceSimulator().serve() as sim, connect(sim.url) as ws:
+        odd = await call(ws, 1, "ticker.price", {"symbols": [["BTCUSDT"]]})
+        assert odd["status"] >= 400 and odd["error"]["code"] in (-1000, -1100, -1121)
+        await ws.send(b"\xff not json")  # binary garbage
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert reply["id"] is None and reply["error"]["code"] == -1100
+        assert (await call(ws, 2, "ping"))["status"] == 200

@@ -5,6 +5,7 @@ connection lifetime and the connection-attempt limit."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from typing import Any
@@ -99,9 +100,11 @@ async def test_two_connections_see_identical_diff_events_and_trades() -> None:
         async with connect(url) as one, connect(url) as two:
             a = await events(one, 30)
             b = await events(two, 30)
-        seen_a = {(m["stream"], json.dumps(m["data"], sort_keys=True)) for m in a}
-        seen_b = {(m["stream"], json.dumps(m["data"], sort_keys=True)) for m in b}
-        assert seen_a & seen_b  # the same events, byte for byte, on both connections
+        depth_a = {m["data"]["u"]: m["data"] for m in a if m["stream"] == "btcusdt@depth"}
+        depth_b = {m["data"]["u"]: m["data"] for m in b if m["stream"] == "btcusdt@depth"}
+        common = depth_a.keys() & depth_b.keys()
+        assert common  # the connections overlap in time ...
+        assert all(depth_a[u] == depth_b[u] for u in common)  # ... and see the same events
         trades = [m["data"]["t"] for m in a if m["stream"] == "btcusdt@trade"]
         assert trades == sorted(trades) and len(set(trades)) == len(trades)
 
@@ -124,12 +127,9 @@ async def test_injected_gap_skips_update_ids() -> None:
 async def test_stream_rate_reaches_thousands_of_messages_per_second() -> None:
     sim = BinanceSimulator(stream_rate=5000)
     async with sim.serve(), connect(sim.raw_url("btcusdt@depth@100ms")) as ws:
-        t0 = time.monotonic()
-        got = await events(ws, 2000)
-        elapsed = time.monotonic() - t0
-        ids = [e["u"] for e in got]
-        assert ids == sorted(ids)
-        assert elapsed < 30  # generous: the point is batches, not one sleep per event
+        got = await events(ws, 2000)  # each within 5 s: events go out in batches
+        assert [e["u"] for e in got] == sorted(e["u"] for e in got)
+        assert all(b["U"] == a["u"] + 1 for a, b in itertools.pairwise(got))
 
 
 async def test_raw_and_combined_endpoints_and_control_messages() -> None:

@@ -333,6 +333,7 @@ BANNED: Final = 418
 #: Error codes the simulator answers with and the adapter handles: code -> message (``%s``
 #: is filled in per request).
 ERRORS: Final[dict[int, str]] = {
+    -1000: "An unknown error occurred while processing the request.",
     -1003: "Too much request weight used; current limit is %s request weight per %s. "
     "Please use WebSocket Streams for live updates to avoid polling the API.",
     -1015: "Too many new orders; current limit is %s orders per %s.",

@@ -183,7 +183,8 @@ class Market:
             for _ in range(min(due, 10_000)):
                 self.tick(symbol, streams)
             produced += max(due, 0)
-            await asyncio.sleep(max(1.0 / max(rate, 1e-6), 0.001))
+            # at least 1 ms (events go out in batches), at most 50 ms (a new rate applies)
+            await asyncio.sleep(min(max(1.0 / max(rate, 1e-6), 0.001), 0.05))
 
     def tick(self, symbol: str, streams: list[tuple[str, binance.Stream]]) -> None:
         """One book update (and one trade): encode once per kind, send to subscribers."""

@@ -271,6 +271,10 @@ class BinanceSimulator(Simulator):
         except ApiError as exc:
             self._answer(connection, st, req_id, str(method), exc, params=params)
             return
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:  # odd param types
+            error = ApiError(-1000, msg=f"An unknown error occurred: {type(exc).__name__}.")
+            self._answer(connection, st, req_id, str(method), error, params=params)
+            return
         self._answer(connection, st, req_id, str(method), result=result, params=params)
 
     def _call(self, conn: Connection, st: _State, method: str, params: dict[str, Any]) -> Any:

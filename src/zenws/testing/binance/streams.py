@@ -94,7 +94,8 @@ class StreamEndpoint:
         market = self.sim.market
         if method == "UNSUBSCRIBE":
             for name in params:
-                if st.streams.pop(name, 0) is None:
+                if name in st.streams:
+                    del st.streams[name]
                     market.unsubscribe(conn, name)
         else:
             new = [n for n in dict.fromkeys(params) if n not in st.streams]
