@@ -47,7 +47,8 @@ async def session(sim: BinanceSimulator, **kw: Any) -> AsyncIterator[BinanceClie
         base = sim.url.rsplit("/ws-api", 1)[0]
         kw.setdefault("retry_delay", 0.05)
         kw.setdefault("time_sync_interval", 0)
-        bc = await BinanceClient.connect(base + "/ws-api/v3", stream_url=base + "/stream", **kw)
+        kw.setdefault("stream_url", base + kw.pop("stream_path", "/stream"))
+        bc = await BinanceClient.connect(base + "/ws-api/v3", **kw)
         try:
             yield bc
         finally:
@@ -148,6 +149,13 @@ async def test_server_rate_limit_numbers_correct_the_local_limiter() -> None:
         assert isinstance(exc.__cause__, RpcError)
         assert (exc.__cause__.status, exc.__cause__.code) == (429, -1003)
         assert bc.metrics().rate_limited == 1
+        # retryAfter is honoured: nothing reaches the server before it
+        sent = len(params_of(sim, "exchangeInfo"))
+        with pytest.raises(RateLimited) as again:
+            await bc.ping()
+        assert 0 < again.value.retry_after <= exc.retry_after
+        assert again.value.__cause__ is None and len(params_of(sim, "ping")) == 0
+        assert len(params_of(sim, "exchangeInfo")) == sent
 
 
 async def test_streams_combined_and_restored_after_reconnect() -> None:
@@ -274,3 +282,15 @@ async def test_subscribe_control_messages_are_paced_below_the_incoming_limit() -
         assert sorted(await bc.list_subscriptions()) == sorted(STREAMS)
         with pytest.raises(ConfigError, match="1024"):
             await bc.subscribe([f"btcusdt@kline_{i}m" for i in range(1100)])
+
+
+async def test_raw_endpoint_events_reach_their_stream_handler() -> None:
+    sim = BinanceSimulator(stream_rate=100)
+    async with session(sim, stream_path="/ws") as bc:  # raw: bare events, no "stream" key
+        trades: list[Any] = []
+        tickers: list[Any] = []
+        await bc.subscribe("btcusdt@trade", lambda m: trades.append(m.json()))
+        await bc.subscribe("ethusdt@bookTicker", lambda m: tickers.append(m.json()))
+        await wait_until(lambda: len(trades) >= 3 and len(tickers) >= 3, what="raw events")
+        assert {t["s"] for t in trades} == {"BTCUSDT"} and "stream" not in trades[0]
+        assert {t["s"] for t in tickers} == {"ETHUSDT"}

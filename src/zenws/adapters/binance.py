@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time as _time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
@@ -49,6 +50,7 @@ __all__ = [
     "Credentials",
     "dedupe_key",
     "signature_payload",
+    "stream_of",
 ]
 
 API_URL: Final = "wss://ws-api.binance.com:443/ws-api/v3"
@@ -93,6 +95,35 @@ def dedupe_key(stream: str, event: Any) -> tuple[str, int] | None:
         seq = event.get("u", event.get("U"))
     if isinstance(seq, int) and not isinstance(seq, bool):
         return (stream, seq)
+    return None
+
+
+#: Event type (``"e"``) -> stream kind, for events of the raw endpoint.
+_EVENT_KINDS: Final = {
+    "trade": "trade",
+    "aggTrade": "aggTrade",
+    "depthUpdate": "depth",
+    "24hrTicker": "ticker",
+    "24hrMiniTicker": "miniTicker",
+    "avgPrice": "avgPrice",
+    "kline": "kline",
+}
+
+
+def stream_of(event: Any, subscribed: Iterable[str]) -> str | None:
+    """The subscribed stream a raw-endpoint event belongs to (``None`` when unknown).
+
+    The raw endpoint (``/ws``) sends bare events: the stream is found from the event's
+    symbol ``s`` and type ``e`` (book-ticker events have no ``e``: ``u`` + ``b`` + ``a``).
+    """
+    if not isinstance(event, dict) or not isinstance(event.get("s"), str):
+        return None
+    kind = _EVENT_KINDS.get(event.get("e")) if "e" in event else "bookTicker"
+    symbol = event["s"].upper()
+    for name in subscribed:
+        parsed = wire.parse_stream(name)
+        if parsed is not None and parsed.symbol == symbol and parsed.kind == kind:
+            return name
     return None
 
 
@@ -187,6 +218,8 @@ class BinanceClient:
         self._user_handler: Callable[[Any], Any] | None = None
         self._user_stream = False
         self.used_weight: int | None = None
+        self._retry_at = 0.0  # monotonic time before which nothing is sent (retryAfter)
+        self._stream_handlers: dict[str, Callable[[Any], Any] | None] = {}
         self.logons = self.time_syncs = self.resent_1021 = self.rate_limited = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -443,6 +476,13 @@ class BinanceClient:
             ConfigError: a signed method without credentials.
             RequestTimeout, ConnectionLost: see :meth:`zenws.Client.request`.
         """
+        wait = self._retry_at - _time.monotonic()
+        if wait > 0:  # the server's retryAfter: nothing is sent before it
+            raise RateLimited(
+                f"{method} not sent: Binance asked to retry after {wait:.3f} s",
+                bucket="server",
+                retry_after=wait,
+            )
         signed = security_of(method) in SIGNED
         if signed and self._creds is None:
             raise ConfigError(f"{method} is a signed request: give api_key and a key")
@@ -478,6 +518,7 @@ class BinanceClient:
         retry_after = 0.0
         if isinstance(retry_at, (int, float)):
             retry_after = max(0.0, (retry_at - self.clock.now_ms()) / 1000.0)
+            self._retry_at = max(self._retry_at, _time.monotonic() + retry_after)
         if self._limiter is not None:
             for bucket in self._limiter.buckets.values():
                 bucket.drain()  # the server said stop: nothing more until it refills
@@ -570,6 +611,8 @@ class BinanceClient:
                 options.update(self._stream_options)
                 self.streams = await zconnect(self._stream_url, **options)
                 self.streams.add_reconnect_hook(self._on_stream_reconnect)
+                if self.streams.on_message is None:
+                    self.streams.on_message = self._on_raw_event
         return self.streams
 
     async def _on_stream_reconnect(self, client: Any) -> None:
@@ -600,8 +643,21 @@ class BinanceClient:
                 f"streams: {total} exceeds {wire.MAX_STREAMS_PER_CONNECTION} per connection",
                 field="streams",
             )
+        for name in names:
+            self._stream_handlers[name] = handler
         result: list[str] = await client.subscribe(names, handler)
         return result
+
+    def _on_raw_event(self, msg: Any) -> None:
+        """An event of the raw endpoint (no ``stream`` key): find its stream by content."""
+        try:
+            event = msg.json()
+        except Exception:
+            return
+        name = stream_of(event, self._stream_handlers)
+        handler = self._stream_handlers.get(name) if name is not None else None
+        if handler is not None:
+            handler(msg)
 
     async def unsubscribe(self, streams: str | Iterable[str]) -> None:
         """``UNSUBSCRIBE`` and forget the streams (and their books)."""
@@ -610,6 +666,7 @@ class BinanceClient:
         await client.unsubscribe(names)
         for name in names:
             self._books.forget(name)
+            self._stream_handlers.pop(name, None)
 
     async def list_subscriptions(self) -> list[str]:
         """``LIST_SUBSCRIPTIONS``: the streams the server has for the stream connection."""
@@ -651,8 +708,9 @@ class BinanceClient:
 
         def on_message(msg: Any) -> None:
             doc = msg.json()
-            data = doc.get("data") if isinstance(doc, dict) else None
-            books.on_event(stream, data)
+            if isinstance(doc, dict) and "stream" in doc:  # the combined endpoint
+                doc = doc.get("data")
+            books.on_event(stream, doc)
 
         await self.subscribe([stream], on_message)
         return entry.book
