@@ -118,7 +118,7 @@ def stream_of(event: Any, subscribed: Iterable[str]) -> str | None:
     """
     if not isinstance(event, dict) or not isinstance(event.get("s"), str):
         return None
-    kind = _EVENT_KINDS.get(event.get("e")) if "e" in event else "bookTicker"
+    kind = _EVENT_KINDS.get(str(event["e"])) if "e" in event else "bookTicker"
     symbol = event["s"].upper()
     for name in subscribed:
         parsed = wire.parse_stream(name)
