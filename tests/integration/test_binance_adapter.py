@@ -139,8 +139,8 @@ async def test_server_rate_limit_numbers_correct_the_local_limiter() -> None:
         await bc.exchange_info()
         used = bc.used_weight
         assert used is not None and used >= 20
-        # the server's count, scaled to the bucket: far below a local guess (capacity - 20)
-        assert bucket.tokens <= bucket.capacity * (100 - used) / 100 + 1.0
+        # what the server says is left: far below a local guess (capacity - 20)
+        assert bucket.tokens <= (100 - used) + 1.0
         with pytest.raises(RateLimited) as info:
             for _ in range(20):
                 await bc.exchange_info()
@@ -294,3 +294,29 @@ async def test_raw_endpoint_events_reach_their_stream_handler() -> None:
         await wait_until(lambda: len(trades) >= 3 and len(tickers) >= 3, what="raw events")
         assert {t["s"] for t in trades} == {"BTCUSDT"} and "stream" not in trades[0]
         assert {t["s"] for t in tickers} == {"ETHUSDT"}
+
+
+async def test_order_count_limit_holds_back_orders_only() -> None:
+    sim = venue(orders_per_10s=3)
+    async with session(sim, api_key=HMAC_KEY, secret_key=HMAC_SECRET) as bc:
+        assert bc._limiter is not None
+        orders = bc._limiter.buckets["orders"]
+        ids = []
+        for i in range(3):
+            placed = await bc.order_place(
+                "BTCUSDT", "BUY", "LIMIT", price=f"{10 + i}", quantity="1", timeInForce="GTC"
+            )
+            ids.append(placed["orderId"])
+        assert orders.tokens < 10  # the server's ORDERS count (3 of 3), not 50 - 3, is left
+        with pytest.raises(RateLimited) as info:
+            await bc.order_place("BTCUSDT", "BUY", "LIMIT", price="9", quantity="1",
+                                 timeInForce="GTC")  # fmt: skip
+        assert isinstance(info.value.__cause__, RpcError)
+        assert info.value.__cause__.code == -1015 and info.value.bucket == "ORDERS"
+        sent = len(params_of(sim, "order.place"))
+        with pytest.raises(RateLimited):
+            await bc.order_place("BTCUSDT", "BUY", "LIMIT", price="8", quantity="1",
+                                 timeInForce="GTC")  # fmt: skip
+        assert len(params_of(sim, "order.place")) == sent  # held back, not sent
+        status = await bc.order_status("BTCUSDT", orderId=ids[0])  # other requests go on
+        assert status["orderId"] == ids[0]

@@ -62,6 +62,8 @@ CONNECTION_LIFETIME: Final = wire.CONNECTION_LIFETIME
 MAX_INCOMING_PER_SECOND: Final = wire.MAX_INCOMING_PER_SECOND
 #: ``wire.ERRORS[-1021]``: the timestamp was outside ``recvWindow``.
 TIMESTAMP_OUTSIDE_RECV_WINDOW: Final = -1021
+#: ``wire.ERRORS[-1015]``: too many new orders (status 429).
+TOO_MANY_ORDERS: Final = -1015
 #: HTTP-like statuses meaning "rate limited" (429) and "IP banned" (418).
 RATE_LIMIT_STATUSES: Final = frozenset({429, wire.BANNED})
 #: Least seconds between connection attempts: CONNECTION_ATTEMPTS per window per IP.
@@ -219,6 +221,7 @@ class BinanceClient:
         self._user_stream = False
         self.used_weight: int | None = None
         self._retry_at = 0.0  # monotonic time before which nothing is sent (retryAfter)
+        self._orders_retry_at = 0.0  # the same for order placement (-1015)
         self._stream_handlers: dict[str, Callable[[Any], Any] | None] = {}
         self.logons = self.time_syncs = self.resent_1021 = self.rate_limited = 0
 
@@ -476,13 +479,7 @@ class BinanceClient:
             ConfigError: a signed method without credentials.
             RequestTimeout, ConnectionLost: see :meth:`zenws.Client.request`.
         """
-        wait = self._retry_at - _time.monotonic()
-        if wait > 0:  # the server's retryAfter: nothing is sent before it
-            raise RateLimited(
-                f"{method} not sent: Binance asked to retry after {wait:.3f} s",
-                bucket="server",
-                retry_after=wait,
-            )
+        self._check_retry_after(method)
         signed = security_of(method) in SIGNED
         if signed and self._creds is None:
             raise ConfigError(f"{method} is a signed request: give api_key and a key")
@@ -509,19 +506,45 @@ class BinanceClient:
             )
         return await self.client.request(method, params, timeout=timeout)
 
+    def _check_retry_after(self, method: str) -> None:
+        """Honour the server's last ``retryAfter``: raise RateLimited instead of sending."""
+        now = _time.monotonic()
+        wait = self._retry_at - now
+        known = wire.METHODS.get(method)
+        if known is not None and known.orders:
+            wait = max(wait, self._orders_retry_at - now)
+        if wait > 0:
+            raise RateLimited(
+                f"{method} not sent: Binance asked to retry after {wait:.3f} s",
+                bucket="server",
+                retry_after=wait,
+            )
+
     def _raise_mapped(self, exc: RpcError) -> NoReturn:
-        """Raise ``exc``, or RateLimited (caused by it) for a 429/418."""
+        """Raise ``exc``, or RateLimited (caused by it) for a 429/418.
+
+        An order-count rejection (``-1015``) holds back order placement only; a weight
+        rejection (``-1003``) or a ban (418) holds back every request until ``retryAfter``.
+        """
         if exc.status not in RATE_LIMIT_STATUSES:
             raise exc
         self.rate_limited += 1
+        orders_only = exc.code == TOO_MANY_ORDERS and exc.status != wire.BANNED
         retry_at = exc.data.get("retryAfter") if isinstance(exc.data, dict) else None
         retry_after = 0.0
         if isinstance(retry_at, (int, float)):
             retry_after = max(0.0, (retry_at - self.clock.now_ms()) / 1000.0)
-            self._retry_at = max(self._retry_at, _time.monotonic() + retry_after)
+            until = _time.monotonic() + retry_after
+            if orders_only:
+                self._orders_retry_at = max(self._orders_retry_at, until)
+            else:
+                self._retry_at = max(self._retry_at, until)
         if self._limiter is not None:
-            for bucket in self._limiter.buckets.values():
-                bucket.drain()  # the server said stop: nothing more until it refills
+            names = ("orders",) if orders_only else tuple(self._limiter.buckets)
+            for name in names:
+                bucket = self._limiter.buckets.get(name)
+                if bucket is not None:
+                    bucket.drain()  # the server said stop: nothing more until it refills
         self._emit(
             "ratelimit.rejected",
             {"retry_after": retry_after},
@@ -530,7 +553,9 @@ class BinanceClient:
         raise RateLimited(
             f"Binance answered {exc.status} ({exc.code}: {exc.message}); "
             f"retry after {retry_after:.3f} s",
-            bucket="REQUEST_WEIGHT" if exc.status == 429 else "IP_BAN",
+            bucket="IP_BAN"
+            if exc.status == wire.BANNED
+            else ("ORDERS" if orders_only else "REQUEST_WEIGHT"),
             retry_after=retry_after,
         ) from exc
 
@@ -565,7 +590,7 @@ class BinanceClient:
                 continue
             if bucket is None:
                 continue
-            left = max(0.0, float(limit - count) * bucket.capacity / float(limit or 1))
+            left = max(0.0, float(limit - count))  # in the bucket's units: weight, orders
             if left < bucket.tokens:
                 bucket.drain()
                 bucket.refund(left)
