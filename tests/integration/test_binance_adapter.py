@@ -219,7 +219,7 @@ async def test_missing_server_ping_is_a_dead_peer() -> None:
 
 
 async def test_secrets_never_reach_repr_logs_errors_or_recordings(
-    tmp_path: Any, caplog: pytest.LogCaptureFixture
+    tmp_path: Any, caplog: pytest.LogCaptureFixture, events: list[Any]
 ) -> None:
     sim = venue()
     record = tmp_path / "session.jsonl"
@@ -235,9 +235,11 @@ async def test_secrets_never_reach_repr_logs_errors_or_recordings(
             "repr": repr(bc) + repr(bc._creds),
             "error": str(info.value) + repr(info.value),
             "logs": caplog.text,
+            "telemetry": repr(events),
         }
     surfaces["recording"] = record.read_text()
     assert "order.place" in surfaces["recording"]  # the request was recorded
+    assert any(e[1] == "binance.time" for e in events)  # and telemetry was on
     for name, text in surfaces.items():
         for secret in (HMAC_KEY, HMAC_SECRET, signature):
             assert secret not in text, (name, secret)
