@@ -48,6 +48,7 @@ __all__ = [
     "BinanceMetrics",
     "BookGap",
     "Credentials",
+    "ServerClock",
     "dedupe_key",
     "signature_payload",
     "stream_of",
@@ -167,6 +168,10 @@ class BinanceClient:
     Attributes:
         client: the WebSocket API :class:`zenws.Client`.
         streams: the market-stream :class:`zenws.Client` (``None`` until first used).
+        clock: the :class:`ServerClock` estimate signed requests are stamped with.
+        lifetime: seconds a connection may live (default
+            :data:`zenws.exchanges.binance.CONNECTION_LIFETIME`, 24 h): when a rotation
+            policy should replace it.
     """
 
     ping = METHODS["ping"]
@@ -337,8 +342,17 @@ class BinanceClient:
     _time_sync: bool = True
 
     def _install(self, client: Any) -> None:
-        """Read each response's envelope (``status``, ``rateLimits``) on ``client``."""
-        client._correlator.on_response = self._on_response
+        """Read each response's envelope (``status``, ``rateLimits``) on ``client``.
+
+        ``client`` is the object a reconnect hook receives (the new connection), never a
+        stored reference.  The client keeps its correlator private; its ``on_response``
+        hook is the one place the envelope is seen (see :class:`zenws.fast.jsonrpc.Correlator`).
+        """
+        correlator = getattr(client, "_correlator", None)
+        if correlator is None:
+            _log.warning("no correlator on %r: the server's rateLimits are not read", client)
+        else:
+            correlator.on_response = self._on_response
         client.on_message = self._on_api_message
 
     async def _setup_session(self, client: Any) -> None:
