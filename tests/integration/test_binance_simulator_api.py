@@ -230,3 +230,26 @@ async def test_odd_param_types_get_an_error_answer_and_the_connection_goes_on() 
         reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert reply["id"] is None and reply["error"]["code"] == -1100
         assert (await call(ws, 2, "ping"))["status"] == 200
+
+
+async def test_hmac_key_subscribes_to_user_data_with_a_signed_request() -> None:
+    sim = BinanceSimulator()
+    sim.add_hmac_key("hkey", SECRET)
+    async with sim.serve(), connect(sim.url) as ws:
+        unsigned = await call(ws, 1, "userDataStream.subscribe")
+        assert _code(unsigned) == (401, -2015)  # no session.logon
+        sub = await call(ws, 2, "userDataStream.subscribe.signature", hmac_signed({}))
+        sub_id = sub["result"]["subscriptionId"]
+        pushed: list[Any] = []
+        market = {"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "1"}
+        placed = await call(ws, 3, "order.place", hmac_signed(market), sink=pushed)
+        assert placed["result"]["status"] == "FILLED"
+        while len(pushed) < 3:  # NEW, TRADE, account position
+            pushed.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+        assert {m["subscriptionId"] for m in pushed} == {sub_id}
+        assert [m["event"]["e"] for m in pushed] == [
+            "executionReport",
+            "executionReport",
+            "outboundAccountPosition",
+        ]
+        assert [m["event"]["x"] for m in pushed[:2]] == ["NEW", "TRADE"]

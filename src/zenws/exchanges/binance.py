@@ -198,6 +198,7 @@ WEIGHTS: Final[dict[str, int]] = {
     "userDataStream.ping": 2,
     "userDataStream.stop": 2,
     "userDataStream.subscribe": 2,
+    "userDataStream.subscribe.signature": 2,
     "userDataStream.unsubscribe": 2,
 }
 
@@ -274,6 +275,8 @@ METHODS: Final[dict[str, Method]] = {
         Method("openOrders.status", "USER_DATA", rule=_one_or_many(6, 80)),
         Method("account.status", "USER_DATA"),
         Method("userDataStream.subscribe", "USER_STREAM"),
+        # the same without session.logon (any key type): a signed request
+        Method("userDataStream.subscribe.signature", "USER_DATA"),
         Method("userDataStream.unsubscribe", "USER_STREAM"),
     )
 }

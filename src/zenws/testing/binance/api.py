@@ -189,6 +189,7 @@ HANDLERS: dict[str, Handler] = {
     "openOrders.status": _open_orders,
     "account.status": lambda sim, conn, st, p: sim.account.status(),
     "userDataStream.subscribe": _user_subscribe,
+    "userDataStream.subscribe.signature": _user_subscribe,
     "userDataStream.unsubscribe": _user_unsubscribe,
 }
 
