@@ -322,3 +322,16 @@ async def test_order_count_limit_holds_back_orders_only() -> None:
         assert len(params_of(sim, "order.place")) == sent  # held back, not sent
         status = await bc.order_status("BTCUSDT", orderId=ids[0])  # other requests go on
         assert status["orderId"] == ids[0]
+
+
+async def test_user_data_with_an_hmac_key_uses_the_signed_subscribe() -> None:
+    sim = venue()
+    async with session(sim, api_key=HMAC_KEY, secret_key=HMAC_SECRET) as bc:
+        events: list[Any] = []
+        await bc.subscribe_user_data(events.append)
+        sent = params_of(sim, "userDataStream.subscribe.signature")
+        assert len(sent) == 1 and sent[0]["apiKey"] == HMAC_KEY and sent[0]["signature"]
+        await bc.order_place(
+            "BTCUSDT", "BUY", "LIMIT", price="100", quantity="0.01", timeInForce="GTC"
+        )
+        await wait_until(lambda: any(e.get("e") == "executionReport" for e in events))

@@ -368,7 +368,7 @@ class BinanceClient:
         if self._time_sync:
             await self.sync_time(client)
         if self._user_stream:
-            await client.request("userDataStream.subscribe")
+            await self._subscribe_user_stream(client)
         if self._time_sync and self._sync_interval > 0:
             self._spawn(self._time_refresher(client, int(client.epoch)))
 
@@ -622,14 +622,32 @@ class BinanceClient:
             handler(doc["event"])
 
     async def subscribe_user_data(self, handler: Callable[[Any], Any]) -> Any:
-        """``userDataStream.subscribe`` (needs logon); events go to ``handler(event)``.
+        """Receive this account's user-data events on the API connection.
 
-        The subscription is made again after every reconnect, right after the logon.
+        ``userDataStream.subscribe`` on a logged-on session (Ed25519 keys), else the signed
+        ``userDataStream.subscribe.signature`` (HMAC keys).  Events go to ``handler(event)``;
+        the subscription is made again after every reconnect, right after the logon.
+
+        Raises:
+            ConfigError: no credentials.
         """
+        if self._creds is None:
+            raise ConfigError("subscribe_user_data: give api_key and a key", field="api_key")
         self._user_handler = handler
-        result = await self.request("userDataStream.subscribe")
+        self._check_retry_after("userDataStream.subscribe")
+        try:
+            result = await self._subscribe_user_stream(self.client)
+        except RpcError as exc:
+            self._raise_mapped(exc)
         self._user_stream = True
         return result
+
+    async def _subscribe_user_stream(self, client: Any) -> Any:
+        assert self._creds is not None
+        if self._logged_on_epoch == int(client.epoch):
+            return await client.request("userDataStream.subscribe")
+        params = self._creds.signed(None, self.clock.now_ms(), self._recv_window)
+        return await client.request("userDataStream.subscribe.signature", params)
 
     # ------------------------------------------------------------------ market streams
 
