@@ -9,6 +9,7 @@ own requests.
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from _client_servers import WebsocketsServer
@@ -89,3 +90,22 @@ async def test_close_also_closes_a_prepared_connection() -> None:
         assert new.disconnected is not None
         await asyncio.wait_for(asyncio.shield(new.disconnected), 5)
         await wait_until(lambda: not srv.live)
+
+
+async def test_every_new_connection_inherits_the_response_hook() -> None:
+    seen: list[object] = []
+    async with WebsocketsServer() as srv:
+        client = zenws.Client(zenws.Config.new(srv.url, retry_delay=0.01, max_backoff=0.02))
+        await client.start()
+        assert client._correlator is not None
+        client._correlator.on_response = seen.append
+        assert await client.request("echo", [1]) == [1]
+        new = await client._prepare(_staging())
+        assert await client._requests.request_on(new, "echo", [2]) == [2]
+        next(iter(srv.live)).transport.abort()  # one of the two drops
+        await wait_until(lambda: client.state is State.OPEN and len(srv.live) == 2)
+        await client.reconnect()
+        assert await client.request("echo", [3]) == [3]
+        results = [(d if isinstance(d, dict) else json.loads(d))["result"] for d in seen]
+        assert results == [[1], [2], [3]], seen
+        await client.close()

@@ -47,6 +47,7 @@ from ..errors import (
     ProtocolError,
     ZenwsError,
 )
+from ..fast.jsonrpc import Correlator
 from ..fast.latency import LatencyBuffer, LatencySummary
 from ..fast.listener import FastListener, Message, MessageQueue
 from ..heartbeat import HeartbeatHealth
@@ -211,6 +212,13 @@ class Client:
         conn = self._conn
         return conn.current if conn is not None else None
 
+    @property
+    def _correlator(self) -> Correlator | None:
+        # The active connection's Correlator (an adapter sets its on_response hook there;
+        # every connection opened after it inherits the hook, see _new_connection).
+        conn = self._conn
+        return conn.correlator if conn is not None else None
+
     def _set_state(self, new: State) -> None:
         self._supervisor.transition(new, self._debug)
         self._requests.use(self._conn, new is State.OPEN)
@@ -368,8 +376,11 @@ class Client:
         return self
 
     def _new_connection(self, epoch: int) -> Connection:
-        """A connection of this client, not opened yet, delivering to the application."""
-        return Connection(
+        """A connection of this client, not opened yet, delivering to the application.
+
+        It inherits the active connection's ``Correlator.on_response`` hook.
+        """
+        conn = Connection(
             self.config,
             epoch,
             owner=self._owner,
@@ -378,6 +389,9 @@ class Client:
             latency=self.latency,
             first_id=self._next_id,
         )
+        if self._conn is not None:
+            conn.correlator.on_response = self._conn.correlator.on_response
+        return conn
 
     async def _open(self) -> None:
         cfg = self.config
