@@ -344,15 +344,10 @@ class BinanceClient:
     def _install(self, client: Any) -> None:
         """Read each response's envelope (``status``, ``rateLimits``) on ``client``.
 
-        ``client`` is the object a reconnect hook receives (the new connection), never a
-        stored reference.  The client keeps its correlator private; its ``on_response``
-        hook is the one place the envelope is seen (see :class:`zenws.fast.jsonrpc.Correlator`).
+        :attr:`zenws.Client.on_response` is the one place the envelope is seen; the client
+        keeps it on every connection, present and future (reconnects, rotation).
         """
-        correlator = getattr(client, "_correlator", None)
-        if correlator is None:
-            _log.warning("no correlator on %r: the server's rateLimits are not read", client)
-        else:
-            correlator.on_response = self._on_response
+        client.on_response = self._on_response
         client.on_message = self._on_api_message
 
     async def _setup_session(self, client: Any) -> None:
@@ -375,7 +370,6 @@ class BinanceClient:
     async def _on_reconnect(self, client: Any) -> None:
         """Client hook: after each reconnect, before anything else is sent on it."""
         self._logged_on_epoch = -1
-        self._install(client)
         try:
             await self._setup_session(client)
         except ConnectionLost:
@@ -574,7 +568,7 @@ class BinanceClient:
         ) from exc
 
     def _on_response(self, doc: Any) -> None:
-        """Correlator hook: every response's envelope, before its request resumes."""
+        """Client.on_response hook: every response's envelope, before its request resumes."""
         if not isinstance(doc, dict):
             try:
                 doc = orjson.loads(doc)

@@ -26,6 +26,8 @@ from ..fast.listener import FastListener, ListenerEvents, Message, MessageQueue
 from ._handshake import open_transport
 
 Handler = Callable[[Message], Any]
+#: Client.on_response: called with each matched response (decoded dict, or raw bytes).
+ResponseHook = Callable[[Any], Any]
 
 
 class Delivery:
