@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+import zenws
 from waits import wait_until
 from zenws.adapters.binance import BinanceClient
 from zenws.errors import ConfigError, RateLimited, RpcError
@@ -23,6 +25,11 @@ _PRIVATE = Ed25519PrivateKey.generate()
 PEM = _PRIVATE.private_bytes(
     serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
 )
+
+
+@dataclasses.dataclass
+class Side:  # not plain data: encoded by orjson, not by the C encoder
+    side: str = "BUY"
 
 
 def venue(**kw: Any) -> BinanceSimulator:
@@ -335,3 +342,24 @@ async def test_user_data_with_an_hmac_key_uses_the_signed_subscribe() -> None:
             "BTCUSDT", "BUY", "LIMIT", price="100", quantity="0.01", timeInForce="GTC"
         )
         await wait_until(lambda: any(e.get("e") == "executionReport" for e in events))
+
+
+async def test_requests_are_id_method_params_only_and_default_clients_keep_jsonrpc() -> None:
+    sim = venue()
+    async with session(sim, api_key=HMAC_KEY, secret_key=HMAC_SECRET) as bc:
+        await bc.order_place(
+            "BTCUSDT", "BUY", "LIMIT", price="10", quantity="1", timeInForce="GTC"
+        )  # C-encoded params
+        await bc.request("time", {"note": Side()})  # orjson-encoded params
+        await bc.subscribe("btcusdt@trade")  # the stream connection's SUBSCRIBE
+        assert sim.server is not None
+        sent = [r.data for r in sim.server.received if isinstance(r.data, str)]
+        assert {"order.place", "time", "SUBSCRIBE"} <= {orjson.loads(d)["method"] for d in sent}
+        for data in sent:
+            assert data.startswith('{"id":'), data
+            assert list(orjson.loads(data)) == ["id", "method", "params"], data
+        seen = len(sim.server.received)
+        async with await zenws.connect(sim.url) as plain:  # default dialect: JSON-RPC 2.0
+            assert "serverTime" in await plain.request("time")
+        data = sim.server.received[seen].data
+        assert isinstance(data, str) and orjson.loads(data)["jsonrpc"] == "2.0", data
