@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -306,29 +307,63 @@ async def test_raw_endpoint_events_reach_their_stream_handler() -> None:
 
 
 async def test_order_count_limit_holds_back_orders_only() -> None:
+    # Orders placed by another session: this one learns the count from the server's -1015.
     sim = venue(orders_per_10s=3)
+    async with session(sim, api_key=HMAC_KEY, secret_key=HMAC_SECRET) as other:
+        ids = []
+        for i in range(3):
+            placed = await other.order_place(
+                "BTCUSDT", "BUY", "LIMIT", price=f"{10 + i}", quantity="1", timeInForce="GTC"
+            )
+            ids.append(placed["orderId"])
+        bc = await BinanceClient.connect(
+            other.client.config.url, api_key=HMAC_KEY, secret_key=HMAC_SECRET, time_sync_interval=0
+        )
+        try:
+            assert bc._limiter is not None
+            with pytest.raises(RateLimited) as info:
+                await bc.order_place("BTCUSDT", "BUY", "LIMIT", price="9", quantity="1",
+                                     timeInForce="GTC")  # fmt: skip
+            assert isinstance(info.value.__cause__, RpcError)
+            assert info.value.__cause__.code == -1015 and info.value.bucket == "ORDERS"
+            assert bc._limiter.buckets["orders"].tokens < 1  # the server said stop
+            sent = len(params_of(sim, "order.place"))
+            with pytest.raises(RateLimited):
+                await bc.order_place("BTCUSDT", "BUY", "LIMIT", price="8", quantity="1",
+                                     timeInForce="GTC")  # fmt: skip
+            assert len(params_of(sim, "order.place")) == sent  # held back, not sent
+            status = await bc.order_status("BTCUSDT", orderId=ids[0])  # other requests go on
+            assert status["orderId"] == ids[0]
+        finally:
+            await bc.close()
+
+
+async def test_order_count_limit_is_held_back_locally_until_the_window_ends() -> None:
+    sim = venue(orders_per_10s=3, orders_window=2.0)
     async with session(sim, api_key=HMAC_KEY, secret_key=HMAC_SECRET) as bc:
-        assert bc._limiter is not None
-        orders = bc._limiter.buckets["orders"]
         ids = []
         for i in range(3):
             placed = await bc.order_place(
                 "BTCUSDT", "BUY", "LIMIT", price=f"{10 + i}", quantity="1", timeInForce="GTC"
             )
             ids.append(placed["orderId"])
-        assert orders.tokens < 10  # the server's ORDERS count (3 of 3), not 50 - 3, is left
-        with pytest.raises(RateLimited) as info:
+        with pytest.raises(RateLimited) as info:  # the server said 3 of 3: not sent at all
             await bc.order_place("BTCUSDT", "BUY", "LIMIT", price="9", quantity="1",
                                  timeInForce="GTC")  # fmt: skip
-        assert isinstance(info.value.__cause__, RpcError)
-        assert info.value.__cause__.code == -1015 and info.value.bucket == "ORDERS"
-        sent = len(params_of(sim, "order.place"))
-        with pytest.raises(RateLimited):
-            await bc.order_place("BTCUSDT", "BUY", "LIMIT", price="8", quantity="1",
-                                 timeInForce="GTC")  # fmt: skip
-        assert len(params_of(sim, "order.place")) == sent  # held back, not sent
-        status = await bc.order_status("BTCUSDT", orderId=ids[0])  # other requests go on
-        assert status["orderId"] == ids[0]
+        exc = info.value
+        assert exc.bucket == "ORDERS" and exc.__cause__ is None
+        assert 0 < exc.retry_after <= 2.0
+        assert len(params_of(sim, "order.place")) == 3
+        # cancels and queries go on
+        assert (await bc.order_status("BTCUSDT", orderId=ids[0]))["orderId"] == ids[0]
+        await bc.order_cancel("BTCUSDT", orderId=ids[1])
+        # once the window the server counted in is over, orders go out again, accepted
+        await asyncio.sleep(exc.retry_after)
+        placed = await bc.order_place(
+            "BTCUSDT", "BUY", "LIMIT", price="9", quantity="1", timeInForce="GTC"
+        )
+        assert placed["orderId"] not in ids
+        assert bc.metrics().rate_limited == 0  # the server never had to refuse an order
 
 
 async def test_user_data_with_an_hmac_key_uses_the_signed_subscribe() -> None:

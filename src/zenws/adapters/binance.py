@@ -37,6 +37,7 @@ from ..exchanges import binance as wire
 from ..heartbeat import Binance as BinanceHeartbeat
 from ._binance_auth import Credentials, ServerClock, signature_payload
 from ._binance_book import BookGap, BookSync, DepthBook
+from ._binance_limits import OrderWindows
 from ._binance_methods import METHODS, SIGNED, security_of
 
 __all__ = [
@@ -227,6 +228,7 @@ class BinanceClient:
         self.used_weight: int | None = None
         self._retry_at = 0.0  # monotonic time before which nothing is sent (retryAfter)
         self._orders_retry_at = 0.0  # the same for order placement (-1015)
+        self._order_windows = OrderWindows()  # the server's ORDERS counts per window
         self._stream_handlers: dict[str, Callable[[Any], Any] | None] = {}
         self.logons = self.time_syncs = self.resent_1021 = self.rate_limited = 0
 
@@ -515,16 +517,35 @@ class BinanceClient:
         return await self.client.request(method, params, timeout=timeout)
 
     def _check_retry_after(self, method: str) -> None:
-        """Honour the server's last ``retryAfter``: raise RateLimited instead of sending."""
+        """Honour the server's last ``retryAfter`` and its ``ORDERS`` counts.
+
+        Raises RateLimited instead of sending: any request before a ``retryAfter``; an order
+        placement before a ``-1015``'s ``retryAfter``, or while an ``ORDERS`` window the
+        server reported full (count >= limit) may still be running.
+        """
         now = _time.monotonic()
         wait = self._retry_at - now
-        known = wire.METHODS.get(method)
-        if known is not None and known.orders:
-            wait = max(wait, self._orders_retry_at - now)
         if wait > 0:
             raise RateLimited(
                 f"{method} not sent: Binance asked to retry after {wait:.3f} s",
                 bucket="server",
+                retry_after=wait,
+            )
+        known = wire.METHODS.get(method)
+        if known is None or not known.orders:
+            return
+        wait = self._orders_retry_at - now
+        if wait > 0:
+            raise RateLimited(
+                f"{method} not sent: Binance asked to retry after {wait:.3f} s",
+                bucket="server",
+                retry_after=wait,
+            )
+        wait = self._order_windows.wait()
+        if wait > 0:
+            raise RateLimited(
+                f"{method} not sent: the ORDERS limit is used up for up to {wait:.3f} s",
+                bucket="ORDERS",
                 retry_after=wait,
             )
 
@@ -579,6 +600,7 @@ class BinanceClient:
         limits = doc.get("rateLimits")
         if isinstance(limits, list):
             self._correct(limits)
+            self._order_windows.observe(limits)
 
     def _correct(self, limits: list[Any]) -> None:
         """Set the local buckets to what the server says is left (never above it)."""
