@@ -18,6 +18,7 @@ import zenws
 from waits import wait_until
 from zenws.adapters.binance import BinanceClient
 from zenws.errors import ConfigError, RateLimited, RpcError
+from zenws.exchanges import binance as wire
 from zenws.testing import BinanceSimulator
 
 HMAC_KEY, HMAC_SECRET = "hmac-api-key-123", "hmac-secret-456"
@@ -398,3 +399,17 @@ async def test_requests_are_id_method_params_only_and_default_clients_keep_jsonr
             assert "serverTime" in await plain.request("time")
         data = sim.server.received[seen].data
         assert isinstance(data, str) and orjson.loads(data)["jsonrpc"] == "2.0", data
+
+
+async def test_both_connections_share_the_connection_attempt_limit() -> None:
+    sim = venue()
+    async with session(sim) as bc:
+        await bc.subscribe("btcusdt@trade")
+        limit = bc.attempt_limit
+        assert (limit.count, limit.window) == (
+            wire.CONNECTION_ATTEMPTS,
+            wire.CONNECTION_ATTEMPTS_WINDOW,
+        )
+        assert bc.client.config.attempt_limit is limit
+        assert bc.streams.config.attempt_limit is limit
+        assert limit.recent() == 2  # both connects were counted

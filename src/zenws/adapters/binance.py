@@ -35,6 +35,7 @@ from .. import telemetry as _tm
 from ..errors import ConfigError, ConnectionLost, RateLimited, RpcError
 from ..exchanges import binance as wire
 from ..heartbeat import Binance as BinanceHeartbeat
+from ..reconnect import AttemptLimit
 from ._binance_auth import Credentials, ServerClock, signature_payload
 from ._binance_book import BookGap, BookSync, DepthBook
 from ._binance_limits import OrderWindows
@@ -170,6 +171,8 @@ class BinanceClient:
         client: the WebSocket API :class:`zenws.Client`.
         streams: the market-stream :class:`zenws.Client` (``None`` until first used).
         clock: the :class:`ServerClock` estimate signed requests are stamped with.
+        attempt_limit: the :class:`zenws.reconnect.AttemptLimit` both connections share
+            (``CONNECTION_ATTEMPTS`` per ``CONNECTION_ATTEMPTS_WINDOW`` s).
         lifetime: seconds a connection may live (default
             :data:`zenws.exchanges.binance.CONNECTION_LIFETIME`, 24 h): when a rotation
             policy should replace it.
@@ -229,6 +232,9 @@ class BinanceClient:
         self._retry_at = 0.0  # monotonic time before which nothing is sent (retryAfter)
         self._orders_retry_at = 0.0  # the same for order placement (-1015)
         self._order_windows = OrderWindows()  # the server's ORDERS counts per window
+        #: Connection attempts of both connections: ``CONNECTION_ATTEMPTS`` per
+        #: ``CONNECTION_ATTEMPTS_WINDOW`` s (per IP), whatever the backoff drew.
+        self.attempt_limit = AttemptLimit(wire.CONNECTION_ATTEMPTS, wire.CONNECTION_ATTEMPTS_WINDOW)
         self._stream_handlers: dict[str, Callable[[Any], Any] | None] = {}
         self.logons = self.time_syncs = self.resent_1021 = self.rate_limited = 0
 
@@ -326,8 +332,14 @@ class BinanceClient:
         )
         self_.lifetime = lifetime
         self_._time_sync = time_sync
-        options: dict[str, Any] = {"dialect": "binance", "rate_limit": limiter, **hb_opts()}
-        options.setdefault("retry_delay", MIN_RETRY_DELAY)  # attempts are limited per IP
+        options: dict[str, Any] = {
+            "dialect": "binance",
+            "rate_limit": limiter,
+            # attempts are limited per IP: both connections count against one limit
+            "attempt_limit": self_.attempt_limit,
+            **hb_opts(),
+        }
+        options.setdefault("retry_delay", MIN_RETRY_DELAY)
         options.update(client_options)
         client = await zconnect(url, **options)
         self_.client = client
@@ -680,6 +692,7 @@ class BinanceClient:
                     # incoming control messages per second, with room for a PONG
                     "rate_limit": preset("simple", rate=MAX_INCOMING_PER_SECOND - 1, burst=1.0),
                     "retry_delay": MIN_RETRY_DELAY,
+                    "attempt_limit": self.attempt_limit,
                 }
                 options.update(self._stream_options)
                 self.streams = await zconnect(self._stream_url, **options)

@@ -353,6 +353,8 @@ class Client:
         rec = self._recorder
         self._delivery.recorder = getattr(rec, "queue", rec) if rec is not None else None
         try:
+            if not await self._supervisor.attempt_slot(State.CONNECTING):
+                raise ConnectionLost("client closed while connecting", epoch=self.epoch)
             await self._open()
             if self.state is not State.OPEN:  # dropped right after the handshake
                 raise self._closed_early()
