@@ -857,21 +857,11 @@ class BinanceClient:
 
 
 def binance_limiter(**overrides: Any) -> Any:
-    """The ``binance`` weight preset plus an ``orders`` bucket for order placement.
+    """The ``binance`` rate-limit preset: ``weight`` and ``orders`` buckets.
 
     The server's ``rateLimits`` in each response correct both (see
     :meth:`BinanceClient._correct`); ``overrides`` go to :func:`zenws.ratelimit.preset`.
     """
-    from ..fast.ratelimit import Limiter, TokenBucket
     from ..ratelimit import preset
 
-    base = preset("binance", **overrides)
-    buckets = dict(base.buckets)
-    # The ORDERS limit (unfilled orders per 10 s); the server's own numbers correct this
-    # bucket on every order response.
-    buckets["orders"] = TokenBucket(float(wire.ORDERS_PER_10S), wire.ORDERS_PER_10S / 10.0)
-    costs = dict(base.costs)
-    for name, method in wire.METHODS.items():
-        if method.orders:
-            costs[name] = ("orders", 1.0)
-    return Limiter(buckets, costs, base.default)
+    return preset("binance", **overrides)
