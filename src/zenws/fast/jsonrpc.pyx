@@ -21,7 +21,17 @@ from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.stdint cimport INT64_MAX, int64_t, uint64_t
 from libc.string cimport memcpy, memset
 
-from zenws.fast.common cimport zenws_cpu_features, zenws_monotonic_ns
+from zenws.fast.common cimport zenws_cpu_api, zenws_cpu_features, zenws_monotonic_ns
+from zenws.fast.frame cimport cpu_api_c
+
+# The C units of this extension (scan, json) reach the one CPU dispatcher, compiled into
+# zenws.fast.frame, through this pointer (zenws_cpu.h); it is set below, before any
+# kernel chooses.
+cdef extern from *:
+    """
+    const zenws_cpu_api *zenws_cpu_link = NULL;
+    """
+    const zenws_cpu_api* zenws_cpu_link
 
 import asyncio
 import json
@@ -43,6 +53,7 @@ STRICT_BELOW = ZENWS_SCAN_STRICT_BELOW
 
 # Choose the scan kernel now (reads ZENWS_SCAN_KERNEL), not on the first message,
 # and the string kernel of loads()/encode_request() (reads ZENWS_JSON_KERNEL).
+zenws_cpu_link = cpu_api_c()
 zenws_scan_kernel()
 zenws_json_kernel_init()
 
@@ -378,8 +389,8 @@ def _set_json_kernel(str name not None) -> str:
 
 
 def _cpu_features() -> int:
-    """ZENWS_CPU_* feature bits this extension's detector reports (tests: every
-    extension must see the same CPU)."""
+    """ZENWS_CPU_* feature bits as this extension sees them, through frame's dispatcher
+    (tests: every extension must see the same CPU)."""
     return zenws_cpu_features()
 
 
