@@ -37,6 +37,7 @@ C_SOURCES: dict[str, list[str]] = {
     "book": ["ext/zenws_book.c"],
     "frame": ["ext/zenws_cpu.c", "ext/zenws_mask.c", "ext/zenws_utf8.c"],
     "jsonrpc": [
+        "ext/zenws_jstr.c",
         "ext/zenws_scan.c",
         "ext/zenws_json.c",
         "ext/zenws_jsonenc.c",
@@ -44,9 +45,10 @@ C_SOURCES: dict[str, list[str]] = {
     "latency": ["ext/zenws_quantile.c"],
 }
 
+CPU_UNIT = "ext/zenws_cpu.c"
+
 # A change to any of these rebuilds every extension (zenws_cpu.h is shared by all
 # kernels).
-CPU_UNIT = "ext/zenws_cpu.c"
 HEADERS = sorted((ROOT / "src/zenws/include").glob("*.h")) + sorted((ROOT / "ext").glob("*.h"))
 
 DIRECTIVES = {

@@ -18,7 +18,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
-from libc.stdint cimport INT64_MAX, int64_t, uint64_t
+from libc.stdint cimport INT64_MAX, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from zenws.fast.common cimport zenws_cpu_api, zenws_cpu_features, zenws_monotonic_ns
@@ -250,6 +250,21 @@ def scan_id(buf, /):
     if s.id_type == ZENWS_ID_STRING:
         return _decode(b, s.id_off, s.id_len, s.id_escaped)
     return None
+
+
+cdef extern from "zenws_jstr.h" nogil:
+    Py_ssize_t zenws_jstr_quote(char* out, const uint8_t* s, Py_ssize_t k, int check,
+                                int keys, zenws_keycache* kc) noexcept
+    int zenws_jstr_has_secret_key(const uint8_t* s, Py_ssize_t k) noexcept
+
+
+cdef Py_ssize_t jstr_quote_c(char* out, const uint8_t* s, Py_ssize_t k, int check, int keys,
+                             zenws_keycache* kc) noexcept nogil:
+    return zenws_jstr_quote(out, s, k, check, keys, kc)
+
+
+cdef bint jstr_has_secret_key_c(const uint8_t* s, Py_ssize_t k) noexcept nogil:
+    return zenws_jstr_has_secret_key(s, k) != 0
 
 
 cdef int scan_raw_c(const char* buf, Py_ssize_t n, zenws_scan_t* out) noexcept nogil:
