@@ -168,4 +168,6 @@ static const zenws_cpu_api api = {
     zenws_cpu_level_of,
 };
 
-const zenws_cpu_api *zenws_cpu_api_table(void) { return &api; }
+const zenws_cpu_api *zenws_cpu_api_table(void) {
+    return &api;
+}

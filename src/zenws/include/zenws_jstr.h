@@ -136,7 +136,8 @@ ZENWS_JSTR_FN Py_ssize_t zenws_jstr_copy(char *o, const char *s, Py_ssize_t n) {
         uint64_t a, b;
         memcpy(&a, s, 8);
         memcpy(&b, s + n - 8, 8);
-        if (ZENWS_UNLIKELY(zenws_jstr_stop8(a) | zenws_jstr_stop8(b))) return zenws_jstr_copy_bytes(o, s, 0, n);
+        if (ZENWS_UNLIKELY(zenws_jstr_stop8(a) | zenws_jstr_stop8(b)))
+            return zenws_jstr_copy_bytes(o, s, 0, n);
         memcpy(o, &a, 8);
         memcpy(o + n - 8, &b, 8);
         return n;
@@ -145,7 +146,8 @@ ZENWS_JSTR_FN Py_ssize_t zenws_jstr_copy(char *o, const char *s, Py_ssize_t n) {
         uint32_t a, b;
         memcpy(&a, s, 4);
         memcpy(&b, s + n - 4, 4);
-        if (ZENWS_UNLIKELY(zenws_jstr_stop4(a) | zenws_jstr_stop4(b))) return zenws_jstr_copy_bytes(o, s, 0, n);
+        if (ZENWS_UNLIKELY(zenws_jstr_stop4(a) | zenws_jstr_stop4(b)))
+            return zenws_jstr_copy_bytes(o, s, 0, n);
         memcpy(o, &a, 4);
         memcpy(o + n - 4, &b, 4);
         return n;
@@ -170,8 +172,8 @@ typedef struct {
  * reads it.  Returns the bytes written, -1 for invalid UTF-8, -2 for a suspicious
  * key (kc: a key cache owned by the caller, or NULL).  out must have room for
  * 6 * k + 18 bytes (16-byte stores may run past the last byte written). */
-ZENWS_JSTR_API Py_ssize_t zenws_jstr_quote(char *out, const uint8_t *s, Py_ssize_t k, int check, int keys,
-                            zenws_keycache *kc);
+ZENWS_JSTR_API Py_ssize_t zenws_jstr_quote(char *out, const uint8_t *s, Py_ssize_t k, int check,
+                                          int keys, zenws_keycache *kc);
 
 /* True if some JSON string followed by ':' (a key) in s[0:k] looks credential-like
  * (token, secret, sig, pass, key, credential, cookie, auth, session, jwt; any case;
@@ -192,7 +194,7 @@ ZENWS_JSTR_API int zenws_jstr_has_secret_key(const uint8_t *s, Py_ssize_t k);
  * Otherwise (text already validated by the scanner) an unknown escape gives its
  * byte, and a lone surrogate is kept as its 3-byte form, as json.loads keeps it.
  * *wide is set when an escape wrote a non-ASCII character. */
-ZENWS_JSTR_API Py_ssize_t zenws_jstr_unescape(const char *s, Py_ssize_t n, char *out, int strict,
-                               const char **bad, int *wide);
+ZENWS_JSTR_API Py_ssize_t zenws_jstr_unescape(const char *s, Py_ssize_t n, char *out,
+                                              int strict, const char **bad, int *wide);
 
 #endif /* ZENWS_JSTR_H */
