@@ -413,8 +413,8 @@ JS_INLINE int zenws_plain8(uint64_t x) {
 /* zenws_jstr.h.  Plain runs go to copy_run() (the encoder's kernels, stopping at
    non-ASCII bytes too when checking); a 16-byte block holding quotes or backslashes only is
    copied segment by segment without leaving SIMD; anything else byte by byte. */
-Py_ssize_t zenws_jstr_quote(char *out, const uint8_t *s, Py_ssize_t k, int check, int keys,
-                            zenws_keycache *kc) {
+ZENWS_INLINE Py_ssize_t quote(char *out, const uint8_t *s, Py_ssize_t k, const int check,
+                              const int keys, zenws_keycache *kc) {
     char *o = out;
     Py_ssize_t i = 0, end, extra, j;
     uint8_t c, c1;
@@ -540,6 +540,28 @@ Py_ssize_t zenws_jstr_quote(char *out, const uint8_t *s, Py_ssize_t k, int check
     }
     *o++ = '"';
     return o - out;
+}
+
+/* One copy of the loop per (check, keys): the flags are tested once per string, not per
+   byte or quote. */
+static Py_ssize_t quote_plain(char *out, const uint8_t *s, Py_ssize_t k) {
+    return quote(out, s, k, 0, 0, NULL);
+}
+static Py_ssize_t quote_checked(char *out, const uint8_t *s, Py_ssize_t k) {
+    return quote(out, s, k, 1, 0, NULL);
+}
+static Py_ssize_t quote_keys(char *out, const uint8_t *s, Py_ssize_t k, zenws_keycache *kc) {
+    return quote(out, s, k, 0, 1, kc);
+}
+static Py_ssize_t quote_checked_keys(char *out, const uint8_t *s, Py_ssize_t k,
+                                     zenws_keycache *kc) {
+    return quote(out, s, k, 1, 1, kc);
+}
+
+Py_ssize_t zenws_jstr_quote(char *out, const uint8_t *s, Py_ssize_t k, int check, int keys,
+                            zenws_keycache *kc) {
+    if (keys) return check ? quote_checked_keys(out, s, k, kc) : quote_keys(out, s, k, kc);
+    return check ? quote_checked(out, s, k) : quote_plain(out, s, k);
 }
 
 /* ---- credential-looking keys, on their own -------------------------------------------- */
