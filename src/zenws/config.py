@@ -193,7 +193,6 @@ class Config:
     max_backoff: float = 30.0
     backoff_jitter: str = "full"
     stable_after: float = 10.0
-    attempt_limit: Any = None
     heartbeat: Any = None
     heartbeat_interval: float = 15.0
     heartbeat_timeout: float | None = None
@@ -220,6 +219,7 @@ class Config:
     idempotent_methods: tuple[str, ...] = ()
     name: str | None = None
     deliver_heartbeats: bool = False
+    attempt_limit: Any = None
 
     # -- construction -------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ DEFAULTS = {
     "idempotent_methods": (),
     "name": None,
     "deliver_heartbeats": False,
+    "attempt_limit": None,
 }
 
 
