@@ -191,34 +191,45 @@ class DeribitClient:
             raise
         return self_
 
-    async def _setup_session(self) -> None:
+    async def _setup_session(self, conn: Any = None) -> None:
+        """Authenticate and enable cancel-on-disconnect on ``conn`` (default: the client)."""
+        conn = self.client if conn is None else conn
         if self._creds is not None:
-            await self._authenticate()
+            await self._authenticate(conn)
         if self._cod is not None:
-            await self.client.request("private/enable_cancel_on_disconnect", {"scope": self._cod})
+            await conn.request("private/enable_cancel_on_disconnect", {"scope": self._cod})
             self._emit("deribit.cancel_on_disconnect", {}, {"scope": self._cod, "enabled": True})
 
-    async def _on_reconnect(self, client: Any) -> None:
-        """Client hook: runs after each reconnect, before subscriptions are restored."""
-        self._token = None
-        self._cancel_refresh()
-        self._sync.invalidate_all()  # the resubscribe delivers fresh snapshots
+    async def _on_reconnect(self, conn: Any) -> None:
+        """Client hook: runs on a new connection before its subscriptions are restored.
+
+        ``conn`` is what to send through: the client after a reconnect, the connection
+        being prepared during a rotation (``conn.rotating``).  A rotation keeps the books:
+        the delivered stream stays continuous, so nothing is resynchronised.
+        """
+        rotating = bool(getattr(conn, "rotating", False))
+        if not rotating:
+            self._token = None
+            self._cancel_refresh()
+            self._sync.invalidate_all()  # the resubscribe delivers fresh snapshots
         try:
-            await self._setup_session()
+            await self._setup_session(conn)
         except ConnectionLost:
             raise
         except Exception as exc:
+            if rotating:
+                raise  # the rotation fails; the old connection keeps its session
             if categorize(exc) is Category.FATAL:
                 self._fatal = exc
                 _log.error("re-authentication failed, closing: %s", exc)
                 self._spawn(self.client.close(1000, "authentication failed"))
                 # Raising ConnectionLost stops the client from restoring subscriptions.
-                raise ConnectionLost("authentication failed", epoch=client.epoch) from exc
+                raise ConnectionLost("authentication failed", epoch=conn.epoch) from exc
             # Transient (timeout, 10040, maintenance...): restoring private channels without a
             # session would fail, so start over on a fresh connection (with backoff).
             _log.warning("session setup after reconnect failed (%s); reconnecting", exc)
             self.client.force_reconnect(f"deribit session setup failed: {type(exc).__name__}")
-            raise ConnectionLost("session setup failed", epoch=client.epoch) from exc
+            raise ConnectionLost("session setup failed", epoch=conn.epoch) from exc
 
     async def close(self) -> None:
         """Stop background tasks and close the connection."""
@@ -249,10 +260,11 @@ class DeribitClient:
 
     # ------------------------------------------------------------------ auth
 
-    async def _authenticate(self) -> None:
+    async def _authenticate(self, conn: Any = None) -> None:
         assert self._creds is not None
-        epoch = self.client.epoch
-        result = await self.client.request("public/auth", self._creds.auth_params())
+        conn = self.client if conn is None else conn
+        epoch = conn.epoch
+        result = await conn.request("public/auth", self._creds.auth_params())
         self._set_token(Token.from_result(result, epoch))
         self.auths += 1
         self._emit(
