@@ -107,12 +107,17 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
-async def run(url: str, mode: str, n: int, settle: float) -> dict[str, Any]:
+async def run(
+    url: str, mode: str, n: int, settle: float, retry_delay: float | None = None
+) -> dict[str, Any]:
     """N rotations or reconnects of one client; the counts and times."""
     import zenws
 
     count = BookCount()
-    client = await zenws.connect(url, dialect="deribit", request_timeout=10)
+    options: dict[str, Any] = {"dialect": "deribit", "request_timeout": 10}
+    if retry_delay is not None:
+        options["retry_delay"] = retry_delay
+    client = await zenws.connect(url, **options)
     durations: list[float] = []
     pauses: list[float] = []
     switches: list[float] = []
@@ -143,7 +148,7 @@ async def run(url: str, mode: str, n: int, settle: float) -> dict[str, Any]:
     finally:
         await client.close()
     return {
-        "mode": mode,
+        "mode": mode if retry_delay is None else f"{mode} (retry_delay={retry_delay:g})",
         "rounds": n,
         "received": count.received,
         "lost": count.lost,
@@ -173,6 +178,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rate", type=float, default=10_000.0, help="notifications per second")
     ap.add_argument("--settle", type=float, default=0.2, help="seconds of stream per round")
     ap.add_argument("--server-cpu", type=int, default=None, help="pin the server to this CPU")
+    ap.add_argument(
+        "--retry-delay",
+        type=float,
+        default=None,
+        help="also run the reconnects with this Config.retry_delay (0: no backoff at all)",
+    )
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve:
@@ -185,8 +196,15 @@ def main(argv: list[str] | None = None) -> None:
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (os.path.join(ROOT, "src"), ROOT, env.get("PYTHONPATH")) if p
     )
+    # The server's stderr is dropped: after each plain reconnect its transport logs
+    # "write() called after connection lost" for the notifications already on their way.
     server = subprocess.Popen(
-        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
     )
     try:
         assert server.stdout is not None
@@ -195,6 +213,10 @@ def main(argv: list[str] | None = None) -> None:
         results = []
         for mode in modes:
             results.append(asyncio.run(run(url, mode, args.n, args.settle)))
+        if args.retry_delay is not None and "reconnect" in modes:
+            results.append(
+                asyncio.run(run(url, "reconnect", args.n, args.settle, args.retry_delay))
+            )
         print(
             f"{args.rate:,.0f} notifications/s, one book channel, consecutive change ids\n\n"
             "| mode | received | lost | duplicated | pause p50 / p99 / max | "
