@@ -37,9 +37,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from .errors import ZenwsError
 from .exchanges.sequences import Position
 
-__all__ = ["Handover", "HandoverStats", "Verdict"]
+__all__ = ["Handover", "HandoverStats", "RotationFailed", "RotationReport", "Verdict"]
 
 T = TypeVar("T")
 KeyFunction = Callable[[Any], Position | None]
@@ -63,6 +64,39 @@ class HandoverStats:
     passed: int = 0  #: messages of the new connection delivered while filtering
     gaps: int = 0  #: messages delivered after a gap
     channels: int = 0  #: channels seen during the rotation
+
+
+class RotationFailed(ZenwsError):
+    """A rotation stopped before its switch; the old connection keeps delivering.
+
+    Attributes:
+        step: where it stopped: ``"open"`` (the handshake), ``"hooks"`` (authentication
+            and the other reconnect hooks), ``"subscribe"``, ``"sync"`` (the new
+            connection never overlapped the old one) or ``"switch"``.
+    """
+
+    def __init__(self, message: str, *, step: str) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+@dataclass
+class RotationReport:
+    """What one ``Client.rotate()`` did (also the ``rotation.done`` telemetry event)."""
+
+    old_epoch: int  #: epoch of the connection replaced
+    epoch: int  #: epoch of the connection now active
+    started_at: float = 0.0  #: wall clock (``time.time()``) at the start
+    duration_s: float = 0.0  #: start to the old connection closed
+    sync_s: float = 0.0  #: start to the switch
+    switch_ns: int = 0  #: the switch itself (held messages handed over, requests moved)
+    dropped: int = 0  #: duplicates the new connection brought, dropped
+    passed: int = 0  #: held (or filtered) messages of the new connection delivered
+    gaps: int = 0  #: messages delivered after a gap (0 when in sync)
+    channels: int = 0  #: channels reconciled
+    in_sync: bool = False  #: every channel overlapped at the switch
+    drained: bool = False  #: every request in flight on the old connection finished
+    lagging: list[str] = field(default_factory=list)  #: channels not in sync (a failure)
 
 
 @dataclass
