@@ -175,6 +175,31 @@ async def test_server_closes_during_the_handshake(data: bytes) -> None:
     assert isinstance(err, ConnectError) and err.status is None
 
 
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b"", "closed the connection without answering the WebSocket upgrade request"),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: webs",
+            "closed the connection before the end of its answer to the WebSocket upgrade "
+            "request (47 bytes received)",
+        ),
+        (
+            b"SSH-2.0-OpenSSH_9.6\r\n",
+            "closed the connection before the end of its answer to the WebSocket upgrade "
+            "request (21 bytes received)",
+        ),
+    ],
+    ids=["nothing", "half_a_101", "banner"],
+)
+async def test_closing_during_the_handshake_says_so(data: bytes, says: str) -> None:
+    # The error names what happened: no "handshake completed" when it never did.
+    err, _, _ = await attempt(raw_answer(data, close=True))
+    assert says in str(err), str(err)
+    assert "completed" not in str(err)
+    assert categorize(err) is Category.RECOVERABLE
+
+
 async def test_http_200_instead_of_101() -> None:
     err, took, peer_closed = await attempt(
         raw_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")

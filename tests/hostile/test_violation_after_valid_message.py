@@ -121,3 +121,28 @@ async def test_valid_messages_are_delivered_and_answered_before_the_1002(
     assert int.from_bytes(peer.frames[-1].payload[:2], "big") == 1002
     m = client.metrics()
     assert m.close_code == 1002 and m.close_reason
+
+
+async def test_a_long_tail_after_the_violation_is_never_parsed() -> None:
+    # Far more bytes follow the violating frame in the 101's read than one frame may
+    # hold: picows must never parse them (it would fail the connection on the reserved
+    # opcode before delivering the valid message).  The guard announces to picows only
+    # the bytes before the violation; it never rewrites picows' buffer.
+    wire = frame(1, "Hello, world!") + frame(5, b"") + frame(1, "x" * 70_000) + PING
+    peer = Peer(wire)
+    got: list[str] = []
+    async with raw_server(peer.handle) as url:
+        client = await zenws.connect(url, reconnect_on_error=False, max_message_size=1024)
+
+        def echo(m: zenws.Message) -> None:
+            got.append(_text(m))
+            client.send(_text(m))
+
+        client.on_message = echo
+        await asyncio.wait_for(peer.done.wait(), 10)
+        await wait_until(lambda: client.state is State.CLOSED)
+    assert got == ["Hello, world!"]
+    assert [f.payload.decode() for f in peer.frames if f.opcode == 1] == ["Hello, world!"]
+    assert peer.frames[-1].opcode == 8
+    assert int.from_bytes(peer.frames[-1].payload[:2], "big") == 1002
+    assert client.metrics().close_reason == "reserved data opcode"

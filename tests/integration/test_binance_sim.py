@@ -32,7 +32,8 @@ async def test_request_shapes() -> None:
         pong = await call(ws, "a1", "ping")
         assert pong["status"] == 200 and pong["result"] == {}
         limits = pong["rateLimits"][0]
-        assert limits["rateLimitType"] == "REQUEST_WEIGHT" and limits["count"] == 1
+        # opening a WebSocket API connection costs 2 weight, the ping 1
+        assert limits["rateLimitType"] == "REQUEST_WEIGHT" and limits["count"] == 3
         now = await call(ws, 2, "time")
         assert abs(now["result"]["serverTime"] - time.time() * 1000) < 60_000
         price = await call(ws, 3, "ticker.price", {"symbol": "BTCUSDT"})
@@ -44,12 +45,13 @@ async def test_request_shapes() -> None:
 
 
 async def test_weight_limit_gives_429() -> None:
-    async with BinanceSimulator(weight_limit=3).serve() as sim, connect(sim.url) as ws:
+    sim = BinanceSimulator(weight_limit=3, connect_weight=0)
+    async with sim.serve() as sim, connect(sim.url) as ws:
         for i in range(3):
             assert (await call(ws, i, "ping"))["status"] == 200
         over = await call(ws, 9, "ping")
         assert over["status"] == 429 and over["error"]["code"] == -1003
-        assert "retryAfter" in over["error"]
+        assert over["error"]["data"]["retryAfter"] > over["error"]["data"]["serverTime"]
 
 
 async def test_server_pings_answered_by_websockets_keep_connection() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import zenws
-from rawws import accept_upgrade
+from rawws import accept_upgrade, frame, raw_server
 from waits import wait_until
 from zenws import State
 from zenws.fast.frame import decode, encode
@@ -245,29 +245,26 @@ async def test_two_close_frames_with_the_101_response() -> None:
 
 
 @pytest.mark.parametrize("tls", [False, True])
-async def test_loop_native_transports_honour_set_protocol(tls: bool) -> None:
-    from picows import ws_connect
-
-    from zenws.fast.guard import install
+async def test_loop_native_transports_carry_the_guard(tls: bool) -> None:
+    from zenws.fast.guard import connect
     from zenws.fast.listener import FastListener
 
     async with MockServer(ssl=True if tls else None) as srv:
         got: list[bytes] = []
         listener = FastListener()
-        listener.guard_factory = install
 
         def on_message(m: zenws.Message) -> None:
             got.append(m.raw)
             listener.send_text(m.raw)
 
         listener.on_message = on_message
-        transport, _ = await ws_connect(
+        transport, returned = await connect(
             lambda: listener,
             srv.url,
             ssl_context=srv.ssl_context if tls else None,
             use_aiofastnet=False,
-            enable_auto_pong=False,
         )
+        assert returned is listener
         underlying = transport.underlying_transport
         assert "aiofastnet" not in type(underlying).__module__
         assert underlying.get_protocol() is listener.guard
@@ -310,3 +307,28 @@ async def test_valid_stream_in_random_reads_is_delivered_intact() -> None:
         assert got == sent
         assert client.state is State.OPEN and not client._listener.guard.stopped
         await client.close()
+
+
+async def test_a_listener_of_its_own_gets_every_byte_unchecked() -> None:
+    # connect() guards FastListeners; any other picows listener gets the stream as
+    # picows parses it, the frames that came with the 101 included.
+    from picows import WSFrame, WSListener, WSTransport
+
+    from zenws.fast.guard import connect
+
+    got: list[tuple[int, bytes]] = []
+
+    class Plain(WSListener):
+        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+            got.append((frame.msg_type.value, frame.get_payload_as_bytes()))
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accept_upgrade(reader, writer, frame(1, "one") + frame(1, "two", rsv2=True))
+        await reader.read()
+
+    async with raw_server(handler) as url:
+        transport, listener = await connect(Plain, url)
+        assert isinstance(listener, Plain)
+        await wait_until(lambda: len(got) == 2)
+        assert got == [(1, b"one"), (1, b"two")]  # RSV2 is the listener's business here
+        transport.disconnect()

@@ -2,7 +2,8 @@
 
 zenws/fast/_compat.pxd declares every private symbol of picows and aiofastnet that
 the compiled modules use; zenws.fast._compat_check compares the installed .pxd
-declarations with the ones zenws is compiled against.  An upgraded dependency that
+declarations, and the signatures of the private Python names in picows' shipped
+sources, with the ones zenws is compiled against.  An upgraded dependency that
 changes one of them must fail the import with a message naming it, never run on.
 """
 
@@ -23,7 +24,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "zenws"
 
 def _installed() -> dict[tuple[str, str], str]:
     out = {}
-    for package, name, _ in _compat_check.EXPECTED:
+    for package, name, _ in [*_compat_check.EXPECTED, *_compat_check.SIGNATURES]:
         spec = importlib.util.find_spec(package)
         assert spec is not None and spec.submodule_search_locations
         path = Path(next(iter(spec.submodule_search_locations))) / name
@@ -56,13 +57,6 @@ def test_installed_dependencies_match() -> None:
             "cdef class WSTransport",
         ),
         (
-            "picows",
-            "picows.pxd",
-            "cdef class MemoryBuffer:",
-            "cdef class ReadBuffer:",
-            "cdef class MemoryBuffer",
-        ),
-        (
             "aiofastnet",
             "transport.pxd",
             "char** buf, Py_ssize_t* buf_len",
@@ -82,6 +76,57 @@ def test_changed_private_symbol_fails_loudly(
         _compat_check.check(sources)
     msg = str(ei.value)
     assert f"`{header}` in {package}/{name}" in msg
+    assert "zenws/fast/_compat.pxd" in msg
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "decl"),
+    [
+        # a positional parameter added before max_frame_size: zenws' arguments would
+        # bind to the wrong parameters
+        (
+            "picows.pyx",
+            "                 max_frame_size,\n",
+            "                 read_limit,\n                 max_frame_size,\n",
+            "def __init__(self, str host_port",
+        ),
+        (
+            "picows.pyx",
+            "async def wait_until_handshake_complete(self):",
+            "async def wait_handshake(self):",
+            "async def wait_until_handshake_complete(self):",
+        ),
+        # the protocol's fields moved out of the class
+        (
+            "picows.pyx",
+            "        readonly WSListener listener\n",
+            "        WSListener listener\n",
+            "cdef: readonly WSTransport transport readonly WSListener listener",
+        ),
+        (
+            "url.py",
+            "def parse_url(url: str, check_scheme: bool = True)",
+            "def parse_url(url: str, check_scheme: bool = False)",
+            "def parse_url(",
+        ),
+        (
+            "proxy.py",
+            "        ssl_context: Optional[Union[SSLContext, bool]],\n",
+            "",
+            "async def connect_through_optional_proxy(",
+        ),
+        ("proxy.py", "    transport: asyncio.Transport", "    tr: asyncio.Transport", "transport"),
+    ],
+)
+def test_changed_private_python_name_fails_loudly(name: str, old: str, new: str, decl: str) -> None:
+    sources = _installed()
+    assert old in sources[("picows", name)]
+    sources[("picows", name)] = sources[("picows", name)].replace(old, new, 1)
+    with pytest.raises(ImportError) as ei:
+        _compat_check.check(sources)
+    msg = str(ei.value)
+    assert f"in picows/{name} changed" in msg
+    assert decl in msg
     assert "zenws/fast/_compat.pxd" in msg
 
 
@@ -123,6 +168,7 @@ def test_private_symbols_only_in_compat_pxd() -> None:
     private = re.compile(
         r"payload_ptr|\._check_thread\b|\._fast_write\b|get_referents"
         r"|(picows|aiofastnet)\S* cimport .*MemoryBuffer|aiofastnet\S* cimport"
+        r"|picows\.(picows|url|proxy) import|wait_until_handshake_complete"
     )
     offenders = []
     for path in sorted((SRC / "fast").glob("*.p[yx][xdi]")):
@@ -133,3 +179,15 @@ def test_private_symbols_only_in_compat_pxd() -> None:
             if private.search(code):
                 offenders.append(f"{path.name}:{no}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_no_reach_into_private_state_through_gc() -> None:
+    # picows' read buffer is reached through its protocol's public get_buffer() /
+    # buffer_updated() only: nothing in zenws looks objects up among gc referents.
+    offenders = [
+        str(path.relative_to(SRC))
+        for path in sorted(SRC.rglob("*"))
+        if path.suffix in (".py", ".pyx", ".pxd", ".pxi", ".pyi")
+        and re.search(r"\bget_referents\b|\bget_referrers\b", path.read_text(encoding="utf-8"))
+    ]
+    assert not offenders, offenders

@@ -1,16 +1,17 @@
 """Opening one connection epoch: the picows handshake and its failure modes.
 
-:func:`open_transport` runs picows' ``ws_connect`` with the options of a
-:class:`~zenws.config.Config` (TLS, extra headers, subprotocols, proxy, handshake
-timeout, permessage-deflate offer), configures the :class:`FastListener` from the
-server's 101 response (negotiated deflate parameters) and maps every failure to a
-:class:`~zenws.errors.ConnectError` that carries the cause: HTTP status, headers, a body
-excerpt and ``Retry-After`` for a refused upgrade, the ``OSError`` for DNS / refused TCP,
-the ``ssl.SSLError`` for TLS.
+:func:`open_transport` opens the connection with :func:`zenws.fast.guard.connect` (what
+picows' ``ws_connect`` does, with zenws' read guard in front of picows from the first
+byte) and the options of a :class:`~zenws.config.Config` (TLS, extra headers,
+subprotocols, proxy, handshake timeout, permessage-deflate offer), configures the
+:class:`FastListener` from the server's 101 response (negotiated deflate parameters) and
+maps every failure to a :class:`~zenws.errors.ConnectError` that carries the cause: HTTP
+status, headers, a body excerpt and ``Retry-After`` for a refused upgrade, the ``OSError``
+for DNS / refused TCP, the ``ssl.SSLError`` for TLS.
 
-Credentials stay where they were sent: redirects are never followed (picows follows up to
-5 by default, re-sending every header; a 3xx is a fatal ``ConnectError`` with its
-``location``), URL userinfo becomes an ``Authorization: Basic`` header and never reaches
+Credentials stay where they were sent: redirects are never followed (picows' ``ws_connect``
+follows up to 5 by default, re-sending every header; a 3xx is a fatal ``ConnectError`` with
+its ``location``), URL userinfo becomes an ``Authorization: Basic`` header and never reaches
 ``Host``, and picows logs through a redacting adapter (:mod:`zenws._logging`).
 """
 
@@ -22,17 +23,16 @@ import socket
 import ssl as _ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-from picows import WSError, WSHandshakeError, WSInvalidHeaderError, ws_connect
+from picows import WSError, WSHandshakeError, WSInvalidHeaderError
 
 from .._logging import redacting_logger
 from .._redact import redact_headers, redact_json_text, redact_text, redact_url
 from ..config import Config
 from ..errors import ConnectError
-from ..fast.guard import install as install_guard
+from ..fast.guard import connect as guarded_connect
 from ..fast.listener import FastListener
 
 __all__ = [
@@ -50,7 +50,8 @@ __all__ = [
 BODY_EXCERPT = 512
 
 #: Put a zenws.fast.guard.ReadGuard in front of picows on every connection (RFC 6455
-#: checks on the byte stream, so a violation never hides the frames before it).
+#: checks on the byte stream from the first byte after the 101 response, so a
+#: violation never hides the frames before it).
 READ_GUARD = True
 
 
@@ -295,29 +296,22 @@ async def open_transport(
             failure.append(exc)
             raise
         negotiated.append(neg)
-        listener = make_listener(neg)
-        if READ_GUARD:
-            # Installed from on_ws_connected, before picows parses any frame.
-            listener.guard_factory = partial(install_guard, max_frame_size=max_frame_size)
-        return listener
+        return make_listener(neg)
 
-    max_frame_size = max(config.max_message_size, 1024) + 16
-    kwargs: dict[str, Any] = {}
-    if config.proxy is not None:
-        kwargs["proxy"] = config.proxy
     try:
+        # Redirects are not followed (a 3xx is a fatal ConnectError, docs/errors.md);
+        # automatic pongs are off (the hot path answers pings: they feed liveness).
         transport, listener = await asyncio.wait_for(
-            ws_connect(
+            guarded_connect(
                 factory,
                 split_userinfo(config.url)[0],  # Host carries host[:port] only
                 ssl_context=ssl_context_for(config),
-                websocket_handshake_timeout=config.connect_timeout,
-                enable_auto_pong=False,  # the hot path answers pings (they feed liveness)
-                max_frame_size=max_frame_size,
+                handshake_timeout=config.connect_timeout,
+                max_frame_size=max(config.max_message_size, 1024) + 16,
                 extra_headers=_request_headers(config) or None,
-                logger_name=redacting_logger("zenws.picows"),
-                max_redirects=0,  # a 3xx is a fatal ConnectError (docs/errors.md)
-                **kwargs,
+                logger=redacting_logger("zenws.picows"),
+                proxy=config.proxy,
+                guard=READ_GUARD,
             ),
             timeout=config.connect_timeout,
         )
@@ -330,7 +324,10 @@ async def open_transport(
         if err is exc:
             raise
         raise err from exc
-    if not negotiated:  # pragma: no cover - picows always calls the factory
-        raise ConnectError("handshake completed without a response", url=redact_url(config.url))
+    if not negotiated:  # pragma: no cover - connect() returns a listener or raises
+        raise ConnectError(
+            f"{redact_url(config.url)} ended the WebSocket handshake without a response",
+            url=redact_url(config.url),
+        )
     assert isinstance(listener, FastListener)
     return transport, listener, negotiated[0]

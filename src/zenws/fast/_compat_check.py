@@ -1,15 +1,19 @@
 # ruff: noqa: E501  (EXPECTED holds declarations verbatim)
 """Import-time check of the private picows / aiofastnet API in ``zenws/fast/_compat.pxd``.
 
-zenws' compiled modules use a few private Cython symbols of picows and aiofastnet
-(``WSFrame.payload_ptr``, ``WSTransport._check_thread`` / ``_fast_write``, picows'
-``MemoryBuffer``, ``aiofastnet.transport.Protocol``), all declared in one place,
-``zenws/fast/_compat.pxd``.  Compiled code reads such fields at fixed offsets and
-calls such methods through fixed vtable slots: an upgraded dependency that changes
-them would not fail, it would misbehave.  :func:`check` compares the installed
-``.pxd`` declarations of those classes with the ones zenws is compiled against and
-raises :class:`ImportError` naming what changed; ``zenws.fast.listener`` and
-``zenws.fast.guard`` call it when they are imported.
+zenws' compiled modules use a few private symbols of picows and aiofastnet, all in
+one place, ``zenws/fast/_compat.pxd``: Cython ones (``WSFrame.payload_ptr``,
+``WSTransport._check_thread`` / ``_fast_write``, ``aiofastnet.transport.Protocol``)
+and Python ones that connecting with picows' protocol behind the read guard needs
+(``picows.picows.WSProtocol``, called with positional arguments,
+``picows.url.parse_url``, ``picows.proxy.connect_through_optional_proxy``).
+Compiled code reads such fields at fixed offsets and calls such methods through
+fixed vtable slots, and positional arguments bind to whatever a new signature says:
+an upgraded dependency that changes them would not fail, it would misbehave.
+:func:`check` compares the installed ``.pxd`` declarations of those classes, and the
+signatures of those Python names in picows' shipped sources, with the ones zenws is
+compiled against and raises :class:`ImportError` naming what changed;
+``zenws.fast.listener`` and ``zenws.fast.guard`` call it when they are imported.
 """
 
 from __future__ import annotations
@@ -23,14 +27,6 @@ from typing import Final
 #: and whitespace collapsed, as zenws is compiled against them (picows 2.3.1,
 #: aiofastnet 1.2.0).
 EXPECTED: Final[dict[tuple[str, str, str], tuple[str, ...]]] = {
-    ("picows", "picows.pxd", "cdef class MemoryBuffer:"): (
-        "cdef:",
-        "Py_ssize_t size",
-        "Py_ssize_t capacity",
-        "char* data",
-        "cdef inline NoResult _reserve(self, Py_ssize_t target_size) except NoResult.EXC",
-        "cdef inline NoResult resize(self, Py_ssize_t new_size) except NoResult.EXC",
-    ),
     ("picows", "picows.pxd", "cdef class WSFrame:"): (
         "cdef:",
         "bytes _payload_obj",
@@ -115,6 +111,50 @@ EXPECTED: Final[dict[tuple[str, str, str], tuple[str, ...]]] = {
 }
 
 
+#: (package, source file, block header, or "" for the whole file) -> declarations that
+#: must appear in it, whitespace collapsed (the Python-level names _compat.pxd uses).
+SIGNATURES: Final[dict[tuple[str, str, str], tuple[str, ...]]] = {
+    ("picows", "picows.pyx", "cdef class WSProtocol(WSProtocolBase, asyncio.BufferedProtocol):"): (
+        "cdef: readonly WSTransport transport readonly WSListener listener",
+        "def __init__(self, str host_port, str ws_path, bint is_client_side, ws_listener_factory, logger, bint disconnect_on_exception, websocket_handshake_timeout, enable_auto_ping, auto_ping_idle_timeout, auto_ping_reply_timeout, auto_ping_strategy, enable_auto_pong, max_frame_size, extra_headers, read_buffer_init_size):",
+        "def connection_made(self, transport):",
+        "def connection_lost(self, exc):",
+        "def eof_received(self) -> bool:",
+        "def pause_writing(self):",
+        "def resume_writing(self):",
+        "def get_buffer(self, Py_ssize_t size_hint):",
+        "def buffer_updated(self, Py_ssize_t nbytes):",
+        "async def wait_until_handshake_complete(self):",
+    ),
+    ("picows", "url.py", "class WSParsedURL:"): (
+        "url: str scheme: str is_secure: bool netloc: str host: WSHost port: WSPort path: str query: str username: Optional[str] = None password: Optional[str] = None",
+        "def resource_name(self) -> str:",
+    ),
+    ("picows", "url.py", ""): (
+        "def parse_url(url: str, check_scheme: bool = True) -> WSParsedURL:",
+    ),
+    ("picows", "proxy.py", "class ConnectedSocket:"): (
+        "sock: Optional[socket.socket] host: Optional[WSHost] port: Optional[WSPort]",
+    ),
+    ("picows", "proxy.py", "class ConnectedTransport:"): ("transport: asyncio.Transport",),
+    ("picows", "proxy.py", ""): (
+        "async def connect_through_optional_proxy( loop: asyncio.AbstractEventLoop, parsed_url: WSParsedURL, proxy_parsed_url: Optional[WSParsedURL], socket_factory: Optional[WSSocketFactory], ssl_context: Optional[Union[SSLContext, bool]], proxy_ssl_context: Optional[SSLContext], conn_kwargs: Dict[str, Any], create_connection: Callable[..., Awaitable[Any]] ) -> Union[ConnectedSocket, ConnectedTransport]:",
+    ),
+}
+
+
+def _block(text: str, header: str) -> str | None:
+    # The text of the top-level block `header` ("" = the whole text), comments removed
+    # and whitespace collapsed: one pass over the block (this runs at import).
+    if header:
+        m = re.search(r"^" + re.escape(header) + r"[ \t]*$", text, re.M)
+        if m is None:
+            return None
+        end = re.compile(r"^\S", re.M).search(text, m.end() + 1)
+        text = text[m.end() : end.start() if end else len(text)]
+    return " ".join(re.sub(r"#[^\n]*", "", text).split())
+
+
 def declarations(text: str, header: str) -> str | None:
     """The declarations of the top-level block ``header`` in .pxd ``text``, normalized.
 
@@ -150,28 +190,50 @@ def _pxd_text(package: str, name: str) -> str:
         ) from None
 
 
+_checked = False
+
+
 def check(sources: dict[tuple[str, str], str] | None = None) -> None:
-    """Raise ImportError if an installed .pxd no longer declares what _compat.pxd uses.
+    """Raise ImportError if an installed picows / aiofastnet no longer has what _compat.pxd uses.
 
     Args:
         sources: ``(package, file) -> .pxd text`` to check instead of the installed
             files (tests).
     """
+    global _checked
+    if sources is None and _checked:
+        return  # the installed files do not change while zenws runs
     texts: dict[tuple[str, str], str] = {}
-    for (package, name, header), expected in EXPECTED.items():
+
+    def text(package: str, name: str) -> str:
         key = (package, name)
         if key not in texts:
             texts[key] = sources[key] if sources is not None else _pxd_text(package, name)
-        found = declarations(texts[key], header)
+        return texts[key]
+
+    def fail(header: str, package: str, name: str, what: str, table: str) -> ImportError:
+        return ImportError(
+            f"zenws: `{header}` in {package}/{name} {what}; zenws/fast/_compat.pxd "
+            f"uses its private API as compiled against "
+            f"{_COMPILED_AGAINST}. Install that version of {package} (pyproject.toml "
+            f"pins it) or port zenws/fast/_compat.pxd and update "
+            f"zenws.fast._compat_check.{table}."
+        )
+
+    for (package, name, header), expected in EXPECTED.items():
+        found = declarations(text(package, name), header)
         if found != " ".join(expected):
-            what = "is gone" if found is None else "changed"
-            raise ImportError(
-                f"zenws: `{header[:-1]}` in {package}/{name} {what}; zenws/fast/_compat.pxd "
-                f"uses its private fields/methods as compiled against "
-                f"{_COMPILED_AGAINST}. Install that version of {package} (pyproject.toml "
-                f"pins it) or port zenws/fast/_compat.pxd and update "
-                f"zenws.fast._compat_check.EXPECTED."
+            raise fail(
+                header[:-1], package, name, "is gone" if found is None else "changed", "EXPECTED"
             )
+    for (package, name, header), wanted in SIGNATURES.items():
+        block = _block(text(package, name), header)
+        for decl in wanted:
+            if block is None or decl not in block:
+                what = f"`{header.rstrip(':')}`" if header else "the module"
+                raise fail(decl, package, name, f"changed ({what} no longer has it)", "SIGNATURES")
+    if sources is None:
+        _checked = True
 
 
 _COMPILED_AGAINST: Final = "picows 2.3.1 / aiofastnet 1.2.0"

@@ -1,6 +1,7 @@
 # C-level API of zenws.fast.guard: the read guard that sits between the event
-# loop's transport and picows' WSProtocol and validates RFC 6455 framing on the
-# raw byte stream before picows parses it.
+# loop's transport and picows' WSProtocol from the connection's first byte: it
+# forwards the HTTP response head unchecked and validates RFC 6455 framing on the
+# raw byte stream after it, before picows parses it.
 cimport cython
 from libc.stdint cimport int64_t, uint32_t
 from zenws.fast._compat cimport Protocol
@@ -12,6 +13,12 @@ cdef enum:
     GUARD_OK = 0        # every byte of the chunk is valid, forward all of it
     GUARD_CLOSED = 1    # a valid CLOSE frame ends at *cut: forward up to it, then nothing
 
+# ReadGuard._mode: what the bytes read now are.
+cdef enum:
+    GUARD_HEAD = 0      # the HTTP response head: forwarded unchecked, its end is looked for
+    GUARD_FRAMES = 1    # WebSocket frames after a 101: validated before picows sees them
+    GUARD_PASS = 2      # no frames follow (a refused upgrade) or no FastListener: forwarded
+
 
 @cython.final
 cdef class ReadGuard(Protocol):
@@ -20,6 +27,10 @@ cdef class ReadGuard(Protocol):
     cdef object _buffer_updated        # its bound buffer_updated
     cdef readonly FastListener listener  #: the FastListener fed by picows
     cdef object _loop
+    cdef int _mode                     # GUARD_HEAD / GUARD_FRAMES / GUARD_PASS
+    cdef int _crlf                     # bytes of the head's final CRLF CRLF seen so far
+    cdef readonly Py_ssize_t head_bytes  #: int: bytes of the HTTP response head received
+    cdef unsigned char _status[16]     # the first bytes of the response (its status line)
     cdef const unsigned char* _ptr     # start of the buffer handed out by get_buffer
     cdef readonly bint stopped         #: bool: nothing more is forwarded
     cdef readonly int fail_code        #: int: close code of the violation (0: none)
@@ -50,4 +61,6 @@ cdef class ReadGuard(Protocol):
     cdef int walk_c(self, const unsigned char* p, Py_ssize_t n, Py_ssize_t* cut) noexcept
     cdef int _header_c(self, const unsigned char* p, Py_ssize_t n, Py_ssize_t* used) noexcept
     cdef int _frame_done_c(self) noexcept
-    cdef _stop(self, int rc, bint later)
+    cdef _stop(self, int rc)
+    cdef _head_read(self, Py_ssize_t nbytes)
+    cdef Py_ssize_t _head_end_c(self, const unsigned char* p, Py_ssize_t n) noexcept

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Final, final
+import logging
+import ssl
+from collections.abc import Callable
+from typing import Any, Final, TypeVar, final
 
 from aiofastnet import Protocol
-from picows import WSTransport
+from picows import WSListener, WSTransport
 from typing_extensions import Buffer
 
 from zenws.fast.listener import FastListener
@@ -20,6 +23,7 @@ class ReadGuard(Protocol, asyncio.BufferedProtocol):
     max_frame_size: Final[int]
     max_message_size: Final[int]
     bytes_forwarded: Final[int]
+    head_bytes: Final[int]
     @property
     def protocol(self) -> Any: ...
     def is_buffered_protocol(self) -> bool: ...
@@ -32,11 +36,26 @@ class ReadGuard(Protocol, asyncio.BufferedProtocol):
     def pause_writing(self) -> None: ...
     def resume_writing(self) -> None: ...
     def stop(self) -> None: ...
+    def attach(self, listener: FastListener, transport: Any = None) -> ReadGuard | None: ...
     def walk(self, data: Buffer) -> tuple[int, int]: ...
 
 def detached(
     max_frame_size: int = -1, max_message_size: int = -1, deflate: bool = False
 ) -> ReadGuard: ...
-def install(
-    listener: FastListener, transport: WSTransport, max_frame_size: int = -1
-) -> ReadGuard | None: ...
+def wrap(protocol: asyncio.BufferedProtocol, max_frame_size: int = -1) -> ReadGuard: ...
+
+_L = TypeVar("_L", bound=WSListener)
+
+async def connect(
+    listener_factory: Callable[[Any, Any], _L] | Callable[[], _L],
+    url: str,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    handshake_timeout: float | None = 5.0,
+    max_frame_size: int = ...,
+    extra_headers: Any = None,
+    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    proxy: str | None = None,
+    guard: bool = True,
+    use_aiofastnet: bool = True,
+) -> tuple[WSTransport, _L]: ...

@@ -5,25 +5,32 @@
 # it hands over complete frames only, so invalid UTF-8 in a frame that arrives
 # in pieces is seen at its end; and it answers a second CLOSE with 1002 before
 # the first reaches the listener (DESIGN §6).  ReadGuard is the transport's
-# protocol instead: it lends picows' own read buffer to the transport (zero
-# copy), walks the frame headers of every read in C, and forwards to picows only
-# the prefix that is valid.  On the first violation it forwards exactly the
-# frames before the offending one and fails the connection with the RFC code.
+# protocol instead, from the connection's first byte (connect() creates the
+# connection with the guard in front of picows' protocol): it lets the HTTP
+# response head through, then lends picows' read buffer (picows' public
+# get_buffer()) to the transport, walks the frame headers of every read in C,
+# and announces to picows (its buffer_updated()) only the prefix that is valid.
+# On the first violation it announces exactly the frames before the offending
+# one and fails the connection with the RFC code; the bytes after it are never
+# announced, so picows never parses them.
 cimport cython
 from cpython.buffer cimport Py_buffer
-from libc.stdint cimport int64_t, uint16_t, uint64_t
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 
 from zenws.fast._compat cimport (
-    MemoryBuffer, NoResult, WSTransport, read_buffer, read_buffer_data, read_buffer_size,
+    NoResult, client_protocol, connect_socket_or_proxy, parse_ws_url, protocol_handshake_done,
+    protocol_listener, protocol_transport,
 )
-from zenws.fast.common cimport (
-    zenws_load_be16, zenws_load_be64, zenws_store_be16, zenws_store_be64,
-)
+from zenws.fast.common cimport zenws_load_be16, zenws_load_be64
 from zenws.fast.frame cimport close_code_valid
 from zenws.fast.listener cimport FastListener
 
 import asyncio
+import logging
+import ssl as _ssl
+from functools import partial
 
 from zenws.fast._compat_check import check as _check_private_api
 
@@ -56,12 +63,15 @@ cdef enum:
 
 @cython.final
 cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
-    """The transport's protocol once the handshake is done; picows' sits behind it.
+    """The transport's protocol from the first byte; picows' WSProtocol sits behind it.
 
-    Created by :func:`install`.  Every read lands in picows' read buffer (the
-    memoryview picows hands out); ``buffer_updated`` validates the new bytes and
-    forwards the valid prefix to picows.  It is an ``aiofastnet.Protocol``, so
-    picows' transport (aiofastnet) calls it from C; any other transport calls the
+    Created by :func:`connect` (or :func:`wrap`).  Every read lands in picows' read
+    buffer (the memoryview picows' ``get_buffer()`` hands out).  Until the end of the
+    HTTP response head, ``buffer_updated`` forwards the bytes unchecked; after a 101
+    it validates the new bytes and announces to picows (``buffer_updated(n)``) only
+    the valid prefix: bytes after a violation or a CLOSE are never announced, so
+    picows never parses them.  It is an ``aiofastnet.Protocol``, so picows'
+    transport (aiofastnet) calls it from C; any other transport calls the
     ``asyncio.BufferedProtocol`` methods.
     """
 
@@ -292,6 +302,9 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
         cdef int rc
         if self.stopped:
             return          # RFC 6455 §5.5.1 / §7.1.7: nothing after CLOSE or a failure
+        if self._mode != GUARD_FRAMES:
+            self._head_read(nbytes)
+            return
         rc = self.walk_c(self._ptr, nbytes, &cut)
         if rc == GUARD_OK:
             self.bytes_forwarded += <uint64_t>nbytes
@@ -310,9 +323,9 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
                 self._buffer_updated(cut)
             finally:
                 self.listener.end_read_c()
-        self._stop(rc, False)
+        self._stop(rc)
 
-    cdef _stop(self, int rc, bint later):
+    cdef _stop(self, int rc):
         self.stopped = True
         if rc != GUARD_CLOSED:
             self.fail_code = rc
@@ -321,11 +334,80 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
                 self.fail_reason += f" {self.max_message_size}"
             # Scheduled after the wake-ups of the frames delivered before the
             # violation: an `async for` consumer runs (and may answer) first.
-            # `later`: those frames are delivered only after this call returns.
-            self._loop.call_soon(self._fail_later if later else self._fail)
+            self._loop.call_soon(self._fail)
 
-    def _fail_later(self):
-        self._loop.call_soon(self._fail)
+    # ---- the HTTP response head ---------------------------------------------------
+
+    cdef Py_ssize_t _head_end_c(self, const unsigned char* p, Py_ssize_t n) noexcept:
+        # Bytes of p[0..n) up to and including the CRLF CRLF that ends the head,
+        # or -1 (not in this read; the state carries over to the next one).
+        cdef Py_ssize_t i
+        cdef unsigned char c
+        for i in range(n):
+            c = p[i]
+            if self.head_bytes < 16:
+                self._status[self.head_bytes] = c
+            self.head_bytes += 1
+            if c == (13 if (self._crlf & 1) == 0 else 10):      # \r \n \r \n
+                self._crlf += 1
+                if self._crlf == 4:
+                    return i + 1
+            else:
+                self._crlf = 1 if c == 13 else 0
+        return -1
+
+    cdef _head_read(self, Py_ssize_t nbytes):
+        cdef Py_ssize_t end
+        if self._mode == GUARD_PASS:
+            self._buffer_updated(nbytes)
+            return
+        end = self._head_end_c(self._ptr, nbytes)
+        if end < 0:
+            self._buffer_updated(nbytes)     # picows collects the head
+            return
+        status = PyBytes_FromStringAndSize(<const char*>self._status, _min(self.head_bytes, 16))
+        if status[:9] not in (b"HTTP/1.1 ", b"HTTP/1.0 ") or status[9:13] not in (
+                b"101 ", b"101\r"):
+            # A refused upgrade: no frames follow, picows reads the body (the error's
+            # raw_body) and fails the handshake.
+            self._mode = GUARD_PASS
+            self._buffer_updated(nbytes)
+            return
+        # Frames that came in the same read as the 101: copied out before picows
+        # parses the head (it moves what follows the head in its buffer), then
+        # validated like any read once the listener is attached.
+        rest = (PyBytes_FromStringAndSize(<const char*>self._ptr + end, nbytes - end)
+                if end < nbytes else None)
+        # picows parses the 101 and, on success, calls FastListener.on_ws_connected,
+        # which calls attach() (the listener's guard_factory).
+        self._buffer_updated(end)
+        if self._mode == GUARD_HEAD:
+            # The handshake failed (picows disconnects): nothing more reaches picows.
+            self.stopped = True
+            return
+        if rest is not None:
+            self.data_received(rest)    # validated (GUARD_FRAMES) or passed on (GUARD_PASS)
+
+    def attach(self, FastListener listener not None, transport=None):
+        """Validate the frames after the 101 for ``listener`` (its ``guard_factory``).
+
+        :func:`connect` sets ``listener.guard_factory`` to this method; the listener
+        calls it from ``on_ws_connected``, while picows processes the 101 response,
+        before any frame is parsed.
+
+        Returns:
+            The guard (``listener.guard``; ``listener.prevalidated`` is set), or
+            ``None`` if the guard is not in front of this handshake (the listener
+            then checks every frame itself).
+        """
+        if self._mode != GUARD_HEAD or self.listener is not None or self._proto is None:
+            return None
+        self.listener = listener
+        self.max_message_size = listener.assembler.max_message_size
+        self._deflate = listener.deflate
+        self._mode = GUARD_FRAMES
+        listener.prevalidated = True
+        return self
 
     def _fail(self):
         if not self._lost:
@@ -390,35 +472,6 @@ cdef class ReadGuard(Protocol, asyncio.BufferedProtocol):
         return f"<zenws.fast.guard.ReadGuard {state} forwarded={self.bytes_forwarded}>"
 
 
-cdef bint _park(unsigned char* p, Py_ssize_t avail, int64_t max_frame_size) noexcept:
-    # Overwrite the first bytes of p[0..avail) (bytes that must never be parsed:
-    # the frame after a CLOSE or a violating frame) with a valid binary-frame
-    # header whose payload is longer than what is there; picows then waits for
-    # bytes the guard never forwards.  False when no such header fits.
-    cdef uint64_t limit = <uint64_t>max_frame_size if max_frame_size >= 0 \
-        else <uint64_t>0x7FFFFFFFFFFFFFFF
-    cdef uint64_t length
-    if avail < 2:
-        return True          # picows already waits for the rest of a 2-byte header
-    p[0] = 0x82
-    if avail < 127:
-        p[1] = 125
-        return True
-    length = limit if limit < 65535 else 65535
-    if <uint64_t>(avail - 4) < length:
-        p[1] = 126
-        zenws_store_be16(p + 2, <uint16_t>length)
-        return True
-    length = <uint64_t>avail
-    if length < 65536:
-        length = 65536
-    if length > limit:
-        return False
-    p[1] = 127
-    zenws_store_be64(p + 2, length)
-    return True
-
-
 def detached(int64_t max_frame_size=-1, int64_t max_message_size=-1, bint deflate=False):
     """A :class:`ReadGuard` in front of nothing: feed it with :meth:`ReadGuard.walk`.
 
@@ -428,69 +481,147 @@ def detached(int64_t max_frame_size=-1, int64_t max_message_size=-1, bint deflat
     guard.max_frame_size = max_frame_size
     guard.max_message_size = max_message_size
     guard._deflate = deflate
+    guard._mode = GUARD_FRAMES
     return guard
 
 
-def install(FastListener listener not None, WSTransport transport not None,
-            int64_t max_frame_size=-1):
-    """Put a :class:`ReadGuard` between ``transport``'s socket and picows.
+def wrap(protocol not None, int64_t max_frame_size=-1):
+    """A :class:`ReadGuard` in front of picows' ``protocol``, before its connection opens.
 
-    Called from ``FastListener.on_ws_connected`` (inside picows' handshake
-    processing, before any frame is parsed).  Bytes that arrived with the 101
-    response are still in picows' buffer: they are walked first so the guard
-    starts in step with picows.
+    The guard is the protocol to give the transport (``create_connection``'s
+    factory, or ``set_protocol`` + ``connection_made``); it forwards every call to
+    ``protocol``.  Frames are validated once a :class:`FastListener` attaches it
+    (``listener.guard_factory = guard.attach``).
 
     Args:
-        listener: the connection's listener (``prevalidated`` is set on success).
-        transport: the picows WSTransport of the connection.
+        protocol: picows' protocol (an ``asyncio.BufferedProtocol``).
         max_frame_size: payload limit of a data frame (picows' ``max_frame_size``).
-
-    Returns:
-        The installed guard, or ``None`` when a violation in the bytes that came
-        with the 101 cannot be hidden from picows (the listener then validates
-        every frame itself, as without a guard).
-
-    Raises:
-        RuntimeError: picows' read buffer is not where ``zenws/fast/_compat.pxd``
-            expects it (an incompatible picows; the import-time check of
-            ``zenws.fast._compat_check`` normally reports that first).
     """
-    cdef MemoryBuffer rb = None
-    cdef Py_ssize_t tail, cut = 0
-    cdef int rc
-    cdef const unsigned char* pos
-    cdef ReadGuard guard
-    cdef const unsigned char* data
-    tr = transport.underlying_transport
-    proto = tr.get_protocol()
-    rb = read_buffer(proto)        # zenws/fast/_compat.pxd: RuntimeError if not found
-    data = <const unsigned char*>read_buffer_data(rb)
-    mv = proto.get_buffer(-1)
-    pos = <const unsigned char*>PyMemoryView_GET_BUFFER(mv).buf
-    tail = pos - data
-    # get_buffer() lends data[tail:size]: anything else is not the read buffer.
-    if tail < 0 or tail > read_buffer_size(rb) or len(mv) != read_buffer_size(rb) - tail:
-        raise RuntimeError(
-            "picows' get_buffer() does not lend the end of its read buffer: "
-            "zenws/fast/_compat.pxd does not match the installed picows")
-    del mv
-    guard = ReadGuard.__new__(ReadGuard)
-    guard._proto = proto
-    guard._get_buffer = proto.get_buffer
-    guard._buffer_updated = proto.buffer_updated
-    guard.listener = listener
+    cdef ReadGuard guard = ReadGuard.__new__(ReadGuard)
+    guard._proto = protocol
+    guard._get_buffer = protocol.get_buffer
+    guard._buffer_updated = protocol.buffer_updated
     guard._loop = asyncio.get_running_loop()
     guard.max_frame_size = max_frame_size
-    guard.max_message_size = listener.assembler.max_message_size
-    guard._deflate = listener.deflate
-    rc = guard.walk_c(data, tail, &cut)
-    if rc != GUARD_OK:
-        # picows parses these bytes as soon as on_ws_connected returns, and it
-        # cannot be told to stop early: hide what follows the cut behind a
-        # header that never completes, so picows delivers every frame before it.
-        if not _park(<unsigned char*>data + cut, tail - cut, max_frame_size):
-            return None     # the listener checks every frame itself, as without a guard
-        guard._stop(rc, True)
-    tr.set_protocol(guard)
-    listener.prevalidated = True
     return guard
+
+
+async def connect(listener_factory, str url, *, ssl_context=None, handshake_timeout=5.0,
+                  int64_t max_frame_size=10 * 1024 * 1024, extra_headers=None, logger=None,
+                  proxy=None, bint guard=True, bint use_aiofastnet=True):
+    """Open a client WebSocket with picows, a :class:`ReadGuard` in front from the first byte.
+
+    What ``picows.ws_connect`` does (TCP or a proxy, TLS, the upgrade request, picows'
+    handshake timeout), except that zenws creates the connection itself, so the guard
+    is the transport's protocol before the 101 response is read: frames that come in
+    the same read as the 101 are validated like any other.  Redirects are not
+    followed (a 3xx is a ``WSHandshakeError``); automatic PONGs are off (a
+    ``FastListener`` answers PINGs itself).
+
+    Args:
+        listener_factory: ``(request, response) -> listener`` or ``() -> listener``, as
+            for ``ws_connect``.  A :class:`FastListener` is guarded (its
+            ``guard_factory`` is set); any other listener gets the bytes unchecked.
+        url: ``ws://`` or ``wss://`` URL (no userinfo: picows would ignore it).
+        ssl_context: the ``SSLContext`` for ``wss://`` (default: a verifying one).
+        handshake_timeout: seconds for the 101 response (``None``: no limit).
+        max_frame_size: picows' frame size limit, also the guard's.
+        extra_headers: headers added to the upgrade request.
+        logger: a ``logging.Logger`` or ``LoggerAdapter`` for picows (default
+            ``picows.client``).
+        proxy: ``http://``, ``https://``, ``socks4://`` or ``socks5://`` proxy URL.
+        guard: False: no guard (picows parses every byte, the listener checks frames).
+        use_aiofastnet: False: the event loop's own ``create_connection``/``start_tls``.
+
+    Returns:
+        ``(transport, listener)``: picows' ``WSTransport`` and the listener.
+
+    Raises:
+        ConnectionResetError: the server closed the connection before the end of its
+            answer to the upgrade request.
+        Exception: what ``ws_connect`` raises: ``picows.WSHandshakeError`` (refused or
+            invalid upgrade), ``OSError`` (DNS, refused TCP), ``ssl.SSLError``,
+            ``asyncio.TimeoutError`` (the handshake timeout), a proxy's error.
+    """
+    cdef ReadGuard g = None
+    loop = asyncio.get_running_loop()
+    parsed = parse_ws_url(url, True)
+    parsed_proxy = parse_ws_url(proxy, False) if proxy is not None else None
+    ssl = (ssl_context if ssl_context is not None else True) if parsed.is_secure else None
+    if use_aiofastnet:
+        import aiofastnet
+
+        create_connection = partial(aiofastnet.create_connection, loop)
+        start_tls = partial(aiofastnet.start_tls, loop)
+    else:
+        create_connection = loop.create_connection
+        start_tls = loop.start_tls
+
+    def factory(request, response):
+        try:
+            listener = listener_factory(request, response)
+        except TypeError as exc:
+            try:
+                listener = listener_factory()       # the no-argument form, as picows allows
+            except TypeError:
+                raise exc from None
+        if g is not None:
+            if isinstance(listener, FastListener):
+                (<FastListener>listener).guard_factory = g.attach
+            else:
+                g._mode = GUARD_PASS
+        return listener
+
+    proto = client_protocol(
+        parsed.netloc, parsed.resource_name, factory,
+        logger if logger is not None else logging.getLogger("picows.client"),
+        handshake_timeout, max_frame_size, extra_headers)
+    if guard:
+        g = wrap(proto, max_frame_size)
+    top = g if guard else proto
+    conn_kwargs = {}
+    connection = await connect_socket_or_proxy(
+        loop, parsed, parsed_proxy, ssl, conn_kwargs, create_connection)
+    transport = getattr(connection, "transport", None)
+    if transport is not None:
+        # An HTTP(S) proxy's tunnel: TLS to the server inside it, then the upgrade.
+        try:
+            if ssl is not None:
+                ctx = ssl if isinstance(ssl, _ssl.SSLContext) else _ssl.create_default_context()
+                tls = await start_tls(
+                    transport, transport.get_protocol(), ctx,
+                    server_hostname=conn_kwargs.get("server_hostname", parsed.host))
+                if tls is None:
+                    raise ConnectionError("connection closed while starting TLS")
+                transport = tls
+            transport.set_protocol(top)
+            top.connection_made(transport)
+        except (asyncio.CancelledError, Exception):
+            transport.abort()
+            raise
+    else:
+        transport, _ = await create_connection(
+            lambda: top, connection.host, connection.port, ssl=ssl, sock=connection.sock,
+            **conn_kwargs)
+    try:
+        await protocol_handshake_done(proto)
+    except (asyncio.CancelledError, Exception):
+        if not transport.is_closing():
+            transport.abort()
+        raise
+    listener = protocol_listener(proto)
+    if listener is None:
+        # picows ends the handshake without a listener when the connection is lost.
+        transport.abort()
+        if g is None:
+            raise ConnectionResetError(
+                "the server closed the connection before it had answered the WebSocket "
+                "upgrade request")
+        if g.head_bytes == 0:
+            raise ConnectionResetError(
+                "the server closed the connection without answering the WebSocket upgrade "
+                "request")
+        raise ConnectionResetError(
+            "the server closed the connection before the end of its answer to the WebSocket "
+            f"upgrade request ({g.head_bytes} bytes received)")
+    return protocol_transport(proto), listener

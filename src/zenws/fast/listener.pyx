@@ -626,7 +626,7 @@ cdef class FastListener(WSListener):
         # picows stores the error that failed the connection in this future;
         # the client reports it through its own events, so mark it retrieved.
         transport.disconnected_future.add_done_callback(_retrieve)
-        # zenws.connect sets guard_factory (zenws.fast.guard.install): from here
+        # zenws.connect sets guard_factory (zenws.fast.guard.ReadGuard.attach): from here
         # on, a ReadGuard validates the byte stream before picows parses it.
         if self.guard_factory is not None:
             try:

@@ -5,7 +5,8 @@
 - :class:`DeribitSimulator`: Deribit JSON-RPC (auth, heartbeats, subscriptions, orders, limits).
 - :class:`FaultProxy`: a TCP proxy with network faults (latency, bandwidth, slicing, blackhole,
   reset, half-close) in front of any server.
-- :class:`BinanceSimulator`: the Binance WebSocket API shape (id/status/result, ping/pong).
+- :class:`BinanceSimulator`: Binance's Spot WebSocket API (signatures, rate limits, orders) and
+  market streams (depth snapshots consistent with diff streams).
 - The pytest plugin (:mod:`zenws.testing.plugin`): fixtures ``zenws_server`` and ``deribit_sim``.
 
 Names are imported lazily so that loading the pytest plugin stays cheap.
