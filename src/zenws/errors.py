@@ -149,14 +149,28 @@ class RpcError(ZenwsError):
         message: the error message.
         data: the optional ``data`` member.
         method: the method of the failed request, when known.
+        status: the HTTP-like ``status`` of the response, for venues that send one
+            (Binance: 400, 403, 409, 418, 429, 5xx), else ``None``.
+        rate_limits: the response's ``rateLimits`` usage list (Binance), else ``None``.
     """
 
-    def __init__(self, code: int, message: str, data: Any = None, *, method: str = "") -> None:
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        data: Any = None,
+        *,
+        method: str = "",
+        status: int | None = None,
+        rate_limits: Any = None,
+    ) -> None:
         super().__init__(f"{code}: {message}" + (f" ({method})" if method else ""))
         self.code = code
         self.message = message
         self.data = data
         self.method = method
+        self.status = status
+        self.rate_limits = rate_limits
 
 
 class RateLimited(ZenwsError):

@@ -1,1 +1,1 @@
-"""Exchange adapters built on zenws.Client."""
+"""Exchange adapters built on zenws.Client: :mod:`.deribit`, :mod:`.binance`."""

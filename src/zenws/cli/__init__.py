@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="inject disconnects, a stall and a book gap to show recovery",
     )
     d.add_argument("--plain", action="store_true", help="plain text output even with rich")
+    d.add_argument(
+        "--venue",
+        choices=["deribit", "binance"],
+        default="deribit",
+        help="which embedded exchange simulator to run against (default deribit)",
+    )
 
     c = sub.add_parser(
         "connect",
@@ -227,7 +233,9 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from .demo import demo_command
 
     rich_ok = _use_rich(out, args.plain)
-    return run_async(lambda: demo_command(args.duration, args.chaos, rich_ok, out))
+    return run_async(
+        lambda: demo_command(args.duration, args.chaos, rich_ok, out, venue=args.venue)
+    )
 
 
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:

@@ -243,8 +243,12 @@ class _Screen:
         print("result: " + ("OK" if ok else "FAILED"), file=self.out, flush=True)
 
 
-async def demo_command(duration: float, chaos: bool, rich_ok: bool, out: TextIO) -> int:
+async def demo_command(
+    duration: float, chaos: bool, rich_ok: bool, out: TextIO, *, venue: str = "deribit"
+) -> int:
     """Run ``zenws demo``; returns the exit code."""
+    if venue == "binance":
+        return await binance_demo(duration, chaos, out)
     from ..adapters.deribit import DeribitClient
     from ..testing.deribit import DeribitSimulator
 
@@ -306,3 +310,110 @@ async def _run(
     if not ok:
         print("zenws demo: the session did not recover as expected", file=sys.stderr)
     return bool(ok)
+
+
+async def binance_demo(duration: float, chaos: bool, out: TextIO) -> int:
+    """``zenws demo --venue binance``: a BinanceClient on the embedded BinanceSimulator.
+
+    HMAC-signed orders placed and cancelled through the WebSocket API (server clock estimate,
+    the server's ``rateLimits`` feeding the limiter), a diff-depth book synced from a
+    ``depth`` snapshot, and combined market streams on a second connection.  ``--chaos``
+    resets the stream connection and skips book updates, so restore and resync are visible.
+    """
+    from ..adapters.binance import BinanceClient
+    from ..errors import ZenwsError
+    from ..testing.binance import BinanceSimulator
+
+    logging.getLogger("zenws").addHandler(logging.NullHandler())
+    sim = BinanceSimulator(seed=7, stream_rate=20)
+    sim.add_hmac_key("demo-api-key", "demo-secret-key")
+    st = DemoState()
+    requests = 0
+    async with sim.serve():
+        print(f"zenws demo: Binance simulator on {sim.url} (loopback, no network)", file=out)
+        bc = await BinanceClient.connect(
+            sim.url,
+            stream_url=sim.stream_url().replace("/ws", "/stream"),
+            api_key="demo-api-key",
+            secret_key="demo-secret-key",
+            retry_delay=0.1,
+            stream_options={"retry_delay": 0.1},
+        )
+        try:
+            st.log(f"connected, server clock offset {bc.clock.offset_ms:+.1f} ms")
+            streams = ["btcusdt@trade", "ethusdt@trade", "btcusdt@bookTicker"]
+            await bc.subscribe(streams, _counter(st, "streams"))
+            book = await bc.on_book("BTCUSDT", _counter(st, "book"))
+            st.log(f"subscribed: {', '.join(streams)} + the BTCUSDT diff-depth book")
+            start = time.monotonic()
+            end = start + duration
+            steps = {"reset": not chaos, "gap": not chaos}
+            while time.monotonic() < end:
+                try:
+                    await bc.ticker_price(symbol="BTCUSDT")
+                    requests += 1
+                    bid = book.best_bid()
+                    if bid is not None and not book.stale:
+                        placed = await bc.order_place(
+                            "BTCUSDT", "BUY", "LIMIT", price=f"{bid[0] - 50:.2f}",
+                            quantity="0.001", timeInForce="GTC",
+                        )  # fmt: skip
+                        st.placed += 1
+                        await bc.order_cancel("BTCUSDT", orderId=placed["orderId"])
+                        st.cancelled += 1
+                except ZenwsError as exc:
+                    st.order_errors += 1
+                    st.log(f"request failed: {type(exc).__name__}")
+                elapsed = (time.monotonic() - start) / duration
+                if not steps["reset"] and elapsed > 0.3:
+                    steps["reset"] = True
+                    assert sim.server is not None
+                    for conn in sim.server.connections:
+                        if conn.request.path.startswith("/stream"):
+                            sim.server.abort(connection=conn)
+                    st.log("chaos: the stream connection is reset")
+                restored = bc.streams is not None and bc.streams.epoch >= (2 if chaos else 1)
+                if not steps["gap"] and elapsed > 0.6 and restored and not book.stale:
+                    steps["gap"] = True
+                    sim.inject_gap("BTCUSDT")
+                    st.log("chaos: the BTCUSDT diff stream skips updates")
+                await asyncio.sleep(0.1)
+            if chaos:  # the last injected fault needs its recovery before the summary
+                await _wait(lambda: bc.metrics().resyncs >= 1, 5)
+            await _wait(lambda: not book.stale, 5)
+            for line in st.events:
+                print(line, file=out)
+            lat = bc.latency_stats()
+            m = bc.metrics()
+            streams_epoch = bc.streams.epoch if bc.streams is not None else 0
+            top = "-"
+            if book.best_bid() and book.best_ask():
+                top = f"{book.best_bid()[0]:.2f} / {book.best_ask()[0]:.2f}"
+            rows = [
+                ("requests", str(requests)),
+                ("rtt p50 / p99", f"{_us(lat.p50)} / {_us(lat.p99)}"),
+                ("request weight used (server)", str(m.used_weight)),
+                ("orders placed / cancelled", f"{st.placed} / {st.cancelled}"),
+                ("stream messages", str(st.notifications.get("streams", 0))),
+                ("book updates", str(st.notifications.get("book", 0))),
+                ("BTCUSDT bid / ask", top),
+                ("book gaps / resyncs", f"{m.gaps} / {m.resyncs}"),
+                ("stream connection epoch", str(streams_epoch)),
+                ("clock offset", f"{m.clock_offset_ms:+.1f} ms"),
+            ]
+            width = max(len(k) for k, _ in rows)
+            print("summary", file=out)
+            for key, value in rows:
+                print(f"  {key:<{width}}  {value}", file=out)
+            ok = (
+                requests > 0
+                and st.placed > 0
+                and st.notifications.get("streams", 0) > 0
+                and not book.stale
+            )
+            if chaos:
+                ok = ok and streams_epoch >= 2 and m.gaps >= 1 and m.resyncs >= 1
+            print("result: " + ("OK" if ok else "FAILED"), file=out, flush=True)
+        finally:
+            await bc.close()
+    return EXIT_OK if ok else EXIT_ERROR

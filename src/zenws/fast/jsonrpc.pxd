@@ -81,6 +81,7 @@ cdef class Correlator:
     cdef dict _str_entries         # str id -> (waiter, state, sent_ns, deadline_ns)
     cdef int64_t _min_deadline     # lower bound of every pending deadline
     cdef bint _min_stale           # True when _min_deadline may be too low
+    cdef public object on_response  #: Callable[[dict | bytes], object] | None
 
     cdef Py_ssize_t _home(self, int64_t id) noexcept
     cdef Py_ssize_t _find(self, int64_t id) noexcept

@@ -51,6 +51,7 @@ def encode_request(id: int | str, method: str, params: object = None) -> bytes: 
 
 @final
 class Correlator:
+    on_response: Callable[[Any], object] | None
     def __init__(self) -> None: ...
     def track(
         self, id: int | str, waiter: _Waiter, deadline_ns: int, sent_ns: int | None = None

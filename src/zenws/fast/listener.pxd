@@ -175,6 +175,7 @@ cdef class FastListener(WSListener):
                                int64_t timeout_ns) except -1
     cdef bint _resolve_decoded(self, object payload, const char* buf, Py_ssize_t n,
                                int64_t recv_ns) except -1
+    cdef int _observe_response(self, object doc) except -1
     cdef bint _resolve_malformed(self, int64_t rid, bytes payload, int64_t recv_ns) except -1
     cdef int begin_read_c(self) except -1
     cdef int end_read_c(self) except -1

@@ -143,7 +143,7 @@ cpdef object result_of(object payload, str method, int64_t request_id=-1):
             an object, neither or both of ``result`` and ``error`` (an ``"error": null``
             counts as absent), or an ``error`` that is not an object with an integer code.
     """
-    cdef object doc, err, res, code
+    cdef object doc, err, res, code, text, status
     if type(payload) is dict:
         doc = payload
     else:
@@ -168,8 +168,15 @@ cpdef object result_of(object payload, str method, int64_t request_id=-1):
     code = (<dict>err).get("code")
     if type(code) is not int:
         raise _malformed(method, request_id, "error has no integer code")
-    raise RpcError(code, str((<dict>err).get("message", "")), (<dict>err).get("data"),
-                   method=method)
+    # Binance's WebSocket API spells the message "msg" and puts an HTTP-like "status"
+    # and the "rateLimits" usage beside the error (error path only: no cost otherwise).
+    text = (<dict>err).get("message")
+    if text is None:
+        text = (<dict>err).get("msg", "")
+    status = (<dict>doc).get("status")
+    raise RpcError(code, str(text), (<dict>err).get("data"), method=method,
+                   status=status if type(status) is int else None,
+                   rate_limits=(<dict>doc).get("rateLimits"))
 
 
 cdef object _malformed(str method, int64_t request_id, str reason):
@@ -762,6 +769,9 @@ cdef class FastListener(WSListener):
         kind = zenws_scan(buf, n, &sc)
         if kind == ZENWS_KIND_RESPONSE:
             if sc.id_type == 1:
+                if (self.correlator.on_response is not None
+                        and self.correlator.waiter_c(sc.id_int) is not None):
+                    self._observe_response(payload)
                 rtt = self.correlator.resolve_c(sc.id_int, payload, recv_ns)
                 if rtt >= 0:
                     self.responses += 1
@@ -811,6 +821,16 @@ cdef class FastListener(WSListener):
             return 0  # an id without result/error: a malformed response
         return self._route_slow(KIND_OTHER, payload, recv_ns)
 
+    cdef int _observe_response(self, object doc) except -1:
+        # Correlator.on_response (e.g. a venue adapter reading Binance's rateLimits),
+        # called before the request's waiter gets the response; isolated like a callback.
+        try:
+            self.correlator.on_response(doc)
+        except Exception as exc:
+            self.callback_errors += 1
+            self._report_error(exc, None)
+        return 0
+
     cdef bint _resolve_malformed(self, int64_t rid, bytes payload, int64_t recv_ns) except -1:
         # A message carrying a pending request's id that is no well-formed response
         # (neither result nor error, or not valid JSON) still ends that request now:
@@ -849,6 +869,9 @@ cdef class FastListener(WSListener):
         if overflow:
             return False
         waiter = self.correlator.pop_if_c(rid, _Waiter, &sent)
+        if self.correlator.on_response is not None and (
+                waiter is not None or self.correlator.waiter_c(rid) is not None):
+            self._observe_response(doc)
         if waiter is not None:  # a compiled request: it gets the dict
             (<_Waiter>waiter).deliver_c(doc)
             rtt = recv_ns - sent
