@@ -1,7 +1,8 @@
 """Request deadlines of :class:`zenws.Client`: one timer for every pending request.
 
 The :class:`Deadlines` part owns the sweep timer; it is re-armed at the earliest deadline
-in the :class:`~zenws.fast.jsonrpc.Correlator` and tells the compiled
+in the :class:`~zenws.fast.jsonrpc.Correlator` of every connection it watches (usually
+one; two while a connection is being replaced) and tells the compiled
 :class:`~zenws.fast.listener.Requester` whether it is armed (``Requester.armed``).
 """
 
@@ -11,7 +12,7 @@ import asyncio
 import logging
 import time
 
-from ..errors import RequestTimeout
+from ..errors import ConnectionLost, RequestTimeout
 from ..fast.jsonrpc import Correlator
 from ..fast.listener import Requester
 
@@ -19,18 +20,35 @@ from ..fast.listener import Requester
 class Deadlines:
     """The one deadline timer of a client's requests."""
 
-    __slots__ = ("_correlator", "_log", "_req", "_timeout_ns", "at", "handle", "loop")
+    __slots__ = ("_correlators", "_log", "_req", "_timeout_ns", "at", "handle", "loop")
 
-    def __init__(
-        self, correlator: Correlator, req: Requester, timeout_ns: int, log: logging.Logger
-    ) -> None:
-        self._correlator = correlator
+    def __init__(self, req: Requester, timeout_ns: int, log: logging.Logger) -> None:
+        self._correlators: list[Correlator] = []
         self._req = req
         self._timeout_ns = timeout_ns
         self._log = log
         self.loop: asyncio.AbstractEventLoop | None = None  #: set when the client starts
         self.handle: asyncio.TimerHandle | None = None  #: the armed timer, if any
         self.at = 0  #: monotonic ns it fires at (0: not armed)
+
+    def watch(self, correlator: Correlator) -> None:
+        """Sweep ``correlator``'s requests too."""
+        if all(c is not correlator for c in self._correlators):
+            self._correlators.append(correlator)
+
+    def unwatch(self, correlator: Correlator) -> None:
+        """Stop sweeping ``correlator``."""
+        self._correlators = [c for c in self._correlators if c is not correlator]
+
+    @property
+    def pending(self) -> int:
+        """Requests in flight in every watched correlator."""
+        return sum(c.pending for c in self._correlators)
+
+    def fail_all(self, exc: ConnectionLost) -> None:
+        """Fail every request of every watched correlator with ``exc``."""
+        for c in self._correlators:
+            c.fail_all(exc)
 
     def arm(self, deadline_ns: int, now_ns: int) -> None:
         """Fire at ``deadline_ns`` (monotonic ns), replacing the timer armed before."""
@@ -59,16 +77,20 @@ class Deadlines:
         self.at = 0
         self._req.armed = False
         now = time.monotonic_ns()
-        for rid, waiter in self._correlator.expire(now):
-            exc = RequestTimeout("request timed out", request_id=rid)
-            if isinstance(waiter, asyncio.Future):
-                if not waiter.done():
-                    waiter.set_exception(exc)
-            else:
-                try:
-                    waiter(exc)
-                except Exception as e:  # a hot-path waiter must not break the sweep
-                    self._log.debug("expired waiter raised %r", e)
-        nxt = self._correlator.next_deadline()
+        nxt: int | None = None
+        for correlator in list(self._correlators):
+            for rid, waiter in correlator.expire(now):
+                exc = RequestTimeout("request timed out", request_id=rid)
+                if isinstance(waiter, asyncio.Future):
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+                else:
+                    try:
+                        waiter(exc)
+                    except Exception as e:  # a hot-path waiter must not break the sweep
+                        self._log.debug("expired waiter raised %r", e)
+            at = correlator.next_deadline()
+            if at is not None and (nxt is None or at < nxt):
+                nxt = at
         if nxt is not None:
             self.arm(nxt, now)

@@ -1,22 +1,29 @@
-"""Sending and JSON-RPC requests of :class:`zenws.Client` (deadlines, fast path)."""
+"""Sending and JSON-RPC requests of :class:`zenws.Client`: the :class:`Requests` part.
+
+It owns the compiled :class:`~zenws.fast.listener.Requester` (bound as ``client.request``),
+the deadline sweep (:class:`~zenws.client._deadlines.Deadlines`), the rate limiter, the
+write gate and the idempotent retry.  Requests go to the connection it is pointed at
+(:meth:`Requests.use`); each connection tracks its own requests in its own Correlator, and
+the deadline sweep covers every connection attached (:meth:`Requests.attach`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import deque
-from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from .. import telemetry as _tm
 from .._redact import redact_mapping
-from ..config import _seconds
+from ..config import Config, _seconds
 from ..errors import ClientClosed, ConnectionLost, ProtocolError, RequestTimeout, RpcError
-from ..fast.listener import FastListener, result_of
+from ..fast.listener import FastListener, Requester, result_of
 from ..state import State
-from ._base import ClientBase, lost, mark_unsent
+from ._connection import Connection, lost, mark_unsent
+from ._deadlines import Deadlines
 
 
 class _DeadlinePassed(Exception):
@@ -73,19 +80,132 @@ class WriteGate:
                 fut.set_result(None)
 
 
-class RequestsMixin(ClientBase):
-    """``send()``, ``request()`` and the one deadline timer for all requests."""
+class Status(Protocol):
+    """What the requests part reads of the client's state (the :class:`Supervisor`)."""
+
+    state: State
+    epoch: int
+    closed_by_app: bool
+    close_code: int | None
+    close_reason: str
+
+    async def wait_open(self, timeout: float) -> None: ...
+
+
+class Requests:
+    """``send()``, ``request()``: the compiled Requester, deadlines, limiter, write gate.
+
+    Args:
+        config: the client's options.
+        status: the client's state (read only).
+        limiter: the rate limiter, or None.
+        log: the client's logger.
+    """
+
+    __slots__ = (
+        "_idempotent",
+        "_status",
+        "_timeout",
+        "_timeout_ns",
+        "conn",
+        "deadlines",
+        "debug",
+        "limiter",
+        "log",
+        "loop",
+        "requester",
+        "waiting",
+        "write_gate",
+    )
+
+    def __init__(self, config: Config, status: Status, limiter: Any, log: Any) -> None:
+        self._status = status
+        self.limiter = limiter
+        self.log = log
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.debug = False
+        self.conn: Connection | None = None  #: where requests go (the active connection)
+        self.write_gate = WriteGate()  # requests waiting for a writable socket
+        self.waiting = 0  # requests not sent yet: limiter queue or write gate
+        self._timeout = config.request_timeout
+        self._timeout_ns = int(config.request_timeout * 1e9)
+        self._idempotent = frozenset(config.idempotent_methods)
+        # request() is compiled: the Requester takes the common call with no Python frame
+        # and hands everything else to _request (kept current by use() and Deadlines.arm).
+        req = self.requester = Requester()
+        req.slow = self._request
+        req.timeout_ns = self._timeout_ns
+        req.idempotent = self._idempotent or None
+        self.deadlines = Deadlines(req, self._timeout_ns, log)
+
+    def start(self, loop: asyncio.AbstractEventLoop, debug: bool) -> None:
+        """Bind to the running loop (the client starts)."""
+        self.loop = self.deadlines.loop = self.requester.loop = loop
+        self.debug = debug
+        self.requester.plain = self.limiter is None and not debug
+
+    def use(self, conn: Connection | None, is_open: bool) -> None:
+        """Send requests on ``conn`` (the compiled path only while ``is_open``)."""
+        self.conn = conn
+        self.requester.lst = conn.current if conn is not None and is_open else None
+
+    def attach(self, conn: Connection) -> None:
+        """Sweep the deadlines of ``conn``'s requests too (until :meth:`detach`)."""
+        self.deadlines.watch(conn.correlator)
+
+    def detach(self, conn: Connection) -> None:
+        """Stop sweeping ``conn``'s requests (its correlator is empty)."""
+        self.deadlines.unwatch(conn.correlator)
+
+    @property
+    def pending(self) -> int:
+        """Requests not ended: in flight on any attached connection, or waiting to be sent."""
+        return self.deadlines.pending + self.waiting
+
+    def fail_all(self, exc: ConnectionLost) -> None:
+        """Fail every request in flight on every attached connection."""
+        self.deadlines.fail_all(exc)
+
+    def fail_limited(self, epoch: int, code: int | None, reason: str) -> None:
+        """Fail the requests still queued in the rate limiter (DESIGN §3: at once).
+
+        ``RateLimiter.close`` leaves the limiter usable for the next connection.
+        """
+        if self.limiter is not None:
+            self.limiter.close(
+                lost(
+                    f"connection lost (epoch {epoch}) while waiting for the rate limiter",
+                    sent=False,
+                    epoch=epoch,
+                    code=code,
+                    reason=reason,
+                )
+            )
+
+    def close(self, exc: ConnectionLost, epoch: int, code: int | None, reason: str) -> None:
+        """The client closed: fail everything pending and disarm the deadline timer."""
+        self.fail_all(exc)
+        self.fail_limited(epoch, code, reason)
+        self.deadlines.cancel()
 
     # ------------------------------------------------------------------ sending
 
-    def _open_listener(self) -> FastListener:
-        lst = self._listener
-        if lst is None and self._handshaking is not None:
-            # A callback answering a message that arrived with the 101 response,
-            # before open() returned: the connection is usable already.
-            lst = self._handshaking
-        elif self._state is not State.OPEN:
-            lst = None
+    def open_listener(self) -> FastListener:
+        """The listener to write to now.
+
+        Raises:
+            ConnectionLost: not open (``sent=False``).
+        """
+        conn = self.conn
+        lst = None
+        if conn is not None:
+            lst = conn.current
+            if lst is None and conn.handshaking is not None:
+                # A callback answering a message that arrived with the 101 response,
+                # before open() returned: the connection is usable already.
+                lst = conn.handshaking
+            elif self._status.state is not State.OPEN:
+                lst = None
         if lst is None or lst.closed:
             raise self._not_open(lst)
         return lst
@@ -93,12 +213,13 @@ class RequestsMixin(ClientBase):
     def _not_open(self, lst: FastListener | None) -> ConnectionLost:
         # What stops a request or send() (nothing was written): the application's own
         # close(), the server's CLOSE already received, or the state of the connection.
-        if self._closed_by_app:
+        st = self._status
+        if st.closed_by_app:
             return ClientClosed(
                 "the client was closed by the application (close()); nothing was sent",
-                epoch=self.epoch,
-                code=self._close_code,
-                reason=self._close_reason,
+                epoch=st.epoch,
+                code=st.close_code,
+                reason=st.close_reason,
                 sent=False,
             )
         if lst is not None and lst.close_code >= 0:
@@ -118,11 +239,11 @@ class RequestsMixin(ClientBase):
                 code=lst.sent_close_code,
             )
         return lost(
-            f"connection is {self._state.name.lower()}",
+            f"connection is {st.state.name.lower()}",
             sent=False,
-            epoch=self.epoch,
-            code=self._close_code,
-            reason=self._close_reason,
+            epoch=st.epoch,
+            code=st.close_code,
+            reason=st.close_reason,
         )
 
     def send(self, data: str | bytes | bytearray | memoryview | dict[str, Any] | list[Any]) -> None:
@@ -137,7 +258,7 @@ class RequestsMixin(ClientBase):
             ConnectionLost: the connection is not open.
             TypeError: unsupported data type.
         """
-        lst = self._open_listener()
+        lst = self.open_listener()
         try:
             if isinstance(data, str):
                 lst.send_text(data)
@@ -149,40 +270,6 @@ class RequestsMixin(ClientBase):
                 raise TypeError(f"send() takes str, bytes, dict or list, not {type(data).__name__}")
         except ConnectionLost as exc:  # the listener's own open check: nothing written
             raise mark_unsent(exc) from None
-
-    def request(
-        self, method: str, params: Any = None, *, timeout: float | None = None
-    ) -> Coroutine[Any, Any, Any]:
-        """Send a JSON-RPC 2.0 request and return its ``result`` (``await`` it).
-
-        Compiled: each client binds its :class:`~zenws.fast.listener.Requester`'s
-        ``request`` here, so the common call (default deadline, no rate limiter, no
-        back-pressure, no debug logging, no telemetry handler) creates the compiled
-        request coroutine with no Python frame in between; any other call runs the
-        general path (an ``async def``).
-
-        Args:
-            method: the JSON-RPC method.
-            params: JSON-serializable params (orjson), or ``None``.
-            timeout: seconds (default ``Config.request_timeout``); every request has one.
-                Validated like ``request_timeout`` (a finite number > 0) before anything
-                is sent.
-
-        Returns:
-            The ``result`` member of the response.
-
-        Raises:
-            ConfigError: ``timeout`` is not a finite number > 0 (nothing was sent).
-            RpcError: the response carried an ``error`` object.
-            ProtocolError: the response to this request was malformed (``close_code`` is
-                None, ``reason`` says what was wrong); the connection stays open.
-            RequestTimeout: the deadline passed, waiting for the rate limiter, for a
-                writable socket or for the response (the entry is removed).
-            ConnectionLost: not open, or the connection dropped while waiting
-                (``zenws.errors.ClientClosed`` after the application's own ``close()``).
-            RateLimited: the rate limiter's queue is full.
-        """
-        return self._req.request(method, params, timeout=timeout)
 
     async def _request(self, method: str, params: Any, timeout: float | None) -> Any:
         if timeout is not None:  # as Config.request_timeout: a finite number > 0
@@ -201,40 +288,61 @@ class RequestsMixin(ClientBase):
                 return await self._request_once(method, params, max(deadline - time.monotonic(), 0))
             except ConnectionLost as exc:
                 left = deadline - time.monotonic()
-                if self._state in (State.CLOSING, State.CLOSED) or left <= 0:
+                if self._status.state in (State.CLOSING, State.CLOSED) or left <= 0:
                     raise
-                self._waiting += 1  # still a request not ended (metrics().pending)
+                self.waiting += 1  # still a request not ended (metrics().pending)
                 try:
-                    await self._wait_open(left)
+                    await self._status.wait_open(left)
                 except (asyncio.TimeoutError, TimeoutError):
                     raise lost(
                         f"{method}: not reconnected within its {t} s deadline",
                         sent=getattr(exc, "sent", True) is not False,
-                        epoch=self.epoch,
+                        epoch=self._status.epoch,
                     ) from None
                 finally:
-                    self._waiting -= 1
+                    self.waiting -= 1
 
-    async def _wait_open(self, timeout: float) -> None:
-        if self._state is State.OPEN:
-            return
-        waiter = (self._loop or asyncio.get_running_loop()).create_future()
-        self._open_waiters.append(waiter)
-        await asyncio.wait_for(waiter, timeout)
+    async def request_on(
+        self, conn: Connection, method: str, params: Any = None, *, timeout: float | None = None
+    ) -> Any:
+        """``client.request`` on ``conn``, which need not be the active connection.
 
-    async def _request_once(self, method: str, params: Any, timeout: float | None) -> Any:
-        lst = self._listener
-        if lst is None or lst.closed or self._state is not State.OPEN:
-            lst = self._open_listener()  # raises ConnectionLost; no tokens taken yet
-        limiter = self._limiter
+        A connection being prepared (make-before-break) takes requests this way; ``conn``
+        must be :meth:`attach`-ed (its deadlines are swept).  Same errors as
+        ``client.request``.
+        """
+        if timeout is not None:
+            timeout = _seconds("timeout", timeout)
+        return await self._request_once(method, params, timeout, conn)
+
+    def _listener_of(self, conn: Connection | None) -> FastListener:
+        # conn None: the active connection (open_listener()); else conn's, while it lives.
+        if conn is None:
+            return self.open_listener()
+        lst = conn.current
+        if lst is None or lst.closed:
+            raise self._not_open(lst)
+        return lst
+
+    async def _request_once(
+        self, method: str, params: Any, timeout: float | None, conn: Connection | None = None
+    ) -> Any:
+        if conn is None:
+            active = self.conn
+            lst = active.current if active is not None else None
+            if lst is None or lst.closed or self._status.state is not State.OPEN:
+                lst = self.open_listener()  # raises ConnectionLost; no tokens taken yet
+        else:
+            lst = self._listener_of(conn)
+        limiter = self.limiter
         queued = limiter is not None and not limiter.acquire_nowait(method)
         t = self._timeout if timeout is None else timeout
         left = t
         if queued or lst.write_paused:
             # Off the common path: only a request that must wait gets a timer here.
-            lst, left = await self._wait_to_send(method, t, queued)
+            lst, left = await self._wait_to_send(method, t, queued, conn)
         sent = 0
-        fut = self._loop.create_future()  # type: ignore[union-attr]
+        fut = self.loop.create_future()  # type: ignore[union-attr]
         try:
             rid = lst.send_request(method, params, fut, int(left * 1e9))
         except BaseException as exc:
@@ -246,24 +354,24 @@ class RequestsMixin(ClientBase):
                 mark_unsent(exc)
             raise
         deadline = lst.last_deadline_ns
-        dl = self._deadlines
+        dl = self.deadlines
         if deadline < dl.at or dl.handle is None:
             dl.arm(deadline, time.monotonic_ns())
-        if self._debug:
-            self._log.debug(
+        if self.debug:
+            self.log.debug(
                 "request %s id=%d params=%s epoch=%d",
                 method,
                 rid,
                 redact_mapping(params),
-                self.epoch,
+                lst.epoch,
             )
         if _tm.active:
             sent = time.monotonic_ns()
-            _tm.emit("request.sent", {}, {"method": method, "id": rid, "epoch": self.epoch})
+            _tm.emit("request.sent", {}, {"method": method, "id": rid, "epoch": lst.epoch})
         try:
             payload = await fut
         except asyncio.CancelledError:
-            self._correlator.discard(rid)
+            lst.correlator.discard(rid)
             raise
         except RequestTimeout:
             if _tm.active:
@@ -276,7 +384,7 @@ class RequestsMixin(ClientBase):
             ) from None
         except ConnectionLost:
             if _tm.active:
-                _tm.emit("request.failed", {}, {"method": method, "id": rid, "epoch": self.epoch})
+                _tm.emit("request.failed", {}, {"method": method, "id": rid, "epoch": lst.epoch})
             raise
         try:
             result = result_of(payload, method, rid)
@@ -290,7 +398,7 @@ class RequestsMixin(ClientBase):
         return result
 
     async def _wait_to_send(
-        self, method: str, t: float, queued: bool
+        self, method: str, t: float, queued: bool, conn: Connection | None
     ) -> tuple[FastListener, float]:
         """Wait for the rate limiter's tokens, then for a writable socket, within ``t`` s.
 
@@ -303,25 +411,25 @@ class RequestsMixin(ClientBase):
             RateLimited: the limiter's queue is full.
             ConnectionLost: the connection dropped meanwhile (``sent=False``).
         """
-        loop = self._loop
+        loop = self.loop
         task = asyncio.current_task()
         assert loop is not None and task is not None
-        limiter = self._limiter
+        limiter = self.limiter
         start = loop.time()
         expiry = _Expiry(task)
         timer = loop.call_at(start + t, expiry.fire)
         granted = not queued  # holds the limiter's tokens (to give back if never sent)
         waiting = "the rate limiter" if queued else "the socket to become writable"
-        self._waiting += 1
+        self.waiting += 1
         try:
             if queued:
                 await limiter.acquire(method)
                 granted = True
                 waiting = "the socket to become writable"
-            lst = self._open_listener()
+            lst = self._listener_of(conn)
             while lst.write_paused:  # the peer stopped reading: its buffers are full
-                await self._write_gate.wait(loop)
-                lst = self._open_listener()
+                await self.write_gate.wait(loop)
+                lst = self._listener_of(conn)
             left = t - (loop.time() - start)
             if left <= 0:
                 raise _DeadlinePassed
@@ -351,5 +459,5 @@ class RequestsMixin(ClientBase):
             raise
         finally:
             timer.cancel()
-            self._waiting -= 1
+            self.waiting -= 1
         return lst, left

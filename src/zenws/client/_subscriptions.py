@@ -12,7 +12,7 @@ from .. import subscriptions as _subs
 from .. import telemetry as _tm
 from ..config import Config
 from ..errors import ConnectionLost, ProtocolError, RateLimited, RequestTimeout, RpcError
-from ._base import Handler
+from ._connection import Handler
 
 
 def _channel_list(channels: str | Iterable[str]) -> list[str]:
@@ -22,7 +22,8 @@ def _channel_list(channels: str | Iterable[str]) -> list[str]:
 class _Host(Protocol):
     """What the subscriptions part needs from its client."""
 
-    epoch: int
+    @property
+    def epoch(self) -> int: ...
 
     def request(
         self, method: str, params: Any = None, *, timeout: float | None = None
