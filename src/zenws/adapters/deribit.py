@@ -20,6 +20,7 @@ Wire facts: https://docs.deribit.com/ and ``shared/deribit/README.md``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -98,6 +99,8 @@ class DeribitClient:
         self._refresh_at = refresh_at
         self._pause_s = rate_limit_pause
         self._token: Token | None = None
+        # the token of a connection a rotation prepares: it takes over at the switch
+        self._standby: Token | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self._paused: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -184,6 +187,7 @@ class DeribitClient:
         client = await zconnect(url, **options)
         self_.client = client
         client.add_reconnect_hook(self_._on_reconnect)
+        client.add_retire_hook(self_._on_retire)
         try:
             await self_._setup_session()
         except BaseException:
@@ -209,7 +213,7 @@ class DeribitClient:
         """
         rotating = bool(getattr(conn, "rotating", False))
         if not rotating:
-            self._token = None
+            self._token = self._standby = None
             self._cancel_refresh()
             self._sync.invalidate_all()  # the resubscribe delivers fresh snapshots
         try:
@@ -230,6 +234,37 @@ class DeribitClient:
             _log.warning("session setup after reconnect failed (%s); reconnecting", exc)
             self.client.force_reconnect(f"deribit session setup failed: {type(exc).__name__}")
             raise ConnectionLost("session setup failed", epoch=conn.epoch) from exc
+
+    async def _on_retire(self, conn: Any) -> None:
+        """Client hook: a rotation is about to close ``conn``, the connection it replaced.
+
+        With cancel-on-disconnect on, closing it would cancel the orders (``connection``
+        scope: those sent on it; ``account`` scope: all of them).  ``private/logout``
+        ends it without that (https://docs.deribit.com/#private-logout); the new
+        connection holds its own session and its own cancel-on-disconnect.
+        """
+        standby, self._standby = self._standby, None
+        if standby is not None and standby.epoch == self.client.epoch:
+            self._set_token(standby)  # the new connection's session is the current one
+        if self._cod is not None and self._creds is not None:
+            # already gone (ConnectionLost): cancel-on-disconnect fired on the server side
+            with contextlib.suppress(ConnectionLost):
+                await conn.request("private/logout", {"invalidate_token": False})
+
+    async def rotate(self, *, timeout: float | None = None) -> Any:
+        """Replace the connection make-before-break (:meth:`zenws.Client.rotate`).
+
+        The new connection is authenticated (and its cancel-on-disconnect enabled) before it
+        takes over; books stay in sync without a new snapshot (duplicates are dropped by
+        ``change_id``); the old connection logs out when cancel-on-disconnect is on.
+
+        Returns:
+            The :class:`zenws.rotation.RotationReport`.
+
+        Raises:
+            RotationFailed: the new connection failed; the old one keeps running.
+        """
+        return await self.client.rotate(timeout=timeout)
 
     async def close(self) -> None:
         """Stop background tasks and close the connection."""
@@ -265,11 +300,17 @@ class DeribitClient:
         conn = self.client if conn is None else conn
         epoch = conn.epoch
         result = await conn.request("public/auth", self._creds.auth_params())
-        self._set_token(Token.from_result(result, epoch))
+        token = Token.from_result(result, epoch)
+        if getattr(conn, "rotating", False):
+            # A rotation's new connection: the old one's token (and its refresh) stays
+            # current until the switch; a rotation that fails leaves it untouched.
+            self._standby = token
+        else:
+            self._set_token(token)
         self.auths += 1
         self._emit(
             "deribit.auth",
-            {"expires_in": self._token.expires_in if self._token else 0},
+            {"expires_in": token.expires_in},
             {"grant": self._creds.grant, "epoch": epoch},
         )
 
@@ -310,7 +351,8 @@ class DeribitClient:
     @property
     def authenticated(self) -> bool:
         """The current connection holds an access token."""
-        return self._token is not None and self._token.epoch == self.client.epoch
+        epoch = self.client.epoch
+        return any(t is not None and t.epoch == epoch for t in (self._token, self._standby))
 
     @property
     def token_expires_in(self) -> float | None:
