@@ -314,6 +314,11 @@ class Handover(Generic[T]):
         reconcile), so the new connection's messages need no more filtering."""
         return self.switched and all(ch.settled for ch in self._channels.values())
 
+    def forget(self, channel: str) -> None:
+        """Stop reconciling ``channel`` (unsubscribed meanwhile): its held messages go."""
+        if self._channels.pop(channel, None) is not None:
+            self._order = [entry for entry in self._order if entry[0] != channel]
+
     def channels(self) -> Iterable[str]:
         """Channels seen during the rotation."""
         return list(self._channels)

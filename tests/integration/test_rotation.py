@@ -249,3 +249,36 @@ async def test_old_connection_lost_during_the_rotation_fails_it_and_reconnects()
             await wait_until(lambda: len(s.connections()) == 1, what="prepared one closed")
         finally:
             await client.close()
+
+
+async def test_channels_subscribed_or_dropped_during_the_rotation_follow_it() -> None:
+    # A slow book (20/s) keeps the rotation waiting for an overlap long enough to subscribe
+    # and unsubscribe on the old connection after the new one has subscribed.
+    async with sim(rate=20.0).serve() as s:
+        s.knobs.interval_rates["raw"] = 20.0
+        tickers: list[int] = []
+        client = await zenws.connect(s.url, dialect="deribit")
+        try:
+            await client.subscribe([CHANNEL], handler=Count())
+            await client.subscribe([TICKER], handler=lambda m: None)
+            rotation = asyncio.ensure_future(client.rotate())
+
+            def new_one_subscribed() -> bool:
+                conns = s.connections()
+                return len(conns) == 2 and CHANNEL in s.session(conns[1]).subscriptions
+
+            await wait_until(new_one_subscribed, what="the new connection subscribed")
+            assert not rotation.done()  # waiting for the book to overlap
+            await client.subscribe(
+                ["ticker.BTC-PERPETUAL.100ms"], handler=lambda m: tickers.append(m.epoch)
+            )
+            await client.unsubscribe([TICKER])
+            report = await rotation
+            assert report.epoch == 2
+            n = len(tickers)
+            await wait_until(lambda: len(tickers) > n + 3, what="tickers after the switch")
+            assert tickers[-1] == 2  # delivered by the new connection
+            (conn,) = s.connections()
+            assert s.session(conn).subscriptions == {CHANNEL, "ticker.BTC-PERPETUAL.100ms"}
+        finally:
+            await client.close()

@@ -292,3 +292,16 @@ def test_binance_depth_rotation_drops_overlap_by_update_ids() -> None:
     assert h.in_sync()
     assert [v for _, v in h.switch()] == [Verdict.DROP] * 3 + [Verdict.PASS]
     assert h.after("btcusdt@depth", ev(134, 140), b"") is Verdict.PASS  # settled: no filter
+
+
+def test_forget_drops_a_channel_and_its_held_messages() -> None:
+    h: Handover[str] = Handover(deribit_key)
+    h.delivered("t", None, b"old")  # a channel only the old connection spoke on
+    h.delivered("book.A.raw", book("book.A.raw", 10, 9), b"10")
+    h.received("b11", "book.A.raw", book("book.A.raw", 11, 10), b"11")
+    h.received("t-new", "t", None, b"new")
+    assert not h.in_sync() and h.lagging() == ["t"]
+    h.forget("t")  # unsubscribed meanwhile: nothing to wait for, nothing to hand over
+    h.forget("never-seen")
+    assert h.in_sync()
+    assert h.switch() == [("b11", Verdict.PASS)]

@@ -44,6 +44,8 @@ RetireHook = Callable[[Any], Awaitable[Any]]
 
 #: Poll period while the old connection's requests finish (seconds).
 _DRAIN_POLL = 0.005
+#: How often a rotation waiting for the overlap looks at the tracked channels (seconds).
+_SYNC_POLL = 0.05
 
 
 class Prepared:
@@ -140,7 +142,9 @@ class Rotation:
         client = self._client
         while client._conn is conn and not client._supervisor.ending:
             try:
-                self._timer = None  # rotate() -> opened() schedules the next one
+                # The switch calls opened(), which schedules the next rotation and cancels
+                # the task in _timer: not this one, which still has to retire the old one.
+                self._timer = None
                 await self.rotate(scheduled=True)
                 return
             except RotationFailed as exc:
@@ -159,11 +163,11 @@ class Rotation:
     ) -> RotationReport:
         """:meth:`zenws.Client.rotate`."""
         client = self._client
-        if client._supervisor.state is not State.OPEN or client._conn is None:
-            raise ZenwsError(f"rotate() needs an OPEN client, not {client.state.name}")
         if self._lock is None:
             self._lock = asyncio.Lock()
-        async with self._lock:
+        async with self._lock:  # one rotation at a time (a scheduled one and rotate())
+            if client._supervisor.state is not State.OPEN or client._conn is None:
+                raise ZenwsError(f"rotate() needs an OPEN client, not {client.state.name}")
             return await _Run(self, timeout, scheduled).run()
 
     async def retire(self, conn: Connection) -> None:
@@ -200,6 +204,8 @@ class _Run:
         self.timeout = client.config.rotation_timeout if timeout is None else timeout
         self.scheduled = scheduled
         self.ready = False  # the new connection is subscribed: switch once in sync
+        self.subscribed: set[str] = set()  # channels the new connection subscribed to
+        self.more: asyncio.Future[None] | None = None  # set: subscribe the new one again
         self.step = "open"
         self.switched: asyncio.Future[None] | None = None
         self.report = RotationReport(old_epoch=self.old.epoch, epoch=self.old.epoch)
@@ -353,21 +359,38 @@ class _Run:
         await self._hooks()
         self.step = "subscribe"
         await self._subscribe()
-        self.step = "sync"
-        self.ready = True
-        if self.handover.in_sync():
-            self.switch()
         gone = self.old.disconnected
-        await asyncio.wait(
-            [self.switched] if gone is None else [self.switched, gone],
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        if not self.switched.done():
-            raise RotationFailed(
-                "the old connection ended before the switch (the client reconnects)",
-                step="sync",
-            )
-        await self.switched  # raises what a failed switch set
+        while True:
+            self.step = "sync"
+            self.more = asyncio.get_running_loop().create_future()
+            self.ready = True
+            if self.handover.in_sync():
+                self.switch()
+            waits = [self.switched, self.more] + ([gone] if gone is not None else [])
+            while not any(f.done() for f in waits):
+                await asyncio.wait(waits, timeout=_SYNC_POLL, return_when=asyncio.FIRST_COMPLETED)
+                self._forget_dropped()
+            if self.switched.done():
+                await self.switched  # raises what a failed switch set
+                return
+            if gone is not None and gone.done():
+                raise RotationFailed(
+                    "the old connection ended before the switch (the client reconnects)",
+                    step="sync",
+                )
+            # channels subscribed on the old connection meanwhile: the new one too
+            self.step = "subscribe"
+            await self._subscribe()
+
+    def _forget_dropped(self) -> None:
+        """Channels unsubscribed meanwhile are not waited for; then check for the switch."""
+        if self.switched is None or self.switched.done():
+            return
+        tracked = set(self.client._subscriptions.registry.to_restore())
+        for channel in [c for c in self.handover.lagging() if c not in tracked]:
+            self.handover.forget(channel)
+        if self.ready and self.handover.in_sync():
+            self.switch()
 
     async def _hooks(self) -> None:
         assert self.new is not None
@@ -382,7 +405,7 @@ class _Run:
         if not client.config.restore_subscriptions:
             return
         subs = client._subscriptions
-        done: set[str] = set()
+        done = self.subscribed
         while True:
             missing = [c for c in subs.registry.to_restore() if c not in done]
             if not missing:
@@ -410,6 +433,14 @@ class _Run:
             return
         t0 = time.perf_counter_ns()
         client = self.client
+        if client.config.restore_subscriptions and any(
+            c not in self.subscribed for c in client._subscriptions.registry.to_restore()
+        ):
+            # subscribed on the old connection after the new one was: not yet
+            self.ready = False
+            if self.more is not None and not self.more.done():
+                self.more.set_result(None)
+            return
         if new.current is None or client._conn is not self.old:
             # the new connection ended, or the client reconnected meanwhile
             self._undo()
@@ -450,6 +481,7 @@ class _Run:
     async def _retire_old(self) -> None:
         """Let the old connection's requests finish, run the retire hooks, close it."""
         old, client = self.old, self.client
+        await self._unsubscribe_dropped()
         deadline = time.monotonic() + client.config.request_timeout
         while old.correlator.pending and old.current is not None and time.monotonic() < deadline:
             await asyncio.sleep(_DRAIN_POLL)
@@ -466,6 +498,20 @@ class _Run:
         new = self.new
         if new is not None and not self.handover.settled and client._conn is new:
             new.deliver_to(self.app)  # nothing left to compare with
+
+    async def _unsubscribe_dropped(self) -> None:
+        """Channels unsubscribed during the rotation: the new connection drops them too."""
+        client, new = self.client, self.new
+        subs = client._subscriptions
+        tracked = set(subs.registry.to_restore())
+        dropped = [c for c in self.subscribed if c not in tracked]
+        if not dropped or new is None or client._conn is not new:
+            return
+        try:
+            for method, params in subs.dialect.unsubscribe_requests(dropped):
+                await client._requests.request_on(new, method, params)
+        except ZenwsError as exc:
+            client._log.warning("rotation: unsubscribing %s failed: %s", dropped[:5], exc)
 
     def _undo(self) -> None:
         """Before the switch: close the prepared connection, the old one delivers as before."""
