@@ -31,12 +31,21 @@ FAST = ROOT / "src" / "zenws" / "fast"
 # Hand-written C that each Cython module links in (ext/zenws_*.c).  Each unit is
 # compiled into exactly one extension, so its kernel choice exists once; the other
 # extensions call it through the cdef functions the owner's .pxd declares (cimport).
+# The CPU detector and dispatcher (zenws_cpu.c) lives in frame; the C units of another
+# extension reach it through the table frame.pxd exports (zenws_cpu.h).
 C_SOURCES: dict[str, list[str]] = {
     "book": ["ext/zenws_book.c"],
-    "frame": ["ext/zenws_mask.c", "ext/zenws_utf8.c"],
-    "jsonrpc": ["ext/zenws_scan.c", "ext/zenws_json.c", "ext/zenws_jsonenc.c"],
+    "frame": ["ext/zenws_cpu.c", "ext/zenws_mask.c", "ext/zenws_utf8.c"],
+    "jsonrpc": [
+        "ext/zenws_jstr.c",
+        "ext/zenws_scan.c",
+        "ext/zenws_json.c",
+        "ext/zenws_jsonenc.c",
+    ],
     "latency": ["ext/zenws_quantile.c"],
 }
+
+CPU_UNIT = "ext/zenws_cpu.c"
 
 # A change to any of these rebuilds every extension (zenws_cpu.h is shared by all
 # kernels).
@@ -100,13 +109,16 @@ def extensions() -> list[Extension]:
         name = pyx.stem
         if only and name not in only:
             continue
+        sources = C_SOURCES.get(name, [])
+        # the extension that holds the dispatcher calls it directly (zenws_cpu.h)
+        owner = [("ZENWS_CPU_OWNER", "1")] if CPU_UNIT in sources else []
         exts.append(
             Extension(
                 f"zenws.fast.{name}",
-                [str(pyx.relative_to(ROOT)), *C_SOURCES.get(name, [])],
+                [str(pyx.relative_to(ROOT)), *sources],
                 include_dirs=["ext", "src/zenws/include", "src/zenws/fast"],
                 depends=[str(h.relative_to(ROOT)) for h in HEADERS],
-                define_macros=macros,
+                define_macros=macros + owner,
                 extra_compile_args=compile_args,
                 extra_link_args=link_args,
             )

@@ -337,71 +337,20 @@ static PyObject *utf8_str(const json_ctx *cx, const char *s, Py_ssize_t n,
     return u;
 }
 
-/* Decode the escapes of the string body s[0..e) into out (at most e - s
- * bytes: no escape is shorter than its UTF-8).  Returns the length, or -1
- * with a JSONDecodeError.  *wide is set when the output is not ASCII. */
+/* Decode the escapes of the string body s[0..e) into out (the JSON string
+ * unit, strict).  Returns the length, or -1 with a JSONDecodeError.  *wide is
+ * set when the output is not ASCII. */
 static Py_ssize_t unescape(const json_ctx *cx, const char *s, const char *e, char *out,
                            int *wide) {
-    char *o = out;
-    while (s < e) {
-        const char *b = memchr(s, '\\', (size_t)(e - s));
-        long u, lo;
-        if (b == NULL) b = e;
-        memcpy(o, s, (size_t)(b - s));
-        o += b - s;
-        s = b;
-        if (s == e) break;
-        /* The string scan stepped over the byte after each backslash, so
-         * s + 1 < e here. */
-        switch (s[1]) {
-        case '"': *o++ = '"'; s += 2; continue;
-        case '\\': *o++ = '\\'; s += 2; continue;
-        case '/': *o++ = '/'; s += 2; continue;
-        case 'b': *o++ = '\b'; s += 2; continue;
-        case 'f': *o++ = '\f'; s += 2; continue;
-        case 'n': *o++ = '\n'; s += 2; continue;
-        case 'r': *o++ = '\r'; s += 2; continue;
-        case 't': *o++ = '\t'; s += 2; continue;
-        case 'u': break;
-        default:
-            json_error(cx, "Invalid \\escape", s);
-            return -1;
-        }
-        if (e - s < 6 || (u = zenws_jstr_hex4(s + 2)) < 0) {
-            json_error(cx, "Invalid \\uXXXX escape", s);
-            return -1;
-        }
-        if (u >= 0xD800 && u <= 0xDFFF) {
-            /* RFC 8259 §7: a non-BMP character is a UTF-16 surrogate pair;
-             * a lone surrogate is not a Unicode scalar value (orjson agrees). */
-            if (u > 0xDBFF || e - s < 12 || s[6] != '\\' || s[7] != 'u' ||
-                (lo = zenws_jstr_hex4(s + 8)) < 0xDC00 || lo > 0xDFFF) {
-                json_error(cx, "Lone surrogate in \\u escape", s);
-                return -1;
-            }
-            u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-            s += 12;
-        } else {
-            s += 6;
-        }
-        if (u < 0x80) {
-            *o++ = (char)u;
-            continue;
-        }
-        *wide = 1;
-        if (u < 0x800) {
-            *o++ = (char)(0xC0 | (u >> 6));
-        } else if (u < 0x10000) {
-            *o++ = (char)(0xE0 | (u >> 12));
-            *o++ = (char)(0x80 | ((u >> 6) & 0x3F));
-        } else {
-            *o++ = (char)(0xF0 | (u >> 18));
-            *o++ = (char)(0x80 | ((u >> 12) & 0x3F));
-            *o++ = (char)(0x80 | ((u >> 6) & 0x3F));
-        }
-        *o++ = (char)(0x80 | (u & 0x3F));
-    }
-    return o - out;
+    const char *bad = s;
+    Py_ssize_t n = zenws_jstr_unescape(s, e - s, out, 1, &bad, wide);
+    if (ZENWS_LIKELY(n >= 0)) return n;
+    json_error(cx,
+               n == ZENWS_JSTR_BAD_U            ? "Invalid \\uXXXX escape"
+               : n == ZENWS_JSTR_LONE_SURROGATE ? "Lone surrogate in \\u escape"
+                                                : "Invalid \\escape",
+               bad);
+    return -1;
 }
 
 /* The general string case: q is the first stop byte after the opening

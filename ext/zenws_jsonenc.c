@@ -5,16 +5,11 @@
  * writer does): no intermediate buffer, no Python call.
  *
  * Strings: the bytes up to the first one that needs an escape ('"', '\\',
- * 0x00..0x1F) are found and copied in the same pass -- every loaded block is
- * stored to the output before it is tested, so a plain string costs one load,
- * one store and a few compares per 16 (SSE2) or 32 (AVX2) bytes.  Strings of
- * at most 16 bytes (most keys) use two overlapping 8- or 4-byte words instead
- * of a byte loop.  No load or store ever leaves [s, s + n) / [o, o + n): the
- * last partial block is the block that ends at the string's end.
- *
- * The SIMD kernel is the decoder's (zenws_json_simd, chosen once at import;
- * ZENWS_JSON_KERNEL=swar|sse2|avx2 forces one); AVX2 is used for strings of
- * 64 bytes or more, where it pays for its call.
+ * 0x00..0x1F) are found and copied in the same pass by the JSON string unit
+ * (zenws_jstr.h / zenws_jstr.c, shared with the JSONL writer): strings of at
+ * most 16 bytes (most keys) with two overlapping 8- or 4-byte words inline,
+ * longer ones with its SIMD kernels (the decoder's string kernel,
+ * ZENWS_KERNEL_JSON=swar|sse2|avx2 forces one).
  *
  * Floats: a fast path finds the fewest decimals k <= 9 for which the decimal
  * m / 10^k (m < 2^53 an integer) reads back as exactly the same double --
@@ -33,22 +28,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-
-#if !defined(ZENWS_JSON_NO_SIMD) && \
-    (defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2))
-#  include <emmintrin.h>
-#  define ENC_SSE2 1
-#else
-#  define ENC_SSE2 0
-#endif
-
-#if ENC_SSE2 && (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
-#  include <immintrin.h>
-#  define ENC_AVX2 1
-#  define ENC_TARGET_AVX2 __attribute__((target("avx2")))
-#else
-#  define ENC_AVX2 0
-#endif
 
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
 #  define ENC_FAST_FLOAT 1
@@ -147,149 +126,9 @@ static PyObject *jw_finish(jw *w) {
 /* ------------------------------------------------------------ strings */
 
 /* RFC 8259 §7, orjson's choice: the two-character escapes where JSON has
- * one, \u00XX for the other control characters; 0 = copied as is. */
-/* The escape table, the escapes and the 8-byte test are the shared ones
- * (zenws_jstr.h: zenws_jstr_esc, zenws_jstr_escape, zenws_jstr_stop8). */
-
-ZENWS_INLINE uint32_t swar_stop32(uint32_t w) {
-    const uint32_t ones = 0x01010101U, high = 0x80808080U;
-    uint32_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w)) & high;
-}
-
-/* Byte loop: copy s[i..n) to o[i..) up to the first byte to escape. */
-ZENWS_INLINE Py_ssize_t copy_bytes(char *o, const char *s, Py_ssize_t i, Py_ssize_t n) {
-    while (i < n && !zenws_jstr_esc[(unsigned char)s[i]]) {
-        o[i] = s[i];
-        i++;
-    }
-    return i;
-}
-
-/* n <= 16: two overlapping words cover the string. */
-ZENWS_INLINE Py_ssize_t copy_short(char *o, const char *s, Py_ssize_t n) {
-    if (n >= 8) {
-        uint64_t a, b;
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
-        if (ZENWS_UNLIKELY(zenws_jstr_stop8(a) | zenws_jstr_stop8(b))) return copy_bytes(o, s, 0, n);
-        memcpy(o, &a, 8);
-        memcpy(o + n - 8, &b, 8);
-        return n;
-    }
-    if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, s, 4);
-        memcpy(&b, s + n - 4, 4);
-        if (ZENWS_UNLIKELY(swar_stop32(a) | swar_stop32(b))) return copy_bytes(o, s, 0, n);
-        memcpy(o, &a, 4);
-        memcpy(o + n - 4, &b, 4);
-        return n;
-    }
-    return copy_bytes(o, s, 0, n);
-}
-
-/* Portable kernel, n > 16. */
-static Py_ssize_t copy_swar(char *o, const char *s, Py_ssize_t n) {
-    Py_ssize_t i = 0;
-    uint64_t w;
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&w, s + i, 8);
-        memcpy(o + i, &w, 8);
-        if (zenws_jstr_stop8(w)) return copy_bytes(o, s, i, n);
-    }
-    if (i < n) {
-        memcpy(&w, s + n - 8, 8); /* the last 8 bytes; those before i are plain */
-        memcpy(o + n - 8, &w, 8);
-        if (zenws_jstr_stop8(w)) return copy_bytes(o, s, i, n);
-    }
-    return n;
-}
-
-#if ENC_SSE2
-ZENWS_INLINE unsigned int sse2_stop(__m128i v) {
-    const __m128i c1f = _mm_set1_epi8(0x1F);
-    __m128i hit = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-        _mm_cmpeq_epi8(_mm_max_epu8(v, c1f), c1f)); /* max(v, 0x1F) == 0x1F: v <= 0x1F */
-    return (unsigned int)_mm_movemask_epi8(hit);
-}
-
-/* SSE2 kernel, n > 16. */
-static Py_ssize_t copy_sse2(char *o, const char *s, Py_ssize_t n) {
-    Py_ssize_t i = 0;
-    unsigned int m;
-    for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-        _mm_storeu_si128((__m128i *)(void *)(o + i), v);
-        m = sse2_stop(v);
-        if (m) return i + zenws_ctz32(m);
-    }
-    if (i < n) {
-        /* The 16 bytes that end at n; the first 16 - (n - i) were checked. */
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
-        _mm_storeu_si128((__m128i *)(void *)(o + n - 16), v);
-        m = sse2_stop(v) >> (16 - (n - i));
-        if (m) return i + zenws_ctz32(m);
-    }
-    return n;
-}
-#endif
-
-#if ENC_AVX2
-ENC_TARGET_AVX2 static inline __m256i avx2_hits(__m256i v) {
-    const __m256i c1f = _mm256_set1_epi8(0x1F);
-    return _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('"')),
-                                           _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'))),
-                           _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f));
-}
-
-/* AVX2 kernel, n >= 64 (run-time dispatch: never compiled with -mavx2). */
-ENC_TARGET_AVX2 static Py_ssize_t copy_avx2(char *o, const char *s, Py_ssize_t n) {
-    Py_ssize_t i = 0;
-    unsigned int m;
-    for (; i + 64 <= n; i += 64) {
-        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(s + i));
-        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(s + i + 32));
-        __m256i ha, hb;
-        _mm256_storeu_si256((__m256i *)(void *)(o + i), a);
-        _mm256_storeu_si256((__m256i *)(void *)(o + i + 32), b);
-        ha = avx2_hits(a);
-        hb = avx2_hits(b);
-        if (ZENWS_UNLIKELY(!_mm256_testz_si256(_mm256_or_si256(ha, hb), _mm256_set1_epi8(-1)))) {
-            m = (unsigned int)_mm256_movemask_epi8(ha);
-            if (m) return i + zenws_ctz32(m);
-            return i + 32 + zenws_ctz32((unsigned int)_mm256_movemask_epi8(hb));
-        }
-    }
-    for (; i + 32 <= n; i += 32) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(s + i));
-        _mm256_storeu_si256((__m256i *)(void *)(o + i), v);
-        m = (unsigned int)_mm256_movemask_epi8(avx2_hits(v));
-        if (m) return i + zenws_ctz32(m);
-    }
-    if (i < n) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(s + n - 32));
-        _mm256_storeu_si256((__m256i *)(void *)(o + n - 32), v);
-        m = (unsigned int)_mm256_movemask_epi8(avx2_hits(v)) >> (32 - (n - i));
-        if (m) return i + zenws_ctz32(m);
-    }
-    return n;
-}
-#endif
-
-/* Copy s[0..n) to o[0..n) up to the first byte that needs an escape; returns
- * its index, or n.  Writes only inside o[0..n). */
-ZENWS_INLINE Py_ssize_t copy_plain(char *o, const char *s, Py_ssize_t n) {
-    if (n <= 16) return copy_short(o, s, n);
-#if ENC_AVX2
-    if (n >= 64 && zenws_json_simd == ZENWS_JSON_KERNEL_AVX2) return copy_avx2(o, s, n);
-#endif
-#if ENC_SSE2
-    if (ZENWS_LIKELY(zenws_json_simd != ZENWS_JSON_KERNEL_SWAR)) return copy_sse2(o, s, n);
-#endif
-    return copy_swar(o, s, n);
-}
+ * one, \u00XX for the other control characters.  The escapes and the copy
+ * loops are the JSON string unit's (zenws_jstr.h: zenws_jstr_copy, the SIMD
+ * kernels behind it in zenws_jstr.c, zenws_jstr_escape, zenws_jstr_stop8). */
 
 int zenws_jsonenc_plain(const char *s, Py_ssize_t n) {
     /* Only answers yes/no: scan without copying, 8 bytes at a time. */
@@ -315,7 +154,7 @@ static int write_escaped(jw *w, const char *s, Py_ssize_t n) {
         o += zenws_jstr_escape(o, c);
         s++;
         n--;
-        i = copy_plain(o, s, n);
+        i = zenws_jstr_copy(o, s, n);
         o += i;
         s += i;
         n -= i;
@@ -335,7 +174,7 @@ static int write_str_any(jw *w, const char *s, Py_ssize_t n) {
     RESERVE(w, n + 2);
     o = w->p;
     *o++ = '"';
-    i = copy_plain(o, s, n);
+    i = zenws_jstr_copy(o, s, n);
     if (ZENWS_LIKELY(i == n)) {
         o[n] = '"';
         w->p = o + n + 1;
@@ -349,7 +188,7 @@ static int write_str_any(jw *w, const char *s, Py_ssize_t n) {
 ZENWS_INLINE int write_str(jw *w, const char *s, Py_ssize_t n) {
     if (n <= 16 && w->end - w->p >= 18) {
         char *o = w->p + 1;
-        if (ZENWS_LIKELY(copy_short(o, s, n) == n)) {
+        if (ZENWS_LIKELY(zenws_jstr_copy(o, s, n) == n)) {
             o[-1] = '"';
             o[n] = '"';
             w->p = o + n + 1;

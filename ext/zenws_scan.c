@@ -1369,65 +1369,12 @@ int zenws_scan(const char *buf, Py_ssize_t len, zenws_scan_t *out) {
     return scan_fast(buf, len, out);
 }
 
-/* Append code point cp as UTF-8; surrogates get the 3-byte form that
- * Python's "surrogatepass" handler decodes back to the same code point. */
-ZENWS_INLINE char *put_utf8(char *o, long cp) {
-    if (cp < 0x80) {
-        *o++ = (char)cp;
-    } else if (cp < 0x800) {
-        *o++ = (char)(0xC0 | (cp >> 6));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        *o++ = (char)(0xE0 | (cp >> 12));
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    } else {
-        *o++ = (char)(0xF0 | (cp >> 18));
-        *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    }
-    return o;
-}
-
+/* The JSON string unit's lenient unescape (zenws_jstr.c): the scan validated
+ * every escape; a lone surrogate stays alone, as in json.loads. */
 Py_ssize_t zenws_unescape(const char *src, Py_ssize_t len, char *dst) {
-    const char *p = src, *end = src + len;
-    char *o = dst;
-    while (p < end) {
-        const char *bs = (const char *)memchr(p, '\\', (size_t)(end - p));
-        long cp;
-        if (!bs) {
-            memcpy(o, p, (size_t)(end - p));
-            o += end - p;
-            break;
-        }
-        memcpy(o, p, (size_t)(bs - p));
-        o += bs - p;
-        p = bs;
-        if (end - p < 2) break; /* cannot happen after zenws_scan */
-        switch (p[1]) {
-        case 'b': *o++ = '\b'; p += 2; continue;
-        case 'f': *o++ = '\f'; p += 2; continue;
-        case 'n': *o++ = '\n'; p += 2; continue;
-        case 'r': *o++ = '\r'; p += 2; continue;
-        case 't': *o++ = '\t'; p += 2; continue;
-        case 'u': break;
-        default: *o++ = p[1]; p += 2; continue; /* '"', '\\', '/' */
-        }
-        if (end - p < 6 || (cp = zenws_jstr_hex4(p + 2)) < 0) break;
-        p += 6;
-        /* A high surrogate escape followed by a low one is one code point
-         * (RFC 8259 §7); any other surrogate stays alone, as in json.loads. */
-        if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
-            long lo = zenws_jstr_hex4(p + 2);
-            if (lo >= 0xDC00 && lo <= 0xDFFF) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                p += 6;
-            }
-        }
-        o = put_utf8(o, cp);
-    }
-    return o - dst;
+    const char *bad;
+    int wide = 0;
+    return zenws_jstr_unescape(src, len, dst, 0, &bad, &wide);
 }
 
 Py_ssize_t zenws_format_i64(int64_t v, char *dst) {

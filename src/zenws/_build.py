@@ -18,8 +18,45 @@ FAST_MODULES = ("frame", "jsonrpc", "latency", "ratelimit", "listener", "jsonl",
 SIMD_LEVELS = ("sse2", "neon", "avx2", "avx512")
 
 
+#: Names of the detector's feature bits (zenws_cpu.h ZENWS_CPU_*), in bit order.
+CPU_FEATURES = (
+    (0x01, "sse2"),
+    (0x02, "sse4.2"),
+    (0x04, "avx2"),
+    (0x08, "avx512"),
+    (0x10, "pclmulqdq"),
+    (0x20, "neon"),
+)
+
+_LEVEL_RANK = {"none": 0, "sse2": 1, "neon": 1, "avx2": 2, "avx512": 3}
+
+
 def _simd_level(kernel: str) -> str:
     return kernel if kernel in SIMD_LEVELS else "none"
+
+
+def _overrides(
+    kernels: dict[str, str], available: dict[str, tuple[str, ...]], env: dict[str, str]
+) -> dict[str, str]:
+    """Per dispatcher, the environment variable that decided its kernel, when one did.
+
+    A per-kernel variable (either spelling) decides when the kernel it names is the one
+    running; else ``ZENWS_CPU`` decides when it names a level below the widest kernel
+    this CPU runs for that dispatcher.  An unknown or unsupported value decides nothing.
+    """
+    out = {}
+    cap = _LEVEL_RANK.get(env.get("ZENWS_CPU", ""), -1)
+    for name, chosen in kernels.items():
+        upper = name.upper()
+        for var in (f"ZENWS_KERNEL_{upper}", f"ZENWS_{upper}_KERNEL"):
+            if env.get(var) == chosen:
+                out[name] = var
+                break
+        else:
+            widest = max(_LEVEL_RANK[_simd_level(k)] for k in available[name])
+            if 0 <= cap < widest:
+                out[name] = "ZENWS_CPU"
+    return out
 
 
 def _scan_kernels(jsonrpc: Any) -> tuple[str, ...]:
@@ -48,10 +85,18 @@ def build_info() -> dict[str, Any]:
         ``extensions`` (module name -> path of the loaded shared object) and the CPU view,
         every part of which comes from the run-time dispatchers themselves:
 
-        - ``kernels``: the kernel each dispatcher chose (``mask``, ``scan``, ``json``);
+        - ``kernels``: the kernel each dispatcher chose (``mask``, ``utf8``, ``scan``,
+          ``json``);
         - ``kernels_available``: per dispatcher, every kernel this CPU and build can run;
         - ``cpu``: the SIMD levels this CPU offers to zenws (the union of the levels
           above, narrowest first, e.g. ``("sse2", "avx2", "avx512")``);
+        - ``cpu_features``: what the one detector found (``"sse2"``, ``"sse4.2"``,
+          ``"avx2"``, ``"avx512"``, ``"pclmulqdq"``, ``"neon"``; AVX counts only when
+          the OS saves its registers);
+        - ``cpu_env``: the ``ZENWS_CPU`` / ``ZENWS_KERNEL_<NAME>`` variables (or their
+          older ``ZENWS_<NAME>_KERNEL`` spelling) the dispatcher read, with their values;
+        - ``overrides``: per dispatcher whose choice the environment decided, the
+          variable that did (a dispatcher left to pick on its own is absent);
         - ``simd``: the widest level a chosen kernel uses (``"none"`` for portable C).
           A kernel runs below it when it has no wider variant (masking has none past
           AVX2), when capped by ``ZENWS_CPU`` or when forced by ``ZENWS_KERNEL_<NAME>``
@@ -70,14 +115,18 @@ def build_info() -> dict[str, Any]:
     jsonrpc = importlib.import_module("zenws.fast.jsonrpc")
     kernels = {
         "mask": frame.mask_kernel(),
+        "utf8": frame.utf8_kernel(),
         "scan": jsonrpc.scan_kernel(),
         "json": jsonrpc.loads_kernel(),
     }
     available = {
         "mask": tuple(frame.mask_kernels()),
+        "utf8": tuple(frame._utf8_kernels()),
         "scan": _scan_kernels(jsonrpc),
         "json": tuple(jsonrpc._json_kernels()),
     }
+    bits = frame._cpu_features()
+    env = frame._cpu_env()
     levels = {_simd_level(k) for names in available.values() for k in names}
     used = {_simd_level(k) for k in kernels.values()}
     return {
@@ -90,6 +139,9 @@ def build_info() -> dict[str, Any]:
         "extensions": extensions,
         "simd": next((lv for lv in reversed(SIMD_LEVELS) if lv in used), "none"),
         "cpu": tuple(lv for lv in SIMD_LEVELS if lv in levels),
+        "cpu_features": tuple(name for bit, name in CPU_FEATURES if bits & bit),
+        "cpu_env": env,
+        "overrides": _overrides(kernels, available, env),
         "kernels": kernels,
         "kernels_available": available,
     }

@@ -106,7 +106,7 @@ NAMES = frozenset(
     }
 )
 
-#: Words the C prefilter of recordings (``zenws_suspicious_key`` in ext/zenws_jsonl.h)
+#: Words the C prefilter of recordings (``zenws_suspicious_key`` in ext/zenws_jstr.c)
 #: searches keys for: every sensitive name contains one of them, so a frame whose keys
 #: contain none needs no redaction. Pinned to the C code by tests/unit/test_redaction_rules.py.
 KEY_WORDS = ("token", "secret", "sig", "pass", "key", "credential", "cookie", "auth", "session",

@@ -92,6 +92,7 @@ def test_build_info_reports_every_extension_and_the_simd_kernel() -> None:
 
     assert info["kernels"] == {
         "mask": frame.mask_kernel(),
+        "utf8": frame.utf8_kernel(),
         "scan": jsonrpc.scan_kernel(),
         "json": jsonrpc.loads_kernel(),
     }
@@ -105,6 +106,7 @@ def test_build_info_gives_one_view_of_the_cpu_and_the_kernels() -> None:
     info = zenws.build_info()
     kernels, available = info["kernels"], info["kernels_available"]
     assert available["mask"] == frame.mask_kernels()
+    assert available["utf8"] == frame._utf8_kernels()
     assert available["json"] == jsonrpc._json_kernels()
     assert set(available) == set(kernels)
     for name, chosen in kernels.items():

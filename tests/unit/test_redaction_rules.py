@@ -1,6 +1,6 @@
 """The one redaction rule set (zenws._redact) and the C key prefilter of recordings.
 
-The recorder's writer decides in C (``has_secret_key``, ext/zenws_jsonl.h) whether a frame
+The recorder's writer decides in C (``has_secret_key``, ext/zenws_jstr.c) whether a frame
 may carry a secret; only those frames reach Python's ``is_sensitive``. These tests pin the C
 word list to ``zenws._redact.KEY_WORDS`` and every sensitive name to one of those words, so
 the two cannot drift apart: a name added to the rule set that the C code would miss fails

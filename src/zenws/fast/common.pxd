@@ -10,6 +10,10 @@ cdef extern from "zenws_compat.h" nogil:
     void zenws_store_be64(unsigned char* p, uint64_t v) noexcept
 
 
-# The one CPU-feature detector (zenws_cpu.h): ZENWS_CPU_* bits of this machine.
+# The one CPU-feature detector and dispatcher (zenws_cpu.h, compiled into
+# zenws.fast.frame): ZENWS_CPU_* bits of this machine.  An extension other than frame
+# stores frame's cpu_api_c() in zenws_cpu_link before calling anything here.
 cdef extern from "zenws_cpu.h" nogil:
+    ctypedef struct zenws_cpu_api:
+        pass
     unsigned int zenws_cpu_features() noexcept

@@ -4,6 +4,8 @@
 cimport cython
 from libc.stdint cimport int64_t, uint32_t
 
+from zenws.fast.common cimport zenws_cpu_api
+
 
 cdef extern from "zenws_mask.h" nogil:
     void zenws_mask(unsigned char* data, size_t n, const unsigned char* key,
@@ -31,6 +33,12 @@ cdef extern from "zenws_utf8.h" nogil:
 cdef uint32_t utf8_feed_c(uint32_t state, const unsigned char* p, size_t n,
                           size_t* bad) noexcept nogil
 cdef int utf8_valid_c(const unsigned char* p, size_t n) noexcept nogil
+
+
+# The CPU detector and kernel dispatcher (ext/zenws_cpu.c) is compiled into this
+# extension only; the C units of another extension call it through this table
+# (zenws_cpu.h: their module stores it in zenws_cpu_link at import).
+cdef const zenws_cpu_api* cpu_api_c() noexcept nogil
 
 
 # Opcodes at C level (RFC 6455 §5.2); the Python constants are OP_CONT, ...

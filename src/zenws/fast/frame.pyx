@@ -21,7 +21,16 @@ cdef extern from "Python.h":
     int PyBUF_READ
 
 from zenws.fast.common cimport zenws_load_be16, zenws_load_be64, zenws_store_be16, zenws_store_be64
-from zenws.fast.common cimport zenws_cpu_features
+from zenws.fast.common cimport zenws_cpu_api, zenws_cpu_features
+
+cdef extern from "zenws_cpu.h" nogil:
+    # defined in this extension only (setup.py: ZENWS_CPU_OWNER)
+    const zenws_cpu_api* zenws_cpu_api_table() noexcept
+    int zenws_cpu_env(int i, const char** var, const char** value) noexcept
+
+cdef extern from "zenws_utf8.h" nogil:
+    const char* zenws_utf8_kernel() noexcept
+    int zenws_utf8_set_kernel(const char* name) noexcept
 
 import os
 import zlib as _zlib
@@ -67,6 +76,10 @@ cdef uint32_t utf8_feed_c(uint32_t state, const unsigned char* p, size_t n,
 
 cdef int utf8_valid_c(const unsigned char* p, size_t n) noexcept nogil:
     return zenws_utf8_valid(p, n)
+
+
+cdef const zenws_cpu_api* cpu_api_c() noexcept nogil:
+    return zenws_cpu_api_table()
 
 
 # ---------------------------------------------------------------- helpers
@@ -494,9 +507,41 @@ def mask_kernel():
 
 
 def _cpu_features() -> int:
-    """ZENWS_CPU_* feature bits this extension's detector reports (tests: every
-    extension must see the same CPU)."""
+    """ZENWS_CPU_* feature bits the detector reports (tests: every extension must see
+    the same CPU)."""
     return zenws_cpu_features()
+
+
+def _cpu_env() -> dict:
+    """The ZENWS_CPU / ZENWS_KERNEL_<NAME> variables (or their older spellings) the
+    dispatcher read, with the value it saw, in the order read (``zenws.build_info``)."""
+    cdef const char* var
+    cdef const char* value
+    cdef int i = 0
+    cdef dict out = {}
+    while zenws_cpu_env(i, &var, &value):
+        out[var.decode("ascii", "replace")] = value.decode("ascii", "replace")
+        i += 1
+    return out
+
+
+def utf8_kernel() -> str:
+    """Name of the UTF-8 validator's ASCII kernel ("avx2", "sse2", "swar")."""
+    return zenws_utf8_kernel().decode("ascii")
+
+
+def _utf8_kernels() -> tuple:
+    """Names of the UTF-8 kernels this CPU can run, portable first (tests and
+    ``build_info``; not thread-safe: each is switched to for a moment)."""
+    cdef bytes before = zenws_utf8_kernel()
+    cdef list out = []
+    try:
+        for k in ("swar", "sse2", "avx2"):
+            if zenws_utf8_set_kernel(k.encode("ascii")) == 0:
+                out.append(k)
+    finally:
+        zenws_utf8_set_kernel(before)
+    return tuple(out)
 
 
 def mask_kernels():

@@ -6,7 +6,7 @@ bytes. The event-loop thread copies each frame (a 32-byte header and the payload
 no lock, no Python object kept -- and a full arena counts a drop instead of waiting. The
 writer thread lives in :meth:`FrameQueue.serve`: it sleeps on a C lock, then encodes the
 frames straight from the arena into finished JSONL lines -- UTC timestamp, integers, JSON
-string escaping (the same escapes as orjson, SIMD, ext/zenws_jsonl.h) or base64 -- and
+string escaping (the same escapes as orjson, SIMD, ext/zenws_jstr.c) or base64 -- and
 ``write(2)``s them, all without the GIL. Frames that need Python are left to the caller: text
 whose keys may name a secret (found during the escaping pass; the caller redacts it), text
 bytes that are not valid UTF-8, frames held by reference.
@@ -35,17 +35,18 @@ from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
 
 from zenws.fast.common cimport zenws_monotonic_ns
+# the JSON string unit (ext/zenws_jstr.c) lives in zenws.fast.jsonrpc
+from zenws.fast.jsonrpc cimport (
+    jstr_has_secret_key_c as zenws_has_secret_key,
+    jstr_quote_c as zenws_json_string,
+    zenws_keycache,
+)
 
 
 cdef extern from "zenws_jsonl.h" nogil:
     uint64_t zenws_load_acquire(const uint64_t *p) noexcept
     void zenws_store_release(uint64_t *p, uint64_t v) noexcept
     Py_ssize_t zenws_write(int fd, const char *p, Py_ssize_t n) noexcept
-    ctypedef struct zenws_keycache:
-        pass
-    Py_ssize_t zenws_json_string(char *out, const uint8_t *s, Py_ssize_t k, int check,
-                                 int keys, zenws_keycache *kc) noexcept
-    bint zenws_has_secret_key(const uint8_t *s, Py_ssize_t k) noexcept
     void zenws_store_seqcst(uint64_t *p, uint64_t v) noexcept
     uint64_t zenws_exchange(uint64_t *p, uint64_t v) noexcept
 
@@ -171,7 +172,7 @@ cdef Py_ssize_t _put_ts(char *out, Py_ssize_t n, int64_t wall_ns,
 cdef inline Py_ssize_t _put_escaped(char *out, Py_ssize_t n, const uint8_t *s, Py_ssize_t k,
                                     bint check) noexcept nogil:
     """A JSON string with quotes at ``out + n``, escaped as orjson does (RFC 8259 §7); -1
-    for invalid UTF-8 when ``check`` (SIMD loop in ext/zenws_jsonl.h)."""
+    for invalid UTF-8 when ``check`` (SIMD loop in ext/zenws_jstr.c)."""
     cdef Py_ssize_t m = zenws_json_string(out + n, s, k, check, 0, NULL)
     return -1 if m < 0 else n + m
 
@@ -209,7 +210,7 @@ cdef Py_ssize_t _put_base64(char *out, Py_ssize_t n, const uint8_t *s, Py_ssize_
 
 cdef bint _has_secret_key(const uint8_t *s, Py_ssize_t k) noexcept nogil:
     """True if some quoted string followed by ``:`` (a JSON key) looks credential-like: one
-    pass, see ``zenws_has_secret_key`` in ext/zenws_jsonl.h."""
+    pass, see ``zenws_jstr_has_secret_key`` in ext/zenws_jstr.c."""
     return zenws_has_secret_key(s, k)
 
 

@@ -7,7 +7,7 @@
 # decode with zenws_unescape or the ScanResult properties).
 cimport cython
 from cpython.object cimport PyObject
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t
 
 
 cdef extern from "zenws_scan.h" nogil:
@@ -40,6 +40,19 @@ cdef extern from "zenws_scan.h" nogil:
     # first use within ZENWS_CPU; ZENWS_KERNEL_SCAN / ZENWS_SCAN_KERNEL can force one).
     const char* zenws_scan_kernel() noexcept
     int zenws_scan_set_kernel(const char* name) noexcept
+
+cdef extern from "zenws_jstr.h" nogil:
+    ctypedef struct zenws_keycache:
+        pass
+
+# The JSON string unit (ext/zenws_jstr.c) is compiled into this extension only; the
+# JSONL writer (zenws.fast.jsonl) calls it through these (cimport: a function pointer).
+# jstr_quote_c: s[0:k] as a quoted JSON string at out (room for 6 * k + 18 bytes), UTF-8
+# checked when check, credential-looking keys found when keys; the length, -1 (invalid
+# UTF-8) or -2 (a suspicious key).
+cdef Py_ssize_t jstr_quote_c(char* out, const uint8_t* s, Py_ssize_t k, int check, int keys,
+                             zenws_keycache* kc) noexcept nogil
+cdef bint jstr_has_secret_key_c(const uint8_t* s, Py_ssize_t k) noexcept nogil
 
 # The scanner is compiled into this extension only (one kernel choice); other
 # extensions call it through these (cimport: a function pointer).

@@ -18,10 +18,20 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
-from libc.stdint cimport INT64_MAX, int64_t, uint64_t
+from libc.stdint cimport INT64_MAX, int64_t, uint8_t, uint64_t
 from libc.string cimport memcpy, memset
 
-from zenws.fast.common cimport zenws_cpu_features, zenws_monotonic_ns
+from zenws.fast.common cimport zenws_cpu_api, zenws_cpu_features, zenws_monotonic_ns
+from zenws.fast.frame cimport cpu_api_c
+
+# The C units of this extension (scan, json) reach the one CPU dispatcher, compiled into
+# zenws.fast.frame, through this pointer (zenws_cpu.h); it is set below, before any
+# kernel chooses.
+cdef extern from *:
+    """
+    const zenws_cpu_api *zenws_cpu_link = NULL;
+    """
+    const zenws_cpu_api* zenws_cpu_link
 
 import asyncio
 import json
@@ -43,6 +53,7 @@ STRICT_BELOW = ZENWS_SCAN_STRICT_BELOW
 
 # Choose the scan kernel now (reads ZENWS_SCAN_KERNEL), not on the first message,
 # and the string kernel of loads()/encode_request() (reads ZENWS_JSON_KERNEL).
+zenws_cpu_link = cpu_api_c()
 zenws_scan_kernel()
 zenws_json_kernel_init()
 
@@ -241,6 +252,21 @@ def scan_id(buf, /):
     return None
 
 
+cdef extern from "zenws_jstr.h" nogil:
+    Py_ssize_t zenws_jstr_quote(char* out, const uint8_t* s, Py_ssize_t k, int check,
+                                int keys, zenws_keycache* kc) noexcept
+    int zenws_jstr_has_secret_key(const uint8_t* s, Py_ssize_t k) noexcept
+
+
+cdef Py_ssize_t jstr_quote_c(char* out, const uint8_t* s, Py_ssize_t k, int check, int keys,
+                             zenws_keycache* kc) noexcept nogil:
+    return zenws_jstr_quote(out, s, k, check, keys, kc)
+
+
+cdef bint jstr_has_secret_key_c(const uint8_t* s, Py_ssize_t k) noexcept nogil:
+    return zenws_jstr_has_secret_key(s, k) != 0
+
+
 cdef int scan_raw_c(const char* buf, Py_ssize_t n, zenws_scan_t* out) noexcept nogil:
     return zenws_scan(buf, n, out)
 
@@ -378,8 +404,8 @@ def _set_json_kernel(str name not None) -> str:
 
 
 def _cpu_features() -> int:
-    """ZENWS_CPU_* feature bits this extension's detector reports (tests: every
-    extension must see the same CPU)."""
+    """ZENWS_CPU_* feature bits as this extension sees them, through frame's dispatcher
+    (tests: every extension must see the same CPU)."""
     return zenws_cpu_features()
 
 

@@ -1,8 +1,10 @@
-/* zenws_jstr.h - the JSON string escape/unescape primitives (RFC 8259 §7) that
- * the decoder (zenws_json.c), the JSON-RPC scanner (zenws_scan.c), the encoder
- * (zenws_jsonenc.c) and the JSONL writer (zenws_jsonl.h) share, so every one of
- * them writes and reads strings the same way.  Stateless: static inline tables
- * and functions, no kernel choice.  No Python API here.
+/* zenws_jstr.h - the one JSON string escape/unescape unit (RFC 8259 §7):
+ * ext/zenws_jstr.c, compiled into zenws.fast.jsonrpc only, and the inline
+ * primitives below.  The decoder (zenws_json.c), the JSON-RPC scanner
+ * (zenws_scan.c) and the encoder (zenws_jsonenc.c) call it directly; the JSONL
+ * writer (zenws.fast.jsonl) through the cdef functions of jsonrpc.pxd.  So
+ * every one of them writes and reads strings the same way, with the same SIMD
+ * copy loops.  No Python API here (Py_ssize_t only).
  *
  * Escaping writes '"' and '\\' as \" and \\, the five controls with a short
  * form as \b \t \n \f \r, the other controls as \u00xx (lowercase hex, as
@@ -10,7 +12,19 @@
 #ifndef ZENWS_JSTR_H
 #define ZENWS_JSTR_H
 
+#include <Python.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "zenws_compat.h"
+
+/* The unit's functions are called only from inside zenws.fast.jsonrpc (other
+ * extensions get cdef function pointers): direct calls, no PLT. */
+#if defined(__GNUC__) && !defined(_WIN32)
+#  define ZENWS_JSTR_API __attribute__((visibility("hidden")))
+#else
+#  define ZENWS_JSTR_API
+#endif
 
 /* Forced inline: these sit inside the encoders' copy loops. */
 #if defined(_MSC_VER) && !defined(__clang__)
@@ -90,5 +104,97 @@ ZENWS_JSTR_FN long zenws_jstr_hex4(const char *p) {
     if ((a | b | c | d) < 0) return -1;
     return ((long)a << 12) | (b << 8) | (c << 4) | d;
 }
+
+/* ---- copying the plain part of a string ---- */
+
+/* Byte loop: copy s[i..n) to o[i..) up to the first byte to escape. */
+ZENWS_JSTR_FN Py_ssize_t zenws_jstr_copy_bytes(char *o, const char *s, Py_ssize_t i,
+                                               Py_ssize_t n) {
+    while (i < n && !zenws_jstr_esc[(unsigned char)s[i]]) {
+        o[i] = s[i];
+        i++;
+    }
+    return i;
+}
+
+ZENWS_JSTR_FN uint32_t zenws_jstr_stop4(uint32_t w) {
+    const uint32_t ones = 0x01010101U, high = 0x80808080U;
+    uint32_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w)) & high;
+}
+
+/* Copy s[0..n) to o[0..n) up to the first byte that needs an escape (bytes
+ * >= 0x80 are plain); returns its index, or n.  Stores only inside o[0..n).
+ * Over 16 bytes: zenws_jstr_copy_long(), the SIMD kernel the JSON string kernel
+ * (ZENWS_KERNEL_JSON) names. */
+ZENWS_JSTR_API Py_ssize_t zenws_jstr_copy_long(char *o, const char *s, Py_ssize_t n);
+
+/* n <= 16: two overlapping words cover the string. */
+ZENWS_JSTR_FN Py_ssize_t zenws_jstr_copy(char *o, const char *s, Py_ssize_t n) {
+    if (n > 16) return zenws_jstr_copy_long(o, s, n);
+    if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        if (ZENWS_UNLIKELY(zenws_jstr_stop8(a) | zenws_jstr_stop8(b)))
+            return zenws_jstr_copy_bytes(o, s, 0, n);
+        memcpy(o, &a, 8);
+        memcpy(o + n - 8, &b, 8);
+        return n;
+    }
+    if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        if (ZENWS_UNLIKELY(zenws_jstr_stop4(a) | zenws_jstr_stop4(b)))
+            return zenws_jstr_copy_bytes(o, s, 0, n);
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &b, 4);
+        return n;
+    }
+    return zenws_jstr_copy_bytes(o, s, 0, n);
+}
+
+/* ---- a whole string, for the JSONL writer ---- */
+
+/* The last harmless keys of up to 16 bytes (direct-mapped, 64 entries), owned by one
+ * consumer: see zenws_jstr_quote(). */
+#define ZENWS_KC_SLOTS 64
+typedef struct {
+    uint8_t key[ZENWS_KC_SLOTS][16];
+    uint8_t len[ZENWS_KC_SLOTS];
+} zenws_keycache;
+
+/* s[0:k] as a quoted JSON string at out, escaped as orjson does.  With check,
+ * multi-byte sequences are validated (RFC 3629 §4: no overlongs, surrogates or
+ * code points above U+10FFFF).  With keys, the text is also read for
+ * credential-looking keys in the same pass, exactly as zenws_jstr_has_secret_key()
+ * reads it.  Returns the bytes written, -1 for invalid UTF-8, -2 for a suspicious
+ * key (kc: a key cache owned by the caller, or NULL).  out must have room for
+ * 6 * k + 18 bytes (16-byte stores may run past the last byte written). */
+ZENWS_JSTR_API Py_ssize_t zenws_jstr_quote(char *out, const uint8_t *s, Py_ssize_t k, int check,
+                                          int keys, zenws_keycache *kc);
+
+/* True if some JSON string followed by ':' (a key) in s[0:k] looks credential-like
+ * (token, secret, sig, pass, key, credential, cookie, auth, session, jwt; any case;
+ * or an escaped key).  False means no key needs redaction. */
+ZENWS_JSTR_API int zenws_jstr_has_secret_key(const uint8_t *s, Py_ssize_t k);
+
+/* ---- unescaping ---- */
+
+/* What zenws_jstr_unescape() returns for a bad escape (strict only). */
+#define ZENWS_JSTR_BAD_ESCAPE (-1)    /* \ followed by a byte JSON does not allow */
+#define ZENWS_JSTR_BAD_U (-2)         /* \u not followed by 4 hex digits */
+#define ZENWS_JSTR_LONE_SURROGATE (-3)
+
+/* Decode the escapes of the string body s[0..n) into out (at most n bytes: no
+ * escape is shorter than its UTF-8); returns the length written.  strict: a bad
+ * escape or a lone surrogate (RFC 8259 §7: not a Unicode scalar value, orjson
+ * agrees) returns one of the negative codes above with *bad at its backslash.
+ * Otherwise (text already validated by the scanner) an unknown escape gives its
+ * byte, and a lone surrogate is kept as its 3-byte form, as json.loads keeps it.
+ * *wide is set when an escape wrote a non-ASCII character. */
+ZENWS_JSTR_API Py_ssize_t zenws_jstr_unescape(const char *s, Py_ssize_t n, char *out,
+                                              int strict, const char **bad, int *wide);
 
 #endif /* ZENWS_JSTR_H */
