@@ -106,12 +106,12 @@ async def test_plain_reconnect_on_the_same_stream_loses_messages() -> None:
 async def test_automatic_rotation_before_the_venue_closes_the_connection(
     events: list[Any],
 ) -> None:
-    # The venue ends every connection after 1.5 s (Binance: 24 h, shortened); the client
-    # knows it and rotates 0.7 s before.
-    async with sim(rate=2000.0, connection_lifetime=1.5).serve() as s:
+    # The venue ends every connection after 2.5 s (Binance: 24 h, shortened); the client
+    # knows it and rotates 1.5 s before.
+    async with sim(rate=2000.0, connection_lifetime=2.5).serve() as s:
         count = Count()
         client = await zenws.connect(
-            s.url, dialect="deribit", max_connection_age=1.5, rotate_before=0.7
+            s.url, dialect="deribit", max_connection_age=2.5, rotate_before=1.5
         )
         try:
             await client.subscribe([CHANNEL], handler=count)

@@ -135,15 +135,15 @@ async def test_deribit_rotation_that_fails_after_authenticating_keeps_the_sessio
 
 
 async def test_binance_streams_rotate_before_the_shortened_24_hour_close() -> None:
-    """Binance ends every connection after 24 h (shortened here to 1.5 s): the client rotates
-    0.7 s before, and the diff-depth stream stays continuous by its update ids."""
+    """Binance ends every connection after 24 h (shortened here to 2.5 s): the client rotates
+    1.5 s before, and the diff-depth stream stays continuous by its update ids."""
     from zenws.testing import BinanceSimulator
 
-    async with BinanceSimulator(stream_rate=1000.0, connection_lifetime=1.5).serve() as sim:
+    async with BinanceSimulator(stream_rate=1000.0, connection_lifetime=2.5).serve() as sim:
         events: list[dict[str, Any]] = []
         url = sim.stream_url().replace("/ws", "/stream")  # combined-stream envelopes
         client = await zenws.connect(
-            url, dialect="binance", max_connection_age=1.5, rotate_before=0.7
+            url, dialect="binance", max_connection_age=2.5, rotate_before=1.5
         )
         try:
             await client.subscribe(
@@ -172,7 +172,7 @@ async def test_binance_adapter_rotates_both_connections_and_keeps_its_books() ->
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    sim = BinanceSimulator(stream_rate=200.0, connection_lifetime=1.5)
+    sim = BinanceSimulator(stream_rate=200.0, connection_lifetime=2.5)
     sim.add_ed25519_key("ed-key", key.public_key())
     async with sim.serve():
         base = sim.url.rsplit("/ws-api", 1)[0]
@@ -182,9 +182,9 @@ async def test_binance_adapter_rotates_both_connections_and_keeps_its_books() ->
             private_key=pem,
             stream_url=base + "/stream",
             time_sync_interval=0,
-            lifetime=1.5,  # Binance: 24 h, shortened
-            rotate_before=0.7,
-            stream_options={"rotate_before": 0.7},
+            lifetime=2.5,  # Binance: 24 h, shortened
+            rotate_before=1.5,
+            stream_options={"rotate_before": 1.5},
         )
         try:
             book = await bc.on_book("BTCUSDT")
