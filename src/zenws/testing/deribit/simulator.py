@@ -121,8 +121,16 @@ class DeribitSimulator(Simulator):
         return session
 
     def on_connect(self, connection: Connection) -> None:
-        """Create the session."""
+        """Create the session; end it when ``knobs.connection_lifetime`` is over."""
         self.session(connection)
+        lifetime = self.knobs.connection_lifetime
+        if lifetime is not None:
+            self.spawn(self._end_of_life(connection, lifetime))
+
+    async def _end_of_life(self, conn: Connection, lifetime: float) -> None:
+        await asyncio.sleep(lifetime)
+        if conn.open:
+            self.terminate(conn, self.knobs.lifetime_close_code, "connection lifetime reached")
 
     def on_message(self, connection: Connection, message: Received) -> None:
         """Parse one JSON-RPC request and answer it."""
