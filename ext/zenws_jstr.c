@@ -522,97 +522,95 @@ JS_INLINE int zenws_url_at(const uint8_t *s, Py_ssize_t e, Py_ssize_t k) {
             s[e + 4] == '/');
 }
 
-/* Per 16 bytes: '"', ':', '=' or '@', white space (zenws_wsish), the last letter of a scheme
-   word (r, c, t, any case), '/' or '\\'. */
-typedef struct {
-    unsigned quote, colon, eq_at, ws, last, slash;
-} zenws_textmask;
+/* The candidate bytes of s[i] (one per class, see zenws_text_suspicious()); prev and next
+   are the bytes around it (0 outside s). */
+JS_INLINE int zenws_text_cand(uint8_t c, uint8_t prev, uint8_t next) {
+    uint8_t f = prev | 0x20;
+    return c == '=' || c == '@' || (c == ':' && (prev != '"' || next == '/' || next == '\\')) ||
+           (zenws_wsish(c) && (f == 'r' || f == 'c' || f == 't'));
+}
 
-JS_INLINE void zenws_text_masks(const uint8_t *p, Py_ssize_t left, zenws_textmask *m) {
+/* Bit i set when byte i of v is a candidate; p and n hold the bytes before and after. */
 #if defined(JSTR_SSE2)
-    uint8_t tmp[16] = {0};
-    __m128i v, f;
-    unsigned live = 0xFFFFu;
-    if (left < 16) {
-        memcpy(tmp, p, (size_t)left);
-        p = tmp;
-        live = (1u << left) - 1;
-    }
-    v = _mm_loadu_si128((const __m128i *)(const void *)p);
-    f = _mm_or_si128(v, _mm_set1_epi8(0x20));
-#define ZENWS_MM(x) ((unsigned)_mm_movemask_epi8(x) & live)
-    m->quote = ZENWS_MM(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
-    m->colon = ZENWS_MM(_mm_cmpeq_epi8(v, _mm_set1_epi8(':')));
-    m->eq_at = ZENWS_MM(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('=')),
-                                     _mm_cmpeq_epi8(v, _mm_set1_epi8('@'))));
-    /* signed: 0x00-0x20 and 0x80-0xFF */
-    m->ws = ZENWS_MM(_mm_cmplt_epi8(v, _mm_set1_epi8(0x21)));
-    m->last = ZENWS_MM(_mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(f, _mm_set1_epi8('r')), _mm_cmpeq_epi8(f, _mm_set1_epi8('c'))),
-        _mm_cmpeq_epi8(f, _mm_set1_epi8('t'))));
-    m->slash = ZENWS_MM(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('/')),
-                                     _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-#undef ZENWS_MM
-#else
-    Py_ssize_t i;
-    memset(m, 0, sizeof(*m));
-    if (left > 16)
-        left = 16;
-    for (i = 0; i < left; i++) {
-        uint8_t c = p[i], f = c | 0x20;
-        unsigned bit = 1u << i;
-        m->quote |= c == '"' ? bit : 0;
-        m->colon |= c == ':' ? bit : 0;
-        m->eq_at |= c == '=' || c == '@' ? bit : 0;
-        m->ws |= zenws_wsish(c) ? bit : 0;
-        m->last |= f == 'r' || f == 'c' || f == 't' ? bit : 0;
-        m->slash |= c == '/' || c == '\\' ? bit : 0;
-    }
+JS_INLINE unsigned zenws_text_block(__m128i v, __m128i p, __m128i n) {
+    const __m128i f = _mm_or_si128(p, _mm_set1_epi8(0x20));
+    const __m128i colon = _mm_cmpeq_epi8(v, _mm_set1_epi8(':'));
+    const __m128i key = _mm_andnot_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(n, _mm_set1_epi8('/')), _mm_cmpeq_epi8(n, _mm_set1_epi8('\\'))),
+        _mm_cmpeq_epi8(p, _mm_set1_epi8('"')));
+    const __m128i scheme = _mm_and_si128(
+        _mm_cmplt_epi8(v, _mm_set1_epi8(0x21)), /* signed: 0x00-0x20 and 0x80-0xFF */
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(f, _mm_set1_epi8('r')),
+                                  _mm_cmpeq_epi8(f, _mm_set1_epi8('c'))),
+                     _mm_cmpeq_epi8(f, _mm_set1_epi8('t'))));
+    const __m128i eq_at =
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('=')), _mm_cmpeq_epi8(v, _mm_set1_epi8('@')));
+    return (unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_or_si128(eq_at, scheme), _mm_andnot_si128(key, colon)));
+}
+
+#define ZENWS_LOAD(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
 #endif
+
+/* Check the candidates of cand (bit i: s[base + i]); 1 = send the text to Python. */
+static int zenws_text_hits(const uint8_t *s, Py_ssize_t k, Py_ssize_t base, unsigned cand,
+                           int *has_url) {
+    Py_ssize_t pos;
+    while (cand) {
+        pos = base + zenws_ctz32(cand);
+        cand &= cand - 1;
+        switch (s[pos]) {
+        case '=':
+            if (zenws_eq_suspicious(s, pos, k)) return 1;
+            break;
+        case ':':
+            *has_url = *has_url || zenws_url_at(s, pos, k);
+            /* '"' then ':' is a key: the key reader (zenws_key_step) has it */
+            if (!(pos && s[pos - 1] == '"') && zenws_colon_suspicious(s, pos, k)) return 1;
+            break;
+        case '@':
+            if (zenws_at_suspicious(s, pos)) return 1;
+            break;
+        default:
+            if (zenws_scheme_before(s, pos)) return 1;
+            break;
+        }
+    }
+    return 0;
 }
 
 /* True when s may hold a secret that zenws._redact hides outside JSON keys (see above).
-   Frames of plain JSON with no such form cost one SIMD pass. */
+   Plain JSON with none of those forms costs one SIMD pass (one movemask per 16 bytes). */
 static int zenws_text_suspicious(const uint8_t *s, Py_ssize_t k) {
-    Py_ssize_t base, pos;
-    unsigned carry_q = 0, carry_l = 0, carry_c = 0, cand, url;
+    Py_ssize_t i = 0;
+    unsigned cand;
     int has_url = 0;
-    zenws_textmask m;
-    for (base = 0; base < k; base += 16) {
-        zenws_text_masks(s + base, k - base, &m);
-        /* '"' then ':' is a key: the key reader (zenws_key_step) has it */
-        cand = m.eq_at | (m.colon & ~((m.quote << 1) | carry_q)) |
-               (m.ws & ((m.last << 1) | carry_l));
-        /* ':' then '/' or '\\': perhaps a URL (the ':' may end the previous block) */
-        if (carry_c & m.slash & 1u && zenws_url_at(s, base - 1, k))
-            has_url = 1;
-        url = m.colon & (m.slash >> 1);
-        carry_q = m.quote >> 15;
-        carry_l = m.last >> 15;
-        carry_c = m.colon >> 15;
-        while (url && !has_url) {
-            pos = base + zenws_ctz32(url);
-            url &= url - 1;
-            has_url = zenws_url_at(s, pos, k);
+#if defined(JSTR_SSE2)
+    if (k >= 17) {
+        __m128i v = ZENWS_LOAD(s);
+        /* the first block: no byte before it */
+        if (zenws_text_hits(s, k, 0, zenws_text_block(v, _mm_slli_si128(v, 1), ZENWS_LOAD(s + 1)),
+                            &has_url))
+            return 1;
+        for (i = 16; i + 17 <= k; i += 16)
+            if (zenws_text_hits(s, k, i,
+                                zenws_text_block(ZENWS_LOAD(s + i), ZENWS_LOAD(s + i - 1),
+                                                 ZENWS_LOAD(s + i + 1)),
+                                &has_url))
+                return 1;
+        if (i < k) { /* the 16 bytes that end at k; those before i are done */
+            v = ZENWS_LOAD(s + k - 16);
+            cand = zenws_text_block(v, ZENWS_LOAD(s + k - 17), _mm_srli_si128(v, 1));
+            if (zenws_text_hits(s, k, i, cand >> (16 - (k - i)), &has_url))
+                return 1;
         }
-        while (cand) {
-            pos = base + zenws_ctz32(cand);
-            cand &= cand - 1;
-            switch (s[pos]) {
-            case '=':
-                if (zenws_eq_suspicious(s, pos, k)) return 1;
-                break;
-            case ':':
-                if (zenws_colon_suspicious(s, pos, k)) return 1;
-                break;
-            case '@':
-                if (zenws_at_suspicious(s, pos)) return 1;
-                break;
-            default:
-                if (zenws_scheme_before(s, pos)) return 1;
-                break;
-            }
-        }
+        i = k;
+    }
+#endif
+    for (; i < k; i++) { /* short text (or no SSE2): byte by byte */
+        cand = (unsigned)zenws_text_cand(s[i], i ? s[i - 1] : 0, i + 1 < k ? s[i + 1] : 0);
+        if (cand && zenws_text_hits(s, k, i, 1u, &has_url))
+            return 1;
     }
     /* A URL in a JSON string value: redact_mapping reads it decoded (JSON escapes, '%XX'
        in parameter names, parameters without '='), so any word of the list, backslash or
