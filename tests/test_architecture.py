@@ -47,6 +47,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "zenws._subscriptions_dialects",
             "zenws.recording",
             "zenws.recorder",
+            "zenws.rotation",  # the switch of a make-before-break rotation, without sockets
         ],
     ),
     # the exporters read the event bus (below) and format for Prometheus / OpenTelemetry

@@ -179,6 +179,18 @@ class Config:
         idempotent_methods: RPC methods that may be retried after a reconnect (reads only).
         name: ``None``, or the name the client is registered under in :mod:`zenws.registry`
             while it is open (replacing an earlier client of that name).
+        max_connection_age: ``None``, or the seconds after which the server closes a
+            connection (a venue's scheduled close: Binance 24 h); the client rotates to a
+            new connection (``Client.rotate()``, make-before-break) before that.
+        rotate_before: seconds before ``max_connection_age`` at which the automatic rotation
+            starts (up to 10 % earlier, jittered); ``None`` means 10 % of the age, at most
+            300 s.  Must be below ``max_connection_age``.
+        rotation_timeout: deadline of one rotation up to its switch (open, hooks,
+            subscribe, in sync); past it the rotation fails and the old connection stays.
+        rotation_window: messages per channel remembered to recognise a duplicate by its
+            content during a rotation (channels without a sequence number).
+        sequence_key: ``None`` (the dialect's: ``zenws.exchanges.sequences``) or a function
+            ``parsed message -> (channel, seq, prev) | None`` that rotation deduplicates by.
     """
 
     url: str
@@ -215,6 +227,11 @@ class Config:
     idempotent_methods: tuple[str, ...] = ()
     name: str | None = None
     deliver_heartbeats: bool = False
+    max_connection_age: float | None = None
+    rotate_before: float | None = None
+    rotation_timeout: float = 30.0
+    rotation_window: int = 4096
+    sequence_key: Any = None
 
     # -- construction -------------------------------------------------------------------
 
@@ -351,9 +368,32 @@ class Config:
         _logger(self.logger)
         put(self, "idempotent_methods", _names("idempotent_methods", self.idempotent_methods))
         _registry_name(self.name)
+        _rotation(self, put)
 
 
 _FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Config))
+
+
+def _rotation(cfg: Config, put: Any) -> None:
+    age = cfg.max_connection_age
+    if age is not None:
+        age = _seconds("max_connection_age", age)
+        put(cfg, "max_connection_age", age)
+    lead = cfg.rotate_before
+    if lead is not None:
+        lead = _seconds("rotate_before", lead)
+        put(cfg, "rotate_before", lead)
+        if age is not None and lead >= age:
+            raise ConfigError(
+                f"rotate_before: must be below max_connection_age ({age:g}), got {lead:g}",
+                field="rotate_before",
+            )
+    put(cfg, "rotation_timeout", _seconds("rotation_timeout", cfg.rotation_timeout))
+    put(cfg, "rotation_window", _integer("rotation_window", cfg.rotation_window, 1))
+    if cfg.sequence_key is not None and not callable(cfg.sequence_key):
+        raise _fail(
+            "sequence_key", "must be None or a function of a parsed message", cfg.sequence_key
+        )
 
 
 def _check_names(options: Mapping[str, Any]) -> None:

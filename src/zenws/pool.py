@@ -348,6 +348,44 @@ class Pool:
         """Member names."""
         return [m.name for m in self._members]
 
+    # ------------------------------------------------------------------ rotation
+
+    async def rotate(self, member: int | str | None = None) -> dict[str, Any]:
+        """Rotate members' connections, make-before-break (:meth:`zenws.Client.rotate`).
+
+        Members rotate one after the other, so the others keep serving meanwhile; a
+        rotating member stays OPEN (no ``on_disconnect``, its score is kept).  Members
+        that are down are skipped.  Automatic rotation comes from the clients' own
+        ``max_connection_age`` option (``Pool(..., max_connection_age=...)``).
+
+        Args:
+            member: a member index or name; None rotates every member.
+
+        Returns:
+            ``{member name: RotationReport or the RotationFailed/ZenwsError it raised}``
+            (a failed rotation leaves that member on its old connection).
+
+        Raises:
+            KeyError: no such member.
+        """
+        if member is None:
+            chosen = list(self._members)
+        else:
+            chosen = [m for m in self._members if member in (m.index, m.name)]
+            if not chosen:
+                raise KeyError(f"no member {member!r} in {self.name}")
+        out: dict[str, Any] = {}
+        for m in chosen:
+            client = m.client
+            if client is None or client.state.name != "OPEN":
+                continue
+            try:
+                out[m.name] = await client.rotate()
+            except ZenwsError as exc:
+                log.warning("%s: rotation failed: %s", m.name, exc)
+                out[m.name] = exc
+        return out
+
     # ------------------------------------------------------------------ routing
 
     def _candidates(self, exclude: set[int]) -> list[_Member]:

@@ -45,6 +45,7 @@ async def client_api() -> None:
     assert_type(client.latency.to_numpy(), npt.NDArray[np.int64])
     reveal_type(client.metrics())  # revealed: zenws.metrics.StateMetrics
     reveal_type(client.heartbeat_health())  # revealed: zenws.metrics.HeartbeatHealth
+    reveal_type(await client.rotate())  # revealed: zenws.rotation.RotationReport
     async for msg in client:
         reveal_type(msg)  # revealed: zenws.fast.listener.Message
         reveal_type(msg.json())  # revealed: Any

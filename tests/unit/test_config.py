@@ -60,6 +60,11 @@ DEFAULTS = {
     "idempotent_methods": (),
     "name": None,
     "deliver_heartbeats": False,
+    "max_connection_age": None,
+    "rotate_before": None,
+    "rotation_timeout": 30.0,
+    "rotation_window": 4096,
+    "sequence_key": None,
 }
 
 
@@ -284,6 +289,11 @@ BAD: dict[str, st.SearchStrategy[object]] = {
     "name": st.one_of(
         st.integers(), st.just(""), st.just(" x"), st.just("a\nb"), st.text(min_size=201)
     ),
+    "max_connection_age": _bad_pos_seconds,
+    "rotate_before": _bad_pos_seconds,
+    "rotation_timeout": _bad_pos_seconds,
+    "rotation_window": _bad_pos_int,
+    "sequence_key": st.one_of(st.integers(), st.text(), st.just(b"key")),
 }
 
 
@@ -350,6 +360,10 @@ GOOD = st.fixed_dictionaries(
         "close_timeout": _pos,
         "logger": st.one_of(st.none(), _token, st.just(logging.getLogger("t"))),
         "idempotent_methods": st.lists(_token, max_size=3).map(tuple),
+        "max_connection_age": st.one_of(st.none(), st.floats(10, 1e6)),
+        "rotate_before": st.one_of(st.none(), st.floats(0.001, 9)),
+        "rotation_timeout": _pos,
+        "rotation_window": st.integers(1, 10**6),
     },
 )
 

@@ -170,8 +170,8 @@ class BinanceClient:
         streams: the market-stream :class:`zenws.Client` (``None`` until first used).
         clock: the :class:`ServerClock` estimate signed requests are stamped with.
         lifetime: seconds a connection may live (default
-            :data:`zenws.exchanges.binance.CONNECTION_LIFETIME`, 24 h): when a rotation
-            policy should replace it.
+            :data:`zenws.exchanges.binance.CONNECTION_LIFETIME`, 24 h): both connections are
+            rotated (make-before-break) before that (``Config.max_connection_age``).
     """
 
     ping = METHODS["ping"]
@@ -276,8 +276,8 @@ class BinanceClient:
                 20 + 40, the 60 s after which the server itself gives up) is a dead peer.
             ping_interval: seconds between the server's PINGs (Binance: 20).
             heartbeat_timeout: grace after a PING was due.
-            lifetime: seconds a connection may live (Binance closes it after 24 h); the
-                value of :attr:`lifetime` for a rotation policy.
+            lifetime: seconds a connection may live (Binance closes it after 24 h): both
+                connections rotate before (``max_connection_age``, see docs/rotation.md).
             book_limit: depth of book snapshots.
             stream_options: :class:`zenws.Config` options of the stream connection.
             **client_options: any :class:`zenws.Config` option of the API connection.
@@ -318,13 +318,14 @@ class BinanceClient:
             logon=logon,
             time_sync_interval=time_sync_interval,
             stream_url=stream_url,
-            stream_options={**hb_opts(), **(stream_options or {})},
+            stream_options={**hb_opts(), "max_connection_age": lifetime, **(stream_options or {})},
             limiter=limiter if not isinstance(limiter, str) else None,
             book_limit=book_limit,
         )
         self_.lifetime = lifetime
         self_._time_sync = time_sync
         options: dict[str, Any] = {"dialect": "binance", "rate_limit": limiter, **hb_opts()}
+        options["max_connection_age"] = lifetime  # rotated (make-before-break) before it ends
         options.setdefault("retry_delay", MIN_RETRY_DELAY)  # attempts are limited per IP
         options.update(client_options)
         client = await zconnect(url, **options)
@@ -673,8 +674,10 @@ class BinanceClient:
         return self.streams
 
     async def _on_stream_reconnect(self, client: Any) -> None:
-        # The client restores the streams; the books start over from new snapshots.
-        self._books.invalidate_all("stream connection replaced")
+        # The client restores the streams; the books start over from new snapshots (not
+        # after a rotation: its stream stays continuous, deduplicated by update id).
+        if not getattr(client, "rotating", False):
+            self._books.invalidate_all("stream connection replaced")
 
     async def subscribe(
         self, streams: str | Iterable[str], handler: Callable[[Any], Any] | None = None

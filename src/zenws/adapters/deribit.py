@@ -14,12 +14,13 @@ Example::
         book = await dc.on_book("BTC-PERPETUAL", lambda b: print(b.best_bid(), b.best_ask()))
         await dc.buy("BTC-PERPETUAL", 10, type="limit", price=30000, label="demo")
 
-Wire facts: https://docs.deribit.com/ and ``shared/deribit/README.md``.
+Wire facts: https://docs.deribit.com/ (kept in :mod:`zenws.exchanges.deribit`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -98,6 +99,8 @@ class DeribitClient:
         self._refresh_at = refresh_at
         self._pause_s = rate_limit_pause
         self._token: Token | None = None
+        # the token of a connection a rotation prepares: it takes over at the switch
+        self._standby: Token | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self._paused: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -184,6 +187,7 @@ class DeribitClient:
         client = await zconnect(url, **options)
         self_.client = client
         client.add_reconnect_hook(self_._on_reconnect)
+        client.add_retire_hook(self_._on_retire)
         try:
             await self_._setup_session()
         except BaseException:
@@ -191,34 +195,76 @@ class DeribitClient:
             raise
         return self_
 
-    async def _setup_session(self) -> None:
+    async def _setup_session(self, conn: Any = None) -> None:
+        """Authenticate and enable cancel-on-disconnect on ``conn`` (default: the client)."""
+        conn = self.client if conn is None else conn
         if self._creds is not None:
-            await self._authenticate()
+            await self._authenticate(conn)
         if self._cod is not None:
-            await self.client.request("private/enable_cancel_on_disconnect", {"scope": self._cod})
+            await conn.request("private/enable_cancel_on_disconnect", {"scope": self._cod})
             self._emit("deribit.cancel_on_disconnect", {}, {"scope": self._cod, "enabled": True})
 
-    async def _on_reconnect(self, client: Any) -> None:
-        """Client hook: runs after each reconnect, before subscriptions are restored."""
-        self._token = None
-        self._cancel_refresh()
-        self._sync.invalidate_all()  # the resubscribe delivers fresh snapshots
+    async def _on_reconnect(self, conn: Any) -> None:
+        """Client hook: runs on a new connection before its subscriptions are restored.
+
+        ``conn`` is what to send through: the client after a reconnect, the connection
+        being prepared during a rotation (``conn.rotating``).  A rotation keeps the books:
+        the delivered stream stays continuous, so nothing is resynchronised.
+        """
+        rotating = bool(getattr(conn, "rotating", False))
+        if not rotating:
+            self._token = self._standby = None
+            self._cancel_refresh()
+            self._sync.invalidate_all()  # the resubscribe delivers fresh snapshots
         try:
-            await self._setup_session()
+            await self._setup_session(conn)
         except ConnectionLost:
             raise
         except Exception as exc:
+            if rotating:
+                raise  # the rotation fails; the old connection keeps its session
             if categorize(exc) is Category.FATAL:
                 self._fatal = exc
                 _log.error("re-authentication failed, closing: %s", exc)
                 self._spawn(self.client.close(1000, "authentication failed"))
                 # Raising ConnectionLost stops the client from restoring subscriptions.
-                raise ConnectionLost("authentication failed", epoch=client.epoch) from exc
+                raise ConnectionLost("authentication failed", epoch=conn.epoch) from exc
             # Transient (timeout, 10040, maintenance...): restoring private channels without a
             # session would fail, so start over on a fresh connection (with backoff).
             _log.warning("session setup after reconnect failed (%s); reconnecting", exc)
             self.client.force_reconnect(f"deribit session setup failed: {type(exc).__name__}")
-            raise ConnectionLost("session setup failed", epoch=client.epoch) from exc
+            raise ConnectionLost("session setup failed", epoch=conn.epoch) from exc
+
+    async def _on_retire(self, conn: Any) -> None:
+        """Client hook: a rotation is about to close ``conn``, the connection it replaced.
+
+        With cancel-on-disconnect on, closing it would cancel the orders (``connection``
+        scope: those sent on it; ``account`` scope: all of them).  ``private/logout``
+        ends it without that (https://docs.deribit.com/#private-logout); the new
+        connection holds its own session and its own cancel-on-disconnect.
+        """
+        standby, self._standby = self._standby, None
+        if standby is not None and standby.epoch == self.client.epoch:
+            self._set_token(standby)  # the new connection's session is the current one
+        if self._cod is not None and self._creds is not None:
+            # already gone (ConnectionLost): cancel-on-disconnect fired on the server side
+            with contextlib.suppress(ConnectionLost):
+                await conn.request("private/logout", {"invalidate_token": False})
+
+    async def rotate(self, *, timeout: float | None = None) -> Any:
+        """Replace the connection make-before-break (:meth:`zenws.Client.rotate`).
+
+        The new connection is authenticated (and its cancel-on-disconnect enabled) before it
+        takes over; books stay in sync without a new snapshot (duplicates are dropped by
+        ``change_id``); the old connection logs out when cancel-on-disconnect is on.
+
+        Returns:
+            The :class:`zenws.rotation.RotationReport`.
+
+        Raises:
+            RotationFailed: the new connection failed; the old one keeps running.
+        """
+        return await self.client.rotate(timeout=timeout)
 
     async def close(self) -> None:
         """Stop background tasks and close the connection."""
@@ -249,15 +295,22 @@ class DeribitClient:
 
     # ------------------------------------------------------------------ auth
 
-    async def _authenticate(self) -> None:
+    async def _authenticate(self, conn: Any = None) -> None:
         assert self._creds is not None
-        epoch = self.client.epoch
-        result = await self.client.request("public/auth", self._creds.auth_params())
-        self._set_token(Token.from_result(result, epoch))
+        conn = self.client if conn is None else conn
+        epoch = conn.epoch
+        result = await conn.request("public/auth", self._creds.auth_params())
+        token = Token.from_result(result, epoch)
+        if getattr(conn, "rotating", False):
+            # A rotation's new connection: the old one's token (and its refresh) stays
+            # current until the switch; a rotation that fails leaves it untouched.
+            self._standby = token
+        else:
+            self._set_token(token)
         self.auths += 1
         self._emit(
             "deribit.auth",
-            {"expires_in": self._token.expires_in if self._token else 0},
+            {"expires_in": token.expires_in},
             {"grant": self._creds.grant, "epoch": epoch},
         )
 
@@ -298,7 +351,8 @@ class DeribitClient:
     @property
     def authenticated(self) -> bool:
         """The current connection holds an access token."""
-        return self._token is not None and self._token.epoch == self.client.epoch
+        epoch = self.client.epoch
+        return any(t is not None and t.epoch == epoch for t in (self._token, self._standby))
 
     @property
     def token_expires_in(self) -> float | None:
@@ -489,6 +543,7 @@ class DeribitClient:
         return DeribitMetrics(
             gaps=self.gaps,
             resyncs=self.resyncs,
+            malformed=self._sync.malformed,
             auths=self.auths,
             refreshes=self.refreshes,
             rate_limit_pauses=self.rate_limit_pauses,

@@ -52,9 +52,11 @@ from ..fast.latency import LatencyBuffer, LatencySummary
 from ..fast.listener import FastListener, Message, MessageQueue
 from ..heartbeat import HeartbeatHealth
 from ..metrics import StateMetrics
+from ..rotation import RotationReport
 from ..state import State
 from ._connection import Connection, Delivery, Handler, lost
 from ._requests import Requests
+from ._rotation import RetireHook, Rotation
 from ._subscriptions import Subscriptions
 from ._supervisor import ReconnectHook, Supervisor
 
@@ -173,6 +175,7 @@ class Client:
         self._owns_recorder = False
         self._recorder_closing: asyncio.Task[None] | None = None
         self._closed_exc: BaseException | None = None
+        self._rotation = Rotation(self)  # rotate() and its schedule (max_connection_age)
         # request() is compiled: the Requester's bound method, with no Python frame between
         if type(self).request is Client.request:  # not overridden by a subclass
             self.request = self._requests.requester.request  # type: ignore[method-assign]
@@ -264,6 +267,38 @@ class Client:
         Hooks run in the order added (e.g. an adapter's re-authentication).
         """
         self._supervisor.add_hook(hook)
+
+    def add_retire_hook(self, hook: RetireHook) -> None:
+        """Run ``await hook(conn)`` on the connection a rotation retires, before it closes.
+
+        ``conn`` sends through that connection (``conn.request``); e.g. the Deribit adapter
+        logs out there, so cancel-on-disconnect does not cancel the orders.
+        """
+        self._rotation.add_retire_hook(hook)
+
+    async def rotate(self, *, timeout: float | None = None) -> RotationReport:
+        """Replace the connection, make-before-break: nothing lost, nothing twice.
+
+        A second connection is opened, authenticated (the reconnect hooks run on it),
+        subscribed to every tracked channel and held back until each channel overlaps what
+        the current one delivered (by the venue's sequence numbers, else by content); then
+        it becomes the active one in one step, the requests in flight on the old one finish
+        and the old one is closed.  Requests made meanwhile go to the old connection until
+        the switch, to the new one after.  With ``Config.max_connection_age`` the client
+        does this by itself before the venue closes the connection (docs/rotation.md).
+
+        Args:
+            timeout: seconds up to the switch (default ``Config.rotation_timeout``).
+
+        Returns:
+            What the rotation did (:class:`zenws.rotation.RotationReport`).
+
+        Raises:
+            RotationFailed: the new connection failed before the switch (``exc.step``); the
+                old connection keeps running, nothing was lost.
+            ZenwsError: the client is not OPEN.
+        """
+        return await self._rotation.rotate(timeout=timeout)
 
     def __repr__(self) -> str:
         return (
@@ -436,6 +471,7 @@ class Client:
             conn.on_disconnected(lst)
             return
         sup.start_watch(self)
+        self._rotation.opened(conn)
         if self._debug:
             self._log.debug("open %s epoch=%d", redact_url(cfg.url), epoch)
         if _tm.active:
@@ -792,6 +828,7 @@ class Client:
     def _finish_closed(self, exc: BaseException | None) -> None:
         sup = self._supervisor
         sup.stop_watch()
+        self._rotation.stop()
         what = "client closed"
         kind = ConnectionLost
         if sup.closed_by_app:

@@ -30,6 +30,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--gap-every", type=int, default=None, help="skip one book change_id every N changes"
     )
+    parser.add_argument(
+        "--connection-lifetime",
+        type=float,
+        default=None,
+        help="close every connection this many seconds after it opened",
+    )
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
     return parser.parse_args(argv)
 
@@ -41,6 +47,7 @@ async def serve(args: argparse.Namespace) -> None:
         min_heartbeat_interval=args.min_heartbeat_interval,
         rate_limits=not args.no_rate_limits,
         gap_every=args.gap_every,
+        connection_lifetime=args.connection_lifetime,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

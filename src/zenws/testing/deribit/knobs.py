@@ -38,7 +38,7 @@ def _rates() -> dict[str, float]:
 
 @dataclass
 class DeribitKnobs:
-    """Simulator settings; the defaults follow Deribit (``shared/deribit/README.md``).
+    """Simulator settings; the defaults follow Deribit (:mod:`zenws.exchanges.deribit`).
 
     Attributes:
         seed: seeds every random choice (prices, amounts, tokens): same seed, same market.
@@ -72,6 +72,10 @@ class DeribitKnobs:
         volatility_ticks: standard deviation of one mid-price step, in ticks.
         trade_probability: chance of a trade at each market step.
         gap_every: deliberately skip one ``change_id`` every N book changes (``None``: never).
+        connection_lifetime: seconds after which the server closes each connection
+            (``None``: never), as venues do on schedule (Binance: 24 h); read when a
+            connection opens.
+        lifetime_close_code: close code sent when a connection's lifetime ends.
     """
 
     seed: int = 0
@@ -109,3 +113,5 @@ class DeribitKnobs:
     volatility_ticks: float = 1.5
     trade_probability: float = 0.3
     gap_every: int | None = None
+    connection_lifetime: float | None = None
+    lifetime_close_code: int = 1001

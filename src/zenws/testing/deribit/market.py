@@ -1,5 +1,5 @@
 """Simulated market data: seeded random-walk instruments and the ``ticker``/``book``/``trades``
-channel streams (Deribit notification shapes, ``shared/deribit/README.md``).
+channel streams (Deribit's notification shapes).
 
 Each instrument moves lazily: when a stream publishes, the instrument first catches up with the
 market steps due since its last step, so the price path depends only on the seed and the step
@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from .knobs import DeribitKnobs
 
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["Instrument", "Market", "Stream"]
 
 Level = dict[int, float]  # price in ticks -> amount
+_MIN_SLEEP = 0.001  # seconds: below this a stream publishes in bursts
 
 
 def now_ms() -> int:
@@ -181,6 +184,7 @@ class Stream:
         self.changes = 0
         self.gap_pending = False
         self.last_trade_seq = inst.trade_seq
+        self.steps_seen = inst.steps  # market steps the change ids account for
 
     def add(self, conn: Connection) -> None:
         """Subscribe ``conn`` once the current callback (the subscribe reply) is done.
@@ -198,7 +202,13 @@ class Stream:
             self.bids, self.asks = dict(self.inst.bids), dict(self.inst.asks)
             if not self.change_id:
                 self.change_id = self.market.rng.randint(1_000, 9_999) * 1_000
+            else:
+                # The venue's book kept changing while nobody listened: its change ids
+                # count those changes too (one per market step), so a client that was
+                # away sees the jump.
+                self.change_id += max(0, self.inst.steps - self.steps_seen)
             self.last_trade_seq = self.inst.trade_seq
+            self.steps_seen = self.inst.steps
         self.subscribers[conn.id] = conn
         if self.kind == "book":
             conn.send_json(self._note(self._snapshot()))
@@ -213,16 +223,31 @@ class Stream:
             self.task = None
 
     async def _run(self) -> None:
-        period = 1.0 / max(self.rate, 1e-6)
-        next_at = time.monotonic()
+        # Publishes ``rate`` notifications a second: every notification due since the
+        # start, in bursts when the period is shorter than a loop wake-up (1 ms), so 10k/s
+        # streams keep their rate; after a stall, at most a tenth of a second is caught up.
+        rate = max(self.rate, 1e-6)
+        period = 1.0 / rate
+        start, sent = time.monotonic(), 0
+        burst = max(1, int(rate / 10))
         while self.subscribers:
-            next_at += period
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            self.publish_once()
+            wait = start + (sent + 1) * period - time.monotonic()
+            await asyncio.sleep(max(wait, _MIN_SLEEP if period < _MIN_SLEEP else 0.0))
+            due = int((time.monotonic() - start) * rate) - sent
+            if due > burst:
+                sent += due - burst
+                due = burst
+            for i in range(1, due + 1):
+                if not self.subscribers:
+                    return
+                # each notification at its own instant: the market moves between them
+                self.publish_once(start + (sent + i) * period)
+            sent += max(due, 0)
 
-    def publish_once(self) -> None:
-        """Advance the instrument and publish one notification (if anything changed)."""
-        self.inst.catch_up()
+    def publish_once(self, now: float | None = None) -> None:
+        """Advance the instrument to ``now`` (monotonic seconds; default: now) and publish
+        one notification (if anything changed)."""
+        self.inst.catch_up(now)
         make = {
             "book": self._change,
             "ticker": self.inst.ticker,
@@ -235,9 +260,10 @@ class Stream:
 
     def broadcast(self, data: Any) -> None:
         """Send ``data`` as a subscription notification to every subscriber."""
-        note = self._note(data)
+        # Generated and encoded once: every subscriber gets the same bytes, as from a venue.
+        text = orjson.dumps(self._note(data)).decode()
         for conn in list(self.subscribers.values()):
-            conn.send_json(note)
+            conn.send(text)
 
     def _note(self, data: Any) -> dict[str, Any]:
         return {
@@ -276,6 +302,7 @@ class Stream:
         if not bids and not asks:
             return None
         self.bids, self.asks = dict(self.inst.bids), dict(self.inst.asks)
+        self.steps_seen = self.inst.steps
         self.changes += 1
         every = self.market.knobs.gap_every
         skip = self.gap_pending or bool(every and self.changes % every == 0)

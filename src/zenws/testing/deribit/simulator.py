@@ -1,9 +1,10 @@
 """``DeribitSimulator``: a :class:`~zenws.testing.Handler` speaking Deribit JSON-RPC v2.
 
-Facts it reproduces are listed in ``shared/deribit/README.md``: response envelope with
-``usIn``/``usOut``/``usDiff``/``testnet``, heartbeats with test_requests, auth grants, private
-methods, subscriptions with a 250-channel limit, book snapshots and changes, cancel on
-disconnect and the credit rate limiter that answers ``10028`` and then ends the session.
+Deribit facts it reproduces (the wire facts live in :mod:`zenws.exchanges.deribit`): the
+response envelope with ``usIn``/``usOut``/``usDiff``/``testnet``, heartbeats with
+test_requests, auth grants, private methods, subscriptions with a 250-channel limit, book
+snapshots and changes, cancel on disconnect and the credit rate limiter that answers
+``10028`` and then ends the session.
 """
 
 from __future__ import annotations
@@ -121,8 +122,16 @@ class DeribitSimulator(Simulator):
         return session
 
     def on_connect(self, connection: Connection) -> None:
-        """Create the session."""
+        """Create the session; end it when ``knobs.connection_lifetime`` is over."""
         self.session(connection)
+        lifetime = self.knobs.connection_lifetime
+        if lifetime is not None:
+            self.spawn(self._end_of_life(connection, lifetime))
+
+    async def _end_of_life(self, conn: Connection, lifetime: float) -> None:
+        await asyncio.sleep(lifetime)
+        if conn.open:
+            self.terminate(conn, self.knobs.lifetime_close_code, "connection lifetime reached")
 
     def on_message(self, connection: Connection, message: Received) -> None:
         """Parse one JSON-RPC request and answer it."""
