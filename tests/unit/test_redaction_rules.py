@@ -189,9 +189,21 @@ def test_c_prefilter_equals_the_python_word_list_in_unquoted_names(key: str) -> 
 # the bytes the free-text rules turn on, and pieces of sensitive names
 _TEXT = st.lists(
     st.sampled_from(
-        list("=:@&?#%/\\'\" \t\nabkKuTyx0.-_+")
-        + ["token", "Secret", "api_key", "Bearer ", "basic ", "://", "\\u0065", "\u212a",
-           "\u00a0", "\\n", "wss://", "\\/"]
+        [
+            *"=:@&?#%/\\'\" \t\nabkKuTyx0.-_+",
+            "token",
+            "Secret",
+            "api_key",
+            "Bearer ",
+            "basic ",
+            "://",
+            "\\u0065",
+            "\u212a",
+            "\u00a0",
+            "\\n",
+            "wss://",
+            "\\/",
+        ]
     ),
     max_size=40,
 ).map("".join)

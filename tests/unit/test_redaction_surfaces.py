@@ -26,9 +26,9 @@ from zenws._redact import (
     redact_text,
     redact_url,
 )
-from zenws.fast.jsonl import encode_batch
 from zenws.config import Config
 from zenws.errors import ConfigError, explain
+from zenws.fast.jsonl import encode_batch
 
 ALL = sorted(NAMES)
 # names that cannot be extra handshake headers (Config owns them) or are not header tokens
