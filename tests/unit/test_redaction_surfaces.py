@@ -214,3 +214,20 @@ def test_encode_batch_sends_unquoted_secrets_to_python(name: str) -> None:
     # without redaction nothing goes to Python: the frames are plain UTF-8 text
     assert value.encode() in encode_batch(entries, 0, 0, False, fallback)
     assert seen == frames
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_recording_hides_secrets_in_close_reasons(name: str, tmp_path: pathlib.Path) -> None:
+    """A close reason is peer text like a frame: the same rule set hides secrets in it, and an
+    ordinary reason is recorded as it was."""
+    value = secret(name, "c")
+    reasons = [f"{name}={value}", f"{name}: {value}", "going away"]
+    path = tmp_path / "close.jsonl"
+    with zenws.record(path) as rec:
+        for reason in reasons:
+            rec.write("in", "close", None, 1, code=1000, reason=reason)
+    assert value not in path.read_text()
+    read, errors = zenws.recorder.read_recording(path)
+    assert not errors
+    assert [f.reason for f in read] == [redact_text(r) for r in reasons]
+    assert read[-1].reason == "going away"

@@ -337,7 +337,12 @@ cdef Py_ssize_t _encode_item(char *out, Py_ssize_t n, const Item *it, bint redac
     elif kind == K_CLOSE:
         n = _put_int(out, n, it.code) if it.has_code else _put(out, n, b"null", 4)
         n = _put(out, n, b',"reason":', 10)
-        n = _put_escaped(out, n, <const uint8_t *>it.s, it.k, False)
+        # a close reason is peer text like any frame: the same scan, -2 = Python redacts it
+        m = zenws_json_string(out + n, <const uint8_t *>it.s, it.k, False, redact,
+                              <zenws_keycache *>kc)
+        if m < 0:
+            return -1
+        n += m
     else:
         n = _put_base64(out, n, <const uint8_t *>it.s, it.k)
     return _put(out, n, b"}\n", 2)

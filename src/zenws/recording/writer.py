@@ -114,7 +114,7 @@ def _encode_entry(entry: Entry, t0: int, wall0: int, redact: bool) -> bytes:
     }
     if kind == "close":
         rec["code"] = code
-        rec["reason"] = reason
+        rec["reason"] = _redact_free_text(reason) if redact else reason
     elif kind == "text":
         raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
         if redact:
