@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any
+
+from ..exchanges.binance import INTERVAL_SECONDS
 
 #: Seconds per ``interval`` unit of a ``rateLimits`` entry (Binance's API docs, "Rate limits").
-INTERVAL_SECONDS: Final = {"SECOND": 1.0, "MINUTE": 60.0, "HOUR": 3600.0, "DAY": 86_400.0}
 
 
 class _Window:
