@@ -26,12 +26,10 @@ import logging
 import time as _time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Final, NoReturn
 
 import orjson
 
-from .. import telemetry as _tm
 from ..errors import ConfigError, ConnectionLost, RateLimited, RpcError
 from ..exchanges import binance as wire
 from ..heartbeat import Binance as BinanceHeartbeat
@@ -40,6 +38,7 @@ from ._binance_auth import Credentials, ServerClock, signature_payload
 from ._binance_book import BookGap, BookSync, DepthBook
 from ._binance_limits import OrderWindows
 from ._binance_methods import METHODS, SIGNED, security_of
+from ._venue import VenueClient
 
 __all__ = [
     "API_URL",
@@ -158,7 +157,7 @@ class BinanceMetrics:
     client: Any
 
 
-class BinanceClient:
+class BinanceClient(VenueClient):
     """A Binance session: WebSocket API client plus a market-stream client (use :meth:`connect`).
 
     Typed helpers (``ping``, ``time``, ``exchange_info``, ``depth``, ``ticker_price``,
@@ -208,6 +207,7 @@ class BinanceClient:
     ) -> None:
         if logon and (credentials is None or credentials.key_type != "ed25519"):
             raise ConfigError("logon: session.logon needs an Ed25519 private_key", field="logon")
+        super().__init__()
         self.client = client
         self.streams: Any = None
         self._creds = credentials
@@ -224,7 +224,6 @@ class BinanceClient:
         self._stream_options = dict(stream_options or {})
         self._stream_lock = asyncio.Lock()
         self._limiter = limiter
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._books = BookSync(self._snapshot, self._spawn, limit=book_limit)
         self._user_handler: Callable[[Any], Any] | None = None
         self._user_stream = False
@@ -396,31 +395,11 @@ class BinanceClient:
 
     async def close(self) -> None:
         """Stop background tasks and close both connections."""
-        for task in list(self._tasks):
-            task.cancel()
+        await super().close()
         if self.streams is not None:
             await self.streams.close()
         if self.client is not None:
             await self.client.close()
-
-    async def __aenter__(self) -> BinanceClient:
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    @staticmethod
-    def _emit(event: str, measurements: dict[str, Any], metadata: dict[str, Any]) -> None:
-        if _tm.active:
-            _tm.emit(event, measurements, metadata)
 
     # ------------------------------------------------------------------ clock and logon
 
