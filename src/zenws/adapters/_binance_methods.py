@@ -10,11 +10,10 @@ request deadline, never sent.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from ..exchanges import binance
+from ._methods import TableMethod
 
 __all__ = ["METHODS", "SIGNED", "ApiMethod", "api", "security_of"]
 
@@ -32,78 +31,30 @@ def security_of(method: str) -> str:
     return known.security if known is not None else "NONE"
 
 
-class _Requester(Protocol):
-    def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any: ...
+class ApiMethod(TableMethod):
+    """A Binance helper: ``"ticker.price"`` -> ``ticker_price``, ``"exchangeInfo"`` ->
+    ``exchange_info``; signed when the method's security type says so."""
 
-
-class ApiMethod:
-    """Descriptor: an async helper generated from one table row.
-
-    Args:
-        method: the wire method (``"order.place"``).
-        required: required parameter names, in positional order.
-        doc: the docstring summary.
-    """
+    RAISES = (
+        "RpcError: the server answered with an error (``status``, ``code``, ``msg``).",
+        "RateLimited: status 429 or 418 (``retry_after`` in seconds).",
+        "RequestTimeout, ConnectionLost: no answer.",
+        "TypeError: a required parameter is missing.",
+    )
 
     def __init__(self, method: str, required: tuple[str, ...] = (), *, doc: str) -> None:
-        self.method = method
-        self.required = required
         self.security = security_of(method)
-        self.name = method.replace(".", "_")
-        self.name = "".join("_" + c.lower() if c.isupper() else c for c in self.name)
-        self.__doc__ = self._docstring(doc)
+        name = method.replace(".", "_")
+        name = "".join("_" + c.lower() if c.isupper() else c for c in name)
+        super().__init__(method, required, doc=doc, name=name)
 
-    def _docstring(self, summary: str) -> str:
+    def _calls(self) -> str:
         signed = " (signed)" if self.security in SIGNED else ""
-        lines = [summary, "", f"Calls ``{self.method}``{signed}.", "", "Args:"]
-        lines += [f"    {p}: required." for p in self.required]
-        lines += [
-            "    timeout: request deadline in seconds (default: the client's request_timeout).",
-            "    **params: any other parameter of the method, passed through.",
-            "",
-            "Returns:",
-            "    The ``result`` member of the response.",
-            "",
-            "Raises:",
-            "    RpcError: the server answered with an error (``status``, ``code``, ``msg``).",
-            "    RateLimited: status 429 or 418 (``retry_after`` in seconds).",
-            "    RequestTimeout, ConnectionLost: no answer.",
-        ]
-        return "\n".join(lines)
+        return f"Calls ``{self.method}``{signed}."
 
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
-        if obj is None:
-            return self
-        return self._bind(obj)
-
-    def _bind(self, obj: _Requester) -> Callable[..., Awaitable[Any]]:
-        method, required = self.method, self.required
-
-        async def call(*args: Any, timeout: float | None = None, **params: Any) -> Any:
-            if len(args) > len(required):
-                raise TypeError(
-                    f"{self.name}() takes at most {len(required)} positional argument(s)"
-                )
-            for name, value in zip(required, args, strict=False):
-                if name in params:
-                    raise TypeError(f"{self.name}() got multiple values for {name!r}")
-                params[name] = value
-            missing = [p for p in required if p not in params]
-            if missing:
-                raise TypeError(f"{self.name}() missing required argument(s): {missing}")
-            return await obj.request(method, params or None, timeout=timeout)
-
-        call.__name__ = self.name
-        call.__qualname__ = f"BinanceClient.{self.name}"
-        call.__doc__ = self.__doc__
-        params = [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in required]
-        params.append(inspect.Parameter("timeout", inspect.Parameter.KEYWORD_ONLY, default=None))
-        params.append(inspect.Parameter("params", inspect.Parameter.VAR_KEYWORD))
-        call.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        return call
+    def wire(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """No parameters: the request carries no ``params`` member at all."""
+        return self.params(args, kwargs) or None
 
 
 def api(method: str, required: tuple[str, ...] = (), *, doc: str) -> ApiMethod:

@@ -9,26 +9,13 @@ is the request deadline, never sent.  https://docs.deribit.com/ lists every para
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from ._methods import TableMethod
 
 __all__ = ["METHODS", "RpcMethod", "rpc"]
 
 
-class _Requester(Protocol):
-    def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any: ...
-
-
-class RpcMethod:
-    """Descriptor: a typed-enough async helper generated from one table row.
-
-    Args:
-        method: the wire method (``"private/buy"``).
-        required: required parameter names, in positional order.
-        optional: documented optional parameter names (others are passed through too).
-        doc: the docstring summary.
-    """
+class RpcMethod(TableMethod):
+    """A Deribit helper: named after the last part of the method (``"private/buy"`` -> ``buy``)."""
 
     def __init__(
         self,
@@ -38,72 +25,7 @@ class RpcMethod:
         *,
         doc: str,
     ) -> None:
-        self.method = method
-        self.required = required
-        self.optional = optional
-        self.name = method.rsplit("/", 1)[-1]
-        self.__doc__ = self._docstring(doc)
-
-    def _docstring(self, summary: str) -> str:
-        lines = [summary, "", f"Calls ``{self.method}``.", "", "Args:"]
-        lines += [f"    {p}: required." for p in self.required]
-        lines += [f"    {p}: optional." for p in self.optional]
-        lines += [
-            "    timeout: request deadline in seconds (default: the client's request_timeout).",
-            "    **params: any other parameter of the method, passed through.",
-            "",
-            "Returns:",
-            "    The ``result`` member of the response.",
-            "",
-            "Raises:",
-            "    RpcError: the server answered with an error.",
-            "    RequestTimeout, ConnectionLost: no answer.",
-            "    TypeError: a required parameter is missing.",
-        ]
-        return "\n".join(lines)
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def params(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Build the params object from positional and keyword arguments."""
-        if len(args) > len(self.required):
-            raise TypeError(
-                f"{self.name}() takes at most {len(self.required)} positional arguments "
-                f"({', '.join(self.required) or 'none'}), got {len(args)}"
-            )
-        params = dict(zip(self.required, args, strict=False))
-        for key in params:
-            if key in kwargs:
-                raise TypeError(f"{self.name}() got multiple values for {key!r}")
-        params.update({k: v for k, v in kwargs.items() if v is not None})
-        missing = [p for p in self.required if p not in params]
-        if missing:
-            raise TypeError(f"{self.name}() missing required parameter(s): {', '.join(missing)}")
-        return params
-
-    def __get__(self, obj: Any, owner: type | None = None) -> Callable[..., Awaitable[Any]]:
-        if obj is None:
-            return self  # type: ignore[return-value]
-        spec = self
-        client: _Requester = obj
-
-        async def call(*args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
-            return await client.request(spec.method, spec.params(args, kwargs), timeout=timeout)
-
-        call.__name__ = call.__qualname__ = self.name
-        call.__doc__ = self.__doc__
-        call.__signature__ = self.signature()  # type: ignore[attr-defined]
-        return call
-
-    def signature(self) -> inspect.Signature:
-        """The signature shown by ``help()``."""
-        P = inspect.Parameter
-        params = [P(n, P.POSITIONAL_OR_KEYWORD) for n in self.required]
-        params += [P(n, P.KEYWORD_ONLY, default=None) for n in self.optional]
-        params.append(P("timeout", P.KEYWORD_ONLY, default=None))
-        params.append(P("params", P.VAR_KEYWORD))
-        return inspect.Signature(params)
+        super().__init__(method, required, optional, doc=doc, name=method.rsplit("/", 1)[-1])
 
 
 def rpc(
