@@ -16,11 +16,33 @@ class VenueClient:
     """Base of :class:`~zenws.adapters.DeribitClient` and :class:`~zenws.adapters.BinanceClient`.
 
     Holds the adapter's background tasks (token refresh, resyncs, logons...), which
-    :meth:`close` cancels; ``async with`` closes the adapter on exit.
+    :meth:`close` cancels; ``async with`` closes the adapter on exit.  ``client`` is the
+    adapter's request connection (the WebSocket API one for Binance): the latency, heartbeat,
+    state and epoch views below are its.
     """
+
+    client: Any
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    def latency_stats(self) -> Any:
+        """Request round-trip percentiles of the client (ns)."""
+        return self.client.latency_stats()
+
+    def heartbeat_health(self) -> Any:
+        """The client's heartbeat health."""
+        return self.client.heartbeat_health()
+
+    @property
+    def state(self) -> Any:
+        """The client's state."""
+        return self.client.state
+
+    @property
+    def epoch(self) -> int:
+        """The client's connection epoch."""
+        return int(self.client.epoch)
 
     async def close(self) -> None:
         """Stop background tasks; subclasses close their connections after calling this."""

@@ -820,19 +820,6 @@ class BinanceClient(VenueClient):
             client=self.client.metrics(),
         )
 
-    def latency_stats(self) -> Any:
-        """Request round-trip percentiles of the API client (ns)."""
-        return self.client.latency_stats()
-
-    def heartbeat_health(self) -> Any:
-        """The API client's heartbeat health."""
-        return self.client.heartbeat_health()
-
-    @property
-    def epoch(self) -> int:
-        """The API client's connection epoch."""
-        return int(self.client.epoch)
-
     def __repr__(self) -> str:
         who = self._creds.key_type if self._creds else "anonymous"
         return f"<BinanceClient {who} {self.client!r} logged_on={self.logged_on}>"

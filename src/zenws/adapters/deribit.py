@@ -531,24 +531,6 @@ class DeribitClient(VenueClient):
             client=self.client.metrics(),
         )
 
-    def latency_stats(self) -> Any:
-        """Request round-trip percentiles of the client (ns)."""
-        return self.client.latency_stats()
-
-    def heartbeat_health(self) -> Any:
-        """The client's heartbeat health."""
-        return self.client.heartbeat_health()
-
-    @property
-    def state(self) -> Any:
-        """The client's state."""
-        return self.client.state
-
-    @property
-    def epoch(self) -> int:
-        """The client's connection epoch."""
-        return int(self.client.epoch)
-
     @property
     def fatal_error(self) -> BaseException | None:
         """The error that closed the session for good (failed re-authentication), if any."""
