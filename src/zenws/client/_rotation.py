@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 from .. import telemetry as _tm
 from ..errors import ZenwsError
 from ..exchanges.sequences import key_for
-from ..fast.listener import Message, _make_message
+from ..fast.jsonl import FrameQueue
+from ..fast.listener import Message, MessageKind, _make_message
 from ..rotation import Handover, RotationFailed, RotationReport, Verdict
 from ..state import State
 from ._connection import Connection, Delivery
@@ -180,6 +181,63 @@ class Rotation:
                 self._client._on_callback_error(exc, None)
 
 
+class _Recording:
+    """The recorder of both connections during a rotation: a notification is recorded when
+    the application gets it.
+
+    A listener records each frame just before dispatching it, but what the rotation holds
+    (passed at the switch, or dropped as a duplicate) must be recorded only when, and if, it
+    is delivered, so that a recording spanning rotations has every delivered message once,
+    in delivery order.  So an incoming data frame waits here until the next event: the
+    rotation claims it (:meth:`claim`; it is then written by :meth:`record` at delivery, or
+    never), or it was something else (a response, a heartbeat) and is written as it came.
+    """
+
+    __slots__ = ("_pending", "_write")
+
+    def __init__(self, inner: Any) -> None:
+        self._write = inner.push if isinstance(inner, FrameQueue) else inner.write
+        self._pending: tuple[str, Any, int, Any] | None = None
+
+    def write(
+        self,
+        direction: str,
+        kind: str,
+        payload: Any,
+        epoch: int,
+        mono_ns: int | None = None,
+        code: int | None = None,
+        reason: str = "",
+    ) -> None:
+        """What the listeners call (``Recorder.write``)."""
+        self.flush()
+        if direction == "in" and (kind == "text" or kind == "binary"):
+            self._pending = (kind, payload, epoch, mono_ns)
+        elif kind == "close":
+            self._write(direction, kind, payload, epoch, mono_ns, code=code, reason=reason)
+        else:
+            self._write(direction, kind, payload, epoch, mono_ns)
+
+    def claim(self, raw: bytes) -> None:
+        """The rotation handles the frame just received: it records it if it delivers it."""
+        pending = self._pending
+        if pending is not None and pending[1] is raw:
+            self._pending = None
+
+    def record(self, msg: Message) -> None:
+        """``msg`` goes to the application now (with its connection's epoch, its arrival)."""
+        self.flush()
+        kind = "binary" if msg.kind == MessageKind.BINARY else "text"
+        self._write("in", kind, msg.raw, msg.epoch, msg.recv_ns)
+
+    def flush(self) -> None:
+        """Write the frame received last if nobody claimed it."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            kind, payload, epoch, mono_ns = pending
+            self._write("in", kind, payload, epoch, mono_ns)
+
+
 def _app_channel(app: Delivery, msg: Message) -> str | None:
     ch = msg.channel
     if ch is None and app.channel_of is not None:
@@ -210,12 +268,19 @@ class _Run:
         self.switched: asyncio.Future[None] | None = None
         self.report = RotationReport(old_epoch=self.old.epoch, epoch=self.old.epoch)
         self.decoder = client.config.decoder
+        # the application's recorder, while the rotation decides what is delivered
+        self.rec = _Recording(self.app.recorder) if self.app.recorder is not None else None
 
     # ---- delivering as the application would
 
     def deliver(self, msg: Message, channel: str | None) -> None:
         """Hand ``msg`` to the application's handler / on_message / queue (isolated)."""
         app = self.app
+        if self.rec is not None:
+            try:
+                self.rec.record(msg)
+            except Exception as exc:
+                self.client._on_callback_error(exc, msg)
         handler = app.handlers.get(channel) if channel is not None else None
         if channel is not None and msg.channel is None and handler is not None:
             # the listener names the channel of a routed message: so do we
@@ -232,17 +297,28 @@ class _Run:
         else:
             app.queue.put_nowait(msg)
 
-    def _sink(self, on_message: Callable[[Message], None], *, recorder: bool) -> Delivery:
+    def _sink(self, on_message: Callable[[Message], None]) -> Delivery:
         app = self.app
         d = Delivery(app.queue, {}, None, test_timeout=app.test_timeout)
         d.on_message = on_message
-        d.recorder = app.recorder if recorder else None
+        d.recorder = self.rec
         return d
+
+    def _claim(self, msg: Message) -> None:
+        if self.rec is not None:
+            self.rec.claim(msg.raw)
+
+    def _to_app(self, conn: Connection) -> None:
+        """``conn`` delivers to the application again (recorded by its listener)."""
+        if self.rec is not None:
+            self.rec.flush()
+        conn.deliver_to(self.app)
 
     # ---- the two connections' messages
 
     def on_old(self, msg: Message) -> None:
         """Before the switch: the old connection delivers, and the handover learns it."""
+        self._claim(msg)
         channel = _app_channel(self.app, msg)
         if channel is not None:
             try:
@@ -255,6 +331,7 @@ class _Run:
 
     def on_new(self, msg: Message) -> None:
         """Before the switch: hold the new connection's notifications."""
+        self._claim(msg)
         channel = _app_channel(self.app, msg)
         if channel is None:
             return  # no answer to a request of ours reaches here (the correlator has them)
@@ -268,12 +345,14 @@ class _Run:
 
     def on_old_retired(self, msg: Message) -> None:
         """After the switch: the new connection delivers the notifications."""
+        self._claim(msg)
         channel = _app_channel(self.app, msg)
         if channel is None:
             self.deliver(msg, None)
 
     def on_new_filtered(self, msg: Message) -> None:
         """After the switch, until every channel passed a fresh message."""
+        self._claim(msg)
         channel = _app_channel(self.app, msg)
         if channel is None:
             self.deliver(msg, None)
@@ -288,7 +367,7 @@ class _Run:
                 self._gap(channel)
             self.deliver(msg, channel)
         if self.handover.settled and self.new is not None:
-            self.new.deliver_to(self.app)  # the compiled path again
+            self._to_app(self.new)  # the compiled path again
 
     def _gap(self, channel: str) -> None:
         self.client._log.warning("rotation: gap on %s at the switch", channel)
@@ -352,8 +431,8 @@ class _Run:
     async def _prepare_and_switch(self) -> None:
         assert self.switched is not None
         self.step = "open"
-        self.old.deliver_to(self._sink(self.on_old, recorder=True))
-        self.new = await self.client._prepare(self._sink(self.on_new, recorder=False))
+        self.old.deliver_to(self._sink(self.on_old))
+        self.new = await self.client._prepare(self._sink(self.on_new))
         self.report.epoch = self.new.epoch
         self.step = "hooks"
         await self._hooks()
@@ -450,7 +529,9 @@ class _Run:
             return
         self.report.in_sync = self.handover.in_sync()
         verdicts = self.handover.switch()
-        self.old.deliver_to(self._sink(self.on_old_retired, recorder=True))
+        if self.rec is not None:
+            self.rec.flush()  # what came before the switch, before what it delivers
+        self.old.deliver_to(self._sink(self.on_old_retired))
         try:
             client._activate(new)
         except ZenwsError as exc:
@@ -459,7 +540,7 @@ class _Run:
             return
         self.part.opened(new)
         if not self.handover.settled:
-            new.deliver_to(self._sink(self.on_new_filtered, recorder=True))
+            new.deliver_to(self._sink(self.on_new_filtered))
         for msg, verdict in verdicts:
             if verdict is Verdict.DROP:
                 continue
@@ -497,7 +578,9 @@ class _Run:
                 old.abort()
         new = self.new
         if new is not None and not self.handover.settled and client._conn is new:
-            new.deliver_to(self.app)  # nothing left to compare with
+            self._to_app(new)  # nothing left to compare with
+        if self.rec is not None:
+            self.rec.flush()
 
     async def _unsubscribe_dropped(self) -> None:
         """Channels unsubscribed during the rotation: the new connection drops them too."""
@@ -517,7 +600,9 @@ class _Run:
         """Before the switch: close the prepared connection, the old one delivers as before."""
         new = self.new
         if self.client._conn is self.old:
-            self.old.deliver_to(self.app)
+            self._to_app(self.old)
+        elif self.rec is not None:
+            self.rec.flush()
         if new is not None:
             new.close(1000, "rotation failed")
             new.abort_later()
