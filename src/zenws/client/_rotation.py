@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from .. import telemetry as _tm
+from .._redact import redact_text, redact_url
 from ..errors import ZenwsError
 from ..exchanges.sequences import key_for
 from ..fast.jsonl import FrameQueue
@@ -372,7 +373,14 @@ class _Run:
     def _gap(self, channel: str) -> None:
         self.client._log.warning("rotation: gap on %s at the switch", channel)
         if _tm.active:
-            _tm.emit("rotation.gap", {"count": 1}, {"channel": channel, "epoch": self.report.epoch})
+            _tm.emit(
+                "rotation.gap", {"count": 1}, self._meta(channel=channel, epoch=self.report.epoch)
+            )
+
+    def _meta(self, **kw: Any) -> dict[str, Any]:
+        """An event's metadata: ``kw`` and the client's URL (as every connection event)."""
+        kw["url"] = redact_url(self.client.config.url)
+        return kw
 
     # ---- the steps
 
@@ -382,7 +390,9 @@ class _Run:
         self.report.started_at = time.time()
         fut = self.switched = asyncio.get_running_loop().create_future()
         if _tm.active:
-            _tm.emit("rotation.start", {}, {"epoch": self.old.epoch, "scheduled": self.scheduled})
+            _tm.emit(
+                "rotation.start", {}, self._meta(epoch=self.old.epoch, scheduled=self.scheduled)
+            )
         try:
             await asyncio.wait_for(self._prepare_and_switch(), self.timeout)
         except BaseException as exc:
@@ -416,7 +426,7 @@ class _Run:
                     "passed": r.passed,
                     "gaps": r.gaps,
                 },
-                {"epoch": r.epoch, "old_epoch": r.old_epoch, "scheduled": self.scheduled},
+                self._meta(epoch=r.epoch, old_epoch=r.old_epoch, scheduled=self.scheduled),
             )
         client._log.info(
             "rotated epoch %d -> %d in %.3f s (%d duplicates dropped, %d gaps)",
@@ -624,7 +634,7 @@ class _Run:
             _tm.emit(
                 "rotation.failed",
                 {},
-                {"step": step, "error": str(failure)[:200], "epoch": self.old.epoch},
+                self._meta(step=step, error=redact_text(str(failure))[:200], epoch=self.old.epoch),
             )
         return failure
 
