@@ -368,6 +368,7 @@ JS_INLINE unsigned zenws_kc_slot(__m128i v, Py_ssize_t n) {
 typedef struct {
     Py_ssize_t start;    /* first byte of the open string */
     Py_ssize_t esc_at;   /* position made content by a backslash, or -1 */
+    Py_ssize_t last;     /* the previous quote or backslash, or -1 */
     int in_str;
     int slash;           /* the open string contains a backslash */
 } zenws_keyscan;
@@ -397,7 +398,8 @@ JS_INLINE int zenws_key_flagged(zenws_keycache *kc, const uint8_t *s, Py_ssize_t
 /* Feed the quote or backslash at s[pos]; 1 when it closes a credential-looking key. */
 JS_INLINE int zenws_key_step(zenws_keyscan *st, const uint8_t *s, Py_ssize_t k,
                                    Py_ssize_t pos, zenws_keycache *kc) {
-    Py_ssize_t p;
+    Py_ssize_t p, last = st->last;
+    st->last = pos;
     if (pos == st->esc_at)
         return 0;
     if (s[pos] == '\\') {
@@ -411,7 +413,11 @@ JS_INLINE int zenws_key_step(zenws_keyscan *st, const uint8_t *s, Py_ssize_t k,
         st->in_str = 1;
         st->slash = 0;
         st->start = pos + 1;
-        return 0;
+        /* Not JSON, but a quoted name all the same ('say "hi "token": x'): a quote that
+           opens a string and is followed by ':' may close a name to Python's free-text
+           rules (zenws._redact.redact_text); the name lies after the previous quote. */
+        return pos + 1 < k && s[pos + 1] == ':' && pos > last + 1 &&
+               zenws_suspicious_key(s + last + 1, pos - last - 1, k - last - 1);
     }
     st->in_str = 0;
     p = pos + 1;
@@ -419,6 +425,197 @@ JS_INLINE int zenws_key_step(zenws_keyscan *st, const uint8_t *s, Py_ssize_t k,
         p++;
     return p < k && s[p] == ':' &&
            (st->slash || zenws_key_flagged(kc, s + st->start, pos - st->start, k - st->start));
+}
+
+/* ---- secrets outside JSON keys ---------------------------------------------------------- */
+
+/* zenws._redact.redact_text (the rules for text that is not JSON) also hides the values of
+   name=value pairs, "Name: value" lines, 'name': value pairs, URL userinfo passwords and
+   Bearer/Basic/Digest credentials; on JSON text, redact_mapping hides the secrets of string
+   values that are URLs. zenws_text_suspicious() is a superset of both: it looks only at the
+   bytes those forms hinge on ('=', ':', '@', white space after a scheme word), then reads
+   backwards for the name in front. Linear: each backward read stops at the next byte of the
+   same kind, so no byte is read twice by reads of one kind. */
+
+/* Python's \s may go on past this byte: ASCII white space and control bytes, and any
+   non-ASCII byte (a superset of Unicode white space). */
+JS_INLINE int zenws_wsish(uint8_t c) {
+    return c <= 0x20 || c >= 0x80;
+}
+
+/* [A-Za-z0-9_.-]: a name in name=value and Name: value (zenws._redact._NAME). */
+JS_INLINE int zenws_namech(uint8_t c) {
+    uint8_t f = c | 0x20;
+    return (f >= 'a' && f <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+}
+
+JS_INLINE int zenws_run_flagged(const uint8_t *s, Py_ssize_t a, Py_ssize_t b, Py_ssize_t k) {
+    return b > a && zenws_suspicious_key(s + a, b - a, k - a);
+}
+
+/* '=' at e: the name is everything back to '=', '&', '?', '#' or an unescaped '"' (wider
+   than _NAME: a URL's parameter names are whatever parse_qsl splits, '%' decoded). */
+static int zenws_eq_suspicious(const uint8_t *s, Py_ssize_t e, Py_ssize_t k) {
+    Py_ssize_t a = e;
+    while (a > 0) {
+        uint8_t c = s[a - 1];
+        if (c == '=' || c == '&' || c == '?' || c == '#' ||
+            (c == '"' && !(a >= 2 && s[a - 2] == '\\')))
+            break;
+        if (c == '%')
+            return 1;
+        a--;
+    }
+    return zenws_run_flagged(s, a, e, k);
+}
+
+/* ':' at e, not right after '"' (the key reader has those): 'name': or Name: */
+static int zenws_colon_suspicious(const uint8_t *s, Py_ssize_t e, Py_ssize_t k) {
+    Py_ssize_t a, b = e;
+    while (b > 0 && zenws_wsish(s[b - 1]))
+        b--;
+    a = --b;
+    if (b >= 0 && (s[b] == '"' || s[b] == '\'')) {
+        while (a > 0 && s[a - 1] != '"' && s[a - 1] != '\'' && s[a - 1] != '\\' && s[a - 1] > 0x20)
+            a--;
+        return zenws_run_flagged(s, a, b, k);
+    }
+    a = b = b + 1;
+    while (a > 0 && zenws_namech(s[a - 1]))
+        a--;
+    return zenws_run_flagged(s, a, b, k);
+}
+
+/* '@' at e: a ':' back to '/', '@' or '"' may start a userinfo password. */
+static int zenws_at_suspicious(const uint8_t *s, Py_ssize_t e) {
+    while (e > 0) {
+        uint8_t c = s[--e];
+        if (c == ':')
+            return 1;
+        if (c == '/' || c == '@' || c == '"')
+            return 0;
+    }
+    return 0;
+}
+
+/* s[e - m:e] == word (lowercase letters), ASCII case folded. */
+JS_INLINE int zenws_ends_with(const uint8_t *s, Py_ssize_t e, const char *word, Py_ssize_t m) {
+    Py_ssize_t j;
+    if (e < m)
+        return 0;
+    for (j = 0; j < m; j++)
+        if ((s[e - m + j] | 0x20) != (uint8_t)word[j])
+            return 0;
+    return 1;
+}
+
+/* A scheme word (bearer, basic, digest) ends at e, before white space. */
+JS_INLINE int zenws_scheme_before(const uint8_t *s, Py_ssize_t e) {
+    return zenws_ends_with(s, e, "bearer", 6) || zenws_ends_with(s, e, "digest", 6) ||
+           zenws_ends_with(s, e, "basic", 5);
+}
+
+/* ':' at e starts '://' or ':\/\/' (JSON may escape '/'). */
+JS_INLINE int zenws_url_at(const uint8_t *s, Py_ssize_t e, Py_ssize_t k) {
+    return (e + 2 < k && s[e + 1] == '/' && s[e + 2] == '/') ||
+           (e + 4 < k && s[e + 1] == '\\' && s[e + 2] == '/' && s[e + 3] == '\\' &&
+            s[e + 4] == '/');
+}
+
+/* The candidate bytes of s[i] (one per class, see zenws_text_suspicious()); prev and next
+   are the bytes around it (0 outside s). */
+JS_INLINE int zenws_text_cand(uint8_t c, uint8_t prev, uint8_t next) {
+    uint8_t f = prev | 0x20;
+    return c == '=' || c == '@' || (c == ':' && (prev != '"' || next == '/' || next == '\\')) ||
+           (zenws_wsish(c) && (f == 'r' || f == 'c' || f == 't'));
+}
+
+/* Bit i set when byte i of v is a candidate; p and n hold the bytes before and after. */
+#if defined(JSTR_SSE2)
+JS_INLINE unsigned zenws_text_block(__m128i v, __m128i p, __m128i n) {
+    const __m128i f = _mm_or_si128(p, _mm_set1_epi8(0x20));
+    const __m128i colon = _mm_cmpeq_epi8(v, _mm_set1_epi8(':'));
+    const __m128i key = _mm_andnot_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(n, _mm_set1_epi8('/')), _mm_cmpeq_epi8(n, _mm_set1_epi8('\\'))),
+        _mm_cmpeq_epi8(p, _mm_set1_epi8('"')));
+    const __m128i scheme = _mm_and_si128(
+        _mm_cmplt_epi8(v, _mm_set1_epi8(0x21)), /* signed: 0x00-0x20 and 0x80-0xFF */
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(f, _mm_set1_epi8('r')),
+                                  _mm_cmpeq_epi8(f, _mm_set1_epi8('c'))),
+                     _mm_cmpeq_epi8(f, _mm_set1_epi8('t'))));
+    const __m128i eq_at =
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('=')), _mm_cmpeq_epi8(v, _mm_set1_epi8('@')));
+    return (unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_or_si128(eq_at, scheme), _mm_andnot_si128(key, colon)));
+}
+
+#define ZENWS_LOAD(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
+#endif
+
+/* Check the candidates of cand (bit i: s[base + i]); 1 = send the text to Python. */
+static int zenws_text_hits(const uint8_t *s, Py_ssize_t k, Py_ssize_t base, unsigned cand,
+                           int *has_url) {
+    Py_ssize_t pos;
+    while (cand) {
+        pos = base + zenws_ctz32(cand);
+        cand &= cand - 1;
+        switch (s[pos]) {
+        case '=':
+            if (zenws_eq_suspicious(s, pos, k)) return 1;
+            break;
+        case ':':
+            *has_url = *has_url || zenws_url_at(s, pos, k);
+            /* '"' then ':' is a key: the key reader (zenws_key_step) has it */
+            if (!(pos && s[pos - 1] == '"') && zenws_colon_suspicious(s, pos, k)) return 1;
+            break;
+        case '@':
+            if (zenws_at_suspicious(s, pos)) return 1;
+            break;
+        default:
+            if (zenws_scheme_before(s, pos)) return 1;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* True when s may hold a secret that zenws._redact hides outside JSON keys (see above).
+   Plain JSON with none of those forms costs one SIMD pass (one movemask per 16 bytes). */
+static int zenws_text_suspicious(const uint8_t *s, Py_ssize_t k) {
+    Py_ssize_t i = 0;
+    unsigned cand;
+    int has_url = 0;
+#if defined(JSTR_SSE2)
+    if (k >= 17) {
+        __m128i v = ZENWS_LOAD(s);
+        /* the first block: no byte before it */
+        if (zenws_text_hits(s, k, 0, zenws_text_block(v, _mm_slli_si128(v, 1), ZENWS_LOAD(s + 1)),
+                            &has_url))
+            return 1;
+        for (i = 16; i + 17 <= k; i += 16)
+            if (zenws_text_hits(s, k, i,
+                                zenws_text_block(ZENWS_LOAD(s + i), ZENWS_LOAD(s + i - 1),
+                                                 ZENWS_LOAD(s + i + 1)),
+                                &has_url))
+                return 1;
+        if (i < k) { /* the 16 bytes that end at k; those before i are done */
+            v = ZENWS_LOAD(s + k - 16);
+            cand = zenws_text_block(v, ZENWS_LOAD(s + k - 17), _mm_srli_si128(v, 1));
+            if (zenws_text_hits(s, k, i, cand >> (16 - (k - i)), &has_url))
+                return 1;
+        }
+        i = k;
+    }
+#endif
+    for (; i < k; i++) { /* short text (or no SSE2): byte by byte */
+        cand = (unsigned)zenws_text_cand(s[i], i ? s[i - 1] : 0, i + 1 < k ? s[i + 1] : 0);
+        if (cand && zenws_text_hits(s, k, i, 1u, &has_url))
+            return 1;
+    }
+    /* A URL in a JSON string value: redact_mapping reads it decoded (JSON escapes, '%XX'
+       in parameter names, parameters without '='), so any word of the list, backslash or
+       '%' in the frame sends it to Python. Rare in market data. */
+    return has_url && (zenws_suspicious_key(s, k, k) || memchr(s, '%', (size_t)k) != NULL);
 }
 
 /* ---- JSON string escaping ------------------------------------------------------------- */
@@ -437,7 +634,7 @@ ZENWS_INLINE Py_ssize_t quote(char *out, const uint8_t *s, Py_ssize_t k, const i
     Py_ssize_t i = 0, end, extra, j;
     uint8_t c, c1;
     uint64_t x;
-    zenws_keyscan st = {0, -1, 0, 0};
+    zenws_keyscan st = {0, -1, -1, 0, 0};
     *o++ = '"';
     while (i < k) {
         end = k;
@@ -569,11 +766,13 @@ static Py_ssize_t quote_checked(char *out, const uint8_t *s, Py_ssize_t k) {
     return quote(out, s, k, 1, 0, NULL);
 }
 static Py_ssize_t quote_keys(char *out, const uint8_t *s, Py_ssize_t k, zenws_keycache *kc) {
-    return quote(out, s, k, 0, 1, kc);
+    Py_ssize_t r = quote(out, s, k, 0, 1, kc);
+    return r >= 0 && zenws_text_suspicious(s, k) ? -2 : r;
 }
 static Py_ssize_t quote_checked_keys(char *out, const uint8_t *s, Py_ssize_t k,
                                      zenws_keycache *kc) {
-    return quote(out, s, k, 1, 1, kc);
+    Py_ssize_t r = quote(out, s, k, 1, 1, kc);
+    return r >= 0 && zenws_text_suspicious(s, k) ? -2 : r;
 }
 
 Py_ssize_t zenws_jstr_quote(char *out, const uint8_t *s, Py_ssize_t k, int check, int keys,
@@ -603,10 +802,11 @@ JS_INLINE unsigned zenws_special_mask(const uint8_t *s, Py_ssize_t left) {
 }
 
 /* True if some JSON string followed by ':' (a key) looks credential-like, read as
-   zenws_key_step() reads text. False means no key needs redaction. */
+   zenws_key_step() reads text, or zenws_text_suspicious(): False means nothing in the text
+   needs redaction. */
 int zenws_jstr_has_secret_key(const uint8_t *s, Py_ssize_t k) {
     Py_ssize_t base;
-    zenws_keyscan st = {0, -1, 0, 0};
+    zenws_keyscan st = {0, -1, -1, 0, 0};
     for (base = 0; base < k; base += 16) {
         unsigned m = zenws_special_mask(s + base, k - base);
         while (m) {
@@ -616,7 +816,7 @@ int zenws_jstr_has_secret_key(const uint8_t *s, Py_ssize_t k) {
                 return 1;
         }
     }
-    return 0;
+    return zenws_text_suspicious(s, k);
 }
 
 /* ---------------------------------------------------------------- unescaping */

@@ -107,8 +107,10 @@ NAMES = frozenset(
 )
 
 #: Words the C prefilter of recordings (``zenws_suspicious_key`` in ext/zenws_jstr.c)
-#: searches keys for: every sensitive name contains one of them, so a frame whose keys
-#: contain none needs no redaction. Pinned to the C code by tests/unit/test_redaction_rules.py.
+#: searches names for -- JSON keys, and the names of ``name=value``, ``Name: value`` and
+#: ``'name': value`` in any text (``zenws_text_suspicious``): every sensitive name contains one
+#: of them, so a frame whose names contain none needs no redaction. Pinned to the C code by
+#: tests/unit/test_redaction_rules.py.
 KEY_WORDS = ("token", "secret", "sig", "pass", "key", "credential", "cookie", "auth", "session",
              "jwt")  # fmt: skip
 

@@ -105,6 +105,7 @@ async def test_malformed_book_message_resyncs(sim: DeribitSimulator) -> None:
         await wait_until(lambda: dc.resyncs == 1, what="resync after a malformed message")
         await in_step(sim, book)
         assert book.updates > before and dc.gaps == 0
+        assert dc.metrics().malformed == 1
     finally:
         telemetry.detach(handle)
         await dc.close()

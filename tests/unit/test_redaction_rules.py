@@ -1,7 +1,9 @@
 """The one redaction rule set (zenws._redact) and the C key prefilter of recordings.
 
 The recorder's writer decides in C (``has_secret_key``, ext/zenws_jstr.c) whether a frame
-may carry a secret; only those frames reach Python's ``is_sensitive``. These tests pin the C
+may carry a secret; only those frames reach Python's ``is_sensitive``. Besides JSON keys it
+looks at the forms ``redact_text`` hides in other text (``name=value``, ``Name: value``,
+``'name': value``, URL userinfo, ``Bearer`` credentials). These tests pin the C
 word list to ``zenws._redact.KEY_WORDS`` and every sensitive name to one of those words, so
 the two cannot drift apart: a name added to the rule set that the C code would miss fails
 here.
@@ -15,7 +17,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zenws._redact import ANY_WORDS, KEY_WORDS, LAST_WORDS, NAMES, is_sensitive, redact_url
+from zenws._redact import (
+    ANY_WORDS,
+    KEY_WORDS,
+    LAST_WORDS,
+    NAMES,
+    is_sensitive,
+    redact_json_text,
+    redact_url,
+)
 from zenws.config import Config
 from zenws.fast.jsonl import has_secret_key
 
@@ -108,3 +118,109 @@ def test_c_prefilter_equals_the_python_word_list(key: str) -> None:
 def test_sensitive_names_always_reach_python(key: str) -> None:
     if is_sensitive(key):
         assert has_secret_key(json.dumps({key: 0}, ensure_ascii=False))
+
+
+def unquoted_forms(name: str) -> list[str]:
+    """``name`` carrying a value outside a JSON key, as ``redact_text`` reads text."""
+    return [
+        f"{name}=S3CRET",
+        f"a=1&{name}=S3CRET#f",
+        f"{name}: S3CRET",
+        f"{name}\t:S3CRET",
+        f"x\\n{name}: S3CRET",
+        f"{{'{name}': 'S3CRET'}}",
+        f"{{'{name}' : 1}}",
+        f'say "hi "{name}": S3CRET',
+        f'{{"{name}"\u00a0: "S3CRET"}}',
+        f'{{"url": "wss://h/ws?{name}=S3CRET"}}',
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(NAMES | ANY_WORDS | LAST_WORDS))
+def test_the_c_prefilter_passes_every_unquoted_name_to_python(name: str) -> None:
+    for spelled in variants(name):
+        for text in unquoted_forms(spelled):
+            assert "S3CRET" not in redact_json_text(text) or "S3CRET" not in text, text
+            assert has_secret_key(text), text
+            assert has_secret_key(text.encode()), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "wss://trader:S3CRET@h/ws",
+        '{"u": "wss://trader:S3CRET@h/ws"}',
+        '{"u": "wss://h/ws?%74oken=S3CRET"}',
+        '{"u": "wss://h/ws?tok\\u0065n=S3CRET"}',
+        '{"u": "wss:\\/\\/trader:S3CRET\\u0040h/ws"}',
+        "error: Bearer S3CRET",
+        "Basic\u00a0S3CRET",
+        "digest S3CRET",
+    ],
+)
+def test_the_c_prefilter_passes_userinfo_and_credentials_to_python(text: str) -> None:
+    assert "S3CRET" not in redact_json_text(text)
+    assert has_secret_key(text)
+
+
+@pytest.mark.parametrize("word", KEY_WORDS)
+def test_each_c_word_is_searched_in_unquoted_names(word: str) -> None:
+    for form in ("{}=1", "a=b&{}=1", "{}: 1", "{{'{}': 1}}"):
+        assert has_secret_key(form.format(word)), form
+        assert has_secret_key(form.format(word.upper() + "_long_enough_for_the_scalar_path"))
+        broken = word[:-1] + ("x" if word[-1] != "x" else "y")
+        if not any(w in broken for w in KEY_WORDS):
+            assert not has_secret_key(form.format(broken)), form
+    # a value is not a name
+    assert not has_secret_key(f"v={word}")
+    assert not has_secret_key(f"v: {word}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="tokensecrigpaydlhuwjTOKEN_-19", min_size=1, max_size=24))
+def test_c_prefilter_equals_the_python_word_list_in_unquoted_names(key: str) -> None:
+    expected = any(w in key.lower() for w in KEY_WORDS)
+    assert has_secret_key(f"{key}=0") == expected
+    assert has_secret_key(f"a=1&{key}=0") == expected
+    assert has_secret_key(f"{key}: 0") == expected
+    assert has_secret_key(f"{{'{key}': 0}}") == expected
+
+
+# the bytes the free-text rules turn on, and pieces of sensitive names
+_TEXT = st.lists(
+    st.sampled_from(
+        [
+            *"=:@&?#%/\\'\" \t\nabkKuTyx0.-_+",
+            "token",
+            "Secret",
+            "api_key",
+            "Bearer ",
+            "basic ",
+            "://",
+            "\\u0065",
+            "\u212a",
+            "\u00a0",
+            "\\n",
+            "wss://",
+            "\\/",
+        ]
+    ),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_TEXT)
+def test_what_the_rule_set_hides_always_reaches_python(text: str) -> None:
+    """The C prefilter is a superset of the one rule set on any text, JSON or not."""
+    if redact_json_text(text) != text:
+        assert has_secret_key(text)
+        assert has_secret_key(text.encode("utf-8", "surrogatepass"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.sampled_from(["a", "u", "x_token", "id"]), _TEXT, max_size=3))
+def test_what_the_rule_set_hides_in_json_always_reaches_python(doc: dict[str, str]) -> None:
+    text = json.dumps(doc)
+    if redact_json_text(text) != text:
+        assert has_secret_key(text)

@@ -18,9 +18,17 @@ import pytest
 
 import zenws
 from zenws._logging import RedactingAdapter
-from zenws._redact import NAMES, REDACTED, redact_mapping, redact_text, redact_url
+from zenws._redact import (
+    NAMES,
+    REDACTED,
+    redact_json_text,
+    redact_mapping,
+    redact_text,
+    redact_url,
+)
 from zenws.config import Config
 from zenws.errors import ConfigError, explain
+from zenws.fast.jsonl import encode_batch
 
 ALL = sorted(NAMES)
 # names that cannot be extra handshake headers (Config owns them) or are not header tokens
@@ -154,3 +162,72 @@ def test_recording_keeps_harmless_near_misses_byte_for_byte(tmp_path: pathlib.Pa
         rec.write("in", "text", text, 1)
     read, _ = zenws.recorder.read_recording(path)
     assert read[0].data == text
+
+
+def unquoted_frames(name: str, value: str) -> list[str]:
+    """Text frames carrying ``value`` under ``name`` with no JSON key around it."""
+    return [
+        f"{name}={value}&channel=ticker",
+        f"op=login&{name.upper()}={value}",
+        f"GET /ws?a=1&{name}={value} HTTP/1.1\r\n{name}: {value}\r\nHost: h\r\n\r\n",
+        f"{name.title()}: {value}",
+        f"{{'{name}': '{value}', 'n': 1}}",
+        f'say "hi "{name}": {value}',
+        f"error: invalid credentials Bearer {value}",
+        json.dumps({"id": 1, "result": {"redirect": f"wss://h/ws?{name}={value}"}}),
+        json.dumps({"id": 2, "result": {"url": f"wss://trader:{value}@h/ws"}}),
+    ]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_recording_hides_unquoted_secrets(name: str, tmp_path: pathlib.Path) -> None:
+    """``k=v``, header lines, Python reprs and URLs in a frame: the compiled writer and the
+    Python rule set (``redact_json_text``) write the same thing, and no secret."""
+    value = secret(name, "u")
+    frames = unquoted_frames(name, value)
+    path = tmp_path / "unquoted.jsonl"
+    with zenws.record(path) as rec:
+        for text in frames:
+            rec.write("in", "text", text, 1)
+            rec.write("in", "text", text.encode(), 1)
+    assert value not in path.read_text()
+    read, errors = zenws.recorder.read_recording(path)
+    assert not errors
+    expected = [redact_json_text(t) for t in frames for _ in (str, bytes)]
+    assert [f.data for f in read] == expected
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_encode_batch_sends_unquoted_secrets_to_python(name: str) -> None:
+    value = secret(name, "b")
+    frames = unquoted_frames(name, value)
+    entries = [(i, "in", "text", t, 1, None, "") for i, t in enumerate(frames)]
+    seen: list[str] = []
+
+    def fallback(entry: tuple[object, ...]) -> bytes:
+        seen.append(str(entry[3]))
+        return json.dumps({"data": redact_json_text(str(entry[3]))}).encode() + b"\n"
+
+    out = encode_batch(entries, 0, 0, True, fallback)
+    assert value.encode() not in out
+    assert seen == frames
+    # without redaction nothing goes to Python: the frames are plain UTF-8 text
+    assert value.encode() in encode_batch(entries, 0, 0, False, fallback)
+    assert seen == frames
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_recording_hides_secrets_in_close_reasons(name: str, tmp_path: pathlib.Path) -> None:
+    """A close reason is peer text like a frame: the same rule set hides secrets in it, and an
+    ordinary reason is recorded as it was."""
+    value = secret(name, "c")
+    reasons = [f"{name}={value}", f"{name}: {value}", "going away"]
+    path = tmp_path / "close.jsonl"
+    with zenws.record(path) as rec:
+        for reason in reasons:
+            rec.write("in", "close", None, 1, code=1000, reason=reason)
+    assert value not in path.read_text()
+    read, errors = zenws.recorder.read_recording(path)
+    assert not errors
+    assert [f.reason for f in read] == [redact_text(r) for r in reasons]
+    assert read[-1].reason == "going away"

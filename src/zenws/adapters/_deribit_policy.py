@@ -19,6 +19,7 @@ class DeribitMetrics:
     Attributes:
         gaps: book sequence gaps detected.
         resyncs: book channels resubscribed after a gap.
+        malformed: book messages that could not be applied (each resyncs its book).
         auths: successful ``public/auth`` with credentials (one per connection).
         refreshes: successful token refreshes.
         rate_limit_pauses: 10028 pauses.
@@ -29,6 +30,7 @@ class DeribitMetrics:
 
     gaps: int
     resyncs: int
+    malformed: int
     auths: int
     refreshes: int
     rate_limit_pauses: int

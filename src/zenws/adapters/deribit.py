@@ -14,7 +14,7 @@ Example::
         book = await dc.on_book("BTC-PERPETUAL", lambda b: print(b.best_bid(), b.best_ask()))
         await dc.buy("BTC-PERPETUAL", 10, type="limit", price=30000, label="demo")
 
-Wire facts: https://docs.deribit.com/ and ``shared/deribit/README.md``.
+Wire facts: https://docs.deribit.com/ (kept in :mod:`zenws.exchanges.deribit`).
 """
 
 from __future__ import annotations
@@ -543,6 +543,7 @@ class DeribitClient:
         return DeribitMetrics(
             gaps=self.gaps,
             resyncs=self.resyncs,
+            malformed=self._sync.malformed,
             auths=self.auths,
             refreshes=self.refreshes,
             rate_limit_pauses=self.rate_limit_pauses,

@@ -8,7 +8,8 @@ writer thread lives in :meth:`FrameQueue.serve`: it sleeps on a C lock, then enc
 frames straight from the arena into finished JSONL lines -- UTC timestamp, integers, JSON
 string escaping (the same escapes as orjson, SIMD, ext/zenws_jstr.c) or base64 -- and
 ``write(2)``s them, all without the GIL. Frames that need Python are left to the caller: text
-whose keys may name a secret (found during the escaping pass; the caller redacts it), text
+that may carry a secret (a key that may name one, found during the escaping pass, or a
+``name=value``-like form, found by a second SIMD pass; the caller redacts it), text
 bytes that are not valid UTF-8, frames held by reference.
 
 :func:`encode_batch` and :func:`encode_frame` encode Python tuples the same way.
@@ -215,10 +216,12 @@ cdef bint _has_secret_key(const uint8_t *s, Py_ssize_t k) noexcept nogil:
 
 
 def has_secret_key(data) -> bool:
-    """True when a JSON text (str or UTF-8 bytes) has a key that may name a credential.
+    """True when a text (str or UTF-8 bytes) may carry a secret the rule set hides.
 
-    A superset of :func:`zenws._redact.is_sensitive` applied to every key: False means the
-    frame certainly needs no redaction.
+    A superset of :func:`zenws._redact.redact_json_text`: a JSON key that may name a
+    credential, or a ``name=value``, ``Name: value``, ``'name': value``, URL userinfo or
+    ``Bearer`` credential whose name may be one. False means the frame certainly needs no
+    redaction.
     """
     cdef Py_ssize_t k
     cdef const char *s
@@ -334,7 +337,12 @@ cdef Py_ssize_t _encode_item(char *out, Py_ssize_t n, const Item *it, bint redac
     elif kind == K_CLOSE:
         n = _put_int(out, n, it.code) if it.has_code else _put(out, n, b"null", 4)
         n = _put(out, n, b',"reason":', 10)
-        n = _put_escaped(out, n, <const uint8_t *>it.s, it.k, False)
+        # a close reason is peer text like any frame: the same scan, -2 = Python redacts it
+        m = zenws_json_string(out + n, <const uint8_t *>it.s, it.k, False, redact,
+                              <zenws_keycache *>kc)
+        if m < 0:
+            return -1
+        n += m
     else:
         n = _put_base64(out, n, <const uint8_t *>it.s, it.k)
     return _put(out, n, b"}\n", 2)

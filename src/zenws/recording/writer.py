@@ -60,7 +60,7 @@ class RecordingDropWarning(RuntimeWarning):
 
 
 def redact_text(raw: bytes) -> bytes:
-    """Hide the values of secret-named keys in a JSON text frame.
+    """Hide secrets in a text frame: JSON as ``redact_mapping``, other text as ``redact_text``.
 
     Args:
         raw: the UTF-8 text frame.
@@ -69,7 +69,7 @@ def redact_text(raw: bytes) -> bytes:
         ``raw`` itself when no key is a credential; otherwise the frame re-encoded with those
         values replaced by ``"***"``.
     """
-    # the C scan is a superset of is_sensitive() over the decoded keys (escaped keys included)
+    # the C scan is a superset of both rule paths below (keys, URL values, free-text forms)
     if not has_secret_key(raw):
         return raw
     try:
@@ -114,7 +114,7 @@ def _encode_entry(entry: Entry, t0: int, wall0: int, redact: bool) -> bytes:
     }
     if kind == "close":
         rec["code"] = code
-        rec["reason"] = reason
+        rec["reason"] = _redact_free_text(reason) if redact else reason
     elif kind == "text":
         raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
         if redact:

@@ -38,7 +38,7 @@ def _rates() -> dict[str, float]:
 
 @dataclass
 class DeribitKnobs:
-    """Simulator settings; the defaults follow Deribit (``shared/deribit/README.md``).
+    """Simulator settings; the defaults follow Deribit (:mod:`zenws.exchanges.deribit`).
 
     Attributes:
         seed: seeds every random choice (prices, amounts, tokens): same seed, same market.

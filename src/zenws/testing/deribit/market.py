@@ -1,5 +1,5 @@
 """Simulated market data: seeded random-walk instruments and the ``ticker``/``book``/``trades``
-channel streams (Deribit notification shapes, ``shared/deribit/README.md``).
+channel streams (Deribit's notification shapes).
 
 Each instrument moves lazily: when a stream publishes, the instrument first catches up with the
 market steps due since its last step, so the price path depends only on the seed and the step

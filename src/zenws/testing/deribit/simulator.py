@@ -1,9 +1,10 @@
 """``DeribitSimulator``: a :class:`~zenws.testing.Handler` speaking Deribit JSON-RPC v2.
 
-Facts it reproduces are listed in ``shared/deribit/README.md``: response envelope with
-``usIn``/``usOut``/``usDiff``/``testnet``, heartbeats with test_requests, auth grants, private
-methods, subscriptions with a 250-channel limit, book snapshots and changes, cancel on
-disconnect and the credit rate limiter that answers ``10028`` and then ends the session.
+Deribit facts it reproduces (the wire facts live in :mod:`zenws.exchanges.deribit`): the
+response envelope with ``usIn``/``usOut``/``usDiff``/``testnet``, heartbeats with
+test_requests, auth grants, private methods, subscriptions with a 250-channel limit, book
+snapshots and changes, cancel on disconnect and the credit rate limiter that answers
+``10028`` and then ends the session.
 """
 
 from __future__ import annotations
