@@ -433,14 +433,16 @@ static int request_params_ok(PyObject **params) {
     (22 + (id_len) + 10 + (method_len) + 2 + 10 + params_hint + 1 + 40)
 
 static int write_request(jw *w, const char *id_json, Py_ssize_t id_len, const char *method,
-                         Py_ssize_t method_len, PyObject *params) {
+                         Py_ssize_t method_len, PyObject *params, int bare) {
     static const char prefix[] = "{\"jsonrpc\":\"2.0\",\"id\":";
+    /* bare: {"id":.. without the "jsonrpc" member (Binance's documented requests) */
+    const Py_ssize_t pn = bare ? 6 : 22;
     int rc;
     /* REQUEST_CAP reserved room for everything up to the method's text. */
-    memcpy(w->p, prefix, 22);
-    memcpy(w->p + 22, id_json, (size_t)id_len);
-    memcpy(w->p + 22 + id_len, ",\"method\":", 10);
-    w->p += 22 + id_len + 10;
+    memcpy(w->p, bare ? "{\"id\":" : prefix, (size_t)pn);
+    memcpy(w->p + pn, id_json, (size_t)id_len);
+    memcpy(w->p + pn + id_len, ",\"method\":", 10);
+    w->p += pn + id_len + 10;
     if ((rc = write_str(w, method, method_len)) != 0) return rc;
     RESERVE(w, 10 + 2 + 1);
     memcpy(w->p, ",\"params\":", 10);
@@ -460,12 +462,12 @@ static int write_request(jw *w, const char *id_json, Py_ssize_t id_len, const ch
 }
 
 int zenws_jsonenc_request(const char *id_json, Py_ssize_t id_len, const char *method,
-                          Py_ssize_t method_len, PyObject *params, PyObject **out) {
+                          Py_ssize_t method_len, PyObject *params, int bare, PyObject **out) {
     jw w;
     int rc;
     if (!request_params_ok(&params)) return ZENWS_JSONENC_UNSUPPORTED;
     if (jw_init(&w, REQUEST_CAP(id_len, method_len)) < 0) return -1;
-    if ((rc = write_request(&w, id_json, id_len, method, method_len, params)) != 0) {
+    if ((rc = write_request(&w, id_json, id_len, method, method_len, params, bare)) != 0) {
         Py_XDECREF(w.obj);
         return rc;
     }
@@ -475,12 +477,13 @@ int zenws_jsonenc_request(const char *id_json, Py_ssize_t id_len, const char *me
 
 int zenws_jsonenc_request_into(zenws_jsonenc_buf *b, Py_ssize_t head, const char *id_json,
                                Py_ssize_t id_len, const char *method, Py_ssize_t method_len,
-                               PyObject *params, Py_ssize_t *len) {
+                               PyObject *params, int bare, Py_ssize_t *len) {
     jw w;
     int rc;
     if (!request_params_ok(&params)) return ZENWS_JSONENC_UNSUPPORTED;
     if (jw_init_buf(&w, b, head, REQUEST_CAP(id_len, method_len)) < 0) return -1;
-    if ((rc = write_request(&w, id_json, id_len, method, method_len, params)) != 0) return rc;
+    if ((rc = write_request(&w, id_json, id_len, method, method_len, params, bare)) != 0)
+        return rc;
     *len = w.p - w.base;
     return 0;
 }

@@ -16,6 +16,7 @@ from zenws.exchanges import binance, deribit
 from zenws.fast.ratelimit import Limiter, TokenBucket
 
 __all__ = [
+    "BINANCE_ORDER_METHODS",
     "BINANCE_WEIGHTS",
     "DERIBIT_MATCHING_ENGINE_METHODS",
     "DERIBIT_SUBSCRIBE_METHODS",
@@ -42,7 +43,14 @@ _BINANCE_DEFAULTS: dict[str, float] = {
     # burst + 60 * refill == weight_per_minute no minute can exceed the limit.
     "burst": 1200,
     "default_weight": 1,
+    # ORDERS: counted per fixed 10 s window; with orders_burst + 10 * refill ==
+    # orders_per_10s no 10 s (hence no window) can exceed the limit.
+    "orders_per_10s": binance.ORDERS_PER_10S,
+    "orders_burst": binance.ORDERS_PER_10S // 2,
 }
+
+#: Methods that count toward Binance's ORDERS limits (the ``orders`` bucket).
+BINANCE_ORDER_METHODS: tuple[str, ...] = tuple(n for n, m in binance.METHODS.items() if m.orders)
 
 _SIMPLE_DEFAULTS: dict[str, float] = {"rate": 10.0, "burst": 10.0}
 
@@ -141,10 +149,21 @@ def _binance(clock: Callable[[], int] | None, overrides: dict[str, Any]) -> Limi
             f"weight_per_minute ({per_minute:g})",
             field="rate_limit",
         )
+    per_10s, orders_burst = v["orders_per_10s"], v["orders_burst"]
+    if not 1 <= orders_burst <= per_10s:
+        raise ConfigError(
+            f"rate_limit preset 'binance': orders_burst ({orders_burst:g}) must be >= 1 and "
+            f"<= orders_per_10s ({per_10s:g})",
+            field="rate_limit",
+        )
     bucket = TokenBucket(burst, (per_minute - burst) / 60.0, clock=clock)
+    orders = TokenBucket(orders_burst, (per_10s - orders_burst) / 10.0, clock=clock)
     costs = {m: ("weight", float(w)) for m, w in BINANCE_WEIGHTS.items()}
+    # One bucket per method: order placement draws from ORDERS (its weight, 1, is left to
+    # the server's REQUEST_WEIGHT counts, which correct the weight bucket).
+    costs.update((m, ("orders", 1.0)) for m in BINANCE_ORDER_METHODS)
     costs.update(_costs("binance", overrides.get("costs")))
-    return Limiter({"weight": bucket}, costs, ("weight", v["default_weight"]))
+    return Limiter({"weight": bucket, "orders": orders}, costs, ("weight", v["default_weight"]))
 
 
 def _simple(clock: Callable[[], int] | None, overrides: dict[str, Any]) -> Limiter:
@@ -175,10 +194,13 @@ def preset(name: str, *, clock: Callable[[], int] | None = None, **overrides: An
       ``subscribe_cost=3_000``, ``subscribe_pool=30_000``, ``subscribe_refill=10_000``;
       ``matching_engine_rate=5`` (requests/s), ``matching_engine_burst=20``;
       ``matching_engine_methods`` and ``subscribe_methods`` replace the method lists.
-    * ``"binance"`` (bucket ``weight``): ``weight_per_minute=6000``, ``burst=1200``
-      (refill is ``(weight_per_minute - burst) / 60`` per s, so no calendar minute
-      exceeds the limit), ``default_weight=1``; method weights from
-      :data:`BINANCE_WEIGHTS`.
+    * ``"binance"`` (buckets ``weight`` and ``orders``): ``weight_per_minute=6000``,
+      ``burst=1200`` (refill is ``(weight_per_minute - burst) / 60`` per s, so no calendar
+      minute exceeds the limit), ``default_weight=1``; method weights from
+      :data:`BINANCE_WEIGHTS`.  Order placement (:data:`BINANCE_ORDER_METHODS`) costs one
+      token of ``orders`` instead of its weight (one bucket per method):
+      ``orders_per_10s=50``, ``orders_burst=25`` (refill ``(orders_per_10s - orders_burst)
+      / 10`` per s, so no 10 s window exceeds the limit).
     * ``"simple"`` (bucket ``default``): one token per request, ``rate=10`` per s,
       ``burst`` (default ``max(1, rate)``).
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, ClassVar, Final, Protocol, runtime_checkable
 
 from . import errors
 from .exchanges import deribit
@@ -113,6 +113,8 @@ class BinanceDialect:
 
     name: str = "binance"
     max_per_request: int = BINANCE_MAX_PER_REQUEST
+    #: Requests are ``{id, method, params}``: no ``"jsonrpc"`` member (Binance's API docs).
+    jsonrpc_member: ClassVar[bool] = False
 
     def subscribe_requests(self, channels: Sequence[str]) -> list[tuple[str, Any]]:
         """``SUBSCRIBE`` chunks with the stream names as the params list."""
@@ -192,6 +194,13 @@ _DIALECTS: Final[dict[str, Callable[..., Dialect]]] = {
     "binance": BinanceDialect,
     "jsonrpc": JsonRpcDialect,
 }
+
+
+def jsonrpc_member(spec: str | Dialect) -> bool:
+    """Whether requests of this dialect carry ``"jsonrpc": "2.0"`` (a dialect's
+    ``jsonrpc_member`` attribute; default True, ``binance`` False)."""
+    obj: Any = _DIALECTS.get(spec) if isinstance(spec, str) else spec
+    return bool(getattr(obj, "jsonrpc_member", True))
 
 
 def dialect(spec: str | Dialect, **kw: Any) -> Dialect:

@@ -139,6 +139,10 @@ class Config:
         backoff_jitter: ``"full"`` (uniform 0..delay), ``"equal"`` (delay/2 + uniform 0..delay/2)
             or ``"none"``.
         stable_after: uptime after which the attempt counter resets.
+        attempt_limit: ``None``, or ``(count, window)``: at most ``count`` connection attempts
+            (the first connect and every reconnect attempt) in any ``window`` seconds, whatever
+            the backoff drew; a :class:`zenws.reconnect.AttemptLimit` may be shared by
+            clients that count against one limit (Binance: 300 per 5 min per IP).
         heartbeat: ``None``, ``"ping_pong"``, ``"deribit"``, ``"binance"``, ``"text"`` or a
             heartbeat strategy object (see :mod:`zenws.heartbeat`).
         heartbeat_interval: seconds between heartbeats.
@@ -232,6 +236,7 @@ class Config:
     rotation_timeout: float = 30.0
     rotation_window: int = 4096
     sequence_key: Any = None
+    attempt_limit: Any = None
 
     # -- construction -------------------------------------------------------------------
 
@@ -337,6 +342,7 @@ class Config:
             )
         _choice("backoff_jitter", self.backoff_jitter, BACKOFF_JITTERS)
         put(self, "stable_after", _seconds("stable_after", self.stable_after, zero=True))
+        put(self, "attempt_limit", _attempt_limit(self.attempt_limit))
         put(self, "heartbeat", _heartbeat(self.heartbeat))
         put(self, "heartbeat_interval", _seconds("heartbeat_interval", self.heartbeat_interval))
         for name in ("heartbeat_timeout", "idle_timeout"):
@@ -532,6 +538,17 @@ def _heartbeat(value: Any) -> Any:
         return None
     _object_or_choice("heartbeat", value, HEARTBEATS)
     return value
+
+
+def _attempt_limit(value: Any) -> Any:
+    if value is None or all(callable(getattr(value, m, None)) for m in ("wait", "record")):
+        return value  # None, or an AttemptLimit (possibly shared)
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise _fail(
+            "attempt_limit", "must be None, (count, window seconds) or an AttemptLimit", value
+        )
+    count = _integer("attempt_limit", value[0], 1)
+    return (count, _seconds("attempt_limit", value[1]))
 
 
 def _rate_limit(value: Any) -> None:

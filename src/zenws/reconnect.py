@@ -21,6 +21,7 @@ import email.utils
 import math
 import random
 import time
+from collections import deque
 from typing import Any, Final
 
 from . import errors
@@ -28,6 +29,7 @@ from . import errors
 __all__ = [
     "DEFAULT_MAX_RETRY_AFTER",
     "JITTER_MODES",
+    "AttemptLimit",
     "Backoff",
     "parse_retry_after",
     "retry_decision",
@@ -187,6 +189,70 @@ class Backoff:
             f"jitter={self.jitter!r}, stable_after={self.stable_after}, "
             f"retry_count={self.retry_count}, attempt={self.attempt})"
         )
+
+
+class AttemptLimit:
+    """At most ``count`` connection attempts in any ``window`` seconds (a sliding window).
+
+    A venue that limits connection attempts per IP (Binance: 300 per 5 minutes) must never
+    see more, whatever the backoff's jitter drew.  The client asks :meth:`wait` before each
+    attempt, sleeps that long, then calls :meth:`record`.  One object may be shared by the
+    clients that count against the same limit (``Config.attempt_limit`` accepts it).
+
+    Args:
+        count: attempts allowed per window (>= 1).
+        window: the window in seconds (> 0).
+
+    Raises:
+        ConfigError: a count below 1 or a window that is not a positive finite number.
+    """
+
+    __slots__ = ("_times", "count", "window")
+
+    def __init__(self, count: int, window: float) -> None:
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise errors.ConfigError(
+                f"attempt_limit: count must be an int >= 1, got {count!r}", field="attempt_limit"
+            )
+        _check_seconds("attempt_limit", window)
+        if window <= 0:
+            raise errors.ConfigError(
+                f"attempt_limit: window must be > 0 s, got {window!r}", field="attempt_limit"
+            )
+        self.count = count
+        self.window = float(window)
+        self._times: deque[float] = deque(maxlen=count)  # the last `count` attempts
+
+    @classmethod
+    def of(cls, value: Any) -> AttemptLimit | None:
+        """``Config.attempt_limit`` as an AttemptLimit: ``None``, ``(count, window)`` or one."""
+        if value is None or isinstance(value, AttemptLimit):
+            return value
+        count, window = value
+        return cls(count, window)
+
+    def wait(self, now: float | None = None) -> float:
+        """Seconds before the next attempt keeps within the limit (0: now).
+
+        Args:
+            now: monotonic seconds (default ``time.monotonic()``).
+        """
+        if len(self._times) < self.count:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        return max(0.0, self._times[0] + self.window - now)
+
+    def recent(self, now: float | None = None) -> int:
+        """Attempts recorded in the window ending at ``now`` (default: the current time)."""
+        now = time.monotonic() if now is None else now
+        return sum(1 for t in self._times if t > now - self.window)
+
+    def record(self, now: float | None = None) -> None:
+        """An attempt starts at ``now`` (monotonic seconds, default the current time)."""
+        self._times.append(time.monotonic() if now is None else now)
+
+    def __repr__(self) -> str:
+        return f"AttemptLimit({self.count}, {self.window})"
 
 
 def _check_seconds(field: str, value: float) -> None:

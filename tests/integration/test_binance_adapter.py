@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,9 +14,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+import zenws
 from waits import wait_until
 from zenws.adapters.binance import BinanceClient
 from zenws.errors import ConfigError, RateLimited, RpcError
+from zenws.exchanges import binance as wire
 from zenws.testing import BinanceSimulator
 
 HMAC_KEY, HMAC_SECRET = "hmac-api-key-123", "hmac-secret-456"
@@ -23,6 +27,11 @@ _PRIVATE = Ed25519PrivateKey.generate()
 PEM = _PRIVATE.private_bytes(
     serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
 )
+
+
+@dataclasses.dataclass
+class Side:  # not plain data: encoded by orjson, not by the C encoder
+    side: str = "BUY"
 
 
 def venue(**kw: Any) -> BinanceSimulator:
@@ -299,29 +308,63 @@ async def test_raw_endpoint_events_reach_their_stream_handler() -> None:
 
 
 async def test_order_count_limit_holds_back_orders_only() -> None:
+    # Orders placed by another session: this one learns the count from the server's -1015.
     sim = venue(orders_per_10s=3)
+    async with session(sim, api_key=HMAC_KEY, secret_key=HMAC_SECRET) as other:
+        ids = []
+        for i in range(3):
+            placed = await other.order_place(
+                "BTCUSDT", "BUY", "LIMIT", price=f"{10 + i}", quantity="1", timeInForce="GTC"
+            )
+            ids.append(placed["orderId"])
+        bc = await BinanceClient.connect(
+            other.client.config.url, api_key=HMAC_KEY, secret_key=HMAC_SECRET, time_sync_interval=0
+        )
+        try:
+            assert bc._limiter is not None
+            with pytest.raises(RateLimited) as info:
+                await bc.order_place("BTCUSDT", "BUY", "LIMIT", price="9", quantity="1",
+                                     timeInForce="GTC")  # fmt: skip
+            assert isinstance(info.value.__cause__, RpcError)
+            assert info.value.__cause__.code == -1015 and info.value.bucket == "ORDERS"
+            assert bc._limiter.buckets["orders"].tokens < 1  # the server said stop
+            sent = len(params_of(sim, "order.place"))
+            with pytest.raises(RateLimited):
+                await bc.order_place("BTCUSDT", "BUY", "LIMIT", price="8", quantity="1",
+                                     timeInForce="GTC")  # fmt: skip
+            assert len(params_of(sim, "order.place")) == sent  # held back, not sent
+            status = await bc.order_status("BTCUSDT", orderId=ids[0])  # other requests go on
+            assert status["orderId"] == ids[0]
+        finally:
+            await bc.close()
+
+
+async def test_order_count_limit_is_held_back_locally_until_the_window_ends() -> None:
+    sim = venue(orders_per_10s=3, orders_window=2.0)
     async with session(sim, api_key=HMAC_KEY, secret_key=HMAC_SECRET) as bc:
-        assert bc._limiter is not None
-        orders = bc._limiter.buckets["orders"]
         ids = []
         for i in range(3):
             placed = await bc.order_place(
                 "BTCUSDT", "BUY", "LIMIT", price=f"{10 + i}", quantity="1", timeInForce="GTC"
             )
             ids.append(placed["orderId"])
-        assert orders.tokens < 10  # the server's ORDERS count (3 of 3), not 50 - 3, is left
-        with pytest.raises(RateLimited) as info:
+        with pytest.raises(RateLimited) as info:  # the server said 3 of 3: not sent at all
             await bc.order_place("BTCUSDT", "BUY", "LIMIT", price="9", quantity="1",
                                  timeInForce="GTC")  # fmt: skip
-        assert isinstance(info.value.__cause__, RpcError)
-        assert info.value.__cause__.code == -1015 and info.value.bucket == "ORDERS"
-        sent = len(params_of(sim, "order.place"))
-        with pytest.raises(RateLimited):
-            await bc.order_place("BTCUSDT", "BUY", "LIMIT", price="8", quantity="1",
-                                 timeInForce="GTC")  # fmt: skip
-        assert len(params_of(sim, "order.place")) == sent  # held back, not sent
-        status = await bc.order_status("BTCUSDT", orderId=ids[0])  # other requests go on
-        assert status["orderId"] == ids[0]
+        exc = info.value
+        assert exc.bucket == "ORDERS" and exc.__cause__ is None
+        assert 0 < exc.retry_after <= 2.0
+        assert len(params_of(sim, "order.place")) == 3
+        # cancels and queries go on
+        assert (await bc.order_status("BTCUSDT", orderId=ids[0]))["orderId"] == ids[0]
+        await bc.order_cancel("BTCUSDT", orderId=ids[1])
+        # once the window the server counted in is over, orders go out again, accepted
+        await asyncio.sleep(exc.retry_after)
+        placed = await bc.order_place(
+            "BTCUSDT", "BUY", "LIMIT", price="9", quantity="1", timeInForce="GTC"
+        )
+        assert placed["orderId"] not in ids
+        assert bc.metrics().rate_limited == 0  # the server never had to refuse an order
 
 
 async def test_user_data_with_an_hmac_key_uses_the_signed_subscribe() -> None:
@@ -335,3 +378,38 @@ async def test_user_data_with_an_hmac_key_uses_the_signed_subscribe() -> None:
             "BTCUSDT", "BUY", "LIMIT", price="100", quantity="0.01", timeInForce="GTC"
         )
         await wait_until(lambda: any(e.get("e") == "executionReport" for e in events))
+
+
+async def test_requests_are_id_method_params_only_and_default_clients_keep_jsonrpc() -> None:
+    sim = venue()
+    async with session(sim, api_key=HMAC_KEY, secret_key=HMAC_SECRET) as bc:
+        await bc.order_place(
+            "BTCUSDT", "BUY", "LIMIT", price="10", quantity="1", timeInForce="GTC"
+        )  # C-encoded params
+        await bc.request("time", {"note": Side()})  # orjson-encoded params
+        await bc.subscribe("btcusdt@trade")  # the stream connection's SUBSCRIBE
+        assert sim.server is not None
+        sent = [r.data for r in sim.server.received if isinstance(r.data, str)]
+        assert {"order.place", "time", "SUBSCRIBE"} <= {orjson.loads(d)["method"] for d in sent}
+        for data in sent:
+            assert data.startswith('{"id":'), data
+            assert list(orjson.loads(data)) == ["id", "method", "params"], data
+        seen = len(sim.server.received)
+        async with await zenws.connect(sim.url) as plain:  # default dialect: JSON-RPC 2.0
+            assert "serverTime" in await plain.request("time")
+        data = sim.server.received[seen].data
+        assert isinstance(data, str) and orjson.loads(data)["jsonrpc"] == "2.0", data
+
+
+async def test_both_connections_share_the_connection_attempt_limit() -> None:
+    sim = venue()
+    async with session(sim) as bc:
+        await bc.subscribe("btcusdt@trade")
+        limit = bc.attempt_limit
+        assert (limit.count, limit.window) == (
+            wire.CONNECTION_ATTEMPTS,
+            wire.CONNECTION_ATTEMPTS_WINDOW,
+        )
+        assert bc.client.config.attempt_limit is limit
+        assert bc.streams.config.attempt_limit is limit
+        assert limit.recent() == 2  # both connects were counted

@@ -5,25 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
 
 import aiohttp
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
+from binance_ws import call
 from waits import wait_until
 from zenws.testing import BinanceSimulator
-
-
-async def call(ws: ClientConnection, req_id: Any, method: str, params: Any = None) -> Any:
-    msg: dict[str, Any] = {"id": req_id, "method": method}
-    if params is not None:
-        msg["params"] = params
-    await ws.send(json.dumps(msg))
-    while True:
-        reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
-        if isinstance(reply, dict) and reply.get("id") == req_id:
-            return reply
 
 
 async def test_request_shapes() -> None:

@@ -13,27 +13,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
+from binance_ws import call
 from zenws.exchanges import binance
 from zenws.testing import BinanceSimulator
 
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
-
-
-async def call(
-    ws: ClientConnection, req_id: Any, method: str, params: Any = None, sink: Any = None
-) -> Any:
-    msg: dict[str, Any] = {"id": req_id, "method": method}
-    if params is not None:
-        msg["params"] = params
-    await ws.send(json.dumps(msg))
-    while True:
-        reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
-        if isinstance(reply, dict) and reply.get("id") == req_id:
-            return reply
-        if sink is not None:
-            sink.append(reply)
 
 
 def hmac_signed(params: dict[str, Any], api_key: str = "hkey", secret: str = SECRET) -> Any:

@@ -14,18 +14,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from binance_ws import call
 from zenws.testing import BinanceSimulator
-
-
-async def call(ws: ClientConnection, req_id: Any, method: str, params: Any = None) -> Any:
-    msg: dict[str, Any] = {"id": req_id, "method": method}
-    if params is not None:
-        msg["params"] = params
-    await ws.send(json.dumps(msg))
-    while True:
-        reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
-        if isinstance(reply, dict) and reply.get("id") == req_id:
-            return reply
 
 
 async def events(ws: ClientConnection, n: int, kind: str | None = None) -> list[Any]:

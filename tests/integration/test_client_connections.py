@@ -97,8 +97,7 @@ async def test_every_new_connection_inherits_the_response_hook() -> None:
     async with WebsocketsServer() as srv:
         client = zenws.Client(zenws.Config.new(srv.url, retry_delay=0.01, max_backoff=0.02))
         await client.start()
-        assert client._correlator is not None
-        client._correlator.on_response = seen.append
+        client.on_response = seen.append
         assert await client.request("echo", [1]) == [1]
         new = await client._prepare(_staging())
         assert await client._requests.request_on(new, "echo", [2]) == [2]
@@ -108,4 +107,24 @@ async def test_every_new_connection_inherits_the_response_hook() -> None:
         assert await client.request("echo", [3]) == [3]
         results = [(d if isinstance(d, dict) else json.loads(d))["result"] for d in seen]
         assert results == [[1], [2], [3]], seen
+        await client.close()
+
+
+async def test_on_response_set_before_start_and_on_a_prepared_connection() -> None:
+    seen: list[object] = []
+    async with WebsocketsServer() as srv:
+        client = zenws.Client(zenws.Config.new(srv.url))
+        client.on_response = seen.append  # before any connection exists
+        await client.start()
+        assert await client.request("echo", [1]) == [1]
+        new = await client._prepare(_staging())
+        client.on_response = None  # reaches the prepared connection too
+        assert await client._requests.request_on(new, "echo", [2]) == [2]
+        assert await client.request("echo", [3]) == [3]
+        client.on_response = seen.append
+        assert await client._requests.request_on(new, "echo", [4]) == [4]
+        results = [(d if isinstance(d, dict) else json.loads(d))["result"] for d in seen]
+        assert results == [[1], [4]], seen
+        with pytest.raises(TypeError):
+            client.on_response = 42  # type: ignore[assignment]
         await client.close()

@@ -65,6 +65,7 @@ DEFAULTS = {
     "rotation_timeout": 30.0,
     "rotation_window": 4096,
     "sequence_key": None,
+    "attempt_limit": None,
 }
 
 
@@ -266,6 +267,13 @@ BAD: dict[str, st.SearchStrategy[object]] = {
     "reconnect_on_error": st.one_of(st.integers(), st.text(), st.none()),
     "restore_subscriptions": st.one_of(st.integers(), st.text(), st.none()),
     "deliver_heartbeats": st.one_of(st.integers(), st.text(), st.none()),
+    "attempt_limit": st.one_of(
+        st.integers(),
+        st.text(),
+        st.tuples(st.integers(max_value=0), st.floats(0.001, 1e6)),
+        st.tuples(st.integers(1, 10), st.floats(max_value=0) | st.just(float("inf"))),
+        st.tuples(st.integers(1, 10)),
+    ),
     "request_timeout": _bad_pos_seconds,
     "max_message_size": _bad_pos_int,
     "compression": st.one_of(st.text().filter(lambda s: s != "deflate"), st.integers()),
@@ -342,6 +350,7 @@ GOOD = st.fixed_dictionaries(
         "reconnect_on_error": st.booleans(),
         "restore_subscriptions": st.booleans(),
         "deliver_heartbeats": st.booleans(),
+        "attempt_limit": st.one_of(st.none(), st.tuples(st.integers(1, 10**4), _pos)),
         "request_timeout": _pos,
         "max_message_size": st.integers(1, 2**40),
         "compression": st.sampled_from((None, "deflate")),

@@ -57,7 +57,11 @@ def test_deribit_numbers_are_the_same_in_the_preset_and_the_simulator() -> None:
 def test_binance_weights_are_the_same_in_the_preset_and_the_simulator() -> None:
     k, limiter = BinanceKnobs(), preset("binance")
     assert k.weights == binance.WEIGHTS
-    assert {m: w for m, (_, w) in limiter.costs.items()} == binance.WEIGHTS
+    weights = {m: w for m, (bucket, w) in limiter.costs.items() if bucket == "weight"}
+    orders = {m for m, (bucket, _) in limiter.costs.items() if bucket == "orders"}
+    assert orders == {m for m, spec in binance.METHODS.items() if spec.orders}
+    assert weights == {m: w for m, w in binance.WEIGHTS.items() if m not in orders}
+    assert limiter.buckets["orders"].capacity <= k.orders_per_10s
     assert k.weight_limit == binance.WEIGHT_PER_MINUTE
     assert (k.ping_interval, k.pong_timeout) == (binance.PING_INTERVAL, binance.PONG_TIMEOUT)
     assert k.max_streams == binance.MAX_STREAMS_PER_CONNECTION

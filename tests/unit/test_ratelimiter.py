@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from zenws import telemetry
+from zenws._ratelimit_presets import BINANCE_ORDER_METHODS
 from zenws.errors import ConfigError, ConnectionLost, RateLimited
+from zenws.exchanges.binance import ORDERS_PER_10S
 from zenws.fast.ratelimit import Limiter, TokenBucket
 from zenws.ratelimit import (
     BINANCE_WEIGHTS,
@@ -124,17 +126,37 @@ def test_binance_preset_numbers() -> None:
     # burst + 60 s of refill == the documented 6000 weight per minute
     assert w.capacity + 60 * w.refill_per_s == pytest.approx(6000)
     assert lim.cost_of("exchangeInfo") == ("weight", 20.0)
-    assert lim.cost_of("order.place") == ("weight", 1.0)
+    assert lim.cost_of("order.place") == ("orders", 1.0)  # one bucket per method: ORDERS
+    assert lim.cost_of("order.cancel") == ("weight", 1.0)  # cancels are not orders
     assert lim.cost_of("depth") == ("weight", 5.0)
     assert lim.cost_of("some.new.method") == ("weight", 1.0)
     for method, weight in BINANCE_WEIGHTS.items():
-        assert lim.cost_of(method) == ("weight", float(weight))
+        if method not in BINANCE_ORDER_METHODS:
+            assert lim.cost_of(method) == ("weight", float(weight))
     # Greedy use for two minutes never exceeds 6000 weight in a 60 s window.
     used = []
     for _ in range(120 * 10):
         used.append(burst(lim, "order.status") * 4)
         clock.advance(0.1)
     assert max(sum(used[i : i + 600]) for i in range(len(used) - 600)) <= 6000
+
+
+def test_binance_preset_orders_bucket_keeps_every_10s_window_within_the_limit() -> None:
+    clock = FakeClock()
+    lim = preset("binance", clock=clock)
+    o = lim.buckets["orders"]
+    assert set(BINANCE_ORDER_METHODS) == {"order.place", "order.cancelReplace"}
+    assert o.capacity + 10 * o.refill_per_s == pytest.approx(ORDERS_PER_10S)
+    placed = []
+    for _ in range(30 * 10):  # greedy placement for 30 s
+        placed.append(burst(lim, "order.place"))
+        clock.advance(0.1)
+    assert sum(placed) > 1.5 * ORDERS_PER_10S  # orders keep flowing...
+    assert max(sum(placed[i : i + 100]) for i in range(len(placed) - 100)) <= ORDERS_PER_10S
+    small = preset("binance", orders_per_10s=3, orders_burst=3).buckets["orders"]
+    assert (small.capacity, small.refill_per_s) == (3, 0)
+    with pytest.raises(ConfigError, match="orders_burst"):
+        preset("binance", orders_per_10s=10, orders_burst=20)
 
 
 def test_binance_preset_overrides() -> None:

@@ -26,18 +26,19 @@ import logging
 import time as _time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Final, NoReturn
 
 import orjson
 
-from .. import telemetry as _tm
 from ..errors import ConfigError, ConnectionLost, RateLimited, RpcError
 from ..exchanges import binance as wire
 from ..heartbeat import Binance as BinanceHeartbeat
+from ..reconnect import AttemptLimit
 from ._binance_auth import Credentials, ServerClock, signature_payload
 from ._binance_book import BookGap, BookSync, DepthBook
+from ._binance_limits import OrderWindows
 from ._binance_methods import METHODS, SIGNED, security_of
+from ._venue import VenueClient
 
 __all__ = [
     "API_URL",
@@ -156,7 +157,7 @@ class BinanceMetrics:
     client: Any
 
 
-class BinanceClient:
+class BinanceClient(VenueClient):
     """A Binance session: WebSocket API client plus a market-stream client (use :meth:`connect`).
 
     Typed helpers (``ping``, ``time``, ``exchange_info``, ``depth``, ``ticker_price``,
@@ -169,6 +170,8 @@ class BinanceClient:
         client: the WebSocket API :class:`zenws.Client`.
         streams: the market-stream :class:`zenws.Client` (``None`` until first used).
         clock: the :class:`ServerClock` estimate signed requests are stamped with.
+        attempt_limit: the :class:`zenws.reconnect.AttemptLimit` both connections share
+            (``CONNECTION_ATTEMPTS`` per ``CONNECTION_ATTEMPTS_WINDOW`` s).
         lifetime: seconds a connection may live (default
             :data:`zenws.exchanges.binance.CONNECTION_LIFETIME`, 24 h): both connections are
             rotated (make-before-break) before that (``Config.max_connection_age``).
@@ -204,6 +207,7 @@ class BinanceClient:
     ) -> None:
         if logon and (credentials is None or credentials.key_type != "ed25519"):
             raise ConfigError("logon: session.logon needs an Ed25519 private_key", field="logon")
+        super().__init__()
         self.client = client
         self.streams: Any = None
         self._creds = credentials
@@ -220,13 +224,16 @@ class BinanceClient:
         self._stream_options = dict(stream_options or {})
         self._stream_lock = asyncio.Lock()
         self._limiter = limiter
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._books = BookSync(self._snapshot, self._spawn, limit=book_limit)
         self._user_handler: Callable[[Any], Any] | None = None
         self._user_stream = False
         self.used_weight: int | None = None
         self._retry_at = 0.0  # monotonic time before which nothing is sent (retryAfter)
         self._orders_retry_at = 0.0  # the same for order placement (-1015)
+        self._order_windows = OrderWindows()  # the server's ORDERS counts per window
+        #: Connection attempts of both connections: ``CONNECTION_ATTEMPTS`` per
+        #: ``CONNECTION_ATTEMPTS_WINDOW`` s (per IP), whatever the backoff drew.
+        self.attempt_limit = AttemptLimit(wire.CONNECTION_ATTEMPTS, wire.CONNECTION_ATTEMPTS_WINDOW)
         self._stream_handlers: dict[str, Callable[[Any], Any] | None] = {}
         self.logons = self.time_syncs = self.resent_1021 = self.rate_limited = 0
 
@@ -324,9 +331,15 @@ class BinanceClient:
         )
         self_.lifetime = lifetime
         self_._time_sync = time_sync
-        options: dict[str, Any] = {"dialect": "binance", "rate_limit": limiter, **hb_opts()}
+        options: dict[str, Any] = {
+            "dialect": "binance",
+            "rate_limit": limiter,
+            # attempts are limited per IP: both connections count against one limit
+            "attempt_limit": self_.attempt_limit,
+            **hb_opts(),
+        }
         options["max_connection_age"] = lifetime  # rotated (make-before-break) before it ends
-        options.setdefault("retry_delay", MIN_RETRY_DELAY)  # attempts are limited per IP
+        options.setdefault("retry_delay", MIN_RETRY_DELAY)
         options.update(client_options)
         client = await zconnect(url, **options)
         self_.client = client
@@ -345,15 +358,10 @@ class BinanceClient:
     def _install(self, client: Any) -> None:
         """Read each response's envelope (``status``, ``rateLimits``) on ``client``.
 
-        ``client`` is the object a reconnect hook receives (the new connection), never a
-        stored reference.  The client keeps its correlator private; its ``on_response``
-        hook is the one place the envelope is seen (see :class:`zenws.fast.jsonrpc.Correlator`).
+        :attr:`zenws.Client.on_response` is the one place the envelope is seen; the client
+        keeps it on every connection, present and future (reconnects, rotation).
         """
-        correlator = getattr(client, "_correlator", None)
-        if correlator is None:
-            _log.warning("no correlator on %r: the server's rateLimits are not read", client)
-        else:
-            correlator.on_response = self._on_response
+        client.on_response = self._on_response
         client.on_message = self._on_api_message
 
     async def _setup_session(self, client: Any) -> None:
@@ -376,7 +384,6 @@ class BinanceClient:
     async def _on_reconnect(self, client: Any) -> None:
         """Client hook: after each reconnect, before anything else is sent on it."""
         self._logged_on_epoch = -1
-        self._install(client)
         try:
             await self._setup_session(client)
         except ConnectionLost:
@@ -388,31 +395,11 @@ class BinanceClient:
 
     async def close(self) -> None:
         """Stop background tasks and close both connections."""
-        for task in list(self._tasks):
-            task.cancel()
+        await super().close()
         if self.streams is not None:
             await self.streams.close()
         if self.client is not None:
             await self.client.close()
-
-    async def __aenter__(self) -> BinanceClient:
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    @staticmethod
-    def _emit(event: str, measurements: dict[str, Any], metadata: dict[str, Any]) -> None:
-        if _tm.active:
-            _tm.emit(event, measurements, metadata)
 
     # ------------------------------------------------------------------ clock and logon
 
@@ -522,16 +509,35 @@ class BinanceClient:
         return await self.client.request(method, params, timeout=timeout)
 
     def _check_retry_after(self, method: str) -> None:
-        """Honour the server's last ``retryAfter``: raise RateLimited instead of sending."""
+        """Honour the server's last ``retryAfter`` and its ``ORDERS`` counts.
+
+        Raises RateLimited instead of sending: any request before a ``retryAfter``; an order
+        placement before a ``-1015``'s ``retryAfter``, or while an ``ORDERS`` window the
+        server reported full (count >= limit) may still be running.
+        """
         now = _time.monotonic()
         wait = self._retry_at - now
-        known = wire.METHODS.get(method)
-        if known is not None and known.orders:
-            wait = max(wait, self._orders_retry_at - now)
         if wait > 0:
             raise RateLimited(
                 f"{method} not sent: Binance asked to retry after {wait:.3f} s",
                 bucket="server",
+                retry_after=wait,
+            )
+        known = wire.METHODS.get(method)
+        if known is None or not known.orders:
+            return
+        wait = self._orders_retry_at - now
+        if wait > 0:
+            raise RateLimited(
+                f"{method} not sent: Binance asked to retry after {wait:.3f} s",
+                bucket="server",
+                retry_after=wait,
+            )
+        wait = self._order_windows.wait()
+        if wait > 0:
+            raise RateLimited(
+                f"{method} not sent: the ORDERS limit is used up for up to {wait:.3f} s",
+                bucket="ORDERS",
                 retry_after=wait,
             )
 
@@ -575,7 +581,7 @@ class BinanceClient:
         ) from exc
 
     def _on_response(self, doc: Any) -> None:
-        """Correlator hook: every response's envelope, before its request resumes."""
+        """Client.on_response hook: every response's envelope, before its request resumes."""
         if not isinstance(doc, dict):
             try:
                 doc = orjson.loads(doc)
@@ -586,6 +592,7 @@ class BinanceClient:
         limits = doc.get("rateLimits")
         if isinstance(limits, list):
             self._correct(limits)
+            self._order_windows.observe(limits)
 
     def _correct(self, limits: list[Any]) -> None:
         """Set the local buckets to what the server says is left (never above it)."""
@@ -665,6 +672,7 @@ class BinanceClient:
                     # incoming control messages per second, with room for a PONG
                     "rate_limit": preset("simple", rate=MAX_INCOMING_PER_SECOND - 1, burst=1.0),
                     "retry_delay": MIN_RETRY_DELAY,
+                    "attempt_limit": self.attempt_limit,
                 }
                 options.update(self._stream_options)
                 self.streams = await zconnect(self._stream_url, **options)
@@ -831,21 +839,11 @@ class BinanceClient:
 
 
 def binance_limiter(**overrides: Any) -> Any:
-    """The ``binance`` weight preset plus an ``orders`` bucket for order placement.
+    """The ``binance`` rate-limit preset: ``weight`` and ``orders`` buckets.
 
     The server's ``rateLimits`` in each response correct both (see
     :meth:`BinanceClient._correct`); ``overrides`` go to :func:`zenws.ratelimit.preset`.
     """
-    from ..fast.ratelimit import Limiter, TokenBucket
     from ..ratelimit import preset
 
-    base = preset("binance", **overrides)
-    buckets = dict(base.buckets)
-    # The ORDERS limit (unfilled orders per 10 s); the server's own numbers correct this
-    # bucket on every order response.
-    buckets["orders"] = TokenBucket(float(wire.ORDERS_PER_10S), wire.ORDERS_PER_10S / 10.0)
-    costs = dict(base.costs)
-    for name, method in wire.METHODS.items():
-        if method.orders:
-            costs[name] = ("orders", 1.0)
-    return Limiter(buckets, costs, base.default)
+    return preset("binance", **overrides)

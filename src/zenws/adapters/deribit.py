@@ -24,10 +24,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import Any
 
-from .. import telemetry as _tm
 from ..errors import Category, ConfigError, ConnectionLost, RpcError, categorize
 from ..heartbeat import Deribit as DeribitHeartbeat
 from ._deribit_auth import Credentials, Token
@@ -35,6 +33,7 @@ from ._deribit_book import BookGap, OrderBook, books_from_recording
 from ._deribit_methods import METHODS
 from ._deribit_policy import DeribitMetrics, cod_scope, deribit_limiter
 from ._deribit_sync import BookSync
+from ._venue import VenueClient
 
 __all__ = [
     "MAINNET",
@@ -54,7 +53,7 @@ _log = logging.getLogger("zenws.deribit")
 GapHandler = Callable[[BookGap], Any]
 
 
-class DeribitClient:
+class DeribitClient(VenueClient):
     """A Deribit JSON-RPC session over one :class:`zenws.Client` (use :meth:`connect`).
 
     Typed helpers (``test``, ``get_time``, ``get_instruments``, ``ticker``,
@@ -93,6 +92,7 @@ class DeribitClient:
     ) -> None:
         if not 0 < refresh_at < 1:
             raise ConfigError("refresh_at: must be between 0 and 1", field="refresh_at")
+        super().__init__()
         self.client = client
         self._creds = credentials
         self._cod = cod_scope(cancel_on_disconnect)
@@ -103,7 +103,6 @@ class DeribitClient:
         self._standby: Token | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self._paused: asyncio.Event | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._sync = BookSync(
             self.request, self._spawn, lambda: int(self.client.epoch), resync_interval
         )
@@ -269,29 +268,9 @@ class DeribitClient:
     async def close(self) -> None:
         """Stop background tasks and close the connection."""
         self._cancel_refresh()
-        for task in list(self._tasks):
-            task.cancel()
+        await super().close()
         if self.client is not None:
             await self.client.close()
-
-    async def __aenter__(self) -> DeribitClient:
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    @staticmethod
-    def _emit(event: str, measurements: dict[str, Any], metadata: dict[str, Any]) -> None:
-        if _tm.active:
-            _tm.emit(event, measurements, metadata)
 
     # ------------------------------------------------------------------ auth
 

@@ -47,14 +47,13 @@ from ..errors import (
     ProtocolError,
     ZenwsError,
 )
-from ..fast.jsonrpc import Correlator
 from ..fast.latency import LatencyBuffer, LatencySummary
 from ..fast.listener import FastListener, Message, MessageQueue
 from ..heartbeat import HeartbeatHealth
 from ..metrics import StateMetrics
 from ..rotation import RotationReport
 from ..state import State
-from ._connection import Connection, Delivery, Handler, lost
+from ._connection import Connection, Delivery, Handler, ResponseHook, lost
 from ._requests import Requests
 from ._rotation import RetireHook, Rotation
 from ._subscriptions import Subscriptions
@@ -169,6 +168,7 @@ class Client:
         self._conn: Connection | None = None  # the active connection (last one opened)
         self._opening: Connection | None = None  # the connection in its handshake
         self._others: list[Connection] = []  # open, not active: prepared or draining
+        self._on_response: ResponseHook | None = None  # every connection's Correlator hook
         self._next_id = 1
         self._totals = dict.fromkeys(_COUNTERS, 0)
         self._recorder: Any = None
@@ -214,13 +214,6 @@ class Client:
         # the open connection's listener (tests and benchmarks look at it)
         conn = self._conn
         return conn.current if conn is not None else None
-
-    @property
-    def _correlator(self) -> Correlator | None:
-        # The active connection's Correlator (an adapter sets its on_response hook there;
-        # every connection opened after it inherits the hook, see _new_connection).
-        conn = self._conn
-        return conn.correlator if conn is not None else None
 
     def _set_state(self, new: State) -> None:
         self._supervisor.transition(new, self._debug)
@@ -395,6 +388,8 @@ class Client:
         rec = self._recorder
         self._delivery.recorder = getattr(rec, "queue", rec) if rec is not None else None
         try:
+            if not await self._supervisor.attempt_slot(State.CONNECTING):
+                raise ConnectionLost("client closed while connecting", epoch=self.epoch)
             await self._open()
             if self.state is not State.OPEN:  # dropped right after the handshake
                 raise self._closed_early()
@@ -413,7 +408,7 @@ class Client:
     def _new_connection(self, epoch: int) -> Connection:
         """A connection of this client, not opened yet, delivering to the application.
 
-        It inherits the active connection's ``Correlator.on_response`` hook.
+        Its Correlator calls the client's :attr:`on_response` hook.
         """
         conn = Connection(
             self.config,
@@ -424,8 +419,7 @@ class Client:
             latency=self.latency,
             first_id=self._next_id,
         )
-        if self._conn is not None:
-            conn.correlator.on_response = self._conn.correlator.on_response
+        conn.correlator.on_response = self._on_response
         return conn
 
     async def _open(self) -> None:
@@ -859,6 +853,29 @@ class Client:
             self._set_state(State.CLOSED)
 
     # ------------------------------------------------------------------ receiving
+
+    @property
+    def on_response(self) -> ResponseHook | None:
+        """Sync callback seeing the envelope of every response matched to a request.
+
+        Called on the loop thread with the decoded response (a dict), or its raw bytes when
+        the read path did not decode it, before the request's waiter gets the result: for
+        members beside ``result`` (Binance's ``status`` and ``rateLimits``).  Every
+        connection of the client uses it: the open one, one being prepared or drained, and
+        every later one.  An exception it raises is counted as a callback error; the
+        request still completes.  ``None`` (the default) costs one pointer test per
+        response.
+        """
+        return self._on_response
+
+    @on_response.setter
+    def on_response(self, hook: ResponseHook | None) -> None:
+        if hook is not None and not callable(hook):
+            raise TypeError("on_response must be callable or None")
+        self._on_response = hook
+        for conn in (self._conn, self._opening, *self._others):
+            if conn is not None:
+                conn.correlator.on_response = hook
 
     @property
     def on_message(self) -> Handler | None:

@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .._subscriptions_dialects import jsonrpc_member
 from ..config import Config
 from ..errors import ConnectionLost
 from ..fast.jsonrpc import Correlator
@@ -26,6 +27,8 @@ from ..fast.listener import FastListener, ListenerEvents, Message, MessageQueue
 from ._handshake import open_transport
 
 Handler = Callable[[Message], Any]
+#: Client.on_response: called with each matched response (decoded dict, or raw bytes).
+ResponseHook = Callable[[Any], Any]
 
 
 class Delivery:
@@ -229,6 +232,7 @@ class Connection:
                 first_id=self.first_id,
             )
             lst.events = self._events
+            lst.bare_requests = not jsonrpc_member(cfg.dialect)
             self.delivery.wire(lst)
             self.handshaking = lst
             return lst

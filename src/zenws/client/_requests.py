@@ -247,17 +247,7 @@ class Requests:
         )
 
     def send(self, data: str | bytes | bytearray | memoryview | dict[str, Any] | list[Any]) -> None:
-        """Send one message without waiting (str -> text, bytes -> binary, dict/list -> JSON).
-
-        Never blocks and never waits: the frame goes into the transport's write buffer,
-        which has no bound of its own.  When the server stops reading, that buffer grows by
-        every frame sent; watch ``metrics().write_paused`` and ``metrics().write_buffer``
-        (bytes) and stop sending (or reconnect) past a size of your choice.
-
-        Raises:
-            ConnectionLost: the connection is not open.
-            TypeError: unsupported data type.
-        """
+        """:meth:`zenws.Client.send` (documented there) on the active connection."""
         lst = self.open_listener()
         try:
             if isinstance(data, str):

@@ -21,7 +21,7 @@ from .._redact import redact_text
 from ..config import Config
 from ..errors import ConnectionLost
 from ..heartbeat import Heartbeat, Liveness
-from ..reconnect import Backoff, retry_decision
+from ..reconnect import AttemptLimit, Backoff, retry_decision
 from ..state import State, transition
 
 ReconnectHook = Callable[[Any], Awaitable[Any]]
@@ -32,6 +32,7 @@ class Supervisor:
 
     __slots__ = (
         "_log",
+        "attempt_limit",
         "backoff",
         "close_code",
         "close_reason",
@@ -54,6 +55,7 @@ class Supervisor:
         self.state = State.CONNECTING
         self.epoch = 0  #: epoch of the current (or last) connection
         self.backoff = Backoff.from_config(config)
+        self.attempt_limit = AttemptLimit.of(config.attempt_limit)
         self.hooks: list[ReconnectHook] = []
         self.reconnects = 0  #: successful reconnects (metrics)
         self.close_code: int | None = None
@@ -179,6 +181,23 @@ class Supervisor:
         if task is not None and task is not asyncio.current_task() and not task.done():
             task.cancel()
 
+    async def attempt_slot(self, state: State) -> bool:
+        """Wait until ``attempt_limit`` allows a connection attempt, and count it.
+
+        Returns:
+            False when the state left ``state`` meanwhile (no attempt: the caller stops).
+        """
+        limit = self.attempt_limit
+        if limit is None:
+            return True
+        while (wait := limit.wait()) > 0:
+            self._log.info("connection attempts at their limit (%r): next in %.3f s", limit, wait)
+            await asyncio.sleep(wait)
+            if self.state is not state:
+                return False
+        limit.record()
+        return True
+
     async def reconnect_loop(
         self,
         cause: BaseException,
@@ -212,6 +231,8 @@ class Supervisor:
                 )
             await asyncio.sleep(delay)
             if self.state is not State.RECONNECTING:
+                return
+            if not await self.attempt_slot(State.RECONNECTING):
                 return
             try:
                 await open_()

@@ -25,6 +25,7 @@ __all__ = [
     "CONNECTION_LIFETIME",
     "CONNECT_WEIGHT",
     "ERRORS",
+    "INTERVAL_SECONDS",
     "MAX_INCOMING_PER_SECOND",
     "MAX_STREAMS_PER_CONNECTION",
     "METHODS",
@@ -137,6 +138,14 @@ def parse_stream(name: str) -> Stream | None:
 
 
 # ---- request weights, security and the method table -----------------------------------------
+
+#: Seconds in each ``interval`` unit of a ``rateLimits`` entry (with ``intervalNum`` of them).
+INTERVAL_SECONDS: Final[dict[str, float]] = {
+    "SECOND": 1.0,
+    "MINUTE": 60.0,
+    "HOUR": 3600.0,
+    "DAY": 86_400.0,
+}
 
 #: Requests share a REQUEST_WEIGHT limit of 6000 per 1-minute interval per IP.
 WEIGHT_PER_MINUTE: Final = 6000

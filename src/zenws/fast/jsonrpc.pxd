@@ -122,14 +122,15 @@ cdef class Correlator:
 
 # b'{"jsonrpc":"2.0","id":<id>,"method":"<method>","params":<params>}'
 # (params None -> {}; params must encode to an object/array: plain data is
-# written by zenws_jsonenc, anything else by orjson).
-cdef bytes encode_request_c(int64_t id, str method, object params)
+# written by zenws_jsonenc, anything else by orjson); bare: b'{"id":..' without
+# the "jsonrpc" member.
+cdef bytes encode_request_c(int64_t id, str method, object params, bint bare=*)
 
 # The same request written into b.data[head:head + n] (b grows as needed; the
 # first head bytes are the caller's, e.g. room for a frame header); returns n,
 # or -1 when params is not plain data (then use encode_request_c).
 cdef Py_ssize_t encode_request_into(zenws_jsonenc_buf* b, Py_ssize_t head, int64_t id,
-                                    str method, object params) except -2
+                                    str method, object params, bint bare=*) except -2
 # Free b's memory (b is left empty and reusable).
 cdef void free_request_buffer(zenws_jsonenc_buf* b) noexcept
 
@@ -154,7 +155,8 @@ cdef extern from "zenws_jsonenc.h":
         ZENWS_JSONENC_UNSUPPORTED
         ZENWS_JSONENC_MAX_DEPTH
     int zenws_jsonenc_request(const char* id_json, Py_ssize_t id_len, const char* method,
-                              Py_ssize_t method_len, object params, PyObject** out) except -1
+                              Py_ssize_t method_len, object params, int bare,
+                              PyObject** out) except -1
     ctypedef struct zenws_jsonenc_buf:
         char* data
         Py_ssize_t cap

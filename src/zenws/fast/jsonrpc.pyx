@@ -426,6 +426,7 @@ def _json_kernels() -> tuple:
 # ---------------------------------------------------------------- encoding
 
 cdef bytes _PREFIX = b'{"jsonrpc":"2.0","id":'
+cdef bytes _BARE_PREFIX = b'{"id":'
 cdef bytes _METHOD = b',"method":'
 cdef bytes _PARAMS = b',"params":'
 cdef bytes _EMPTY_PARAMS = b"{}"
@@ -502,20 +503,22 @@ cdef bytes _params_json(object params):
     return out
 
 
-cdef bytes _envelope(const char* id_p, Py_ssize_t id_n, str method, object params):
+cdef bytes _envelope(const char* id_p, Py_ssize_t id_n, str method, object params,
+                     bint bare=False):
     cdef Py_ssize_t mn
     cdef const char* mp = PyUnicode_AsUTF8AndSize(method, &mn)
     cdef PyObject* out = NULL
     # Plain-data params (the usual dict of str/int/float) are written in C
     # straight into the request bytes; anything else is encoded by orjson.
-    if zenws_jsonenc_request(id_p, id_n, mp, mn, params, &out) == ZENWS_JSONENC_OK:
+    if zenws_jsonenc_request(id_p, id_n, mp, mn, params, bare, &out) == ZENWS_JSONENC_OK:
         return _steal_bytes(out)
-    return _envelope_orjson(id_p, id_n, mp, mn, params)
+    return _envelope_orjson(id_p, id_n, mp, mn, params, bare)
 
 
 cdef bytes _envelope_orjson(const char* id_p, Py_ssize_t id_n, const char* mp, Py_ssize_t mn,
-                            object params):
+                            object params, bint bare):
     cdef Py_ssize_t pn, total, pos = 0
+    cdef Py_ssize_t pre = 6 if bare else 22  # bare: b'{"id":', without "jsonrpc"
     cdef bytes mq = None
     cdef bytes pj = _params_json(params)
     cdef bytes out
@@ -526,11 +529,11 @@ cdef bytes _envelope_orjson(const char* id_p, Py_ssize_t id_n, const char* mp, P
         mn = PyBytes_GET_SIZE(mq) - 2  # copied below without its own quotes
         mp += 1
     pn = PyBytes_GET_SIZE(pj)
-    total = 22 + id_n + 10 + mn + 2 + 10 + pn + 1
+    total = pre + id_n + 10 + mn + 2 + 10 + pn + 1
     out = PyBytes_FromStringAndSize(NULL, total)
     o = PyBytes_AS_STRING(out)
-    memcpy(o, PyBytes_AS_STRING(_PREFIX), 22)
-    pos = 22
+    memcpy(o, PyBytes_AS_STRING(_BARE_PREFIX if bare else _PREFIX), pre)
+    pos = pre
     memcpy(o + pos, id_p, id_n)
     pos += id_n
     memcpy(o + pos, PyBytes_AS_STRING(_METHOD), 10)
@@ -548,25 +551,26 @@ cdef bytes _envelope_orjson(const char* id_p, Py_ssize_t id_n, const char* mp, P
     return out
 
 
-cdef bytes encode_request_c(int64_t id, str method, object params):
+cdef bytes encode_request_c(int64_t id, str method, object params, bint bare=False):
     cdef char id_buf[24]
     cdef Py_ssize_t n = zenws_format_i64(id, id_buf)
-    return _envelope(id_buf, n, method, params)
+    return _envelope(id_buf, n, method, params, bare)
 
 
 cdef extern from "zenws_jsonenc.h":
     int zenws_jsonenc_request_into(zenws_jsonenc_buf* b, Py_ssize_t head, const char* id_json,
                                    Py_ssize_t id_len, const char* method, Py_ssize_t method_len,
-                                   object params, Py_ssize_t* n) except -1
+                                   object params, int bare, Py_ssize_t* n) except -1
     void zenws_jsonenc_buf_free(zenws_jsonenc_buf* b) noexcept
 
 
 cdef Py_ssize_t encode_request_into(zenws_jsonenc_buf* b, Py_ssize_t head, int64_t id,
-                                    str method, object params) except -2:
+                                    str method, object params, bint bare=False) except -2:
     cdef char id_buf[24]
     cdef Py_ssize_t idn = zenws_format_i64(id, id_buf), mn, n = 0
     cdef const char* mp = PyUnicode_AsUTF8AndSize(method, &mn)
-    if zenws_jsonenc_request_into(b, head, id_buf, idn, mp, mn, params, &n) == ZENWS_JSONENC_OK:
+    if (zenws_jsonenc_request_into(b, head, id_buf, idn, mp, mn, params, bare, &n)
+            == ZENWS_JSONENC_OK):
         return n
     return -1
 
@@ -575,7 +579,7 @@ cdef void free_request_buffer(zenws_jsonenc_buf* b) noexcept:
     zenws_jsonenc_buf_free(b)
 
 
-def encode_request(id, str method not None, params=None) -> bytes:
+def encode_request(id, str method not None, params=None, *, bint jsonrpc=True) -> bytes:
     """Encode a JSON-RPC 2.0 request.
 
     Args:
@@ -584,6 +588,8 @@ def encode_request(id, str method not None, params=None) -> bytes:
         params: anything orjson encodes to an object or array; None sends ``{}``.
             Plain data (see :func:`dumps`) is written by zenws' C encoder,
             anything else by orjson.
+        jsonrpc: False leaves out the ``"jsonrpc"`` member (``{"id":..,"method":..,
+            "params":..}``, Binance's documented request shape).
 
     Returns:
         ``b'{"jsonrpc":"2.0","id":..,"method":"..","params":{..}}'``.
@@ -593,13 +599,15 @@ def encode_request(id, str method not None, params=None) -> bytes:
         OverflowError: an int id outside the int64 range.
     """
     cdef bytes id_json
+    cdef bint bare = not jsonrpc
     if type(id) is int:
-        return encode_request_c(id, method, params)
+        return encode_request_c(id, method, params, bare)
     if isinstance(id, str):
         id_json = _json_str(id)
-        return _envelope(PyBytes_AS_STRING(id_json), PyBytes_GET_SIZE(id_json), method, params)
+        return _envelope(PyBytes_AS_STRING(id_json), PyBytes_GET_SIZE(id_json), method, params,
+                         bare)
     if isinstance(id, int) and not isinstance(id, bool):
-        return encode_request_c(int(id), method, params)
+        return encode_request_c(int(id), method, params, bare)
     raise TypeError(f"request id must be int or str, got {type(id).__name__}")
 
 

@@ -114,6 +114,7 @@ cdef class FastListener(WSListener):
     cdef public bint answer_test_request  #: bool: Deribit test_request -> public/test
     cdef public bint deliver_heartbeats  #: bool: server heartbeats reach user code too
     cdef public double test_timeout      #: float seconds for the public/test answer
+    cdef public bint bare_requests       #: bool: requests without "jsonrpc" (Binance)
     cdef readonly int64_t epoch          #: int
     cdef readonly int decoder            #: int
     cdef readonly bint closed            #: bool: close sent/received or connection failed

@@ -97,6 +97,7 @@ class FastListener(WSListener):
     answer_test_request: bool
     deliver_heartbeats: bool
     test_timeout: float
+    bare_requests: bool
     epoch: Final[int]
     decoder: Final[int]
     closed: Final[bool]

@@ -1164,7 +1164,8 @@ cdef class FastListener(WSListener):
                                int64_t timeout_ns) except -1:
         """Encode, track (deadline = now + timeout_ns) and send one JSON-RPC request.
 
-        One C call for what request() needs per call; returns the id used.
+        One C call for what request() needs per call; returns the id used.  With
+        ``bare_requests`` the request has no ``"jsonrpc"`` member (Binance).
         """
         cdef int64_t rid = self._next_id
         cdef int64_t now
@@ -1175,9 +1176,10 @@ cdef class FastListener(WSListener):
         if self.recorder is None and self.deflater is None:
             # Plain data goes straight into a frame buffer kept for the connection,
             # framed and masked in place (_send_framed).
-            n = encode_request_into(&self._reqbuf, _REQ_HEAD, rid, method, params)
+            n = encode_request_into(&self._reqbuf, _REQ_HEAD, rid, method, params,
+                                    self.bare_requests)
         if n < 0:
-            data = encode_request_c(rid, method, params)
+            data = encode_request_c(rid, method, params, self.bare_requests)
         self._next_id += 1
         now = zenws_monotonic_ns()
         self._last_deadline = now + timeout_ns

@@ -35,9 +35,10 @@ extern "C" {
 /* b'{"jsonrpc":"2.0","id":<id_json>,"method":"<method escaped>","params":<params>}'
  * id_json: the id's JSON text (digits, or a quoted escaped string); method:
  * UTF-8 bytes (escaped here); params: NULL or None for {}, else a dict, list
- * or tuple.  On ZENWS_JSONENC_OK *out is a new bytes object. */
+ * or tuple; bare: leave out the "jsonrpc" member (b'{"id":..').  On
+ * ZENWS_JSONENC_OK *out is a new bytes object. */
 int zenws_jsonenc_request(const char *id_json, Py_ssize_t id_len, const char *method,
-                          Py_ssize_t method_len, PyObject *params, PyObject **out);
+                          Py_ssize_t method_len, PyObject *params, int bare, PyObject **out);
 
 /* A growable buffer owned by the caller (PyMem; zero-initialise, then free
  * with zenws_jsonenc_buf_free). */
@@ -51,7 +52,7 @@ typedef struct {
  * the caller, e.g. a frame header).  Same return values. */
 int zenws_jsonenc_request_into(zenws_jsonenc_buf *b, Py_ssize_t head, const char *id_json,
                                Py_ssize_t id_len, const char *method, Py_ssize_t method_len,
-                               PyObject *params, Py_ssize_t *len);
+                               PyObject *params, int bare, Py_ssize_t *len);
 void zenws_jsonenc_buf_free(zenws_jsonenc_buf *b);
 
 /* orjson.dumps(obj) for the supported subset (any top-level type). */

@@ -43,7 +43,7 @@ from .streams import StreamEndpoint
 
 __all__ = ["BinanceSimulator"]
 
-_INTERVALS = ((86_400.0, "DAY"), (3600.0, "HOUR"), (60.0, "MINUTE"), (1.0, "SECOND"))
+_INTERVALS = sorted(((s, unit) for unit, s in binance.INTERVAL_SECONDS.items()), reverse=True)
 
 
 @dataclass
