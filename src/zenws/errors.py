@@ -29,6 +29,7 @@ __all__ = [
     "ProtocolError",
     "RateLimited",
     "RequestTimeout",
+    "RotationFailed",
     "RpcError",
     "ZenwsError",
     "categorize",
@@ -243,6 +244,22 @@ class ProtocolConnectError(ConnectError, ProtocolError):
 DOCS = "zenws docs errors"
 
 
+class RotationFailed(ZenwsError):
+    """A rotation (``Client.rotate()``) stopped before its switch; the old connection keeps
+    delivering.  The error that stopped it is its ``__cause__`` (a refused upgrade, a
+    hook's error...; none when the new connection never overlapped the old one).
+
+    Attributes:
+        step: where it stopped: ``"open"`` (the handshake), ``"hooks"`` (authentication
+            and the other reconnect hooks), ``"subscribe"``, ``"sync"`` (the new
+            connection never overlapped the old one) or ``"switch"``.
+    """
+
+    def __init__(self, message: str, *, step: str) -> None:
+        super().__init__(message)
+        self.step = step
+
+
 class Category(enum.Enum):
     """What an error means for the connection.
 
@@ -327,7 +344,8 @@ def categorize(exc: BaseException) -> Category:
     response fatal; DNS failures recoverable (transient resolver outages happen;
     backoff bounds the cost of a misspelt host); TLS certificate failures fatal; ConfigError
     fatal; RpcError by code; a malformed response fatal; ClientClosed (the application's own
-    ``close()``) fatal; close codes recoverable except 1015/3000/3003.
+    ``close()``) fatal; close codes recoverable except 1015/3000/3003; RotationFailed as
+    its cause (recoverable without one: the connection it would have replaced stays).
 
     Args:
         exc: any exception raised by zenws (or by the network layer beneath it).
@@ -337,6 +355,10 @@ def categorize(exc: BaseException) -> Category:
     """
     if any(isinstance(e, ConfigError) for e in _chain(exc)):
         return Category.FATAL
+    if isinstance(exc, RotationFailed):
+        # the connection stays: as recoverable as what stopped the new one
+        cause = exc.__cause__
+        return Category.RECOVERABLE if cause is None else categorize(cause)
     if isinstance(exc, ConnectError) and exc.status is not None:
         return _http_category(exc.status)
     if isinstance(exc, RpcError):
@@ -538,6 +560,24 @@ def _explain_malformed(exc: ProtocolError) -> Explanation:
     )
 
 
+def _explain_rotation(exc: RotationFailed) -> Explanation:
+    cause = exc.__cause__
+    todo = (
+        "nothing is lost: the connection it would have replaced keeps delivering; "
+        "rotate() again later (a scheduled rotation retries by itself until the "
+        "connection's max_connection_age)"
+    )
+    if cause is not None and _is_timeout(cause):
+        todo = f"raise rotation_timeout (or rotate(timeout=)), or check the channels named; {todo}"
+    elif isinstance(cause, (ZenwsError, OSError)):
+        todo = f"{explain(cause).suggestion}; {todo}"
+    elif cause is not None and exc.step == "hooks":
+        todo = f"a reconnect hook raised {type(cause).__name__}: fix the hook; {todo}"
+    return Explanation(
+        f"rotation failed at step {exc.step!r}: {_scrub(str(exc))}", todo, f"{DOCS}#rotation"
+    )
+
+
 def explain(exc: BaseException) -> Explanation:
     """Explain an error for humans: what happened, what to do, where to read more.
 
@@ -547,6 +587,8 @@ def explain(exc: BaseException) -> Explanation:
     Returns:
         An :class:`Explanation`; its text never contains secrets.
     """
+    if isinstance(exc, RotationFailed):
+        return _explain_rotation(exc)
     if isinstance(exc, ConfigError):
         where = f"option {exc.field!r}" if exc.field else "the configuration"
         return Explanation(

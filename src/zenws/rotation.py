@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .errors import ZenwsError
+from .errors import RotationFailed
 from .exchanges.sequences import Position
 
 __all__ = ["Handover", "HandoverStats", "RotationFailed", "RotationReport", "Verdict"]
@@ -64,20 +64,6 @@ class HandoverStats:
     passed: int = 0  #: messages of the new connection delivered while filtering
     gaps: int = 0  #: messages delivered after a gap
     channels: int = 0  #: channels seen during the rotation
-
-
-class RotationFailed(ZenwsError):
-    """A rotation stopped before its switch; the old connection keeps delivering.
-
-    Attributes:
-        step: where it stopped: ``"open"`` (the handshake), ``"hooks"`` (authentication
-            and the other reconnect hooks), ``"subscribe"``, ``"sync"`` (the new
-            connection never overlapped the old one) or ``"switch"``.
-    """
-
-    def __init__(self, message: str, *, step: str) -> None:
-        super().__init__(message)
-        self.step = step
 
 
 @dataclass

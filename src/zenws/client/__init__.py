@@ -891,8 +891,10 @@ class Client:
         if handler is not None and not callable(handler):
             raise TypeError("on_message must be callable or None")
         self._delivery.on_message = handler
+        conn = self._conn
         lst = self._listener
-        if lst is not None:
+        if lst is not None and conn is not None and conn.delivery is self._delivery:
+            # (during a rotation the listener delivers through it, which reads this handler)
             lst.on_message = handler
         if handler is not None and len(self._queue):
             # Messages queued before the callback existed (e.g. those that came with the

@@ -19,6 +19,9 @@ If anything fails before the switch, the prepared connection is closed and the o
 keeps delivering as if nothing happened: :class:`~zenws.rotation.RotationFailed` and a
 ``rotation.failed`` event.  With ``Config.max_connection_age`` the client rotates on its own
 ``rotate_before`` seconds before a connection reaches that age (a venue's scheduled close).
+
+What the two connections' messages do meanwhile (held, delivered, dropped, recorded) is
+:class:`zenws.client._rotation_delivery.Intercept`, which :class:`_Run` extends with the steps.
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from .. import telemetry as _tm
+from .._redact import redact_text
 from ..errors import ZenwsError
 from ..exchanges.sequences import key_for
-from ..fast.listener import Message, _make_message
-from ..rotation import Handover, RotationFailed, RotationReport, Verdict
+from ..rotation import RotationFailed, RotationReport, Verdict
 from ..state import State
-from ._connection import Connection, Delivery
+from ._connection import Connection
+from ._rotation_delivery import Intercept, app_channel
 
 if TYPE_CHECKING:
     from . import Client
@@ -180,120 +184,22 @@ class Rotation:
                 self._client._on_callback_error(exc, None)
 
 
-def _app_channel(app: Delivery, msg: Message) -> str | None:
-    ch = msg.channel
-    if ch is None and app.channel_of is not None:
-        try:
-            ch = app.channel_of(msg.json())
-        except Exception:
-            ch = None
-    return ch if isinstance(ch, str) else None
-
-
-class _Run:
-    """One rotation: the steps of the module docstring, and what to undo if one fails."""
+class _Run(Intercept):
+    """One rotation: the steps of the module docstring, and what to undo if one fails
+    (what each connection's messages do meanwhile: :class:`Intercept`)."""
 
     def __init__(self, part: Rotation, timeout: float | None, scheduled: bool) -> None:
         client = part._client
+        super().__init__(client, part._key)
         self.part = part
-        self.client = client
-        self.app: Delivery = client._delivery
         self.old: Connection = client._conn  # type: ignore[assignment]
-        self.new: Connection | None = None
-        self.handover: Handover[Message] = Handover(part._key, window=client.config.rotation_window)
         self.timeout = client.config.rotation_timeout if timeout is None else timeout
         self.scheduled = scheduled
-        self.ready = False  # the new connection is subscribed: switch once in sync
         self.subscribed: set[str] = set()  # channels the new connection subscribed to
         self.more: asyncio.Future[None] | None = None  # set: subscribe the new one again
         self.step = "open"
         self.switched: asyncio.Future[None] | None = None
         self.report = RotationReport(old_epoch=self.old.epoch, epoch=self.old.epoch)
-        self.decoder = client.config.decoder
-
-    # ---- delivering as the application would
-
-    def deliver(self, msg: Message, channel: str | None) -> None:
-        """Hand ``msg`` to the application's handler / on_message / queue (isolated)."""
-        app = self.app
-        handler = app.handlers.get(channel) if channel is not None else None
-        if channel is not None and msg.channel is None and handler is not None:
-            # the listener names the channel of a routed message: so do we
-            msg = _make_message(
-                int(msg.kind), msg.raw, channel, msg.id, msg.recv_ns, msg.epoch, self.decoder
-            )
-        if handler is None:
-            handler = app.on_message
-        if handler is not None:
-            try:
-                handler(msg)
-            except Exception as exc:
-                self.client._on_callback_error(exc, msg)
-        else:
-            app.queue.put_nowait(msg)
-
-    def _sink(self, on_message: Callable[[Message], None], *, recorder: bool) -> Delivery:
-        app = self.app
-        d = Delivery(app.queue, {}, None, test_timeout=app.test_timeout)
-        d.on_message = on_message
-        d.recorder = app.recorder if recorder else None
-        return d
-
-    # ---- the two connections' messages
-
-    def on_old(self, msg: Message) -> None:
-        """Before the switch: the old connection delivers, and the handover learns it."""
-        channel = _app_channel(self.app, msg)
-        if channel is not None:
-            try:
-                self.handover.delivered(channel, msg.json(), msg.raw)
-            except Exception:  # not JSON: compared by its bytes
-                self.handover.delivered(channel, None, msg.raw)
-        self.deliver(msg, channel)
-        if self.ready and self.handover.in_sync():
-            self.switch()
-
-    def on_new(self, msg: Message) -> None:
-        """Before the switch: hold the new connection's notifications."""
-        channel = _app_channel(self.app, msg)
-        if channel is None:
-            return  # no answer to a request of ours reaches here (the correlator has them)
-        try:
-            doc = msg.json()
-        except Exception:
-            doc = None
-        self.handover.received(msg, channel, doc, msg.raw)
-        if self.ready and self.handover.in_sync():
-            self.switch()
-
-    def on_old_retired(self, msg: Message) -> None:
-        """After the switch: the new connection delivers the notifications."""
-        channel = _app_channel(self.app, msg)
-        if channel is None:
-            self.deliver(msg, None)
-
-    def on_new_filtered(self, msg: Message) -> None:
-        """After the switch, until every channel passed a fresh message."""
-        channel = _app_channel(self.app, msg)
-        if channel is None:
-            self.deliver(msg, None)
-            return
-        try:
-            doc = msg.json()
-        except Exception:
-            doc = None
-        verdict = self.handover.after(channel, doc, msg.raw)
-        if verdict is not Verdict.DROP:
-            if verdict is Verdict.GAP:
-                self._gap(channel)
-            self.deliver(msg, channel)
-        if self.handover.settled and self.new is not None:
-            self.new.deliver_to(self.app)  # the compiled path again
-
-    def _gap(self, channel: str) -> None:
-        self.client._log.warning("rotation: gap on %s at the switch", channel)
-        if _tm.active:
-            _tm.emit("rotation.gap", {"count": 1}, {"channel": channel, "epoch": self.report.epoch})
 
     # ---- the steps
 
@@ -303,7 +209,9 @@ class _Run:
         self.report.started_at = time.time()
         fut = self.switched = asyncio.get_running_loop().create_future()
         if _tm.active:
-            _tm.emit("rotation.start", {}, {"epoch": self.old.epoch, "scheduled": self.scheduled})
+            _tm.emit(
+                "rotation.start", {}, self.meta(epoch=self.old.epoch, scheduled=self.scheduled)
+            )
         try:
             await asyncio.wait_for(self._prepare_and_switch(), self.timeout)
         except BaseException as exc:
@@ -337,7 +245,7 @@ class _Run:
                     "passed": r.passed,
                     "gaps": r.gaps,
                 },
-                {"epoch": r.epoch, "old_epoch": r.old_epoch, "scheduled": self.scheduled},
+                self.meta(epoch=r.epoch, old_epoch=r.old_epoch, scheduled=self.scheduled),
             )
         client._log.info(
             "rotated epoch %d -> %d in %.3f s (%d duplicates dropped, %d gaps)",
@@ -352,8 +260,8 @@ class _Run:
     async def _prepare_and_switch(self) -> None:
         assert self.switched is not None
         self.step = "open"
-        self.old.deliver_to(self._sink(self.on_old, recorder=True))
-        self.new = await self.client._prepare(self._sink(self.on_new, recorder=False))
+        self.old.deliver_to(self.sink(self.on_old))
+        self.new = await self.client._prepare(self.sink(self.on_new))
         self.report.epoch = self.new.epoch
         self.step = "hooks"
         await self._hooks()
@@ -450,7 +358,9 @@ class _Run:
             return
         self.report.in_sync = self.handover.in_sync()
         verdicts = self.handover.switch()
-        self.old.deliver_to(self._sink(self.on_old_retired, recorder=True))
+        if self.rec is not None:
+            self.rec.flush()  # what came before the switch, before what it delivers
+        self.old.deliver_to(self.sink(self.on_old_retired))
         try:
             client._activate(new)
         except ZenwsError as exc:
@@ -459,13 +369,13 @@ class _Run:
             return
         self.part.opened(new)
         if not self.handover.settled:
-            new.deliver_to(self._sink(self.on_new_filtered, recorder=True))
+            new.deliver_to(self.sink(self.on_new_filtered))
         for msg, verdict in verdicts:
             if verdict is Verdict.DROP:
                 continue
-            channel = _app_channel(self.app, msg)
+            channel = app_channel(self.app, msg)
             if verdict is Verdict.GAP and channel is not None:
-                self._gap(channel)
+                self.gap(channel)
             self.deliver(msg, channel)
         stats = self.handover.stats
         r = self.report
@@ -497,7 +407,9 @@ class _Run:
                 old.abort()
         new = self.new
         if new is not None and not self.handover.settled and client._conn is new:
-            new.deliver_to(self.app)  # nothing left to compare with
+            self.to_app(new)  # nothing left to compare with
+        if self.rec is not None:
+            self.rec.flush()
 
     async def _unsubscribe_dropped(self) -> None:
         """Channels unsubscribed during the rotation: the new connection drops them too."""
@@ -517,7 +429,9 @@ class _Run:
         """Before the switch: close the prepared connection, the old one delivers as before."""
         new = self.new
         if self.client._conn is self.old:
-            self.old.deliver_to(self.app)
+            self.to_app(self.old)
+        elif self.rec is not None:
+            self.rec.flush()
         if new is not None:
             new.close(1000, "rotation failed")
             new.abort_later()
@@ -539,7 +453,7 @@ class _Run:
             _tm.emit(
                 "rotation.failed",
                 {},
-                {"step": step, "error": str(failure)[:200], "epoch": self.old.epoch},
+                self.meta(step=step, error=redact_text(str(failure))[:200], epoch=self.old.epoch),
             )
         return failure
 

@@ -72,6 +72,11 @@ EVENTS: frozenset[str] = frozenset(
         "message.dropped",
         "protocol.error",
         "handler.error",
+        # make-before-break rotation (zenws.client._rotation)
+        "rotation.start",
+        "rotation.done",
+        "rotation.failed",
+        "rotation.gap",
         # Deribit adapter
         "deribit.auth",
         "deribit.refresh",
