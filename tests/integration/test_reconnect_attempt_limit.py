@@ -93,3 +93,23 @@ def test_sliding_window_arithmetic() -> None:
         AttemptLimit(0, 1.0)
     with pytest.raises(ConfigError):
         AttemptLimit(1, 0.0)
+
+
+async def test_rotations_count_as_connection_attempts() -> None:
+    """A rotation opens a connection: the venue's attempt limit holds it back too."""
+    seen: list[float] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(time.monotonic())
+        await accept_upgrade(reader, writer)
+        await reader.read()
+
+    async with raw_server(handler) as url:
+        client = await zenws.connect(url, attempt_limit=(2, WINDOW), close_timeout=0.2)
+        try:
+            await client.rotate()  # the second attempt of the window: at once
+            await client.rotate()  # the third: only once the first has left the window
+        finally:
+            await client.close()
+    assert len(seen) == 3
+    assert seen[2] - seen[0] >= WINDOW - SLACK, seen

@@ -504,8 +504,14 @@ class Client:
         fails only its own requests.  :meth:`_activate` makes it the active connection.
 
         Raises:
-            ConnectError: it could not be opened.
+            ConnectError: it could not be opened, or the client stopped being OPEN while
+                ``attempt_limit`` held the attempt back.
         """
+        # a rotation's connection is a connection attempt like any other (venue limits)
+        if not await self._supervisor.attempt_slot(State.OPEN):
+            raise ConnectError(
+                f"the client is {self._supervisor.state.name.lower()}: no second connection opened"
+            )
         conn = self._new_connection(self._supervisor.epoch + 1)
         conn.deliver_to(delivery)
         self._requests.attach(conn)

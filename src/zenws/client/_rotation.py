@@ -77,11 +77,6 @@ class Prepared:
         """The client being rotated."""
         return self._client
 
-    @property
-    def _correlator(self) -> Any:
-        # what a hook reads a client's correlator as (the Binance adapter's envelope hook)
-        return self._conn.correlator
-
     def request(
         self, method: str, params: Any = None, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, Any]:
