@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+import zenws
 from corpus import deribit_lines
 from zenws.fast import jsonrpc
 from zenws.fast.jsonrpc import (
@@ -574,18 +575,7 @@ def _differential(buf: bytes) -> None:
 
 def _available_kernels() -> list[str]:
     """Every stage-1 kernel this CPU runs (scalar always)."""
-    found = []
-    before = jsonrpc.scan_kernel()
-    try:
-        for name in ("scalar", "sse2", "avx2", "avx512"):
-            try:
-                jsonrpc._set_scan_kernel(name)
-            except ValueError:
-                continue
-            found.append(name)
-    finally:
-        jsonrpc._set_scan_kernel(before)
-    return found
+    return list(zenws.build_info()["kernels_available"]["scan"])
 
 
 KERNELS = _available_kernels()

@@ -36,37 +36,14 @@ from typing import Any
 
 from .._redact import redact_headers, redact_mapping, redact_url
 from ..fast.jsonl import FrameQueue
-from .reader import (
-    RecordedFrame,
-    RecordingError,
-    RecordingMetadata,
-    ReplayResult,
-    metadata,
-    read_recording,
-    replay,
-    replay_sync,
-)
 from .writer import (
     FORMAT_VERSION,
-    RecordingDropWarning,
     Writer,
     format_ts,
     pin_supported,
 )
 
-__all__ = [
-    "RecordedFrame",
-    "Recorder",
-    "RecordingDropWarning",
-    "RecordingError",
-    "RecordingMetadata",
-    "ReplayResult",
-    "metadata",
-    "read_recording",
-    "record",
-    "replay",
-    "replay_sync",
-]
+__all__ = ["Recorder", "record"]
 
 
 def _redacted_metadata(meta: dict[str, Any] | None) -> dict[str, Any]:
