@@ -26,6 +26,13 @@ from ._connection import Connection, lost, mark_unsent
 from ._deadlines import Deadlines
 
 
+def _timed_out(text: str, method: str, rid: Any, t: float) -> RequestTimeout:
+    """The ``RequestTimeout`` of one request (and its ``request.timeout`` event)."""
+    if _tm.active:
+        _tm.emit("request.timeout", {"timeout": t}, {"method": method, "id": rid})
+    return RequestTimeout(text, method=method, request_id=rid, timeout=t)
+
+
 class _DeadlinePassed(Exception):
     """The deadline passed while a request waited to be sent (internal)."""
 
@@ -364,13 +371,8 @@ class Requests:
             lst.correlator.discard(rid)
             raise
         except RequestTimeout:
-            if _tm.active:
-                _tm.emit("request.timeout", {"timeout": t}, {"method": method, "id": rid})
-            raise RequestTimeout(
-                f"{method} (id {rid}) got no response within {t} s",
-                method=method,
-                request_id=rid,
-                timeout=t,
+            raise _timed_out(
+                f"{method} (id {rid}) got no response within {t} s", method, rid, t
             ) from None
         except ConnectionLost:
             if _tm.active:
@@ -433,13 +435,11 @@ class Requests:
                 uncancel = getattr(task, "uncancel", None)
                 if uncancel is not None and uncancel() > expiry.cancelling:
                     raise
-            if _tm.active:
-                _tm.emit("request.timeout", {"timeout": t}, {"method": method, "id": None})
-            raise RequestTimeout(
+            raise _timed_out(
                 f"{method} was not sent within its {t} s deadline (waiting for {waiting})",
-                method=method,
-                request_id=None,
-                timeout=t,
+                method,
+                None,
+                t,
             ) from None
         except BaseException as exc:
             if granted and limiter is not None:
