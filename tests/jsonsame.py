@@ -1,4 +1,9 @@
-"""Deep equality for JSON differential tests: types, dict order and float bits must match."""
+"""Deep equality for JSON differential tests: types, dict order and float bits must match.
+
+Both helpers walk the value with an explicit stack, so a value nested as deep as
+any parser accepts (orjson takes 255 levels) is compared without touching the
+interpreter's recursion limit: the oracle must never be the thing that fails.
+"""
 
 from __future__ import annotations
 
@@ -14,29 +19,46 @@ def same(a: Any, b: Any, *, tuples_as_lists: bool = False) -> bool:
         b: the value to compare with.
         tuples_as_lists: compare a tuple in ``a`` as the list JSON turns it into.
     """
-    if tuples_as_lists and isinstance(a, tuple):
-        a = list(a)
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return struct.pack("<d", a) == struct.pack("<d", b)
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(
-            same(a[k], b[k], tuples_as_lists=tuples_as_lists) for k in a
-        )
-    if isinstance(a, list):
-        return len(a) == len(b) and all(
-            same(x, y, tuples_as_lists=tuples_as_lists) for x, y in zip(a, b, strict=True)
-        )
-    return bool(a == b)
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if tuples_as_lists and isinstance(x, tuple):
+            x = list(x)
+        if type(x) is not type(y):
+            return False
+        if isinstance(x, float):
+            if struct.pack("<d", x) != struct.pack("<d", y):
+                return False
+        elif isinstance(x, dict):
+            if list(x) != list(y):
+                return False
+            stack.extend((x[k], y[k]) for k in x)
+        elif isinstance(x, list):
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y, strict=True))
+        elif not bool(x == y):
+            return False
+    return True
 
 
 def without_floats(x: Any) -> Any:
     """The value with every float replaced by a marker string (tuples become lists)."""
-    if isinstance(x, float):
-        return "<float>"
-    if isinstance(x, dict):
-        return {k: without_floats(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [without_floats(v) for v in x]
-    return x
+    root: list[Any] = [None]
+    # (source value, container to write into, key or index there)
+    stack: list[tuple[Any, Any, Any]] = [(x, root, 0)]
+    while stack:
+        v, into, at = stack.pop()
+        if isinstance(v, float):
+            into[at] = "<float>"
+        elif isinstance(v, dict):
+            d: dict[Any, Any] = dict.fromkeys(v)
+            into[at] = d
+            stack.extend((item, d, k) for k, item in v.items())
+        elif isinstance(v, (list, tuple)):
+            out: list[Any] = [None] * len(v)
+            into[at] = out
+            stack.extend((item, out, i) for i, item in enumerate(v))
+        else:
+            into[at] = v
+    return root[0]
