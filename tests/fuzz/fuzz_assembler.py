@@ -29,6 +29,31 @@ TAIL = b"\x00\x00\xff\xff"  # RFC 7692 §7.2.2
 Frames = list[tuple[int, bytes, bool, bool]]
 
 
+@atheris.instrument_func
+def utf8_prefix(data: bytes) -> bool:
+    """True when some continuation can still make ``data`` valid UTF-8.
+
+    Python's incremental decoder flags most dead prefixes (``E0 80``, ``F4 90``) but holds
+    ``ED A0``..``ED BF`` (a surrogate's first two bytes) back as incomplete, so the
+    held-back tail is completed here: only the second byte of a sequence is constrained,
+    so padding the rest with ``80`` decides it.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(data, final=False)
+    except UnicodeDecodeError:
+        return False
+    tail = decoder.getstate()[0]
+    if len(tail) < 2:
+        return True
+    need = 3 if tail[0] < 0xF0 else 4
+    try:
+        (tail + b"\x80" * (need - len(tail))).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class Model:
     """Reference reassembly: returns delivered messages and the allowed error codes."""
 
@@ -68,11 +93,8 @@ class Model:
             self.may.add(1009)
         if self.compressed:
             self.may |= {1002, 1007, 1009}
-        elif self.op == 1 and not fin:
-            try:
-                codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
-            except UnicodeDecodeError:
-                self.may.add(1007)
+        elif self.op == 1 and not fin and not utf8_prefix(data):
+            self.may.add(1007)
         if not fin:
             return None, set()
         if self.compressed:
