@@ -305,3 +305,24 @@ def test_forget_drops_a_channel_and_its_held_messages() -> None:
     h.forget("never-seen")
     assert h.in_sync()
     assert h.switch() == [("b11", Verdict.PASS)]
+
+
+def test_binance_dedupe_key_and_rotation_key_agree() -> None:
+    # One rule set: the adapter's public dedupe_key is the rotation key without its prev.
+    from zenws.adapters.binance import dedupe_key
+
+    events = [
+        ("bnbbtc@depth@100ms", {"e": "depthUpdate", "s": "BNBBTC", "U": 157, "u": 160}),
+        ("bnbbtc@trade", {"e": "trade", "s": "BNBBTC", "t": 12345, "u": 1}),
+        ("bnbbtc@aggTrade", {"e": "aggTrade", "s": "BNBBTC", "a": 26129}),
+        ("bnbusdt@bookTicker", {"u": 400900217, "s": "BNBUSDT", "b": "1", "a": "2"}),
+        ("bnbusdt@bookTicker", {"u": 7, "s": "BNBUSDT"}),  # named by its stream alone
+        ("bnbbtc@kline_1m", {"e": "kline", "s": "BNBBTC", "u": 3}),
+        ("bnbbtc@depth", {"e": "depthUpdate", "s": "BNBBTC", "U": 5}),  # no final id
+        ("bnbbtc@trade", {"e": "trade", "t": True}),  # a JSON true is no sequence
+    ]
+    for stream, event in events:
+        key = binance_key({"stream": stream, "data": event})
+        expected = (stream, key[1]) if key is not None else None
+        assert dedupe_key(stream, event) == expected, (stream, event)
+    assert [dedupe_key(s, e) is not None for s, e in events] == [True] * 5 + [False] * 3

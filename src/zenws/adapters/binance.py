@@ -32,6 +32,7 @@ import orjson
 
 from ..errors import ConfigError, ConnectionLost, RateLimited, RpcError
 from ..exchanges import binance as wire
+from ..exchanges.sequences import binance_sequence
 from ..heartbeat import Binance as BinanceHeartbeat
 from ..reconnect import AttemptLimit
 from ._binance_auth import Credentials, ServerClock, signature_payload
@@ -78,8 +79,9 @@ def dedupe_key(stream: str, event: Any) -> tuple[str, int] | None:
     """The identity of one market-stream event, for dropping duplicates across connections.
 
     Make-before-break rotation receives the same events on two connections for a while;
-    this key (the stream name plus the venue's sequence) identifies them: diff depth ``u``
-    (``U`` when absent), trades ``t``, aggregate trades ``a``, book ticker ``u``.
+    this key (the stream name plus the venue's sequence) identifies them: diff depth ``u``,
+    trades ``t``, aggregate trades ``a``, book ticker ``u``.  The rules are
+    :func:`zenws.exchanges.sequences.binance_sequence`, the ones rotation itself uses.
 
     Args:
         stream: the stream name (``"btcusdt@depth@100ms"``).
@@ -88,18 +90,8 @@ def dedupe_key(stream: str, event: Any) -> tuple[str, int] | None:
     Returns:
         ``(stream, sequence)``, or ``None`` when the event carries no sequence.
     """
-    if not isinstance(event, dict):
-        return None
-    kind = event.get("e")
-    if kind == "trade":
-        seq = event.get("t")
-    elif kind == "aggTrade":
-        seq = event.get("a")
-    else:
-        seq = event.get("u", event.get("U"))
-    if isinstance(seq, int) and not isinstance(seq, bool):
-        return (stream, seq)
-    return None
+    found = binance_sequence(stream, event)
+    return (stream, found[0]) if found is not None else None
 
 
 #: Event type (``"e"``) -> stream kind, for events of the raw endpoint.

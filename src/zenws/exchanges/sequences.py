@@ -35,6 +35,7 @@ __all__ = [
     "SequenceKey",
     "binance_channel",
     "binance_key",
+    "binance_sequence",
     "deribit_key",
     "key_for",
 ]
@@ -119,35 +120,48 @@ def binance_channel(msg: Any) -> str | None:
     return f"{symbol.lower()}@{fields[0]}" if fields else None
 
 
-def binance_key(msg: Any) -> Position | None:
-    """The sequence key of a Binance market-stream message (combined or raw).
+def binance_sequence(stream: str, event: Any) -> tuple[int, int | None] | None:
+    """``(seq, prev)`` of one Binance market event on ``stream``, or ``None``.
 
     * diff depth (``depthUpdate``): final update id ``u``, after ``U - 1``;
     * trade: trade id ``t``; aggregate trade: aggregate id ``a`` (no predecessor stated);
-    * book ticker: order book update id ``u`` (no predecessor: updates are sampled);
+    * book ticker (no ``e``; named by the stream or recognised by its ``b``/``a`` fields):
+      order book update id ``u`` (no predecessor: updates are sampled);
     * anything else (klines, tickers, user data): ``None``.
+
+    Args:
+        stream: the stream name (``"btcusdt@depth@100ms"``), as :func:`binance_channel` gives.
+        event: the decoded event (the ``data`` member of a combined-stream message).
+    """
+    if type(event) is not dict:
+        return None
+    kind = event.get("e")
+    if kind is None:
+        if stream.partition("@")[2] == "bookTicker" or ("b" in event and "a" in event):
+            seq = _int(event.get("u"))
+            return (seq, None) if seq is not None else None
+        return None
+    fields = BINANCE_SEQUENCE_FIELDS.get(kind) if type(kind) is str else None
+    if fields is None:
+        return None
+    seq = _int(event.get(fields[1]))
+    if seq is None:
+        return None
+    first = _int(event.get(fields[2])) if fields[2] is not None else None
+    return seq, (first - 1 if first is not None else None)
+
+
+def binance_key(msg: Any) -> Position | None:
+    """The sequence key of a Binance market-stream message (combined or raw).
+
+    The stream comes from :func:`binance_channel`, the numbers from
+    :func:`binance_sequence`.
     """
     channel = binance_channel(msg)
     if channel is None:
         return None
-    data = msg.get("data", msg) if "stream" in msg else msg
-    if type(data) is not dict:
-        return None
-    event = data.get("e")
-    if event is None:
-        if "b" in data and "a" in data:  # bookTicker
-            seq = _int(data.get("u"))
-            return (channel, seq, None) if seq is not None else None
-        return None
-    if event == "depthUpdate":
-        seq, first = _int(data.get("u")), _int(data.get("U"))
-        if seq is None:
-            return None
-        return channel, seq, (first - 1 if first is not None else None)
-    if event in ("trade", "aggTrade"):
-        seq = _int(data.get("t" if event == "trade" else "a"))
-        return (channel, seq, None) if seq is not None else None
-    return None
+    found = binance_sequence(channel, msg.get("data") if "stream" in msg else msg)
+    return (channel, *found) if found is not None else None
 
 
 #: Venue name -> its key function (the names ``Config.dialect`` uses).
