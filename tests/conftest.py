@@ -1,13 +1,28 @@
-"""Test-suite wide configuration: every async test runs on both event loops."""
+"""Test-suite wide configuration.
+
+* Every async test runs on both event loops (asyncio and uvloop).
+* Hypothesis: no test depends on the machine's speed (no per-example deadline, no
+  "too slow" health check), and the examples are derived from each test's name
+  (``derandomize``), so a run reproduces the one before it on any machine.  Exploring
+  with fresh random examples is a local job: ``ZENWS_HYPOTHESIS=explore pytest ...``
+  (a failure prints the ``@reproduce_failure`` blob to pin it).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import os
 import sys
 from collections.abc import Callable, Mapping
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+_STEADY = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("repeatable", derandomize=True, **_STEADY)
+settings.register_profile("explore", print_blob=True, **_STEADY)
+settings.load_profile(os.environ.get("ZENWS_HYPOTHESIS", "repeatable"))
 
 LOOP_FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "asyncio": asyncio.new_event_loop,
