@@ -15,6 +15,8 @@ The block runs against the embedded Deribit simulator, never the network:
   ends there): exit code 3, and the caller checks that it printed something first.
 
 Exit codes: 0 ran to completion, 1 raised (traceback on stderr), 3 stopped at the time bound.
+A block still running ``HANG_AFTER`` seconds past its bound writes every thread's stack to
+stderr and exits 1: a hang fails with where it hung, not with the caller's timeout.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import doctest
+import faulthandler
 import os
 import re
 import signal
@@ -29,6 +32,9 @@ import sys
 import threading
 import traceback
 from typing import Any
+
+#: Seconds after the time bound before a block that did not end counts as hung.
+HANG_AFTER = 45.0
 
 URLS = re.compile(
     r"wss://(?:test|www)\.deribit\.com/ws/api/v2"
@@ -113,6 +119,7 @@ def main() -> int:
     timer = threading.Timer(bound, os.kill, (os.getpid(), signal.SIGINT))
     timer.daemon = True
     timer.start()
+    faulthandler.dump_traceback_later(bound + HANG_AFTER, exit=True)
     rc = 0
     try:
         if re.search(r"^\s*>>> ", source, re.M):
