@@ -116,6 +116,9 @@ def main() -> int:
         deribit.TESTNET = sim.url
     globs: dict[str, Any] = {"__name__": "__main__", "url": sim.url, "URL": sim.url}
 
+    # A test run started in the background (``cmd &`` in a script) inherits SIGINT ignored,
+    # and Python then leaves it ignored: the time bound would stop nothing.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(bound, os.kill, (os.getpid(), signal.SIGINT))
     timer.daemon = True
     timer.start()
