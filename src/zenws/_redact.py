@@ -18,6 +18,7 @@ folded:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -287,7 +288,11 @@ def redact_json_text(text: str) -> str:
     except orjson.JSONDecodeError:
         return redact_text(text)
     clean = redact_mapping(doc)
-    return text if clean == doc else orjson.dumps(clean).decode()
+    if clean == doc:
+        return text
+    # the standard library re-encodes the peer's document: orjson.dumps (3.12, 3.13) overflows
+    # its buffer on some ~4 KiB nested documents (tests/data/orjson_dumps_overflow.json)
+    return json.dumps(clean, ensure_ascii=False, separators=(",", ":"))
 
 
 def redact(obj: Any) -> Any:

@@ -20,6 +20,7 @@ import struct
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -451,3 +452,14 @@ def test_random_requests_match_orjson(params: Any, method: str) -> None:
         assert encode_request(99, method, plain) == orjson.dumps({**env, "params": plain})
 
     each_kernel(check)
+
+
+def test_the_document_orjson_overflows_on_is_encoded_by_zenws() -> None:
+    # orjson.dumps (3.12.0, 3.13.0) writes past its 4,056-byte first buffer on this 4,090-byte
+    # document of nested arrays (found by tests/fuzz/fuzz_encode.py; an ASan build reports the
+    # heap overflow, a plain one aborts in malloc).  zenws re-encodes peers' documents with its
+    # own encoder (recordings) or the standard library (redacted text): both handle it.
+    raw = (Path(__file__).parent.parent / "data" / "orjson_dumps_overflow.json").read_bytes()
+    doc = json.loads(raw)
+    assert dumps(doc) == raw
+    assert json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode() == raw

@@ -37,6 +37,7 @@ from ..fast.jsonl import (
     has_secret_key,
     write_fd,
 )
+from ..fast.jsonrpc import dumps
 
 __all__ = ["FORMAT_VERSION", "RecordingDropWarning", "Writer", "format_ts", "redact_text"]
 
@@ -79,8 +80,10 @@ def redact_text(raw: bytes) -> bytes:
         text = raw.decode("utf-8", "surrogateescape")
         return _redact_free_text(text).encode("utf-8", "surrogateescape")
     clean = redact_mapping(doc)
-    # keep the frame byte for byte when the suspicious-looking key was harmless ("signal")
-    return raw if clean == doc else orjson.dumps(clean)
+    # keep the frame byte for byte when the suspicious-looking key was harmless ("signal");
+    # re-encoded by zenws' C encoder: orjson.dumps (3.12, 3.13) overflows its buffer on some
+    # ~4 KiB nested documents (tests/data/orjson_dumps_overflow.json), and this one is the peer's
+    return raw if clean == doc else dumps(clean)
 
 
 _ts_cache: list[Any] = [-1, ""]
