@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,17 @@ from zenws.reconnect import AttemptLimit
 COUNT, WINDOW = 3, 1.5
 #: Scheduling slack between the client counting an attempt and the server accepting it.
 SLACK = 0.05
+
+
+def accepting(seen: list[float]) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]:
+    """A server handler that notes when each attempt came, opens it and holds it open."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(time.monotonic())
+        await accept_upgrade(reader, writer)
+        await reader.read()
+
+    return handler
 
 
 async def test_attempts_stay_within_the_window_whatever_the_backoff() -> None:
@@ -46,11 +59,7 @@ async def test_attempts_stay_within_the_window_whatever_the_backoff() -> None:
 async def test_one_limit_shared_by_two_clients() -> None:
     limit = AttemptLimit(2, 60.0)
     seen: list[float] = []
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        seen.append(time.monotonic())
-        await accept_upgrade(reader, writer)
-        await reader.read()
+    handler = accepting(seen)
 
     async with raw_server(handler) as url:
         a = await zenws.connect(url, attempt_limit=limit, close_timeout=0.2)
@@ -98,11 +107,7 @@ def test_sliding_window_arithmetic() -> None:
 async def test_rotations_count_as_connection_attempts() -> None:
     """A rotation opens a connection: the venue's attempt limit holds it back too."""
     seen: list[float] = []
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        seen.append(time.monotonic())
-        await accept_upgrade(reader, writer)
-        await reader.read()
+    handler = accepting(seen)
 
     async with raw_server(handler) as url:
         client = await zenws.connect(url, attempt_limit=(2, WINDOW), close_timeout=0.2)
